@@ -1,0 +1,61 @@
+// Package secret holds configuration secrets (SCIM tokens, bind passwords, service-account keys)
+// so that they never print: a Secret formats, marshals and logs as "<secret>".
+//
+// A config field of type Secret has a sibling `*_file` field naming a file that holds the value;
+// Resolve picks whichever is set.
+package secret
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Redacted is what a Secret prints as.
+const Redacted = "<secret>"
+
+// Secret is a configuration value that must never appear in logs, errors, plans or pages.
+type Secret string
+
+// String returns Redacted, so that fmt and string concatenation of %v/%s never leak the value.
+func (s Secret) String() string { return Redacted }
+
+// GoString returns Redacted for %#v.
+func (s Secret) GoString() string { return Redacted }
+
+// Format implements fmt.Formatter so that every verb, %q and %x included, prints Redacted.
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(Redacted)) }
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(Redacted) }
+
+// MarshalYAML renders Redacted (for a config shown back to a person).
+func (s Secret) MarshalYAML() (any, error) { return Redacted, nil }
+
+// MarshalJSON renders Redacted.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(Redacted) }
+
+// Reveal returns the secret's value, for the one place that must send it.
+func (s Secret) Reveal() string { return string(s) }
+
+// IsSet reports whether a value was given.
+func (s Secret) IsSet() bool { return s != "" }
+
+// Resolve returns the value of a secret given inline or through a file. field names the config key
+// for messages; giving both, or a file that cannot be read, is an error that names the field and
+// the file but never the value. A trailing newline in the file is dropped.
+func Resolve(field string, inline Secret, file string) (Secret, error) {
+	switch {
+	case inline != "" && file != "":
+		return "", fmt.Errorf("%s and %s_file are both set; use one", field, field)
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s_file: %w", field, err)
+		}
+		return Secret(strings.TrimRight(string(b), "\r\n")), nil
+	}
+	return inline, nil
+}

@@ -1,0 +1,640 @@
+// Package plan computes, without any I/O and without reading a clock, what must change in a
+// target so that it holds a desired snapshot: users and groups to create, update, disable or
+// delete, and memberships to add or remove. Its output is sorted, so the same inputs give the same
+// bytes.
+//
+// Objects are matched by externalId, the stable source id, so a rename or an email change is an
+// update of the same object: its account assignments and memberships stay. scimbridge only updates
+// and deletes objects it owns (recorded in the state store); an unowned object that stands in the
+// way is adopted only when the options say so, and the plan says that it was.
+package plan
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+// Policy says which kinds of change a run may make, after external-dns.
+type Policy string
+
+// Policies.
+const (
+	// PolicySync makes every change: creates, updates, deprovisioning, membership adds and removes.
+	PolicySync Policy = "sync"
+	// PolicyUpsertOnly creates and updates but never deletes or disables an object. Memberships
+	// of owned groups are still made to match the source.
+	PolicyUpsertOnly Policy = "upsert-only"
+	// PolicyCreateOnly creates missing users and groups and adds missing memberships; it changes
+	// and removes nothing.
+	PolicyCreateOnly Policy = "create-only"
+)
+
+// Deprovision says what happens to an owned user that left the source (or its scope).
+type Deprovision string
+
+// Deprovisioning modes.
+const (
+	DeprovisionDelete  Deprovision = "delete"
+	DeprovisionDisable Deprovision = "disable"
+)
+
+// Adopt says which unowned target objects a run may take over.
+type Adopt string
+
+// Adoption modes.
+const (
+	// AdoptNone never takes over an unowned object: a clash is reported and the record skipped.
+	AdoptNone Adopt = "none"
+	// AdoptExternalID takes over an unowned object whose externalId equals the source id (for
+	// example after the state file was lost).
+	AdoptExternalID Adopt = "external_id"
+	// AdoptName also takes over an unowned user with the same userName, or group with the same
+	// displayName (case-insensitively), when migrating from another tool or from manual entry.
+	AdoptName Adopt = "name"
+)
+
+// Options steer Compute.
+type Options struct {
+	Policy      Policy
+	Deprovision Deprovision
+	Adopt       Adopt
+	// MaxMembersPerRequest is the most membership changes one request may carry (100 for
+	// Identity Center); it only shapes the request count the plan predicts.
+	MaxMembersPerRequest int
+}
+
+// Owned is what the state store says scimbridge owns: target id to the externalId it wrote, and
+// the externalIds of creates that were sent but whose answer was never recorded.
+type Owned struct {
+	Users         map[string]string
+	Groups        map[string]string
+	PendingUsers  map[string]bool
+	PendingGroups map[string]bool
+}
+
+// Ref names a target object in a plan.
+type Ref struct {
+	ID         string `json:"id,omitempty"`
+	ExternalID string `json:"externalId,omitempty"`
+	Name       string `json:"name"`
+}
+
+// UserUpdate is an owned user whose attributes differ from the source.
+type UserUpdate struct {
+	ID     string    `json:"id"`
+	User   scim.User `json:"user"`
+	Fields []Field   `json:"fields"`
+	// Adopted is set when this update takes over an unowned user ("external_id" or "userName").
+	Adopted string `json:"adopted,omitempty"`
+}
+
+// Field is one attribute that changes, with its old and new value.
+type Field struct {
+	Name string `json:"name"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// GroupUpdate is an owned group whose displayName or externalId differs from the source.
+type GroupUpdate struct {
+	ID         string `json:"id"`
+	ExternalID string `json:"externalId"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+	// SetExternalID is true when the target's externalId must be (re)written.
+	SetExternalID bool   `json:"setExternalId,omitempty"`
+	Adopted       string `json:"adopted,omitempty"`
+}
+
+// MemberChange lists the memberships of one group to add and remove. Add and Remove name users by
+// Ref: ID is set when the user exists in the target, ExternalID when the source knows it.
+type MemberChange struct {
+	Group  Ref   `json:"group"`
+	Add    []Ref `json:"add,omitempty"`
+	Remove []Ref `json:"remove,omitempty"`
+}
+
+// Claim records an object found in the target that scimbridge created but never recorded (its
+// create's answer was lost in a crash): ownership is written without any request.
+type Claim struct {
+	Kind       string `json:"kind"`
+	ExternalID string `json:"externalId"`
+	ID         string `json:"id"`
+}
+
+// Changes is everything a run would do, each list sorted by externalId (or name).
+type Changes struct {
+	CreateUsers  []scim.User    `json:"createUsers,omitempty"`
+	UpdateUsers  []UserUpdate   `json:"updateUsers,omitempty"`
+	DisableUsers []Ref          `json:"disableUsers,omitempty"`
+	DeleteUsers  []Ref          `json:"deleteUsers,omitempty"`
+	CreateGroups []scim.Group   `json:"createGroups,omitempty"`
+	UpdateGroups []GroupUpdate  `json:"updateGroups,omitempty"`
+	DeleteGroups []Ref          `json:"deleteGroups,omitempty"`
+	Members      []MemberChange `json:"members,omitempty"`
+	// Claims and Forget change only the state store: objects found to be ours, and owned objects
+	// that no longer exist in the target.
+	Claims []Claim `json:"claims,omitempty"`
+	Forget []Claim `json:"forget,omitempty"`
+}
+
+// Plan is the result of Compute.
+type Plan struct {
+	Changes
+	// Problems are records that were skipped or changes that cannot be made, with the reason.
+	Problems []scim.Problem `json:"problems,omitempty"`
+	// Unmanaged counts target objects that scimbridge does not own and leaves alone.
+	UnmanagedUsers  int `json:"unmanagedUsers"`
+	UnmanagedGroups int `json:"unmanagedGroups"`
+	// OwnedUsers and OwnedGroups count what scimbridge owned before this plan (guards use them).
+	OwnedUsers  int `json:"ownedUsers"`
+	OwnedGroups int `json:"ownedGroups"`
+	// UserIDs maps the externalId of every desired user that exists in the target to its target
+	// id, for resolving managers and members; users created by the run join it as they are.
+	UserIDs map[string]string `json:"-"`
+	// DesiredUsers and DesiredGroups count the source after mapping and validation.
+	DesiredUsers  int `json:"desiredUsers"`
+	DesiredGroups int `json:"desiredGroups"`
+}
+
+// Empty reports whether the plan writes nothing to the target.
+func (p *Plan) Empty() bool { return p.Writes() == 0 }
+
+// Writes counts the objects and memberships the plan changes in the target (not requests).
+func (p *Plan) Writes() int {
+	n := len(p.CreateUsers) + len(p.UpdateUsers) + len(p.DisableUsers) + len(p.DeleteUsers) +
+		len(p.CreateGroups) + len(p.UpdateGroups) + len(p.DeleteGroups)
+	for _, m := range p.Members {
+		n += len(m.Add) + len(m.Remove)
+	}
+	return n
+}
+
+// Deprovisions counts the users deleted or disabled and the groups deleted.
+func (p *Plan) Deprovisions() (users, groups int) {
+	return len(p.DeleteUsers) + len(p.DisableUsers), len(p.DeleteGroups)
+}
+
+// matcher holds the indexes Compute needs.
+type matcher struct {
+	opts    Options
+	owned   Owned
+	current scim.TargetState
+
+	userByID        map[string]*scim.TargetUser
+	userByExternal  map[string][]*scim.TargetUser
+	userByName      map[string]*scim.TargetUser
+	groupByID       map[string]*scim.TargetGroup
+	groupByExternal map[string][]*scim.TargetGroup
+	groupByName     map[string]*scim.TargetGroup
+	ownedUserByExt  map[string]string
+	ownedGroupByExt map[string]string
+	// sourceUsers holds every user id the source has, sent or skipped: adoption by name never
+	// takes an object that stands for another source record.
+	sourceUsers  map[string]bool
+	sourceGroups map[string]bool
+}
+
+// Compute compares the desired snapshot (as returned by scim.Normalize) with the target's current
+// state and returns the plan. It never reads a clock and never does I/O.
+func Compute(desired scim.Snapshot, current scim.TargetState, owned Owned, opts Options) *Plan {
+	if opts.Policy == "" {
+		opts.Policy = PolicySync
+	}
+	if opts.Deprovision == "" {
+		opts.Deprovision = DeprovisionDelete
+	}
+	if opts.Adopt == "" {
+		opts.Adopt = AdoptNone
+	}
+	m := newMatcher(current, owned, opts)
+	m.sourceUsers = make(map[string]bool, len(desired.Users))
+	for _, u := range desired.Users {
+		m.sourceUsers[u.ExternalID] = true
+	}
+	for id := range desired.SkippedIDs(scim.KindUser) {
+		m.sourceUsers[id] = true
+	}
+	m.sourceGroups = desired.SkippedIDs(scim.KindGroup)
+	for _, g := range desired.Groups {
+		m.sourceGroups[g.ExternalID] = true
+	}
+	p := &Plan{
+		Problems:      slices.Clone(desired.Skipped),
+		OwnedUsers:    len(owned.Users),
+		OwnedGroups:   len(owned.Groups),
+		DesiredUsers:  len(desired.Users),
+		DesiredGroups: len(desired.Groups),
+	}
+	users := m.planUsers(p, desired)
+	p.UserIDs = users.targetID
+	m.planGroups(p, desired, users)
+	p.sort()
+	return p
+}
+
+func newMatcher(current scim.TargetState, owned Owned, opts Options) *matcher {
+	m := &matcher{
+		opts:            opts,
+		owned:           owned,
+		current:         current,
+		userByID:        make(map[string]*scim.TargetUser, len(current.Users)),
+		userByExternal:  make(map[string][]*scim.TargetUser, len(current.Users)),
+		userByName:      make(map[string]*scim.TargetUser, len(current.Users)),
+		groupByID:       make(map[string]*scim.TargetGroup, len(current.Groups)),
+		groupByExternal: make(map[string][]*scim.TargetGroup, len(current.Groups)),
+		groupByName:     make(map[string]*scim.TargetGroup, len(current.Groups)),
+		ownedUserByExt:  make(map[string]string, len(owned.Users)),
+		ownedGroupByExt: make(map[string]string, len(owned.Groups)),
+	}
+	for i := range current.Users {
+		u := &current.Users[i]
+		m.userByID[u.ID] = u
+		if u.ExternalID != "" {
+			m.userByExternal[u.ExternalID] = append(m.userByExternal[u.ExternalID], u)
+		}
+		m.userByName[strings.ToLower(u.UserName)] = u
+	}
+	for i := range current.Groups {
+		g := &current.Groups[i]
+		m.groupByID[g.ID] = g
+		if g.ExternalID != "" {
+			m.groupByExternal[g.ExternalID] = append(m.groupByExternal[g.ExternalID], g)
+		}
+		m.groupByName[strings.ToLower(g.DisplayName)] = g
+	}
+	for id, ext := range owned.Users {
+		m.ownedUserByExt[ext] = id
+	}
+	for id, ext := range owned.Groups {
+		m.ownedGroupByExt[ext] = id
+	}
+	return m
+}
+
+func (m *matcher) userOwned(id string) bool  { _, ok := m.owned.Users[id]; return ok }
+func (m *matcher) groupOwned(id string) bool { _, ok := m.owned.Groups[id]; return ok }
+
+// userResolution tells, for every desired user, which target user (if any) it is.
+type userResolution struct {
+	// targetID maps a desired user's externalId to the target id it has or will keep; new users
+	// are absent until created.
+	targetID map[string]string
+	// blocked holds desired users that cannot be written (a clash with an unowned user).
+	blocked map[string]bool
+	// extByTargetID maps target user ids to the externalId they stand for, for translating the
+	// target's member lists and managers.
+	extByTargetID map[string]string
+	// leaving holds target ids of owned users that are deleted by this plan.
+	deleted map[string]bool
+	// untouchable holds target ids of users the plan must leave exactly as they are (skipped
+	// source records).
+	untouchable map[string]bool
+}
+
+func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
+	r := &userResolution{
+		targetID:      make(map[string]string, len(desired.Users)),
+		blocked:       map[string]bool{},
+		extByTargetID: make(map[string]string, len(m.current.Users)),
+		deleted:       map[string]bool{},
+		untouchable:   map[string]bool{},
+	}
+	for _, u := range m.current.Users {
+		if ext, ok := m.owned.Users[u.ID]; ok {
+			r.extByTargetID[u.ID] = ext
+		} else if u.ExternalID != "" {
+			r.extByTargetID[u.ID] = u.ExternalID
+		}
+	}
+	// Pass 1: owned users first, then claims and adoptions, so that no target user is matched twice.
+	matched := make(map[string]bool, len(desired.Users))
+	type match struct {
+		t       *scim.TargetUser
+		adopted string
+		claim   bool
+	}
+	matches := make([]match, len(desired.Users))
+	for i, want := range desired.Users {
+		if id, ok := m.ownedUserByExt[want.ExternalID]; ok {
+			if t := m.userByID[id]; t != nil {
+				matches[i] = match{t: t}
+				matched[id] = true
+			}
+		}
+	}
+	for i, want := range desired.Users {
+		if matches[i].t != nil {
+			continue
+		}
+		if t, adopted, claim := m.matchUser(want, matched); t != nil {
+			matches[i] = match{t, adopted, claim}
+			matched[t.ID] = true
+		}
+	}
+	// Pass 2: owned users that match nothing are deprovisioned; owned users missing from the
+	// target are forgotten (and created again if still desired).
+	skipped := desired.SkippedIDs(scim.KindUser)
+	for id, ext := range m.owned.Users {
+		t, exists := m.userByID[id]
+		if !exists {
+			p.Forget = append(p.Forget, Claim{Kind: scim.KindUser, ExternalID: ext, ID: id})
+			continue
+		}
+		if matched[id] {
+			continue
+		}
+		if skipped[ext] {
+			r.untouchable[id] = true
+			continue
+		}
+		ref := Ref{ID: id, ExternalID: ext, Name: t.UserName}
+		switch {
+		case m.opts.Policy != PolicySync:
+		case m.opts.Deprovision == DeprovisionDisable:
+			if t.Active {
+				p.DisableUsers = append(p.DisableUsers, ref)
+			}
+		default:
+			p.DeleteUsers = append(p.DeleteUsers, ref)
+			r.deleted[id] = true
+		}
+	}
+	// Pass 3: updates of matched users, creates of the others. A create may take a userName that
+	// an owned user gives up in this run (renamed away or deleted: apply orders those first).
+	for i, want := range desired.Users {
+		if matches[i].t != nil {
+			continue
+		}
+		if clash := m.userByName[strings.ToLower(want.UserName)]; clash != nil && !matched[clash.ID] && !r.deleted[clash.ID] {
+			reason := "userName " + clash.UserName + " exists in the target and is not owned by scimbridge (set adopt: name to take it over)"
+			if m.userOwned(clash.ID) {
+				reason = "userName is held by a deprovisioned user of this sync (" + m.owned.Users[clash.ID] + "); delete that user to free it"
+			}
+			p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindUser, ID: want.ExternalID, Field: "userName", Reason: reason, Dropped: true})
+			r.blocked[want.ExternalID] = true
+		}
+	}
+	for i, want := range desired.Users {
+		if r.blocked[want.ExternalID] {
+			continue
+		}
+		if mgr := want.Enterprise.Manager; r.blocked[mgr] {
+			p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindUser, ID: want.ExternalID, Field: "manager",
+				Reason: "manager " + q(mgr) + " cannot be written in this run; left unset"})
+			want.Enterprise.Manager = ""
+		}
+		mt := matches[i]
+		if mt.t == nil {
+			p.CreateUsers = append(p.CreateUsers, want)
+			continue
+		}
+		t := mt.t
+		r.targetID[want.ExternalID] = t.ID
+		r.extByTargetID[t.ID] = want.ExternalID
+		if mt.claim {
+			p.Claims = append(p.Claims, Claim{Kind: scim.KindUser, ExternalID: want.ExternalID, ID: t.ID})
+		}
+		if m.opts.Policy == PolicyCreateOnly && mt.adopted == "" {
+			continue
+		}
+		if !strings.EqualFold(want.UserName, t.UserName) {
+			if c := m.userByName[strings.ToLower(want.UserName)]; c != nil && c.ID != t.ID && !r.deleted[c.ID] {
+				reason := "exists in the target and is not owned by scimbridge"
+				if matched[c.ID] {
+					reason = "is held by another user of this sync that is renamed in this run; retried next run"
+				} else if m.userOwned(c.ID) {
+					reason = "is held by another user owned by scimbridge (" + m.owned.Users[c.ID] + ")"
+				}
+				p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindUser, ID: want.ExternalID, Field: "userName",
+					Reason: "cannot rename to " + q(want.UserName) + ": that userName " + reason})
+				want.UserName = t.UserName
+			}
+		}
+		fields := diffUser(t.User, want, r.extByTargetID)
+		if len(fields) > 0 || mt.adopted != "" {
+			p.UpdateUsers = append(p.UpdateUsers, UserUpdate{ID: t.ID, User: want, Fields: fields, Adopted: mt.adopted})
+		}
+	}
+	for _, u := range m.current.Users {
+		if !m.userOwned(u.ID) && !matched[u.ID] {
+			p.UnmanagedUsers++
+		}
+	}
+	return r
+}
+
+// matchUser finds the target user a desired user is: owned by externalId, claimed from a pending
+// create, or adopted as the options allow. adopted names how an unowned user was taken over;
+// claim is true when ownership must be recorded without a change.
+func (m *matcher) matchUser(want scim.User, matched map[string]bool) (t *scim.TargetUser, adopted string, claim bool) {
+	for _, c := range m.userByExternal[want.ExternalID] {
+		if m.userOwned(c.ID) || matched[c.ID] {
+			continue // owned under another source id: not this one
+		}
+		if m.owned.PendingUsers[want.ExternalID] {
+			return c, "", true
+		}
+		if m.opts.Adopt == AdoptExternalID || m.opts.Adopt == AdoptName {
+			return c, "external_id", false
+		}
+	}
+	if m.opts.Adopt == AdoptName {
+		if c := m.userByName[strings.ToLower(want.UserName)]; c != nil && !m.userOwned(c.ID) && !matched[c.ID] && (c.ExternalID == "" || !m.sourceUsers[c.ExternalID]) {
+			return c, "userName", false
+		}
+	}
+	return nil, "", false
+}
+
+func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResolution) {
+	matched := make(map[string]bool, len(desired.Groups))
+	type match struct {
+		t       *scim.TargetGroup
+		adopted string
+		claim   bool
+	}
+	matches := make([]match, len(desired.Groups))
+	for i, want := range desired.Groups {
+		if id, ok := m.ownedGroupByExt[want.ExternalID]; ok {
+			if t := m.groupByID[id]; t != nil {
+				matches[i] = match{t: t}
+				matched[id] = true
+			}
+		}
+	}
+	for i, want := range desired.Groups {
+		if matches[i].t != nil {
+			continue
+		}
+		if t, adopted, claim := m.matchGroup(want, matched); t != nil {
+			matches[i] = match{t, adopted, claim}
+			matched[t.ID] = true
+		}
+	}
+	skipped := desired.SkippedIDs(scim.KindGroup)
+	deleted := map[string]bool{}
+	for id, ext := range m.owned.Groups {
+		t, exists := m.groupByID[id]
+		if !exists {
+			p.Forget = append(p.Forget, Claim{Kind: scim.KindGroup, ExternalID: ext, ID: id})
+			continue
+		}
+		if matched[id] || skipped[ext] {
+			continue
+		}
+		if m.opts.Policy == PolicySync {
+			p.DeleteGroups = append(p.DeleteGroups, Ref{ID: id, ExternalID: ext, Name: t.DisplayName})
+			deleted[id] = true
+		}
+	}
+	// held reports why a displayName cannot be taken by group self, or "" when it is free or
+	// freed by a deletion in this run (apply deletes groups before it renames or creates them).
+	held := func(name, self string) string {
+		c := m.groupByName[strings.ToLower(name)]
+		switch {
+		case c == nil || c.ID == self || deleted[c.ID]:
+			return ""
+		case matched[c.ID]:
+			return "displayName is held by another group of this sync that is renamed in this run; retried next run"
+		case m.groupOwned(c.ID):
+			return "displayName is held by another group of this sync"
+		default:
+			return "displayName exists in the target and is not owned by scimbridge (set adopt: name to take it over)"
+		}
+	}
+	skippedUsers := desired.SkippedIDs(scim.KindUser)
+	for i, want := range desired.Groups {
+		mt := matches[i]
+		if mt.t == nil {
+			if reason := held(want.DisplayName, ""); reason != "" {
+				p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindGroup, ID: want.ExternalID, Field: "displayName", Reason: reason, Dropped: true})
+				continue
+			}
+			g := want
+			g.Members = slices.DeleteFunc(slices.Clone(want.Members), func(ext string) bool { return users.blocked[ext] })
+			p.CreateGroups = append(p.CreateGroups, g)
+			continue
+		}
+		t := mt.t
+		if mt.claim {
+			p.Claims = append(p.Claims, Claim{Kind: scim.KindGroup, ExternalID: want.ExternalID, ID: t.ID})
+		}
+		if m.opts.Policy != PolicyCreateOnly || mt.adopted != "" {
+			to := want.DisplayName
+			if to != t.DisplayName {
+				if reason := held(to, t.ID); reason != "" {
+					p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindGroup, ID: want.ExternalID, Field: "displayName", Reason: "cannot rename to " + q(to) + ": " + reason})
+					to = t.DisplayName
+				}
+			}
+			extChanged := t.ExternalID != want.ExternalID
+			if to != t.DisplayName || extChanged || mt.adopted != "" {
+				p.UpdateGroups = append(p.UpdateGroups, GroupUpdate{ID: t.ID, ExternalID: want.ExternalID, From: t.DisplayName, To: to, SetExternalID: extChanged, Adopted: mt.adopted})
+			}
+		}
+		ref := Ref{ID: t.ID, ExternalID: want.ExternalID, Name: want.DisplayName}
+		mc := m.diffMembers(ref, t.Members, want.Members, users, skippedUsers)
+		if m.opts.Policy == PolicyCreateOnly {
+			mc.Remove = nil
+		}
+		if len(mc.Add) > 0 || len(mc.Remove) > 0 {
+			p.Members = append(p.Members, mc)
+		}
+	}
+	for _, g := range m.current.Groups {
+		if !m.groupOwned(g.ID) && !matched[g.ID] {
+			p.UnmanagedGroups++
+		}
+	}
+}
+
+func (m *matcher) matchGroup(want scim.Group, matched map[string]bool) (t *scim.TargetGroup, adopted string, claim bool) {
+	for _, c := range m.groupByExternal[want.ExternalID] {
+		if m.groupOwned(c.ID) || matched[c.ID] {
+			continue
+		}
+		if m.owned.PendingGroups[want.ExternalID] {
+			return c, "", true
+		}
+		if m.opts.Adopt == AdoptExternalID || m.opts.Adopt == AdoptName {
+			return c, "external_id", false
+		}
+	}
+	if m.opts.Adopt == AdoptName {
+		if c := m.groupByName[strings.ToLower(want.DisplayName)]; c != nil && !m.groupOwned(c.ID) && !matched[c.ID] && (c.ExternalID == "" || !m.sourceGroups[c.ExternalID]) {
+			return c, "displayName", false
+		}
+	}
+	return nil, "", false
+}
+
+// diffMembers compares a matched group's target members (target user ids) with the desired
+// members (user externalIds). Members that are skipped source records are left as they are;
+// members deleted by this plan leave the group with their deletion, which costs no request.
+func (m *matcher) diffMembers(group Ref, current []string, want []string, users *userResolution, skippedUsers map[string]bool) MemberChange {
+	mc := MemberChange{Group: group}
+	have := make(map[string]bool, len(current))
+	for _, id := range current {
+		have[id] = true
+	}
+	wantIDs := make(map[string]bool, len(want))
+	for _, ext := range want {
+		if users.blocked[ext] {
+			continue
+		}
+		id, exists := users.targetID[ext]
+		if exists {
+			wantIDs[id] = true
+			if have[id] {
+				continue
+			}
+		}
+		mc.Add = append(mc.Add, Ref{ID: id, ExternalID: ext, Name: m.userName(id, ext)})
+	}
+	for _, id := range current {
+		if wantIDs[id] || users.deleted[id] || users.untouchable[id] {
+			continue
+		}
+		ext := users.extByTargetID[id]
+		if skippedUsers[ext] {
+			continue
+		}
+		mc.Remove = append(mc.Remove, Ref{ID: id, ExternalID: ext, Name: m.userName(id, ext)})
+	}
+	return mc
+}
+
+func (m *matcher) userName(id, ext string) string {
+	if u := m.userByID[id]; u != nil {
+		return u.UserName
+	}
+	return ext
+}
+
+func (p *Plan) sort() {
+	byExt := func(a, b Ref) int { return cmp.Or(cmp.Compare(a.ExternalID, b.ExternalID), cmp.Compare(a.ID, b.ID)) }
+	slices.SortFunc(p.CreateUsers, func(a, b scim.User) int { return cmp.Compare(a.ExternalID, b.ExternalID) })
+	slices.SortFunc(p.UpdateUsers, func(a, b UserUpdate) int { return cmp.Compare(a.User.ExternalID, b.User.ExternalID) })
+	slices.SortFunc(p.DisableUsers, byExt)
+	slices.SortFunc(p.DeleteUsers, byExt)
+	slices.SortFunc(p.CreateGroups, func(a, b scim.Group) int { return cmp.Compare(a.ExternalID, b.ExternalID) })
+	slices.SortFunc(p.UpdateGroups, func(a, b GroupUpdate) int { return cmp.Compare(a.ExternalID, b.ExternalID) })
+	slices.SortFunc(p.DeleteGroups, byExt)
+	for i := range p.Members {
+		slices.SortFunc(p.Members[i].Add, byExt)
+		slices.SortFunc(p.Members[i].Remove, byExt)
+	}
+	slices.SortFunc(p.Members, func(a, b MemberChange) int { return byExt(a.Group, b.Group) })
+	byClaim := func(a, b Claim) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ExternalID, b.ExternalID), cmp.Compare(a.ID, b.ID))
+	}
+	slices.SortFunc(p.Claims, byClaim)
+	slices.SortFunc(p.Forget, byClaim)
+	slices.SortStableFunc(p.Problems, func(a, b scim.Problem) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID), cmp.Compare(a.Field, b.Field))
+	})
+}

@@ -1,0 +1,775 @@
+package plan
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+func user(ext, name string) scim.User {
+	return scim.User{ExternalID: ext, UserName: name, DisplayName: "D " + name, GivenName: "G", FamilyName: "F", Email: name + "@example.com", Active: true}
+}
+
+// world is a target with ownership, to which plans are applied the way the reconciler does.
+type world struct {
+	users  map[string]*scim.TargetUser
+	groups map[string]*scim.TargetGroup
+	owned  Owned
+	nextID int
+}
+
+func newWorld() *world {
+	return &world{users: map[string]*scim.TargetUser{}, groups: map[string]*scim.TargetGroup{},
+		owned: Owned{Users: map[string]string{}, Groups: map[string]string{}, PendingUsers: map[string]bool{}, PendingGroups: map[string]bool{}}}
+}
+
+func (w *world) id(prefix string) string { w.nextID++; return fmt.Sprintf("%s-%04d", prefix, w.nextID) }
+
+// addUser puts a user in the target; owned says whether scimbridge owns it.
+func (w *world) addUser(u scim.User, owned bool) string {
+	id := w.id("u")
+	w.users[id] = &scim.TargetUser{ID: id, User: u}
+	if owned {
+		w.owned.Users[id] = u.ExternalID
+	}
+	return id
+}
+
+func (w *world) addGroup(ext, name string, owned bool, members ...string) string {
+	id := w.id("g")
+	w.groups[id] = &scim.TargetGroup{ID: id, ExternalID: ext, DisplayName: name, Members: members}
+	if owned {
+		w.owned.Groups[id] = ext
+	}
+	return id
+}
+
+func (w *world) state() scim.TargetState {
+	var s scim.TargetState
+	for _, u := range w.users {
+		s.Users = append(s.Users, *u)
+	}
+	for _, g := range w.groups {
+		g2 := *g
+		g2.Members = slices.Sorted(slices.Values(g.Members))
+		s.Groups = append(s.Groups, g2)
+	}
+	slices.SortFunc(s.Users, func(a, b scim.TargetUser) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(s.Groups, func(a, b scim.TargetGroup) int { return strings.Compare(a.ID, b.ID) })
+	return s
+}
+
+func (w *world) nameTaken(name, except string) bool {
+	for id, u := range w.users {
+		if id != except && strings.EqualFold(u.UserName, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *world) idOf(ext string) string {
+	for id, e := range w.owned.Users {
+		if e == ext {
+			return id
+		}
+	}
+	return ""
+}
+
+// apply carries out a plan in the reconciler's order, failing the test on any request the target
+// would refuse.
+func (w *world) apply(t *testing.T, p *Plan) {
+	t.Helper()
+	idOf := func(ext string) string {
+		if id, ok := p.UserIDs[ext]; ok {
+			return id
+		}
+		return w.idOf(ext)
+	}
+	for _, c := range p.Claims {
+		if c.Kind == scim.KindUser {
+			w.owned.Users[c.ID] = c.ExternalID
+		} else {
+			w.owned.Groups[c.ID] = c.ExternalID
+		}
+	}
+	for _, c := range p.Forget {
+		if c.Kind == scim.KindUser {
+			delete(w.owned.Users, c.ID)
+		} else {
+			delete(w.owned.Groups, c.ID)
+		}
+	}
+	created := map[string]bool{}
+	for _, u := range p.CreateUsers {
+		created[u.ExternalID] = true
+	}
+	update := func(u UserUpdate) {
+		if w.nameTaken(u.User.UserName, u.ID) {
+			t.Fatalf("update of %s: userName %q is taken", u.ID, u.User.UserName)
+		}
+		nu := u.User
+		nu.Enterprise.Manager = idOf(nu.Enterprise.Manager)
+		w.users[u.ID].User = nu
+		w.owned.Users[u.ID] = u.User.ExternalID
+	}
+	for _, r := range p.DisableUsers {
+		w.users[r.ID].Active = false
+	}
+	for _, r := range p.DeleteUsers {
+		if _, ok := w.owned.Users[r.ID]; !ok {
+			t.Fatalf("delete of unowned user %s", r.ID)
+		}
+		delete(w.users, r.ID)
+		delete(w.owned.Users, r.ID)
+		for _, g := range w.groups {
+			g.Members = slices.DeleteFunc(g.Members, func(m string) bool { return m == r.ID })
+		}
+	}
+	for _, u := range p.UpdateUsers {
+		if !created[u.User.Enterprise.Manager] {
+			update(u)
+		}
+	}
+	for _, u := range p.CreateUsers {
+		if w.nameTaken(u.UserName, "") {
+			t.Fatalf("create of %s: userName %q is taken", u.ExternalID, u.UserName)
+		}
+		id := w.id("u")
+		w.users[id] = &scim.TargetUser{ID: id, User: u}
+		w.owned.Users[id] = u.ExternalID
+	}
+	for _, u := range p.CreateUsers { // managers once every user exists
+		w.users[w.idOf(u.ExternalID)].Enterprise.Manager = idOf(u.Enterprise.Manager)
+	}
+	for _, u := range p.UpdateUsers { // updates naming a manager created in this run
+		if created[u.User.Enterprise.Manager] {
+			update(u)
+		}
+	}
+	for _, r := range p.DeleteGroups {
+		if _, ok := w.owned.Groups[r.ID]; !ok {
+			t.Fatalf("delete of unowned group %s", r.ID)
+		}
+		delete(w.groups, r.ID)
+		delete(w.owned.Groups, r.ID)
+	}
+	for _, g := range p.UpdateGroups {
+		for id, o := range w.groups {
+			if id != g.ID && strings.EqualFold(o.DisplayName, g.To) {
+				t.Fatalf("rename of %s: displayName %q is taken", g.ID, g.To)
+			}
+		}
+		w.groups[g.ID].DisplayName = g.To
+		w.groups[g.ID].ExternalID = g.ExternalID
+		w.owned.Groups[g.ID] = g.ExternalID
+	}
+	for _, g := range p.CreateGroups {
+		for _, o := range w.groups {
+			if strings.EqualFold(o.DisplayName, g.DisplayName) {
+				t.Fatalf("create of group %s: displayName %q is taken", g.ExternalID, g.DisplayName)
+			}
+		}
+		var members []string
+		for _, ext := range g.Members {
+			members = append(members, w.idOf(ext))
+		}
+		id := w.addGroup(g.ExternalID, g.DisplayName, true, members...)
+		_ = id
+	}
+	for _, mc := range p.Members {
+		g := w.groups[mc.Group.ID]
+		if g == nil {
+			t.Fatalf("member change for missing group %s", mc.Group.ID)
+		}
+		for _, a := range mc.Add {
+			id := a.ID
+			if id == "" {
+				id = w.idOf(a.ExternalID)
+			}
+			if id == "" || slices.Contains(g.Members, id) {
+				t.Fatalf("add of %+v to %s: unknown or already a member", a, mc.Group.ID)
+			}
+			g.Members = append(g.Members, id)
+		}
+		for _, r := range mc.Remove {
+			if !slices.Contains(g.Members, r.ID) {
+				t.Fatalf("remove of %s from %s: not a member", r.ID, mc.Group.ID)
+			}
+			g.Members = slices.DeleteFunc(g.Members, func(m string) bool { return m == r.ID })
+		}
+	}
+}
+
+func compute(w *world, desired scim.Snapshot, opts Options) *Plan {
+	return Compute(scim.Normalize(desired), w.state(), w.owned, opts)
+}
+
+func TestInitialSyncCreatesEverything(t *testing.T) {
+	w := newWorld()
+	desired := scim.Snapshot{
+		Users:  []scim.User{user("2", "bob"), user("1", "alice")},
+		Groups: []scim.Group{{ExternalID: "g1", DisplayName: "Admins", Members: []string{"1", "2"}}},
+	}
+	p := compute(w, desired, Options{})
+	if got, want := len(p.CreateUsers), 2; got != want {
+		t.Fatalf("CreateUsers = %d, want %d", got, want)
+	}
+	if p.CreateUsers[0].ExternalID != "1" {
+		t.Errorf("creates not sorted: %v", p.CreateUsers)
+	}
+	if diff := cmp.Diff([]string{"1", "2"}, p.CreateGroups[0].Members); diff != "" {
+		t.Errorf("group members (-want +got):\n%s", diff)
+	}
+	if got := p.LowerBound(100); got != 3 {
+		t.Errorf("LowerBound = %d, want 3", got)
+	}
+	w.apply(t, p)
+	if p2 := compute(w, desired, Options{}); !p2.Empty() {
+		t.Errorf("second plan not empty: %+v", p2.Changes)
+	}
+}
+
+func TestRenameAndEmailChangeKeepObjectAndMemberships(t *testing.T) {
+	w := newWorld()
+	a := w.addUser(user("1", "alice"), true)
+	b := w.addUser(user("2", "bob"), true)
+	w.addGroup("g1", "Finance", true, a, b)
+
+	alice := user("1", "alice.smith")
+	alice.Email = "alice.smith@example.com"
+	desired := scim.Snapshot{
+		Users:  []scim.User{alice, user("2", "bob")},
+		Groups: []scim.Group{{ExternalID: "g1", DisplayName: "Finance & Ops", Members: []string{"1", "2"}}},
+	}
+	p := compute(w, desired, Options{})
+	if len(p.CreateUsers)+len(p.DeleteUsers)+len(p.CreateGroups)+len(p.DeleteGroups)+len(p.Members) != 0 {
+		t.Fatalf("rename must not create, delete or touch memberships: %+v", p.Changes)
+	}
+	if len(p.UpdateUsers) != 1 || p.UpdateUsers[0].ID != a {
+		t.Fatalf("UpdateUsers = %+v, want one update of %s", p.UpdateUsers, a)
+	}
+	var names []string
+	for _, f := range p.UpdateUsers[0].Fields {
+		names = append(names, f.Name)
+	}
+	if diff := cmp.Diff([]string{"userName", "displayName", "emails"}, names); diff != "" {
+		t.Errorf("changed fields (-want +got):\n%s", diff)
+	}
+	if len(p.UpdateGroups) != 1 || p.UpdateGroups[0].From != "Finance" || p.UpdateGroups[0].To != "Finance & Ops" {
+		t.Errorf("UpdateGroups = %+v, want one rename", p.UpdateGroups)
+	}
+	if got := p.LowerBound(100); got != 2 {
+		t.Errorf("LowerBound = %d, want 2 (one user update, one group rename)", got)
+	}
+}
+
+func TestUnownedObjectsAreNeverTouched(t *testing.T) {
+	w := newWorld()
+	manual := w.addUser(scim.User{UserName: "break-glass", DisplayName: "B", GivenName: "B", FamilyName: "G", Active: true}, false)
+	w.addGroup("", "AWSControlTowerAdmins", false, manual)
+	w.addUser(user("legacy", "carol"), false) // created by another tool, same kind of externalId
+	desired := scim.Snapshot{Users: []scim.User{user("1", "alice")}}
+	p := compute(w, desired, Options{})
+	if len(p.DeleteUsers)+len(p.DeleteGroups)+len(p.UpdateUsers)+len(p.Members) != 0 {
+		t.Fatalf("unowned objects touched: %+v", p.Changes)
+	}
+	if p.UnmanagedUsers != 2 || p.UnmanagedGroups != 1 {
+		t.Errorf("unmanaged = %d users, %d groups; want 2, 1", p.UnmanagedUsers, p.UnmanagedGroups)
+	}
+}
+
+func TestNameClashWithUnownedUserIsReportedUnlessAdopting(t *testing.T) {
+	w := newWorld()
+	id := w.addUser(scim.User{UserName: "alice", DisplayName: "A", GivenName: "A", FamilyName: "S", Active: true}, false)
+	desired := scim.Snapshot{Users: []scim.User{user("1", "alice")}, Groups: []scim.Group{{ExternalID: "g", DisplayName: "G", Members: []string{"1"}}}}
+
+	p := compute(w, desired, Options{})
+	if len(p.CreateUsers) != 0 || len(p.UpdateUsers) != 0 {
+		t.Fatalf("clash must not create or update: %+v", p.Changes)
+	}
+	if len(p.Problems) != 1 || p.Problems[0].Field != "userName" || !strings.Contains(p.Problems[0].Reason, "not owned") {
+		t.Fatalf("Problems = %+v, want one userName clash", p.Problems)
+	}
+	if len(p.CreateGroups) != 1 || len(p.CreateGroups[0].Members) != 0 {
+		t.Errorf("group should be created without the blocked member: %+v", p.CreateGroups)
+	}
+
+	p = compute(w, desired, Options{Adopt: AdoptName})
+	if len(p.UpdateUsers) != 1 || p.UpdateUsers[0].ID != id || p.UpdateUsers[0].Adopted != "userName" {
+		t.Fatalf("adopt by name: UpdateUsers = %+v", p.UpdateUsers)
+	}
+	w.apply(t, p)
+	if p2 := compute(w, desired, Options{}); !p2.Empty() {
+		t.Errorf("after adoption the plan is not empty: %+v", p2.Changes)
+	}
+}
+
+func TestAdoptByExternalIDAndPendingClaim(t *testing.T) {
+	w := newWorld()
+	id := w.addUser(user("1", "alice"), false)
+	desired := scim.Snapshot{Users: []scim.User{user("1", "alice")}}
+
+	if p := compute(w, desired, Options{}); len(p.Problems) != 1 {
+		t.Fatalf("without adoption a same-externalId user clashes; problems = %+v", p.Problems)
+	}
+	w.owned.PendingUsers["1"] = true
+	p := compute(w, desired, Options{})
+	if diff := cmp.Diff([]Claim{{Kind: "user", ExternalID: "1", ID: id}}, p.Claims); diff != "" {
+		t.Fatalf("claims (-want +got):\n%s", diff)
+	}
+	if !p.Empty() {
+		t.Errorf("a claim needs no request: %+v", p.Changes)
+	}
+	delete(w.owned.PendingUsers, "1")
+	p = compute(w, desired, Options{Adopt: AdoptExternalID})
+	if len(p.UpdateUsers) != 1 || p.UpdateUsers[0].Adopted != "external_id" {
+		t.Errorf("adopt external_id: %+v", p.UpdateUsers)
+	}
+}
+
+func TestDeprovisioningAndPolicies(t *testing.T) {
+	setup := func() (*world, string) {
+		w := newWorld()
+		a := w.addUser(user("1", "alice"), true)
+		b := w.addUser(user("2", "bob"), true)
+		w.addGroup("g1", "Team", true, a, b)
+		w.addGroup("g2", "Old", true, b)
+		return w, b
+	}
+	desired := scim.Snapshot{Users: []scim.User{user("1", "alice")}, Groups: []scim.Group{{ExternalID: "g1", DisplayName: "Team", Members: []string{"1"}}}}
+
+	w, b := setup()
+	p := compute(w, desired, Options{})
+	if len(p.DeleteUsers) != 1 || p.DeleteUsers[0].ID != b || len(p.DeleteGroups) != 1 {
+		t.Fatalf("sync: %+v", p.Changes)
+	}
+	if len(p.Members) != 0 {
+		t.Errorf("a deleted user leaves its groups with its deletion; got member changes %+v", p.Members)
+	}
+
+	w, b = setup()
+	p = compute(w, desired, Options{Deprovision: DeprovisionDisable})
+	if len(p.DisableUsers) != 1 || len(p.DeleteUsers) != 0 || len(p.Members) != 1 || p.Members[0].Remove[0].ID != b {
+		t.Fatalf("disable: %+v", p.Changes)
+	}
+	w.apply(t, p)
+	if p2 := compute(w, desired, Options{Deprovision: DeprovisionDisable}); !p2.Empty() {
+		t.Errorf("disabled user is disabled again: %+v", p2.Changes)
+	}
+
+	w, _ = setup()
+	p = compute(w, desired, Options{Policy: PolicyUpsertOnly})
+	if len(p.DeleteUsers)+len(p.DisableUsers)+len(p.DeleteGroups) != 0 {
+		t.Fatalf("upsert-only deprovisioned: %+v", p.Changes)
+	}
+
+	w, _ = setup()
+	renamed := desired
+	renamed.Users = []scim.User{user("1", "alice2")}
+	p = compute(w, renamed, Options{Policy: PolicyCreateOnly})
+	if p.Writes() != 0 {
+		t.Fatalf("create-only changed existing objects: %+v", p.Changes)
+	}
+}
+
+func TestReplacingALeaverWithTheSameUserName(t *testing.T) {
+	w := newWorld()
+	w.addUser(user("old", "jsmith"), true)
+	desired := scim.Snapshot{Users: []scim.User{user("new", "jsmith")}}
+	p := compute(w, desired, Options{})
+	if len(p.DeleteUsers) != 1 || len(p.CreateUsers) != 1 || len(p.Problems) != 0 {
+		t.Fatalf("want delete old + create new, got %+v problems %+v", p.Changes, p.Problems)
+	}
+	p = compute(w, desired, Options{Deprovision: DeprovisionDisable})
+	if len(p.CreateUsers) != 0 || len(p.Problems) != 1 || !strings.Contains(p.Problems[0].Reason, "deprovisioned") {
+		t.Fatalf("disable mode keeps the name: want a reported clash, got %+v problems %+v", p.Changes, p.Problems)
+	}
+}
+
+func TestSkippedRecordsKeepTheirTargetObjects(t *testing.T) {
+	w := newWorld()
+	a := w.addUser(user("1", "alice"), true)
+	bad := w.addUser(user("2", "bob"), true)
+	w.addGroup("g1", "Team", true, a, bad)
+	w.addGroup("g2", "Broken", true)
+	desired := scim.Snapshot{
+		Users:  []scim.User{user("1", "alice"), {ExternalID: "2", UserName: "bob"}}, // bob lost his names
+		Groups: []scim.Group{{ExternalID: "g1", DisplayName: "Team", Members: []string{"1", "2"}}, {ExternalID: "g2", DisplayName: ""}},
+	}
+	p := compute(w, desired, Options{})
+	if p.Writes() != 0 {
+		t.Fatalf("skipped records must leave the target alone: %+v", p.Changes)
+	}
+	if len(p.Problems) != 2 {
+		t.Errorf("Problems = %+v, want bob and g2 reported", p.Problems)
+	}
+}
+
+func TestManagerIsComparedBySourceID(t *testing.T) {
+	w := newWorld()
+	boss := user("1", "boss")
+	emp := user("2", "emp")
+	emp.Enterprise.Manager = "1"
+	bossID := w.addUser(boss, true)
+	e := emp
+	e.Enterprise.Manager = bossID
+	w.addUser(e, true)
+	if p := compute(w, scim.Snapshot{Users: []scim.User{boss, emp}}, Options{}); !p.Empty() {
+		t.Fatalf("manager by target id should equal manager by source id: %+v", p.UpdateUsers)
+	}
+}
+
+func TestForgetOwnedObjectsDeletedInTheConsole(t *testing.T) {
+	w := newWorld()
+	w.owned.Users["u-gone"] = "1"
+	w.owned.Groups["g-gone"] = "g1"
+	desired := scim.Snapshot{Users: []scim.User{user("1", "alice")}, Groups: []scim.Group{{ExternalID: "g1", DisplayName: "Team", Members: []string{"1"}}}}
+	p := compute(w, desired, Options{})
+	if len(p.Forget) != 2 || len(p.CreateUsers) != 1 || len(p.CreateGroups) != 1 {
+		t.Fatalf("want forget + recreate, got %+v", p.Changes)
+	}
+}
+
+func TestGuards(t *testing.T) {
+	mk := func(owned, keep int) *Plan {
+		w := newWorld()
+		var desired scim.Snapshot
+		for i := range owned {
+			u := user(fmt.Sprint(i), fmt.Sprint("user", i))
+			w.addUser(u, true)
+			if i < keep {
+				desired.Users = append(desired.Users, u)
+			}
+		}
+		return compute(w, desired, Options{})
+	}
+	tests := []struct {
+		name    string
+		plan    *Plan
+		guards  Guards
+		blocked bool
+	}{
+		{"no deletes", mk(10, 10), DefaultGuards, false},
+		{"one of ten", mk(10, 9), DefaultGuards, false},
+		{"forty percent", mk(100, 60), DefaultGuards, true},
+		{"forty percent allowed", mk(100, 60), Guards{MaxDeletes: 100, MaxDeletePercent: 20, AllowDeletes: 40}, false},
+		{"allowance too small", mk(100, 60), Guards{MaxDeletes: 100, MaxDeletePercent: 20, AllowDeletes: 39}, true},
+		{"empty source", mk(3, 0), Guards{MaxDeletes: -1, MaxDeletePercent: -1}, true},
+		{"count limit", mk(300, 150), Guards{MaxDeletes: 100, MaxDeletePercent: -1}, true},
+		{"limits off", mk(300, 150), Guards{MaxDeletes: -1, MaxDeletePercent: -1}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.guards.Check(tt.plan)
+			var be *BlockedError
+			if got := errors.As(err, &be); got != tt.blocked {
+				t.Fatalf("blocked = %v (err %v), want %v", got, err, tt.blocked)
+			}
+		})
+	}
+}
+
+func TestMembershipBatchesInLowerBound(t *testing.T) {
+	w := newWorld()
+	var desired scim.Snapshot
+	var members []string
+	for i := range 250 {
+		u := user(fmt.Sprintf("%03d", i), fmt.Sprint("u", i))
+		desired.Users = append(desired.Users, u)
+		members = append(members, u.ExternalID)
+	}
+	desired.Groups = []scim.Group{{ExternalID: "big", DisplayName: "Big", Members: members}}
+	p := compute(w, desired, Options{})
+	// 250 users + 1 group POST with 100 members + 2 PATCHes for the other 150.
+	if got, want := p.LowerBound(100), 250+1+2; got != want {
+		t.Errorf("LowerBound = %d, want %d", got, want)
+	}
+}
+
+func TestOutputIsDeterministic(t *testing.T) {
+	build := func() []byte {
+		w := newWorld()
+		for i := range 50 {
+			w.addUser(user(fmt.Sprint("o", i), fmt.Sprint("old", i)), i%2 == 0)
+		}
+		var desired scim.Snapshot
+		for i := range 50 {
+			desired.Users = append(desired.Users, user(fmt.Sprint("n", i), fmt.Sprint("new", i)))
+		}
+		var buf bytes.Buffer
+		p := compute(w, desired, Options{})
+		if err := p.WriteJSON(&buf, 100); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WriteText(&buf, 100); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	first := build()
+	for range 5 {
+		if !bytes.Equal(first, build()) {
+			t.Fatal("same inputs gave different output")
+		}
+	}
+}
+
+// TestPropertyPlanReachesDesiredState generates random desired and current states, applies the
+// plan the way the reconciler does, and checks that the target then holds the desired state and
+// that the next plan is empty.
+func TestPropertyPlanReachesDesiredState(t *testing.T) {
+	for seed := range uint64(300) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 7))
+			w := newWorld()
+			opts := Options{
+				Deprovision: []Deprovision{DeprovisionDelete, DeprovisionDisable}[r.IntN(2)],
+				Adopt:       []Adopt{AdoptNone, AdoptExternalID, AdoptName}[r.IntN(3)],
+			}
+			nUsers := r.IntN(30)
+			var desired scim.Snapshot
+			for i := range nUsers {
+				u := user(fmt.Sprint("s", i), fmt.Sprint("name", r.IntN(40)))
+				if r.IntN(4) == 0 {
+					u.Active = false
+				}
+				if i > 0 && r.IntN(3) == 0 {
+					u.Enterprise.Manager = fmt.Sprint("s", r.IntN(i))
+				}
+				if r.IntN(3) > 0 {
+					desired.Users = append(desired.Users, u)
+				}
+				switch r.IntN(4) {
+				case 0: // owned, possibly stale
+					cur := u
+					cur.Enterprise.Manager = ""
+					if r.IntN(2) == 0 {
+						cur.UserName = fmt.Sprint("was", i)
+						cur.Email = fmt.Sprint("was", i, "@example.com")
+					}
+					if !w.nameTaken(cur.UserName, "") {
+						w.addUser(cur, true)
+					}
+				case 1: // created before a crash, answer lost
+					if w.nameTaken(u.UserName, "") {
+						break
+					}
+					u.Enterprise.Manager = "" // a target names managers by target id; none yet
+					w.addUser(u, false)
+					w.owned.PendingUsers[u.ExternalID] = r.IntN(2) == 0
+				}
+			}
+			for i := range r.IntN(5) { // unowned users, sometimes clashing with desired names
+				name := fmt.Sprint("name", r.IntN(60))
+				if w.nameTaken(name, "") {
+					continue
+				}
+				w.addUser(scim.User{UserName: name, DisplayName: "x", GivenName: "x", FamilyName: "x", Active: true, ExternalID: []string{"", fmt.Sprint("x", i)}[r.IntN(2)]}, false)
+			}
+			var userIDs []string
+			for id := range w.users {
+				userIDs = append(userIDs, id)
+			}
+			slices.Sort(userIDs)
+			for i := range r.IntN(8) {
+				g := scim.Group{ExternalID: fmt.Sprint("g", i), DisplayName: fmt.Sprint("group", r.IntN(12))}
+				for _, u := range desired.Users {
+					if r.IntN(3) == 0 {
+						g.Members = append(g.Members, u.ExternalID)
+					}
+				}
+				if r.IntN(4) > 0 {
+					desired.Groups = append(desired.Groups, g)
+				}
+				if r.IntN(2) == 0 {
+					var members []string
+					for _, id := range userIDs {
+						if r.IntN(3) == 0 {
+							members = append(members, id)
+						}
+					}
+					name := g.DisplayName
+					if r.IntN(2) == 0 {
+						name = fmt.Sprint("oldgroup", i)
+					}
+					if !w.groupNameTaken(name) {
+						w.addGroup(g.ExternalID, name, true, members...)
+					}
+				}
+			}
+			if !w.groupNameTaken("AWSControlTowerAdmins") {
+				w.addGroup("", "AWSControlTowerAdmins", false, userIDs...)
+			}
+			before := w.unowned()
+
+			p := compute(w, desired, opts)
+			if testing.Verbose() {
+				t.Logf("opts %+v\nstate %+v\nowned %+v\n%s", opts, w.state(), w.owned, text(p))
+			}
+			w.apply(t, p)
+			p2 := compute(w, desired, opts)
+			if !p2.Empty() || len(p2.Claims) > 0 || len(p2.Forget) > 0 {
+				t.Fatalf("second plan not empty:\n%s", text(p2))
+			}
+			w.checkUnownedKept(t, before, p)
+			w.checkHolds(t, scim.Normalize(desired), p)
+		})
+	}
+}
+
+func (w *world) groupNameTaken(name string) bool {
+	for _, g := range w.groups {
+		if strings.EqualFold(g.DisplayName, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// unowned renders the unowned objects, each with its members for groups.
+func (w *world) unowned() map[string]string {
+	out := map[string]string{}
+	for id, u := range w.users {
+		if _, ok := w.owned.Users[id]; !ok {
+			out[id] = fmt.Sprintf("%+v", u.User)
+		}
+	}
+	for id, g := range w.groups {
+		if _, ok := w.owned.Groups[id]; !ok {
+			out[id] = fmt.Sprintf("%s %v", g.DisplayName, slices.Sorted(slices.Values(g.Members)))
+		}
+	}
+	return out
+}
+
+// checkUnownedKept verifies that an unowned object is unchanged after a plan, or was taken over
+// by a claim or an adoption the plan reported. A deleted owned user leaves unowned groups too.
+func (w *world) checkUnownedKept(t *testing.T, before map[string]string, p *Plan) {
+	t.Helper()
+	takenOver := map[string]bool{}
+	for _, c := range p.Claims {
+		takenOver[c.ID] = true
+	}
+	for _, u := range p.UpdateUsers {
+		if u.Adopted != "" {
+			takenOver[u.ID] = true
+		}
+	}
+	for _, g := range p.UpdateGroups {
+		if g.Adopted != "" {
+			takenOver[g.ID] = true
+		}
+	}
+	deleted := map[string]bool{}
+	for _, r := range p.DeleteUsers {
+		deleted[r.ID] = true
+	}
+	after := w.unowned()
+	for id, was := range before {
+		now, still := after[id]
+		switch {
+		case !still && takenOver[id]:
+		case !still:
+			t.Fatalf("unowned object %s vanished or was taken over silently: %s", id, was)
+		case now != was:
+			if g := w.groups[id]; g != nil {
+				for _, m := range strings.Fields(strings.Trim(was[strings.Index(was, "[")+1:], "]")) {
+					if !deleted[m] && !slices.Contains(g.Members, m) {
+						t.Fatalf("unowned group %s lost member %s", id, m)
+					}
+				}
+				continue
+			}
+			t.Fatalf("unowned object %s changed:\n was %s\n now %s", id, was, now)
+		}
+	}
+}
+
+// checkHolds verifies that every desired record the plan did not report as a problem is in the
+// target exactly.
+func (w *world) checkHolds(t *testing.T, desired scim.Snapshot, p *Plan) {
+	t.Helper()
+	dropped := map[string]bool{}
+	renamed := map[string]bool{}   // users whose rename was refused
+	noManager := map[string]bool{} // users whose manager could not be written
+	for _, pr := range p.Problems {
+		if pr.Dropped {
+			dropped[pr.Kind+"/"+pr.ID] = true
+		} else if pr.Kind == scim.KindUser && pr.Field == "userName" {
+			renamed[pr.ID] = true
+		} else if pr.Kind == scim.KindUser && pr.Field == "manager" {
+			noManager[pr.ID] = true
+		}
+	}
+	for _, u := range desired.Users {
+		if dropped["user/"+u.ExternalID] {
+			continue
+		}
+		if noManager[u.ExternalID] {
+			u.Enterprise.Manager = ""
+		}
+		if renamed[u.ExternalID] {
+			u.UserName = w.users[w.idOf(u.ExternalID)].UserName
+		}
+		id := w.idOf(u.ExternalID)
+		if id == "" {
+			t.Fatalf("desired user %s missing", u.ExternalID)
+		}
+		got := w.users[id].User
+		if got.Enterprise.Manager != "" {
+			got.Enterprise.Manager = w.owned.Users[got.Enterprise.Manager]
+		}
+		if diff := cmp.Diff(u, got); diff != "" {
+			t.Fatalf("user %s (-want +got):\n%s", u.ExternalID, diff)
+		}
+	}
+	for _, g := range desired.Groups {
+		if dropped["group/"+g.ExternalID] {
+			continue
+		}
+		var found *scim.TargetGroup
+		for id, ext := range w.owned.Groups {
+			if ext == g.ExternalID {
+				found = w.groups[id]
+			}
+		}
+		if found == nil {
+			t.Fatalf("desired group %s missing", g.ExternalID)
+		}
+		var want, got []string
+		for _, m := range g.Members {
+			if !dropped["user/"+m] {
+				want = append(want, m)
+			}
+		}
+		for _, id := range found.Members {
+			ext := w.owned.Users[id]
+			if ext == "" {
+				ext = w.users[id].ExternalID
+			}
+			if dropped["user/"+ext] {
+				continue // a skipped source record keeps the memberships it had
+			}
+			got = append(got, w.owned.Users[id])
+		}
+		slices.Sort(got)
+		if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b []string) bool { return slices.Equal(a, b) })); diff != "" && !(len(want) == 0 && len(got) == 0) {
+			t.Fatalf("group %s members (-want +got):\n%s", g.ExternalID, diff)
+		}
+	}
+}
+
+func text(p *Plan) string {
+	var b bytes.Buffer
+	_ = p.WriteText(&b, 100)
+	return b.String()
+}

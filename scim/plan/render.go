@@ -1,0 +1,170 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Summary counts a plan's changes.
+type Summary struct {
+	CreateUsers   int `json:"createUsers"`
+	UpdateUsers   int `json:"updateUsers"`
+	DisableUsers  int `json:"disableUsers"`
+	DeleteUsers   int `json:"deleteUsers"`
+	CreateGroups  int `json:"createGroups"`
+	UpdateGroups  int `json:"updateGroups"`
+	DeleteGroups  int `json:"deleteGroups"`
+	AddMembers    int `json:"addMembers"`
+	RemoveMembers int `json:"removeMembers"`
+	Problems      int `json:"problems"`
+	// LowerBound is the fewest write requests that express the plan (see LowerBound).
+	LowerBound int `json:"lowerBound"`
+}
+
+// Summarize counts the plan's changes; maxMembers is the target's membership changes per request.
+func (p *Plan) Summarize(maxMembers int) Summary {
+	s := Summary{
+		CreateUsers:  len(p.CreateUsers),
+		UpdateUsers:  len(p.UpdateUsers),
+		DisableUsers: len(p.DisableUsers),
+		DeleteUsers:  len(p.DeleteUsers),
+		CreateGroups: len(p.CreateGroups),
+		UpdateGroups: len(p.UpdateGroups),
+		DeleteGroups: len(p.DeleteGroups),
+		Problems:     len(p.Problems),
+		LowerBound:   p.LowerBound(maxMembers),
+	}
+	for _, g := range p.CreateGroups {
+		s.AddMembers += len(g.Members)
+	}
+	for _, m := range p.Members {
+		s.AddMembers += len(m.Add)
+		s.RemoveMembers += len(m.Remove)
+	}
+	return s
+}
+
+// LowerBound is the fewest write requests that can express the plan, the figure the apply is
+// measured against: one request per user or group to create, update, disable or delete; for
+// memberships, ceil(changes / maxMembers) per group, after the first maxMembers members that a
+// new group's POST carries; nothing for what did not change. Reads are counted apart.
+func (p *Plan) LowerBound(maxMembers int) int {
+	if maxMembers <= 0 {
+		maxMembers = 100
+	}
+	n := len(p.CreateUsers) + len(p.UpdateUsers) + len(p.DisableUsers) + len(p.DeleteUsers) +
+		len(p.CreateGroups) + len(p.UpdateGroups) + len(p.DeleteGroups)
+	for _, g := range p.CreateGroups {
+		if extra := len(g.Members) - maxMembers; extra > 0 {
+			n += ceilDiv(extra, maxMembers)
+		}
+	}
+	for _, m := range p.Members {
+		n += ceilDiv(len(m.Add)+len(m.Remove), maxMembers)
+	}
+	return n
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// jsonPlan is the stable JSON form of a plan.
+type jsonPlan struct {
+	*Plan
+	Summary Summary `json:"summary"`
+}
+
+// WriteJSON writes the plan as indented, stable JSON with its summary.
+func (p *Plan) WriteJSON(w io.Writer, maxMembers int) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(jsonPlan{Plan: p, Summary: p.Summarize(maxMembers)})
+}
+
+// maxListed is how many members of one group the text form lists before it abbreviates.
+const maxListed = 10
+
+// WriteText writes the plan for a person, in the manner of `terraform plan`.
+func (p *Plan) WriteText(w io.Writer, maxMembers int) error {
+	var b strings.Builder
+	if !p.Empty() {
+		b.WriteString("scimbridge will make the following changes:\n\n")
+	}
+	for _, u := range p.CreateUsers {
+		fmt.Fprintf(&b, "  + user %s (%s)\n", q(u.UserName), u.ExternalID)
+	}
+	for _, u := range p.UpdateUsers {
+		adopted := ""
+		if u.Adopted != "" {
+			adopted = " [adopt: matched by " + u.Adopted + "]"
+		}
+		fmt.Fprintf(&b, "  ~ user %s (%s)%s\n", q(u.User.UserName), u.User.ExternalID, adopted)
+		for _, f := range u.Fields {
+			fmt.Fprintf(&b, "      %s: %s -> %s\n", f.Name, q(f.From), q(f.To))
+		}
+	}
+	for _, u := range p.DisableUsers {
+		fmt.Fprintf(&b, "  ! disable user %s (%s)\n", q(u.Name), u.ExternalID)
+	}
+	for _, u := range p.DeleteUsers {
+		fmt.Fprintf(&b, "  - user %s (%s)\n", q(u.Name), u.ExternalID)
+	}
+	for _, g := range p.CreateGroups {
+		fmt.Fprintf(&b, "  + group %s (%s) with %d members\n", q(g.DisplayName), g.ExternalID, len(g.Members))
+	}
+	for _, g := range p.UpdateGroups {
+		adopted := ""
+		if g.Adopted != "" {
+			adopted = " [adopt: matched by " + g.Adopted + "]"
+		}
+		if g.From != g.To {
+			fmt.Fprintf(&b, "  ~ group %s -> %s (%s)%s\n", q(g.From), q(g.To), g.ExternalID, adopted)
+		} else {
+			fmt.Fprintf(&b, "  ~ group %s (%s)%s\n", q(g.To), g.ExternalID, adopted)
+		}
+		if g.SetExternalID {
+			fmt.Fprintf(&b, "      externalId: -> %s\n", q(g.ExternalID))
+		}
+	}
+	for _, g := range p.DeleteGroups {
+		fmt.Fprintf(&b, "  - group %s (%s)\n", q(g.Name), g.ExternalID)
+	}
+	for _, m := range p.Members {
+		fmt.Fprintf(&b, "  ~ members of %s (%s): +%d -%d\n", q(m.Group.Name), m.Group.ExternalID, len(m.Add), len(m.Remove))
+		listRefs(&b, "+", m.Add)
+		listRefs(&b, "-", m.Remove)
+	}
+	if len(p.Problems) > 0 {
+		fmt.Fprintf(&b, "\nProblems (%d records or fields left out; nothing else is affected):\n", len(p.Problems))
+		for _, pr := range p.Problems {
+			fmt.Fprintf(&b, "  ? %s\n", pr.Error())
+		}
+	}
+	if !p.Empty() || len(p.Problems) > 0 {
+		b.WriteString("\n")
+	}
+	s := p.Summarize(maxMembers)
+	if p.Empty() {
+		fmt.Fprintf(&b, "No changes. The target matches the source (%d users, %d groups; %d users and %d groups not managed by scimbridge left alone).\n",
+			p.DesiredUsers, p.DesiredGroups, p.UnmanagedUsers, p.UnmanagedGroups)
+	} else {
+		fmt.Fprintf(&b, "Plan: users %d to create, %d to update, %d to disable, %d to delete; groups %d to create, %d to update, %d to delete; memberships %d to add, %d to remove; at least %d requests.\n",
+			s.CreateUsers, s.UpdateUsers, s.DisableUsers, s.DeleteUsers, s.CreateGroups, s.UpdateGroups, s.DeleteGroups, s.AddMembers, s.RemoveMembers, s.LowerBound)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func listRefs(b *strings.Builder, sign string, refs []Ref) {
+	for i, r := range refs {
+		if i == maxListed {
+			fmt.Fprintf(b, "      %s ... and %d more\n", sign, len(refs)-maxListed)
+			return
+		}
+		fmt.Fprintf(b, "      %s %s\n", sign, q(r.Name))
+	}
+}
+
+func q(s string) string { return strconv.QuoteToGraphic(s) }
