@@ -1,0 +1,122 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/plan"
+	"github.com/scimbridge/scimbridge/scim/state"
+)
+
+// known is what the state store says at the start of a run: the objects scimbridge owns, as it
+// last wrote them, their memberships, and the creates left unconfirmed.
+type known struct {
+	users         map[string]state.Object // by externalId
+	groups        map[string]state.Object
+	userData      map[string]scim.User // decoded users, by externalId
+	groupData     map[string]scim.Group
+	members       map[string][]string // group externalId -> user externalIds
+	pendingUsers  map[string]bool
+	pendingGroups map[string]bool
+}
+
+func loadKnown(ctx context.Context, st *state.Store) (*known, error) {
+	k := &known{
+		users:     map[string]state.Object{},
+		groups:    map[string]state.Object{},
+		userData:  map[string]scim.User{},
+		groupData: map[string]scim.Group{},
+	}
+	users, err := st.Objects(ctx, state.KindUser)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: load owned users: %w", err)
+	}
+	for _, o := range users {
+		u, err := o.User()
+		if err != nil {
+			return nil, fmt.Errorf("reconcile: owned user %q: %w", o.ExternalID, err)
+		}
+		k.users[o.ExternalID] = o
+		k.userData[o.ExternalID] = u
+	}
+	groups, err := st.Objects(ctx, state.KindGroup)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: load owned groups: %w", err)
+	}
+	for _, o := range groups {
+		g, err := o.Group()
+		if err != nil {
+			return nil, fmt.Errorf("reconcile: owned group %q: %w", o.ExternalID, err)
+		}
+		k.groups[o.ExternalID] = o
+		k.groupData[o.ExternalID] = g
+	}
+	if k.members, err = st.Members(ctx); err != nil {
+		return nil, fmt.Errorf("reconcile: load memberships: %w", err)
+	}
+	if k.pendingUsers, err = st.Pending(ctx, state.KindUser); err != nil {
+		return nil, fmt.Errorf("reconcile: load pending users: %w", err)
+	}
+	if k.pendingGroups, err = st.Pending(ctx, state.KindGroup); err != nil {
+		return nil, fmt.Errorf("reconcile: load pending groups: %w", err)
+	}
+	return k, nil
+}
+
+// owned returns the ownership the plan needs.
+func (k *known) owned() plan.Owned {
+	o := plan.Owned{
+		Users:         make(map[string]string, len(k.users)),
+		Groups:        make(map[string]string, len(k.groups)),
+		PendingUsers:  k.pendingUsers,
+		PendingGroups: k.pendingGroups,
+	}
+	for ext, obj := range k.users {
+		o.Users[obj.TargetID] = ext
+	}
+	for ext, obj := range k.groups {
+		o.Groups[obj.TargetID] = ext
+	}
+	return o
+}
+
+// trustedState is the target as scimbridge last wrote it: its owned objects only. A run that
+// trusts it makes no read request at all.
+func (k *known) trustedState() scim.TargetState {
+	var s scim.TargetState
+	s.Users = make([]scim.TargetUser, 0, len(k.users))
+	for ext, obj := range k.users {
+		u := k.userData[ext]
+		if m := u.Enterprise.Manager; m != "" {
+			u.Enterprise.Manager = k.users[m].TargetID // "" when the manager is not ours
+		}
+		s.Users = append(s.Users, scim.TargetUser{ID: obj.TargetID, User: u})
+	}
+	s.Groups = make([]scim.TargetGroup, 0, len(k.groups))
+	for ext, obj := range k.groups {
+		g := k.groupData[ext]
+		members := make([]string, 0, len(k.members[ext]))
+		for _, m := range k.members[ext] {
+			if u, ok := k.users[m]; ok {
+				members = append(members, u.TargetID)
+			}
+		}
+		slices.Sort(members)
+		s.Groups = append(s.Groups, scim.TargetGroup{ID: obj.TargetID, ExternalID: ext, DisplayName: g.DisplayName, Members: members})
+	}
+	slices.SortFunc(s.Users, func(a, b scim.TargetUser) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(s.Groups, func(a, b scim.TargetGroup) int { return cmpString(a.ID, b.ID) })
+	return s
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,323 @@
+// Package reconcile runs scimbridge: it reads the desired state, reads (or trusts) the target's
+// current state, plans, checks the safety guards and applies the changes through a SCIM client,
+// recording what it owns and what each run did in the state store. Dry-run is decided here and
+// nowhere else.
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/plan"
+	"github.com/scimbridge/scimbridge/scim/state"
+)
+
+// Target is what the reconciler needs of a SCIM client; *scim.Client implements it.
+type Target interface {
+	CreateUser(ctx context.Context, u scim.User, managerID string) (string, error)
+	ReplaceUser(ctx context.Context, id string, u scim.User, managerID string) error
+	SetUserActive(ctx context.Context, id string, active bool) error
+	DeleteUser(ctx context.Context, id string) error
+	CreateGroup(ctx context.Context, g scim.Group, memberIDs []string) (string, error)
+	PatchGroup(ctx context.Context, id string, p scim.GroupPatch) error
+	DeleteGroup(ctx context.Context, id string) error
+	FindUser(ctx context.Context, attr, value string) (*scim.TargetUser, error)
+	FindGroup(ctx context.Context, attr, value string) (*scim.TargetGroup, error)
+}
+
+var _ Target = (*scim.Client)(nil)
+
+// DesiredFunc reads the source and returns the desired snapshot, already mapped and normalised.
+// It returns an error when any part of the read failed: the run then stops before planning.
+type DesiredFunc func(ctx context.Context) (scim.Snapshot, error)
+
+// Config wires a Reconciler.
+type Config struct {
+	// Desired reads the source.
+	Desired DesiredFunc
+	// Target writes to the target.
+	Target Target
+	// Reader reads the target's whole current state (the SCIM client, or the identitystore
+	// reader when AWS credentials are configured).
+	Reader scim.StateReader
+	// State is the state store.
+	State *state.Store
+	// Plan and Guards steer planning.
+	Plan   plan.Options
+	Guards plan.Guards
+	// MaxMembersPerRequest is the target's limit of membership changes per request (100).
+	MaxMembersPerRequest int
+	// Concurrency is how many write requests may be in flight at once (the limiter in the client
+	// sets the pace); 0 means 16.
+	Concurrency int
+	// FullReconcileEvery is how often a run reads the whole target rather than trusting the
+	// state store's record of what scimbridge wrote; 0 reads the target on every run.
+	FullReconcileEvery time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the run's log lines; nil discards.
+	Logger *slog.Logger
+	// Progress, when set, is told how many planned changes are done out of how many.
+	Progress func(done, total int)
+}
+
+// Reconciler runs syncs. RunOnce may be called from one goroutine at a time.
+type Reconciler struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a Reconciler.
+func New(cfg Config) (*Reconciler, error) {
+	var missing []error
+	if cfg.Desired == nil {
+		missing = append(missing, errors.New("reconcile: Config.Desired is required"))
+	}
+	if cfg.Target == nil {
+		missing = append(missing, errors.New("reconcile: Config.Target is required"))
+	}
+	if cfg.Reader == nil {
+		missing = append(missing, errors.New("reconcile: Config.Reader is required"))
+	}
+	if cfg.State == nil {
+		missing = append(missing, errors.New("reconcile: Config.State is required"))
+	}
+	if err := errors.Join(missing...); err != nil {
+		return nil, err
+	}
+	if cfg.MaxMembersPerRequest <= 0 {
+		cfg.MaxMembersPerRequest = 100
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 16
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Plan.MaxMembersPerRequest = cfg.MaxMembersPerRequest
+	return &Reconciler{cfg: cfg, log: log}, nil
+}
+
+// RunOptions steer one run.
+type RunOptions struct {
+	// Trigger names what started the run (cli, schedule, webhook, manual).
+	Trigger string
+	// DryRun plans and reports without writing anything to the target.
+	DryRun bool
+	// AllowDeletes lets the guards pass a run that deprovisions at most this many objects.
+	AllowDeletes int
+	// FullRead reads the whole target even when the state store is trusted.
+	FullRead bool
+}
+
+// Run results, as recorded in the run history.
+const (
+	ResultSuccess = state.ResultSuccess
+	ResultFailed  = state.ResultFailed
+	ResultBlocked = state.ResultBlocked
+	ResultPartial = state.ResultPartial
+)
+
+// Result is what a run did.
+type Result struct {
+	RunID   int64
+	Trigger string
+	DryRun  bool
+	// Result is success, partial (some records failed and will be retried), blocked or failed.
+	Result string
+	// Plan is the plan the run computed (nil when the source or target could not be read).
+	Plan *plan.Plan
+	// FullRead tells whether the target was read, or the state store trusted.
+	FullRead bool
+	Counts   state.Counts
+	// Errors lists what failed, one line per record.
+	Errors   []string
+	Started  time.Time
+	Ended    time.Time
+	Duration time.Duration
+}
+
+// ErrSourceRead wraps a failed read of the source; ErrTargetRead a failed read of the target.
+var (
+	ErrSourceRead = errors.New("source read failed; nothing was planned or changed")
+	ErrTargetRead = errors.New("target read failed; nothing was changed")
+	// ErrPartial is returned when the run applied its plan but some records failed.
+	ErrPartial = errors.New("some changes failed; they are retried on the next run")
+)
+
+const metaLastFullRead = "last_full_read"
+
+// RunOnce runs one sync: read the source, read or trust the target, plan, check the guards and,
+// unless it is a dry run, apply. The run is recorded in the history whatever happens. The error is
+// ErrSourceRead or ErrTargetRead wrapped, a *plan.BlockedError, ErrPartial, or another failure.
+func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, error) {
+	if opts.Trigger == "" {
+		opts.Trigger = "cli"
+	}
+	started := r.cfg.Now()
+	res := &Result{Trigger: opts.Trigger, DryRun: opts.DryRun, Started: started}
+	id, err := r.cfg.State.StartRun(ctx, opts.Trigger, opts.DryRun, started)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: record run start: %w", err)
+	}
+	res.RunID = id
+	log := r.log.With("run_id", id, "trigger", opts.Trigger, "dry_run", opts.DryRun)
+	log.Info("run started")
+
+	runErr := r.run(ctx, log, opts, res)
+
+	res.Ended = r.cfg.Now()
+	res.Duration = res.Ended.Sub(started)
+	var blocked *plan.BlockedError
+	switch {
+	case runErr == nil:
+		res.Result = ResultSuccess
+	case errors.As(runErr, &blocked):
+		res.Result = ResultBlocked
+		res.Errors = append(res.Errors, runErr.Error())
+	case errors.Is(runErr, ErrPartial):
+		res.Result = ResultPartial
+	default:
+		res.Result = ResultFailed
+		res.Errors = append(res.Errors, runErr.Error())
+	}
+	summary := ""
+	if res.Plan != nil {
+		var b bytes.Buffer
+		_ = res.Plan.WriteText(&b, r.cfg.MaxMembersPerRequest)
+		summary = b.String()
+	}
+	// The run is recorded even when the caller's context is done (SIGTERM mid-run).
+	if err := r.cfg.State.FinishRun(context.WithoutCancel(ctx), id, res.Result, res.Counts, res.Errors, summary, res.Ended); err != nil {
+		log.Error("record run end", "err", err)
+		if runErr == nil {
+			runErr = fmt.Errorf("reconcile: record run end: %w", err)
+		}
+	}
+	log.Info("run finished", "result", res.Result, "duration", res.Duration.Round(time.Millisecond),
+		"created", res.Counts.Created, "updated", res.Counts.Updated, "deleted", res.Counts.Deleted,
+		"disabled", res.Counts.Disabled, "member_adds", res.Counts.MemberAdds,
+		"member_removes", res.Counts.MemberRemoves, "failed", res.Counts.Failed, "skipped", res.Counts.Skipped)
+	return res, runErr
+}
+
+func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions, res *Result) error {
+	desired, err := r.cfg.Desired(ctx)
+	if err != nil {
+		log.Error("source read failed", "err", err)
+		return fmt.Errorf("%w: %w", ErrSourceRead, err)
+	}
+	desired = scim.Normalize(desired)
+	for _, p := range desired.Skipped {
+		log.Warn("record skipped", "kind", p.Kind, "id", p.ID, "field", p.Field, "reason", p.Reason)
+	}
+
+	known, err := loadKnown(ctx, r.cfg.State)
+	if err != nil {
+		return err
+	}
+	full, why := r.needFullRead(ctx, opts, known)
+	res.FullRead = full
+	var current scim.TargetState
+	if full {
+		log.Info("reading the target", "why", why)
+		cur, err := r.cfg.Reader.ReadState(ctx)
+		if err != nil {
+			log.Error("target read failed", "err", err)
+			return fmt.Errorf("%w: %w", ErrTargetRead, err)
+		}
+		current = *cur
+	} else {
+		current = known.trustedState()
+	}
+
+	p := plan.Compute(desired, current, known.owned(), r.cfg.Plan)
+	res.Plan = p
+	res.Counts.Skipped = countDropped(p.Problems)
+	if err := r.guards(opts).Check(p); err != nil {
+		log.Warn("run blocked by a safety guard", "err", err)
+		return err
+	}
+	if opts.DryRun {
+		s := p.Summarize(r.cfg.MaxMembersPerRequest)
+		res.Counts = state.Counts{Created: s.CreateUsers + s.CreateGroups, Updated: s.UpdateUsers + s.UpdateGroups,
+			Deleted: s.DeleteUsers + s.DeleteGroups, Disabled: s.DisableUsers, MemberAdds: s.AddMembers,
+			MemberRemoves: s.RemoveMembers, Skipped: res.Counts.Skipped}
+		return nil
+	}
+	var cur *scim.TargetState
+	if full {
+		cur = &current
+	}
+	a := newApplier(r, log, p, known, cur)
+	applyErr := a.apply(ctx)
+	res.Counts = a.counts
+	res.Counts.Skipped = countDropped(p.Problems)
+	res.Errors = a.errs
+	if applyErr != nil {
+		return applyErr
+	}
+	if err := a.refresh(context.WithoutCancel(ctx), desired); err != nil {
+		return err
+	}
+	if full && len(a.errs) == 0 {
+		if err := r.cfg.State.SetMeta(context.WithoutCancel(ctx), metaLastFullRead, r.cfg.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+			return fmt.Errorf("reconcile: record full read: %w", err)
+		}
+	}
+	if len(a.errs) > 0 {
+		return ErrPartial
+	}
+	return ctx.Err()
+}
+
+func (r *Reconciler) guards(opts RunOptions) plan.Guards {
+	g := r.cfg.Guards
+	if opts.AllowDeletes > g.AllowDeletes {
+		g.AllowDeletes = opts.AllowDeletes
+	}
+	return g
+}
+
+// needFullRead decides whether this run reads the target or trusts the state store.
+func (r *Reconciler) needFullRead(ctx context.Context, opts RunOptions, k *known) (bool, string) {
+	switch {
+	case opts.FullRead:
+		return true, "asked for"
+	case r.cfg.FullReconcileEvery <= 0:
+		return true, "every run reads the target (full_reconcile_interval is 0)"
+	case len(k.pendingUsers) > 0 || len(k.pendingGroups) > 0:
+		return true, "creates of an earlier run were left unconfirmed"
+	}
+	v, ok, err := r.cfg.State.Meta(ctx, metaLastFullRead)
+	if err != nil || !ok {
+		return true, "no full read recorded yet"
+	}
+	last, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return true, "the last full read time is unreadable"
+	}
+	if age := r.cfg.Now().Sub(last); age >= r.cfg.FullReconcileEvery {
+		return true, fmt.Sprintf("the last full read is %s old", age.Round(time.Second))
+	}
+	return false, ""
+}
+
+func countDropped(ps []scim.Problem) int {
+	n := 0
+	for _, p := range ps {
+		if p.Dropped {
+			n++
+		}
+	}
+	return n
+}
