@@ -1,0 +1,308 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+// Kind is the kind of a target object: KindUser or KindGroup.
+type Kind string
+
+// The kinds of target objects.
+const (
+	KindUser  Kind = "user"
+	KindGroup Kind = "group"
+)
+
+func (k Kind) check() error {
+	if k != KindUser && k != KindGroup {
+		return fmt.Errorf("kind %q: %w", string(k), ErrInvalid)
+	}
+	return nil
+}
+
+// Object is a target object that scimbridge owns: its kind, its stable source id (the SCIM
+// externalId), its id in the target, the JSON of what scimbridge last wrote (a scim.User, or a
+// scim.Group without members), the fingerprint of that JSON, and when it was written.
+type Object struct {
+	Kind       Kind
+	ExternalID string
+	TargetID   string
+	Data       json.RawMessage
+	Hash       string
+	UpdatedAt  time.Time
+}
+
+// Fingerprint is the hash PutObjects stores for data when Object.Hash is empty: the hex SHA-256
+// of the JSON in compact form (json.Marshal output is already compact).
+func Fingerprint(data []byte) string {
+	var buf bytes.Buffer
+	if json.Compact(&buf, data) == nil {
+		data = buf.Bytes()
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// NewUserObject returns the Object that records u as written to the target under targetID.
+func NewUserObject(targetID string, u scim.User, now time.Time) (Object, error) {
+	data, err := json.Marshal(u)
+	if err != nil {
+		return Object{}, fmt.Errorf("state: encode user %q: %w", u.ExternalID, err)
+	}
+	return Object{Kind: KindUser, ExternalID: u.ExternalID, TargetID: targetID, Data: data, Hash: Fingerprint(data), UpdatedAt: now}, nil
+}
+
+// NewGroupObject returns the Object that records g, without its members (they are kept apart,
+// see AddMembers), as written to the target under targetID.
+func NewGroupObject(targetID string, g scim.Group, now time.Time) (Object, error) {
+	g.Members = nil
+	data, err := json.Marshal(g)
+	if err != nil {
+		return Object{}, fmt.Errorf("state: encode group %q: %w", g.ExternalID, err)
+	}
+	return Object{Kind: KindGroup, ExternalID: g.ExternalID, TargetID: targetID, Data: data, Hash: Fingerprint(data), UpdatedAt: now}, nil
+}
+
+// User decodes the Data of a user object.
+func (o Object) User() (scim.User, error) {
+	var u scim.User
+	if o.Kind != KindUser {
+		return u, fmt.Errorf("state: decode %s %q as a user: %w", o.Kind, o.ExternalID, ErrInvalid)
+	}
+	if err := json.Unmarshal(o.Data, &u); err != nil {
+		return u, fmt.Errorf("state: decode user %q: %w", o.ExternalID, err)
+	}
+	return u, nil
+}
+
+// Group decodes the Data of a group object; its Members are empty.
+func (o Object) Group() (scim.Group, error) {
+	var g scim.Group
+	if o.Kind != KindGroup {
+		return g, fmt.Errorf("state: decode %s %q as a group: %w", o.Kind, o.ExternalID, ErrInvalid)
+	}
+	if err := json.Unmarshal(o.Data, &g); err != nil {
+		return g, fmt.Errorf("state: decode group %q: %w", o.ExternalID, err)
+	}
+	return g, nil
+}
+
+// RecordPending records, durably and in one transaction, that creates of these objects are
+// about to be sent. After a crash, a target object whose externalId is pending is ours.
+func (s *Store) RecordPending(ctx context.Context, kind Kind, externalIDs []string) error {
+	if err := checkIDs(kind, externalIDs); err != nil {
+		return fmt.Errorf("state: record %d pending %ss: %w", len(externalIDs), kind, err)
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		return execEach(ctx, tx, "INSERT OR IGNORE INTO pending (kind, external_id) VALUES (?, ?)", kind, externalIDs)
+	})
+	if err != nil {
+		return fmt.Errorf("state: record %d pending %ss: %w", len(externalIDs), kind, err)
+	}
+	return nil
+}
+
+// Pending returns the externalIds of kind whose creates were recorded as pending and not yet
+// recorded as done (PutObjects) or cleared.
+func (s *Store) Pending(ctx context.Context, kind Kind) (map[string]bool, error) {
+	if err := kind.check(); err != nil {
+		return nil, fmt.Errorf("state: list pending: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, "SELECT external_id FROM pending WHERE kind = ?", string(kind))
+	if err != nil {
+		return nil, fmt.Errorf("state: list pending %ss: %w", kind, err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("state: list pending %ss: %w", kind, err)
+		}
+		out[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("state: list pending %ss: %w", kind, err)
+	}
+	return out, nil
+}
+
+// ClearPending forgets the pending creates of these objects (for example after a create failed
+// for good, or after the object was found not to exist).
+func (s *Store) ClearPending(ctx context.Context, kind Kind, externalIDs []string) error {
+	if err := checkIDs(kind, externalIDs); err != nil {
+		return fmt.Errorf("state: clear %d pending %ss: %w", len(externalIDs), kind, err)
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		return execEach(ctx, tx, "DELETE FROM pending WHERE kind = ? AND external_id = ?", kind, externalIDs)
+	})
+	if err != nil {
+		return fmt.Errorf("state: clear %d pending %ss: %w", len(externalIDs), kind, err)
+	}
+	return nil
+}
+
+// PutObjects records objects as owned and written, in one transaction: an upsert by (Kind,
+// ExternalID) that also clears their pending creates. Data must be JSON (it is stored in compact
+// form); an empty Hash is filled with Fingerprint(Data). Updating a group keeps its memberships.
+func (s *Store) PutObjects(ctx context.Context, objs []Object) error {
+	type row struct {
+		o    Object
+		data string
+	}
+	rows := make([]row, len(objs))
+	var buf bytes.Buffer
+	for i, o := range objs {
+		if err := o.Kind.check(); err != nil {
+			return fmt.Errorf("state: put %d objects: object %d: %w", len(objs), i, err)
+		}
+		if o.ExternalID == "" || o.TargetID == "" {
+			return fmt.Errorf("state: put %d objects: %s %q with target id %q: empty id: %w",
+				len(objs), o.Kind, o.ExternalID, o.TargetID, ErrInvalid)
+		}
+		buf.Reset()
+		if err := json.Compact(&buf, o.Data); err != nil {
+			return fmt.Errorf("state: put %d objects: %s %q: data is not JSON: %w: %w", len(objs), o.Kind, o.ExternalID, ErrInvalid, err)
+		}
+		if o.Hash == "" {
+			sum := sha256.Sum256(buf.Bytes())
+			o.Hash = hex.EncodeToString(sum[:])
+		}
+		rows[i] = row{o: o, data: buf.String()}
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		put, err := tx.PrepareContext(ctx, `INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (kind, external_id) DO UPDATE SET
+	target_id = excluded.target_id, data = excluded.data, hash = excluded.hash, updated_at = excluded.updated_at`)
+		if err != nil {
+			return err
+		}
+		defer put.Close()
+		unpend, err := tx.PrepareContext(ctx, "DELETE FROM pending WHERE kind = ? AND external_id = ?")
+		if err != nil {
+			return err
+		}
+		defer unpend.Close()
+		for _, r := range rows {
+			if _, err := put.ExecContext(ctx, string(r.o.Kind), r.o.ExternalID, r.o.TargetID, r.data, r.o.Hash, formatTime(r.o.UpdatedAt)); err != nil {
+				return fmt.Errorf("%s %q: %w", r.o.Kind, r.o.ExternalID, err)
+			}
+			if _, err := unpend.ExecContext(ctx, string(r.o.Kind), r.o.ExternalID); err != nil {
+				return fmt.Errorf("%s %q: clear pending: %w", r.o.Kind, r.o.ExternalID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("state: put %d objects: %w", len(objs), err)
+	}
+	return nil
+}
+
+// DeleteObjects forgets owned objects, and any pending creates of them. A group's membership
+// rows go with it; a user's membership rows go too, as the target drops a deleted user from
+// every group.
+func (s *Store) DeleteObjects(ctx context.Context, kind Kind, externalIDs []string) error {
+	if err := checkIDs(kind, externalIDs); err != nil {
+		return fmt.Errorf("state: delete %d %ss: %w", len(externalIDs), kind, err)
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		// Group memberships go by ON DELETE CASCADE.
+		if err := execEach(ctx, tx, "DELETE FROM objects WHERE kind = ? AND external_id = ?", kind, externalIDs); err != nil {
+			return err
+		}
+		if err := execEach(ctx, tx, "DELETE FROM pending WHERE kind = ? AND external_id = ?", kind, externalIDs); err != nil {
+			return err
+		}
+		if kind == KindUser {
+			return execEach(ctx, tx, "DELETE FROM members WHERE user_external_id = ?", "", externalIDs)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("state: delete %d %ss: %w", len(externalIDs), kind, err)
+	}
+	return nil
+}
+
+// Objects returns every owned object of kind, sorted by ExternalID (byte order).
+func (s *Store) Objects(ctx context.Context, kind Kind) ([]Object, error) {
+	if err := kind.check(); err != nil {
+		return nil, fmt.Errorf("state: list objects: %w", err)
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM objects WHERE kind = ?", string(kind)).Scan(&n); err != nil {
+		return nil, fmt.Errorf("state: count %ss: %w", kind, err)
+	}
+	rows, err := s.r.QueryContext(ctx,
+		"SELECT external_id, target_id, data, hash, updated_at FROM objects WHERE kind = ? ORDER BY external_id", string(kind))
+	if err != nil {
+		return nil, fmt.Errorf("state: list %ss: %w", kind, err)
+	}
+	defer rows.Close()
+	out := make([]Object, 0, n)
+	for rows.Next() {
+		o := Object{Kind: kind}
+		var data []byte
+		var updated string
+		if err := rows.Scan(&o.ExternalID, &o.TargetID, &data, &o.Hash, &updated); err != nil {
+			return nil, fmt.Errorf("state: list %ss: %w", kind, err)
+		}
+		o.Data = data
+		if o.UpdatedAt, err = parseTime(updated); err != nil {
+			return nil, fmt.Errorf("state: list %ss: %s %q: %w", kind, kind, o.ExternalID, err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("state: list %ss: %w", kind, err)
+	}
+	return out, nil
+}
+
+// checkIDs rejects an unknown kind or an empty id.
+func checkIDs(kind Kind, ids []string) error {
+	if err := kind.check(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if id == "" {
+			return fmt.Errorf("empty external id: %w", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// execEach runs query once per id through one prepared statement; when kind is not empty it is
+// bound before the id.
+func execEach(ctx context.Context, tx *sql.Tx, query string, kind Kind, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, id := range ids {
+		if kind != "" {
+			_, err = st.ExecContext(ctx, string(kind), id)
+		} else {
+			_, err = st.ExecContext(ctx, id)
+		}
+		if err != nil {
+			return fmt.Errorf("%q: %w", id, err)
+		}
+	}
+	return nil
+}
