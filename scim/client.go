@@ -1,0 +1,278 @@
+package scim
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Profile describes what a SCIM target supports and allows.
+type Profile struct {
+	// MaxMembersPerRequest caps the members a group POST carries and the membership changes of
+	// one group PATCH.
+	MaxMembersPerRequest int
+	// MaxPageSize is the count asked for per page of a listing.
+	MaxPageSize int
+	// CursorPaging: listings page with cursor/nextCursor; otherwise with startIndex/totalResults.
+	CursorPaging bool
+	// GroupPut: the target supports PUT on groups.
+	GroupPut bool
+	// MembersReadable: group reads return their members; otherwise membership is read per member
+	// with the filter members.value eq "<user id>".
+	MembersReadable bool
+}
+
+// IdentityCenter is the profile of AWS IAM Identity Center.
+var IdentityCenter = Profile{MaxMembersPerRequest: 100, MaxPageSize: 100, CursorPaging: true, GroupPut: false, MembersReadable: false}
+
+// Generic is the profile of a plain RFC 7644 target.
+var Generic = Profile{MaxMembersPerRequest: 1000, MaxPageSize: 100, CursorPaging: false, GroupPut: true, MembersReadable: true}
+
+// strictPageCap is the most results the old (strict) form of Identity Center returns, without
+// paging; a listing of exactly that many without a cursor may be truncated.
+const strictPageCap = 50
+
+// Observer is told about every HTTP request a client makes (each attempt), for metrics and the
+// bench command: the API ("scim" or "identitystore"), the operation (such as "CreateUser"),
+// the HTTP status (0 when none arrived), the duration and the error.
+type Observer interface {
+	ObserveRequest(api, op string, status int, d time.Duration, err error)
+}
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// BaseURL is the SCIM base URL, ending in /scim/v2 for Identity Center.
+	BaseURL string
+	// Token returns the bearer token; it is called for every request, so a rotated token is
+	// picked up. It is never logged nor part of an error.
+	Token func(ctx context.Context) (string, error)
+	// HTTPClient is used for requests; nil means a client with timeouts and verified TLS.
+	HTTPClient *http.Client
+	// Profile is what the target supports; the zero value means IdentityCenter.
+	Profile Profile
+	// Limiter is shared by all requests; nil means no rate limit.
+	Limiter *Limiter
+	// Retry is the retry policy; zero fields take DefaultRetryPolicy's.
+	Retry RetryPolicy
+	// Observer, when set, is told about every request.
+	Observer Observer
+	// Logger receives debug lines about retries; nil discards.
+	Logger *slog.Logger
+	// UserAgent is sent with every request; "" means "scimbridge".
+	UserAgent string
+	// ReadConcurrency is how many reads ReadState runs at once; 0 means 8.
+	ReadConcurrency int
+}
+
+// Client is a SCIM 2.0 client for one target. It is safe for concurrent use.
+type Client struct {
+	base    *url.URL
+	token   func(ctx context.Context) (string, error)
+	http    *http.Client
+	profile Profile
+	retry   retrier
+	log     *slog.Logger
+	ua      string
+	readC   int
+}
+
+var (
+	_ StateReader = (*Client)(nil)
+	_ StateReader = (*IdentityStoreReader)(nil)
+)
+
+// StateReader reads everything a target holds now.
+type StateReader interface {
+	ReadState(ctx context.Context) (*TargetState, error)
+}
+
+// NewClient returns a client for the target in cfg.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("scim: base url: %w", err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("scim: base url %q: want an absolute http(s) url", u.Redacted())
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("scim: base url %q: must not carry credentials, a query or a fragment", u.Redacted())
+	}
+	if cfg.Token == nil {
+		return nil, errors.New("scim: no token source configured")
+	}
+	c := &Client{
+		base:    u,
+		token:   cfg.Token,
+		http:    cfg.HTTPClient,
+		profile: cfg.Profile,
+		log:     cfg.Logger,
+		ua:      cfg.UserAgent,
+		readC:   cfg.ReadConcurrency,
+		retry:   retrier{policy: cfg.Retry.withDefaults(), limiter: cfg.Limiter, observer: cfg.Observer},
+	}
+	if c.profile == (Profile{}) {
+		c.profile = IdentityCenter
+	}
+	if c.profile.MaxMembersPerRequest <= 0 {
+		c.profile.MaxMembersPerRequest = 100
+	}
+	if c.profile.MaxPageSize <= 0 {
+		c.profile.MaxPageSize = 100
+	}
+	if c.http == nil {
+		c.http = DefaultHTTPClient()
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.ua == "" {
+		c.ua = "scimbridge"
+	}
+	if c.readC <= 0 {
+		c.readC = 8
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		c.log.Warn("scim target is not https: the token travels in clear text", "host", u.Host)
+	}
+	return c, nil
+}
+
+// DefaultHTTPClient returns the HTTP client used when none is configured: verified TLS 1.2+,
+// a 60 s overall timeout per attempt, and enough idle connections for concurrent requests.
+func DefaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	t.MaxIdleConns = 64
+	t.MaxIdleConnsPerHost = 64
+	t.ResponseHeaderTimeout = 45 * time.Second
+	return &http.Client{Timeout: 60 * time.Second, Transport: t}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// scimError is the error body of a SCIM target; Identity Center sends status as a string.
+type scimError struct {
+	Detail             string          `json:"detail"`
+	Status             json.RawMessage `json:"status"`
+	ExceptionRequestID string          `json:"exceptionRequestId"`
+	ScimType           string          `json:"scimType"`
+}
+
+const maxErrorBody = 64 << 10
+
+// call makes one logical request (with retries): method on path (relative to the base URL) with
+// query, body marshalled as JSON when not nil, and the answer decoded into out when not nil.
+// op names the request for errors and the observer.
+func (c *Client) call(ctx context.Context, op, method, path string, query url.Values, body, out any) error {
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return fmt.Errorf("scim: %s: encode request: %w", op, err)
+		}
+	}
+	u := *c.base
+	u.Path = c.base.Path + path
+	u.RawQuery = query.Encode()
+	target := u.String()
+	desc := method + " " + path
+	err := c.retry.do(ctx, "scim", op, func(ctx context.Context) (int, error) {
+		return c.attempt(ctx, desc, method, target, payload, out)
+	})
+	if err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) {
+			return err
+		}
+		return fmt.Errorf("scim: %s: %w", desc, err)
+	}
+	return nil
+}
+
+func (c *Client) attempt(ctx context.Context, desc, method, target string, payload []byte, out any) (int, error) {
+	tok, err := c.token(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("get token: %w", err)
+	}
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return 0, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "application/scim+json, application/json")
+	req.Header.Set("User-Agent", c.ua)
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/scim+json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// url.Error carries the URL, which holds no secret; the token is in a header.
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		ae := &APIError{Op: desc, Status: resp.StatusCode, RequestID: resp.Header.Get("X-Amzn-Requestid"),
+			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		var se scimError
+		if json.Unmarshal(raw, &se) == nil {
+			ae.Detail = se.Detail
+			if se.ExceptionRequestID != "" {
+				ae.RequestID = se.ExceptionRequestID
+			}
+		} else if len(raw) > 0 && len(raw) < 512 {
+			ae.Detail = strings.TrimSpace(string(raw))
+		}
+		if resp.StatusCode == http.StatusTooManyRequests {
+			ae.Code = "ThrottlingException"
+		}
+		if ae.throttled() || resp.StatusCode >= 500 {
+			c.log.Debug("scim request failed, may retry", "op", desc, "status", resp.StatusCode, "retry_after", ae.RetryAfter)
+		}
+		return resp.StatusCode, ae
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		return resp.StatusCode, nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		// A cut-off body is a network failure (retryable); anything else is not.
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return resp.StatusCode, fmt.Errorf("decode answer: %w", err)
+		}
+		return resp.StatusCode, &APIError{Op: desc, Status: resp.StatusCode, Detail: "undecodable answer: " + err.Error()}
+	}
+	return resp.StatusCode, nil
+}
+
+// filterEq builds the SCIM filter `attr eq "value"`, escaping value as a SCIM string literal
+// (backslash and double quote, and control characters), so no value can change the filter.
+func filterEq(attr, value string) string {
+	// A JSON string is a SCIM string literal (RFC 7644 3.4.2.2 refers to RFC 7159 strings).
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(value) // a string always encodes
+	return attr + " eq " + strings.TrimSuffix(b.String(), "\n")
+}

@@ -1,0 +1,372 @@
+package scim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/identitystore"
+	"github.com/aws/aws-sdk-go-v2/service/identitystore/document"
+	"github.com/aws/aws-sdk-go-v2/service/identitystore/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// enterpriseExtension is the identitystore name of the SCIM enterprise user extension.
+const enterpriseExtension = "aws:identitystore:enterprise"
+
+// IdentityStoreConfig configures an IdentityStoreReader.
+type IdentityStoreConfig struct {
+	// StoreID is the identity store id (d-xxxxxxxxxx).
+	StoreID string
+	// Region is the AWS region of the identity store; it must be set.
+	Region string
+	// Endpoint overrides the service endpoint (the emulator); "" means AWS's.
+	Endpoint string
+	// Credentials are the AWS credentials; required.
+	Credentials aws.CredentialsProvider
+	// HTTPClient is used for requests; nil means DefaultHTTPClient().
+	HTTPClient *http.Client
+	// Limiter is shared by all requests of the reader; nil means none. Identitystore has its own
+	// rate limit, apart from SCIM's, so give it a limiter of its own.
+	Limiter *Limiter
+	// Retry is the retry policy; zero fields take DefaultRetryPolicy's.
+	Retry RetryPolicy
+	// Observer, when set, is told about every request.
+	Observer Observer
+	// Logger receives debug lines; nil discards.
+	Logger *slog.Logger
+	// ReadConcurrency is how many membership listings run at once; 0 means 8.
+	ReadConcurrency int
+}
+
+// IdentityStoreReader reads a target's state in bulk through the AWS identitystore API, which
+// returns group memberships per group (one listing per group instead of one per user).
+type IdentityStoreReader struct {
+	api     *identitystore.Client
+	storeID string
+	retry   retrier
+	log     *slog.Logger
+	readC   int
+}
+
+// NewIdentityStoreReader returns a reader for the identity store in cfg. SDK retries are off:
+// the reader retries itself, so that throttles reach its limiter.
+func NewIdentityStoreReader(ctx context.Context, cfg IdentityStoreConfig) (*IdentityStoreReader, error) {
+	if cfg.StoreID == "" {
+		return nil, errors.New("identitystore: no identity store id configured")
+	}
+	if cfg.Region == "" {
+		return nil, errors.New("identitystore: no region configured")
+	}
+	if cfg.Credentials == nil {
+		return nil, errors.New("identitystore: no credentials configured")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("identitystore: %w", err)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = DefaultHTTPClient()
+	}
+	awsCfg := aws.Config{Region: cfg.Region, Credentials: cfg.Credentials, HTTPClient: hc,
+		Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
+	api := identitystore.NewFromConfig(awsCfg, func(o *identitystore.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	})
+	r := &IdentityStoreReader{api: api, storeID: cfg.StoreID, log: cfg.Logger, readC: cfg.ReadConcurrency,
+		retry: retrier{policy: cfg.Retry.withDefaults(), limiter: cfg.Limiter, observer: cfg.Observer}}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.readC <= 0 {
+		r.readC = 8
+	}
+	return r, nil
+}
+
+// call runs one identitystore operation with retries, mapping its errors to *APIError.
+func (r *IdentityStoreReader) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	return r.retry.do(ctx, "identitystore", op, func(ctx context.Context) (int, error) {
+		err := fn(ctx)
+		if err == nil {
+			return 200, nil
+		}
+		ae := awsAPIError("identitystore "+op, err)
+		if ae == nil {
+			return 0, fmt.Errorf("identitystore %s: %w", op, err)
+		}
+		if ae.throttled() || ae.Status >= 500 {
+			r.log.Debug("identitystore request failed, may retry", "op", op, "status", ae.Status, "code", ae.Code)
+		}
+		return ae.Status, ae
+	})
+}
+
+// awsAPIError turns an error of the AWS SDK that carries an answer of the service into an
+// *APIError; nil when there was no answer (a network failure).
+func awsAPIError(op string, err error) *APIError {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) {
+		return nil
+	}
+	ae := &APIError{Op: op, Status: re.HTTPStatusCode()}
+	var rid interface{ ServiceRequestID() string }
+	if errors.As(err, &rid) {
+		ae.RequestID = rid.ServiceRequestID()
+	}
+	var sae smithy.APIError
+	if errors.As(err, &sae) {
+		ae.Code, ae.Detail = sae.ErrorCode(), sae.ErrorMessage()
+	}
+	var te *types.ThrottlingException
+	if errors.As(err, &te) && te.RetryAfterSeconds > 0 {
+		ae.RetryAfter = time.Duration(te.RetryAfterSeconds) * time.Second
+	}
+	var ie *types.InternalServerException
+	if errors.As(err, &ie) && ie.RetryAfterSeconds > 0 {
+		ae.RetryAfter = time.Duration(ie.RetryAfterSeconds) * time.Second
+	}
+	return ae
+}
+
+// ReadState reads every user and group of the identity store, with the enterprise extension
+// and externalIds, and every group's members (one paged ListGroupMemberships per group,
+// ReadConcurrency at a time). Members of each group are sorted.
+func (r *IdentityStoreReader) ReadState(ctx context.Context) (*TargetState, error) {
+	st := &TargetState{}
+	var wg sync.WaitGroup
+	var uerr, gerr error
+	wg.Go(func() { st.Users, uerr = r.listUsers(ctx) })
+	wg.Go(func() { st.Groups, gerr = r.listGroups(ctx) })
+	wg.Wait()
+	if err := errors.Join(uerr, gerr); err != nil {
+		return nil, err
+	}
+	if err := r.readMembers(ctx, st.Groups); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(st.Users, func(a, b TargetUser) int { return cmpStr(a.ID, b.ID) })
+	slices.SortFunc(st.Groups, func(a, b TargetGroup) int { return cmpStr(a.ID, b.ID) })
+	return st, nil
+}
+
+func (r *IdentityStoreReader) listUsers(ctx context.Context) ([]TargetUser, error) {
+	var users []TargetUser
+	var token *string
+	for {
+		var out *identitystore.ListUsersOutput
+		err := r.call(ctx, "ListUsers", func(ctx context.Context) error {
+			var err error
+			out, err = r.api.ListUsers(ctx, &identitystore.ListUsersInput{IdentityStoreId: &r.storeID,
+				MaxResults: aws.Int32(100), NextToken: token, Extensions: []string{enterpriseExtension}})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("identitystore: list users: %w", err)
+		}
+		for i := range out.Users {
+			u, err := isUser(&out.Users[i])
+			if err != nil {
+				return nil, fmt.Errorf("identitystore: list users: %w", err)
+			}
+			users = append(users, u)
+		}
+		if out.NextToken == nil || *out.NextToken == "" {
+			return users, nil
+		}
+		if token != nil && *token == *out.NextToken {
+			return nil, errors.New("identitystore: list users: the service returned the same next token twice")
+		}
+		token = out.NextToken
+	}
+}
+
+func (r *IdentityStoreReader) listGroups(ctx context.Context) ([]TargetGroup, error) {
+	var groups []TargetGroup
+	var token *string
+	for {
+		var out *identitystore.ListGroupsOutput
+		err := r.call(ctx, "ListGroups", func(ctx context.Context) error {
+			var err error
+			out, err = r.api.ListGroups(ctx, &identitystore.ListGroupsInput{IdentityStoreId: &r.storeID,
+				MaxResults: aws.Int32(100), NextToken: token})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("identitystore: list groups: %w", err)
+		}
+		for _, g := range out.Groups {
+			groups = append(groups, TargetGroup{ID: aws.ToString(g.GroupId), ExternalID: pickExternalID(g.ExternalIds),
+				DisplayName: aws.ToString(g.DisplayName)})
+		}
+		if out.NextToken == nil || *out.NextToken == "" {
+			return groups, nil
+		}
+		if token != nil && *token == *out.NextToken {
+			return nil, errors.New("identitystore: list groups: the service returned the same next token twice")
+		}
+		token = out.NextToken
+	}
+}
+
+// readMembers fills in the members of every group; the first failure cancels the rest.
+func (r *IdentityStoreReader) readMembers(ctx context.Context, groups []TargetGroup) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan *TargetGroup)
+	var wg sync.WaitGroup
+	for range min(r.readC, max(1, len(groups))) {
+		wg.Go(func() {
+			for g := range next {
+				m, err := r.groupMembers(ctx, g.ID)
+				if err != nil {
+					cancel(err)
+					continue
+				}
+				slices.Sort(m)
+				g.Members = slices.Compact(m)
+			}
+		})
+	}
+feed:
+	for i := range groups {
+		select {
+		case next <- &groups[i]:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+func (r *IdentityStoreReader) groupMembers(ctx context.Context, gid string) ([]string, error) {
+	var ids []string
+	var token *string
+	for {
+		var out *identitystore.ListGroupMembershipsOutput
+		err := r.call(ctx, "ListGroupMemberships", func(ctx context.Context) error {
+			var err error
+			out, err = r.api.ListGroupMemberships(ctx, &identitystore.ListGroupMembershipsInput{IdentityStoreId: &r.storeID,
+				GroupId: aws.String(gid), MaxResults: aws.Int32(100), NextToken: token})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("identitystore: list members of group %s: %w", gid, err)
+		}
+		for _, m := range out.GroupMemberships {
+			if u, ok := m.MemberId.(*types.MemberIdMemberUserId); ok && u.Value != "" {
+				ids = append(ids, u.Value)
+			}
+		}
+		if out.NextToken == nil || *out.NextToken == "" {
+			return ids, nil
+		}
+		if token != nil && *token == *out.NextToken {
+			return nil, fmt.Errorf("identitystore: list members of group %s: the service returned the same next token twice", gid)
+		}
+		token = out.NextToken
+	}
+}
+
+// pickExternalID returns the externalId a SCIM client set: the first one, preferring an issuer
+// that names SCIM when there are several.
+func pickExternalID(ids []types.ExternalId) string {
+	for _, e := range ids {
+		if strings.Contains(strings.ToLower(aws.ToString(e.Issuer)), "scim") {
+			return aws.ToString(e.Id)
+		}
+	}
+	if len(ids) > 0 {
+		return aws.ToString(ids[0].Id)
+	}
+	return ""
+}
+
+// isUser maps an identitystore user to the model, the same way a SCIM read does.
+func isUser(u *types.User) (TargetUser, error) {
+	t := TargetUser{ID: aws.ToString(u.UserId), User: User{
+		ExternalID: pickExternalID(u.ExternalIds), UserName: aws.ToString(u.UserName),
+		DisplayName: aws.ToString(u.DisplayName), NickName: aws.ToString(u.NickName),
+		ProfileURL: aws.ToString(u.ProfileUrl), Title: aws.ToString(u.Title), UserType: aws.ToString(u.UserType),
+		PreferredLanguage: aws.ToString(u.PreferredLanguage), Locale: aws.ToString(u.Locale),
+		Timezone: aws.ToString(u.Timezone), Active: u.UserStatus != types.UserStatusDisabled,
+	}}
+	if n := u.Name; n != nil {
+		t.GivenName, t.FamilyName, t.MiddleName = aws.ToString(n.GivenName), aws.ToString(n.FamilyName), aws.ToString(n.MiddleName)
+		t.HonorificPrefix, t.HonorificSuffix = aws.ToString(n.HonorificPrefix), aws.ToString(n.HonorificSuffix)
+	}
+	if len(u.Emails) > 0 {
+		e := u.Emails[0]
+		for _, x := range u.Emails {
+			if x.Primary {
+				e = x
+				break
+			}
+		}
+		t.Email, t.EmailType = aws.ToString(e.Value), aws.ToString(e.Type)
+	}
+	if len(u.PhoneNumbers) > 0 {
+		p := u.PhoneNumbers[0]
+		for _, x := range u.PhoneNumbers {
+			if x.Primary {
+				p = x
+				break
+			}
+		}
+		t.PhoneNumber, t.PhoneType = aws.ToString(p.Value), aws.ToString(p.Type)
+	}
+	if len(u.Addresses) > 0 {
+		a := u.Addresses[0]
+		for _, x := range u.Addresses {
+			if x.Primary {
+				a = x
+				break
+			}
+		}
+		addr := Address{Formatted: aws.ToString(a.Formatted), StreetAddress: aws.ToString(a.StreetAddress),
+			Locality: aws.ToString(a.Locality), Region: aws.ToString(a.Region), PostalCode: aws.ToString(a.PostalCode),
+			Country: aws.ToString(a.Country), Type: aws.ToString(a.Type)}
+		if addr != (Address{}) {
+			t.Address = &addr
+		}
+	}
+	if doc, ok := u.Extensions[enterpriseExtension]; ok && doc != nil {
+		e, err := enterpriseFromDocument(doc)
+		if err != nil {
+			return TargetUser{}, fmt.Errorf("user %s: enterprise extension: %w", t.ID, err)
+		}
+		t.Enterprise = e
+	}
+	return t, nil
+}
+
+// enterpriseFromDocument decodes the enterprise extension; the manager comes as {"value": id}
+// (or, leniently, as a plain id).
+func enterpriseFromDocument(doc document.Interface) (Enterprise, error) {
+	var m map[string]any
+	if err := doc.UnmarshalSmithyDocument(&m); err != nil {
+		return Enterprise{}, err
+	}
+	str := func(k string) string { s, _ := m[k].(string); return s }
+	e := Enterprise{EmployeeNumber: str("employeeNumber"), CostCenter: str("costCenter"),
+		Organization: str("organization"), Division: str("division"), Department: str("department")}
+	switch v := m["manager"].(type) {
+	case string:
+		e.Manager = v
+	case map[string]any:
+		e.Manager, _ = v["value"].(string)
+	}
+	return e, nil
+}

@@ -1,0 +1,194 @@
+package scim
+
+import (
+	"container/heap"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// simServer is a token-bucket rate limit as a target applies it, in virtual time.
+type simServer struct {
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Duration
+}
+
+// admit reports whether a request arriving at t is accepted, and the Retry-After (whole seconds,
+// at least 1, as an HTTP header carries it) when it is not.
+func (s *simServer) admit(t time.Duration) (bool, time.Duration) {
+	s.tokens = math.Min(s.burst, s.tokens+(t-s.last).Seconds()*s.rate)
+	s.last = t
+	if s.tokens >= 1 {
+		s.tokens--
+		return true, 0
+	}
+	wait := (1 - s.tokens) / s.rate
+	return false, time.Duration(math.Max(1, math.Ceil(wait))) * time.Second
+}
+
+var simTrace func(now time.Duration, l *Limiter, ev string)
+
+type simEvent struct {
+	at     time.Duration
+	worker int
+	kind   int // 0: ask the limiter, 1: response arrives
+	seq    int
+}
+
+type simQueue []simEvent
+
+func (q simQueue) Len() int { return len(q) }
+func (q simQueue) Less(i, j int) bool {
+	if q[i].at != q[j].at {
+		return q[i].at < q[j].at
+	}
+	return q[i].seq < q[j].seq
+}
+func (q simQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *simQueue) Push(x any)   { *q = append(*q, x.(simEvent)) }
+func (q *simQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+type simResult struct {
+	fraction      float64 // accepted requests per second after warm-up, over the server's rate
+	throttledFrac float64 // share of requests answered 429 after warm-up
+	throttledAll  int
+	sentAll       int
+	finalRate     float64
+}
+
+// simulate runs workers that each send one request at a time through one Limiter against a
+// token-bucket server, in virtual time: latency is per response, with deterministic jitter. A
+// throttled request waits its Retry-After before going back to the limiter, as the client's
+// retry loop does.
+func simulate(serverRate float64, serverBurst float64, workers int, latency time.Duration, total, warmup time.Duration, seed uint64) simResult {
+	var now time.Duration
+	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	lim := NewLimiter(LimiterConfig{Now: func() time.Time { return epoch.Add(now) }})
+	srv := &simServer{rate: serverRate, burst: serverBurst, tokens: serverBurst}
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	q := &simQueue{}
+	seq := 0
+	push := func(at time.Duration, w, kind int) {
+		seq++
+		heap.Push(q, simEvent{at: at, worker: w, kind: kind, seq: seq})
+	}
+	accepted := make([]bool, workers)
+	retryAfter := make([]time.Duration, workers)
+	for w := 0; w < workers; w++ {
+		push(0, w, 0)
+	}
+	var res simResult
+	okAfter, sentAfter, thrAfter := 0, 0, 0
+	for q.Len() > 0 {
+		e := heap.Pop(q).(simEvent)
+		if e.at > total {
+			break
+		}
+		now = e.at
+		switch e.kind {
+		case 0:
+			if d := lim.reserve(epoch.Add(now)); d > 0 {
+				push(now+d, e.worker, 0)
+				continue
+			}
+			lat := latency + time.Duration(rng.Int64N(int64(latency/2)+1)) - latency/4
+			ok, ra := srv.admit(now + lat/2)
+			accepted[e.worker], retryAfter[e.worker] = ok, ra
+			res.sentAll++
+			if now >= warmup {
+				sentAfter++
+				if ok {
+					okAfter++
+				} else {
+					thrAfter++
+				}
+			}
+			push(now+lat, e.worker, 1)
+		case 1:
+			if accepted[e.worker] {
+				lim.success(epoch.Add(now))
+				push(now, e.worker, 0)
+			} else {
+				res.throttledAll++
+				lim.throttle(epoch.Add(now), retryAfter[e.worker])
+				if simTrace != nil {
+					simTrace(now, lim, "429")
+				}
+				push(now+retryAfter[e.worker], e.worker, 0)
+			}
+		}
+	}
+	secs := (total - warmup).Seconds()
+	res.fraction = float64(okAfter) / secs / serverRate
+	if sentAfter > 0 {
+		res.throttledFrac = float64(thrAfter) / float64(sentAfter)
+	}
+	res.finalRate = lim.Rate()
+	return res
+}
+
+// TestLimiterFindsUnknownLimit drives the limiter in virtual time against targets whose limit it
+// is not told (5 to 100 req/s), and requires it to use at least 90% of each limit after a minute
+// of adaptation, with fewer than 1% of requests throttled at the 20 req/s of the sync benchmark.
+// Targets without any burst allowance (burst 1) are only reported: latency jitter alone makes
+// requests arrive closer together than the limit there, so no client keeps 90% of them.
+func TestLimiterFindsUnknownLimit(t *testing.T) {
+	for _, tc := range []struct {
+		rate, burst  float64
+		minFraction  float64 // 0: report only
+		maxThrottled float64 // 0: report only
+	}{
+		{5, 5, 0.90, 0},
+		{5, 1, 0, 0},
+		{20, 5, 0.90, 0.01},
+		{20, 20, 0.90, 0.01},
+		{20, 1, 0, 0},
+		{50, 10, 0.90, 0},
+		{100, 20, 0.90, 0},
+		{100, 100, 0.90, 0},
+		{100, 1, 0, 0},
+	} {
+		t.Run(fmt.Sprintf("rate=%v/burst=%v", tc.rate, tc.burst), func(t *testing.T) {
+			t.Parallel()
+			if raceEnabled && tc.rate > 20 {
+				t.Skip("deterministic simulation, slow under -race; run without -race")
+			}
+			r := simulate(tc.rate, tc.burst, 16, 20*time.Millisecond, 400*time.Second, 60*time.Second, 1)
+			t.Logf("server %v req/s burst %v: achieved %.1f%% of the limit, 429s after warm-up %.2f%%, all 429s %d of %d, final rate %.1f",
+				tc.rate, tc.burst, 100*r.fraction, 100*r.throttledFrac, r.throttledAll, r.sentAll, r.finalRate)
+			if tc.minFraction > 0 && r.fraction < tc.minFraction {
+				t.Errorf("achieved %.3f of the limit, want >= %.2f", r.fraction, tc.minFraction)
+			}
+			if tc.maxThrottled > 0 && r.throttledFrac >= tc.maxThrottled {
+				t.Errorf("429s after warm-up %.4f, want < %.2f", r.throttledFrac, tc.maxThrottled)
+			}
+		})
+	}
+}
+
+// BenchmarkLimiterSimulation reports, per target limit, the fraction of the limit the limiter
+// achieves after a minute of adaptation and the share of requests answered 429, in virtual
+// time (10 virtual minutes per run). Run: go test -run '^$' -bench LimiterSimulation ./scim/
+func BenchmarkLimiterSimulation(b *testing.B) {
+	for _, rate := range []float64{5, 20, 100} {
+		for _, burst := range []float64{1, rate / 4, rate} {
+			b.Run(fmt.Sprintf("rate=%v/burst=%v", rate, burst), func(b *testing.B) {
+				var r simResult
+				for i := 0; i < b.N; i++ {
+					r = simulate(rate, math.Max(1, burst), 16, 20*time.Millisecond, 600*time.Second, 60*time.Second, uint64(i+1))
+				}
+				b.ReportMetric(100*r.fraction, "%limit")
+				b.ReportMetric(100*r.throttledFrac, "%429")
+			})
+		}
+	}
+}
