@@ -64,6 +64,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Progress, when set, is told how many planned changes are done out of how many.
 	Progress func(done, total int)
+	// OnPlan, when set, is called with the plan once the guards have passed, before anything is
+	// written (and in a dry run, instead of writing).
+	OnPlan func(p *plan.Plan)
 }
 
 // Reconciler runs syncs. RunOnce may be called from one goroutine at a time.
@@ -246,6 +249,9 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	if err := r.guards(opts).Check(p); err != nil {
 		log.Warn("run blocked by a safety guard", "err", err)
 		return err
+	}
+	if r.cfg.OnPlan != nil {
+		r.cfg.OnPlan(p)
 	}
 	if opts.DryRun {
 		s := p.Summarize(r.cfg.MaxMembersPerRequest)

@@ -1,0 +1,406 @@
+// Package config loads scimbridge's configuration file: YAML decoded strictly (an unknown key is
+// an error), `${ENV}` expanded in values, a `*_file` sibling for every secret, and every problem
+// reported at once. Secrets never print: the rendered config and every message show <secret>.
+//
+//	source:
+//	  type: file                     # file | ldap | google
+//	  file: {path: directory.yaml}
+//	mapping: {}                      # see package connectors
+//	scope: {}
+//	target:                          # empty: the embedded Identity Center under data_dir
+//	  scim_url: https://scim.us-east-1.amazonaws.com/TENANT/scim/v2
+//	  token_file: /run/secrets/scim-token
+//	sync:
+//	  policy: sync                   # sync | upsert-only | create-only
+//	  deprovision: delete            # delete | disable
+//	  guards: {max_deletes: 100, max_delete_percent: 20}
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/scimbridge/scimbridge/connectors"
+	"github.com/scimbridge/scimbridge/connectors/secret"
+	"github.com/scimbridge/scimbridge/scim/plan"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Source  Source                   `yaml:"source"`
+	Mapping connectors.MappingConfig `yaml:"mapping,omitempty"`
+	Scope   connectors.ScopeConfig   `yaml:"scope,omitempty"`
+	Target  Target                   `yaml:"target,omitempty"`
+	Sync    Sync                     `yaml:"sync,omitempty"`
+	State   State                    `yaml:"state,omitempty"`
+	Log     Log                      `yaml:"log,omitempty"`
+	Service Service                  `yaml:"service,omitempty"`
+	// DataDir holds the state file and the embedded Identity Center's data when their paths are
+	// not given. Relative to the working directory; default "data".
+	DataDir string `yaml:"data_dir,omitempty"`
+
+	// dir is the directory of the config file; relative paths in it are resolved against it.
+	dir string
+}
+
+// Target is where users and groups are written.
+type Target struct {
+	// SCIMURL is the SCIM endpoint, ending in /scim/v2. Empty: the embedded Identity Center.
+	SCIMURL   string        `yaml:"scim_url,omitempty"`
+	Token     secret.Secret `yaml:"token,omitempty"`
+	TokenFile string        `yaml:"token_file,omitempty"`
+	// Profile is identity_center (default) or generic (a plain SCIM 2.0 server).
+	Profile string `yaml:"profile,omitempty"`
+	// IdentityStoreID and Region enable bulk reads through the identitystore API with the AWS
+	// credentials of the environment. IdentityStoreEndpoint overrides the AWS endpoint.
+	IdentityStoreID       string `yaml:"identity_store_id,omitempty"`
+	Region                string `yaml:"region,omitempty"`
+	IdentityStoreEndpoint string `yaml:"identitystore_endpoint,omitempty"`
+	// Timeout bounds each HTTP request; default 30s.
+	Timeout Duration `yaml:"timeout,omitempty"`
+	// Concurrency is how many writes may be in flight; default 16.
+	Concurrency int `yaml:"concurrency,omitempty"`
+	// Rate sets the adaptive limiter's starting, lowest and highest request rate per second.
+	Rate Rate `yaml:"rate,omitempty"`
+	// CAFile adds a CA bundle for a target with a private CA; TLS is always verified.
+	CAFile string `yaml:"ca_file,omitempty"`
+	// Embedded configures the embedded Identity Center used when SCIMURL is empty.
+	Embedded Embedded `yaml:"embedded,omitempty"`
+}
+
+// Rate configures the adaptive limiter.
+type Rate struct {
+	Initial float64 `yaml:"initial,omitempty"`
+	Min     float64 `yaml:"min,omitempty"`
+	Max     float64 `yaml:"max,omitempty"`
+}
+
+// Embedded configures the embedded Identity Center.
+type Embedded struct {
+	// DataFile is its SQLite file; default <data_dir>/identity-center.db.
+	DataFile string `yaml:"data_file,omitempty"`
+}
+
+// Sync steers planning.
+type Sync struct {
+	Policy      plan.Policy      `yaml:"policy,omitempty"`
+	Deprovision plan.Deprovision `yaml:"deprovision,omitempty"`
+	Adopt       plan.Adopt       `yaml:"adopt,omitempty"`
+	// FullReconcileInterval is how often a run reads the whole target to repair drift; between
+	// full reads the state store is trusted and a no-change run makes no request. 0: every run
+	// reads the target. Default 24h.
+	FullReconcileInterval *Duration `yaml:"full_reconcile_interval,omitempty"`
+	Guards                Guards    `yaml:"guards,omitempty"`
+}
+
+// Guards are the safety limits; see plan.Guards.
+type Guards struct {
+	MaxDeletes       *int     `yaml:"max_deletes,omitempty"`
+	MaxDeletePercent *float64 `yaml:"max_delete_percent,omitempty"`
+	AllowDeletes     int      `yaml:"allow_deletes,omitempty"`
+}
+
+// State configures the state store.
+type State struct {
+	// Path is the SQLite file; default <data_dir>/state.db.
+	Path string `yaml:"path,omitempty"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level,omitempty"`  // debug | info | warn | error
+	Format string `yaml:"format,omitempty"` // text | json
+}
+
+// Service configures `scimbridge serve`.
+type Service struct {
+	Listen   string   `yaml:"listen,omitempty"`
+	Interval Duration `yaml:"interval,omitempty"`
+}
+
+// Duration is a time.Duration written as "30s", "24h".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (such as 30s or 24h)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML renders the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Load reads, expands, decodes and validates a config file. All problems come back at once.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(raw, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.dir = filepath.Dir(abs)
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes a config from YAML, expanding ${VAR} in every value through lookup. It checks
+// the shape (unknown keys, wrong types) but not the meaning: call Validate for that.
+func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, err
+	}
+	var errs []error
+	expandNode(&root, lookup, &errs)
+	expanded, err := yaml.Marshal(&root)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, e := range te.Errors {
+				errs = append(errs, errors.New(e))
+			}
+		} else {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// expandNode replaces ${VAR} (and ${VAR:-default}) in every scalar value; $$ stands for $.
+// Expansion happens after parsing, so a value can never change the YAML's structure.
+func expandNode(n *yaml.Node, lookup func(string) (string, bool), errs *[]error) {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "$") {
+		n.Value = expand(n.Value, n.Line, lookup, errs)
+		if n.Tag == "" || n.Tag == "!!str" {
+			n.Style = yaml.DoubleQuotedStyle
+		} else {
+			n.Tag = ""
+		}
+	}
+	for _, c := range n.Content {
+		expandNode(c, lookup, errs)
+	}
+}
+
+func expand(s string, line int, lookup func(string) (string, bool), errs *[]error) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch {
+		case i+1 < len(s) && s[i+1] == '$':
+			b.WriteByte('$')
+			i++
+		case i+1 < len(s) && s[i+1] == '{':
+			end := strings.IndexByte(s[i:], '}')
+			if end < 0 {
+				*errs = append(*errs, fmt.Errorf("line %d: unclosed ${ in value", line))
+				return s
+			}
+			name, def, hasDef := strings.Cut(s[i+2:i+end], ":-")
+			v, ok := lookup(name)
+			switch {
+			case ok && (v != "" || !hasDef):
+				b.WriteString(v)
+			case hasDef:
+				b.WriteString(def)
+			default:
+				*errs = append(*errs, fmt.Errorf("line %d: environment variable %s is not set", line, name))
+			}
+			i += end
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
+}
+
+// Validate checks the config's meaning, sets defaults, compiles the mapping and reports every
+// problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if err := c.Source.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	t := &c.Target
+	if t.SCIMURL != "" {
+		u, err := url.Parse(t.SCIMURL)
+		switch {
+		case err != nil || u.Host == "":
+			add("target.scim_url: %q is not a URL", t.SCIMURL)
+		case u.Scheme != "https" && !isLoopback(u.Hostname()):
+			add("target.scim_url: use https (plain http is only allowed to a loopback address)")
+		}
+		if !t.Token.IsSet() && t.TokenFile == "" {
+			add("target: token or token_file is required with scim_url")
+		}
+	} else if t.Token.IsSet() || t.TokenFile != "" || t.IdentityStoreID != "" {
+		add("target: token, token_file and identity_store_id need scim_url (without it the embedded Identity Center is used)")
+	}
+	if t.Token.IsSet() && t.TokenFile != "" {
+		add("target: token and token_file are both set; use one")
+	}
+	switch t.Profile {
+	case "":
+		t.Profile = "identity_center"
+	case "identity_center", "generic":
+	default:
+		add("target.profile: %q is not identity_center or generic", t.Profile)
+	}
+	if t.IdentityStoreID != "" && t.Region == "" && t.IdentityStoreEndpoint == "" {
+		add("target.region is required with identity_store_id")
+	}
+	if t.Timeout == 0 {
+		t.Timeout = Duration(30 * time.Second)
+	}
+	if t.Concurrency < 0 || t.Concurrency > 256 {
+		add("target.concurrency: %d is outside 1..256", t.Concurrency)
+	}
+	if t.Rate.Min < 0 || t.Rate.Max < 0 || t.Rate.Initial < 0 || (t.Rate.Max > 0 && t.Rate.Min > t.Rate.Max) {
+		add("target.rate: need 0 <= min <= initial <= max")
+	}
+
+	s := &c.Sync
+	switch s.Policy {
+	case "":
+		s.Policy = plan.PolicySync
+	case plan.PolicySync, plan.PolicyUpsertOnly, plan.PolicyCreateOnly:
+	default:
+		add("sync.policy: %q is not sync, upsert-only or create-only", s.Policy)
+	}
+	switch s.Deprovision {
+	case "":
+		s.Deprovision = plan.DeprovisionDelete
+	case plan.DeprovisionDelete, plan.DeprovisionDisable:
+	default:
+		add("sync.deprovision: %q is not delete or disable", s.Deprovision)
+	}
+	switch s.Adopt {
+	case "":
+		s.Adopt = plan.AdoptNone
+	case plan.AdoptNone, plan.AdoptExternalID, plan.AdoptName:
+	default:
+		add("sync.adopt: %q is not none, external_id or name", s.Adopt)
+	}
+	if s.FullReconcileInterval == nil {
+		d := Duration(24 * time.Hour)
+		s.FullReconcileInterval = &d
+	} else if *s.FullReconcileInterval < 0 {
+		add("sync.full_reconcile_interval: must not be negative")
+	}
+	if g := s.Guards; g.MaxDeletePercent != nil && *g.MaxDeletePercent > 100 {
+		add("sync.guards.max_delete_percent: %g is over 100", *g.MaxDeletePercent)
+	}
+	if s.Guards.AllowDeletes < 0 {
+		add("sync.guards.allow_deletes: must not be negative")
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		add("log.level: %q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		add("log.format: %q is not text or json", c.Log.Format)
+	}
+	if c.Source.Type != "" && c.Source.config() != nil {
+		if _, err := c.CompileMapping(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Guards returns the plan guards the config asks for, defaults filled in.
+func (c *Config) Guards() plan.Guards {
+	g := plan.DefaultGuards
+	if c.Sync.Guards.MaxDeletes != nil {
+		g.MaxDeletes = *c.Sync.Guards.MaxDeletes
+	}
+	if c.Sync.Guards.MaxDeletePercent != nil {
+		g.MaxDeletePercent = *c.Sync.Guards.MaxDeletePercent
+	}
+	g.AllowDeletes = c.Sync.Guards.AllowDeletes
+	return g
+}
+
+// PlanOptions returns the plan options the config asks for.
+func (c *Config) PlanOptions() plan.Options {
+	return plan.Options{Policy: c.Sync.Policy, Deprovision: c.Sync.Deprovision, Adopt: c.Sync.Adopt}
+}
+
+// CompileMapping compiles the mapping and scope on top of the source flavour's defaults.
+func (c *Config) CompileMapping() (*connectors.Mapping, error) {
+	return connectors.Compile(c.Source.config().Flavour(), c.Mapping, c.Scope)
+}
+
+// Path resolves a path from the config file against the file's directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// StatePath is the state store's file.
+func (c *Config) StatePath() string {
+	if c.State.Path != "" {
+		return c.Path(c.State.Path)
+	}
+	return filepath.Join(c.DataDir, "state.db")
+}
+
+// EmbeddedDataFile is the embedded Identity Center's SQLite file.
+func (c *Config) EmbeddedDataFile() string {
+	if c.Target.Embedded.DataFile != "" {
+		return c.Path(c.Target.Embedded.DataFile)
+	}
+	return filepath.Join(c.DataDir, "identity-center.db")
+}
+
+// SCIMToken resolves the SCIM token from token or token_file.
+func (c *Config) SCIMToken() (secret.Secret, error) {
+	return secret.Resolve("target.token", c.Target.Token, c.Path(c.Target.TokenFile))
+}
+
+func isLoopback(host string) bool {
+	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+}

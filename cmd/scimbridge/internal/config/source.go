@@ -1,0 +1,104 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/scimbridge/scimbridge/connectors"
+	"github.com/scimbridge/scimbridge/connectors/file"
+)
+
+// Source selects and configures the directory connector.
+type Source struct {
+	// Type is the connector: one of SourceTypes.
+	Type string       `yaml:"type"`
+	File *file.Config `yaml:"file,omitempty"`
+}
+
+// sourceConfig is what every connector's Config provides.
+type sourceConfig interface {
+	Validate() error
+	Open(logger *slog.Logger) (connectors.Source, error)
+	Flavour() connectors.Flavour
+}
+
+// sources lists the connectors by type: an explicit table, no init-time registration.
+var sources = map[string]func(s *Source) (sourceConfig, bool){
+	"file": func(s *Source) (sourceConfig, bool) { return s.File, s.File != nil },
+}
+
+// SourceTypes lists the connector types, sorted.
+func SourceTypes() []string {
+	var t []string
+	for k := range sources {
+		t = append(t, k)
+	}
+	slices.Sort(t)
+	return t
+}
+
+// config returns the selected connector's config, or nil.
+func (s *Source) config() sourceConfig {
+	get, ok := sources[s.Type]
+	if !ok {
+		return nil
+	}
+	c, ok := get(s)
+	if !ok {
+		return nil
+	}
+	return c
+}
+
+func (s *Source) validate() error {
+	if s.Type == "" {
+		return fmt.Errorf("source.type is required (one of %s)", strings.Join(SourceTypes(), ", "))
+	}
+	get, ok := sources[s.Type]
+	if !ok {
+		return fmt.Errorf("source.type: %q is not one of %s", s.Type, strings.Join(SourceTypes(), ", "))
+	}
+	var errs []error
+	for t, g := range sources {
+		if _, set := g(s); set && t != s.Type {
+			errs = append(errs, fmt.Errorf("source.%s is set but source.type is %s", t, s.Type))
+		}
+	}
+	c, set := get(s)
+	if !set {
+		errs = append(errs, fmt.Errorf("source.%s is required when source.type is %s", s.Type, s.Type))
+	} else if err := c.Validate(); err != nil {
+		errs = append(errs, prefix("source."+s.Type, err))
+	}
+	return errors.Join(errs...)
+}
+
+// OpenSource opens the configured connector.
+func (c *Config) OpenSource(logger *slog.Logger) (connectors.Source, error) {
+	sc := c.Source.config()
+	if sc == nil {
+		return nil, fmt.Errorf("config: source %q is not configured", c.Source.Type)
+	}
+	if f, ok := sc.(*file.Config); ok {
+		resolved := *f
+		resolved.Path = c.Path(f.Path)
+		sc = &resolved
+	}
+	return sc.Open(logger)
+}
+
+// prefix puts a key path before each of err's joined errors.
+func prefix(key string, err error) error {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		var out []error
+		for _, e := range joined.Unwrap() {
+			out = append(out, prefix(key, e))
+		}
+		return errors.Join(out...)
+	}
+	return fmt.Errorf("%s: %w", key, err)
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/config"
+	"github.com/scimbridge/scimbridge/scim/plan"
+	"github.com/scimbridge/scimbridge/scim/reconcile"
+)
+
+// defaultConfig is the config used when --config is not given: the quickstart.
+const defaultConfig = "deploy/examples/scimbridge.yaml"
+
+type syncFlags struct {
+	config       string
+	dryRun       bool
+	output       string
+	allowDeletes int
+	fullRead     bool
+	verbose      bool
+}
+
+func newSyncCmd() *cobra.Command {
+	var f syncFlags
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Plan and apply the directory into Identity Center once",
+		Long: `Reads the source directory, plans what must change in the target, checks the safety
+guards and applies the plan. With --dry-run it only prints the plan.
+
+Exit codes: 0 done (or nothing to do), 1 error or some records failed, 2 a dry run found
+changes, 3 a safety guard blocked the run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSync(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.config, "config", "c", defaultConfig, "config file")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print the plan and change nothing")
+	fl.StringVarP(&f.output, "output", "o", "text", "plan output: text or json")
+	fl.IntVar(&f.allowDeletes, "allow-deletes", 0, "let through a run that deprovisions at most N objects, whatever the guards say")
+	fl.BoolVar(&f.fullRead, "full", false, "read the whole target even when the state store is trusted")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
+	return cmd
+}
+
+func runSync(cmd *cobra.Command, f syncFlags) error {
+	if f.output != "text" && f.output != "json" {
+		return &codeError{exitError, fmt.Errorf("--output %q: use text or json", f.output)}
+	}
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	log := newLogger(cmd.ErrOrStderr(), cfg.Log, f.verbose)
+	rt, err := newRuntime(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+
+	out := cmd.OutOrStdout()
+	bar := newProgressBar(cmd.ErrOrStderr())
+	printed := false
+	maxMembers := rt.maxMembers()
+	var onPlan func(*plan.Plan)
+	if f.output == "text" {
+		onPlan = func(p *plan.Plan) { // the plan is shown before anything is written
+			printed = true
+			_ = p.WriteText(out, maxMembers)
+			if !f.dryRun && !p.Empty() {
+				fmt.Fprintf(out, "\nApplying to %s...\n", rt.targetDesc)
+			}
+		}
+	}
+	r, err := rt.reconciler(bar.update, onPlan)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, runErr := r.RunOnce(ctx, reconcile.RunOptions{Trigger: "cli", DryRun: f.dryRun, AllowDeletes: f.allowDeletes, FullRead: f.fullRead})
+	bar.finish()
+	if res == nil {
+		return runErr
+	}
+	requests, throttled := rt.counter.snapshot()
+	if f.output == "json" {
+		if err := writeJSONResult(out, res, requests, throttled, maxMembers); err != nil {
+			return err
+		}
+	} else {
+		if !printed && res.Plan != nil {
+			_ = res.Plan.WriteText(out, maxMembers)
+		}
+		writeTextSummary(out, res, requests, throttled, time.Since(start))
+	}
+	var blocked *plan.BlockedError
+	switch {
+	case errors.As(runErr, &blocked):
+		return &codeError{exitBlocked, runErr}
+	case runErr != nil:
+		return &codeError{exitError, runErr}
+	case f.dryRun && res.Plan != nil && !res.Plan.Empty():
+		return &codeError{exitChanges, nil}
+	}
+	return nil
+}
+
+func writeTextSummary(w io.Writer, res *reconcile.Result, requests map[string]int, throttled int, wall time.Duration) {
+	c := res.Counts
+	var reqs []string
+	total := 0
+	for k, v := range requests {
+		total += v
+		reqs = append(reqs, fmt.Sprintf("%s %d", k, v))
+	}
+	slices.Sort(reqs)
+	verb := "Done"
+	switch {
+	case res.DryRun:
+		verb = "Dry run (nothing written)"
+	case res.Result == reconcile.ResultBlocked:
+		verb = "Blocked"
+	case res.Result == reconcile.ResultFailed:
+		verb = "Failed"
+	case res.Result == reconcile.ResultPartial:
+		verb = "Done with failures"
+	}
+	read := "read the target"
+	if !res.FullRead {
+		read = "trusted the state store"
+	}
+	if res.DryRun || res.Result == reconcile.ResultBlocked || res.Result == reconcile.ResultFailed {
+		fmt.Fprintf(w, "\n%s in %s; %s; %d requests.\n", verb, wall.Round(time.Millisecond), read, total)
+	} else {
+		fmt.Fprintf(w, "\n%s in %s: %d created, %d updated, %d disabled, %d deleted, %d adopted, +%d/-%d memberships, %d failed, %d skipped; %s; %d requests (%d throttled).\n",
+			verb, wall.Round(time.Millisecond), c.Created, c.Updated, c.Disabled, c.Deleted, c.Adopted, c.MemberAdds, c.MemberRemoves, c.Failed, c.Skipped, read, total, throttled)
+	}
+	if len(reqs) > 0 {
+		fmt.Fprintf(w, "Requests: %s\n", strings.Join(reqs, ", "))
+	}
+	for _, e := range res.Errors {
+		fmt.Fprintf(w, "  ! %s\n", e)
+	}
+}
+
+func writeJSONResult(w io.Writer, res *reconcile.Result, requests map[string]int, throttled, maxMembers int) error {
+	type out struct {
+		RunID      int64          `json:"runId"`
+		Result     string         `json:"result"`
+		DryRun     bool           `json:"dryRun"`
+		FullRead   bool           `json:"fullRead"`
+		DurationMS int64          `json:"durationMs"`
+		Counts     any            `json:"counts"`
+		Requests   map[string]int `json:"requests"`
+		Throttled  int            `json:"throttled"`
+		Errors     []string       `json:"errors"`
+		Plan       *plan.Plan     `json:"plan"`
+		Summary    *plan.Summary  `json:"summary,omitempty"`
+	}
+	o := out{RunID: res.RunID, Result: res.Result, DryRun: res.DryRun, FullRead: res.FullRead,
+		DurationMS: res.Duration.Milliseconds(), Counts: res.Counts, Requests: requests, Throttled: throttled,
+		Errors: res.Errors, Plan: res.Plan}
+	if o.Errors == nil {
+		o.Errors = []string{}
+	}
+	if res.Plan != nil {
+		s := res.Plan.Summarize(maxMembers)
+		o.Summary = &s
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(o)
+}
+
+// progressBar draws one line on a terminal while a long apply runs; elsewhere it stays silent.
+type progressBar struct {
+	mu    sync.Mutex
+	w     io.Writer
+	on    bool
+	last  time.Time
+	drawn bool
+}
+
+func newProgressBar(w io.Writer) *progressBar {
+	on := false
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			on = true
+		}
+	}
+	return &progressBar{w: w, on: on}
+}
+
+func (b *progressBar) update(done, total int) {
+	if !b.on || total < 200 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if time.Since(b.last) < 100*time.Millisecond && done < total {
+		return
+	}
+	b.last = time.Now()
+	const width = 30
+	filled := width * done / total
+	fmt.Fprintf(b.w, "\r[%s%s] %3d%% %d/%d changes", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), 100*done/total, done, total)
+	b.drawn = true
+}
+
+func (b *progressBar) finish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.drawn {
+		fmt.Fprintln(b.w)
+	}
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/config"
+	"github.com/scimbridge/scimbridge/connectors"
+	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/emulator"
+	"github.com/scimbridge/scimbridge/scim/plan"
+	"github.com/scimbridge/scimbridge/scim/reconcile"
+	"github.com/scimbridge/scimbridge/scim/state"
+)
+
+// newLogger builds the process logger from the config's log section.
+func newLogger(w io.Writer, c config.Log, verbose bool) *slog.Logger {
+	level := slog.LevelInfo
+	switch c.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	if verbose {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// counter counts requests by API and operation, and the throttled ones; it is the client's
+// Observer, for the summary line, the bench command and the metrics.
+type counter struct {
+	mu        sync.Mutex
+	requests  map[string]int
+	throttled int
+}
+
+func newCounter() *counter { return &counter{requests: map[string]int{}} }
+
+// ObserveRequest implements scim.Observer.
+func (c *counter) ObserveRequest(api, op string, status int, _ time.Duration, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.requests[api+"."+op]++
+	if status == http.StatusTooManyRequests || errors.Is(err, scim.ErrThrottled) {
+		c.throttled++
+	}
+}
+
+func (c *counter) snapshot() (map[string]int, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.requests))
+	for k, v := range c.requests {
+		out[k] = v
+	}
+	return out, c.throttled
+}
+
+// app is everything a sync needs, built from a config.
+type app struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	source  connectors.Source
+	mapping *connectors.Mapping
+	state   *state.Store
+	client  *scim.Client
+	reader  scim.StateReader
+	counter *counter
+	// targetDesc names the target for messages, without secrets.
+	targetDesc string
+	closers    []func() error
+}
+
+func (rt *app) Close() error {
+	var errs []error
+	for i := len(rt.closers) - 1; i >= 0; i-- {
+		errs = append(errs, rt.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// newRuntime opens the source, the state store and the target (starting the embedded Identity
+// Center when no target is configured).
+func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
+	rt := &app{cfg: cfg, log: log, counter: newCounter()}
+	defer func() {
+		if err != nil {
+			_ = rt.Close()
+		}
+	}()
+	if rt.mapping, err = cfg.CompileMapping(); err != nil {
+		return nil, err
+	}
+	if rt.source, err = cfg.OpenSource(log.With("component", "source")); err != nil {
+		return nil, fmt.Errorf("open source: %w", err)
+	}
+	rt.closers = append(rt.closers, rt.source.Close)
+
+	if err := os.MkdirAll(filepath.Dir(cfg.StatePath()), 0o700); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if rt.state, err = state.Open(ctx, cfg.StatePath(), state.WithLogger(log.With("component", "state"))); err != nil {
+		return nil, err
+	}
+	rt.closers = append(rt.closers, rt.state.Close)
+
+	if err := rt.openTarget(ctx); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+func (rt *app) openTarget(ctx context.Context) error {
+	cfg, t := rt.cfg, rt.cfg.Target
+	httpClient, err := targetHTTPClient(cfg)
+	if err != nil {
+		return err
+	}
+	profile := scim.IdentityCenter
+	if t.Profile == "generic" {
+		profile = scim.Generic
+	}
+	limiter := scim.NewLimiter(scim.LimiterConfig{Initial: t.Rate.Initial, Min: t.Rate.Min, Max: t.Rate.Max})
+	baseURL := t.SCIMURL
+	token := func(context.Context) (string, error) {
+		s, err := cfg.SCIMToken() // read on every request: a rotated token file is picked up
+		return s.Reveal(), err
+	}
+	var isCfg *scim.IdentityStoreConfig
+	if baseURL == "" {
+		emu, url, isEndpoint, err := startEmbedded(cfg.EmbeddedDataFile(), rt.log.With("component", "embedded-identity-center"))
+		if err != nil {
+			return err
+		}
+		rt.closers = append(rt.closers, emu.close)
+		baseURL = url
+		tok := emu.Token()
+		token = func(context.Context) (string, error) { return tok, nil }
+		isCfg = &scim.IdentityStoreConfig{StoreID: emu.IdentityStoreID(), Region: "us-east-1", Endpoint: isEndpoint,
+			Credentials: credentials.NewStaticCredentialsProvider("embedded", "embedded", "")}
+		rt.targetDesc = "the embedded Identity Center (" + cfg.EmbeddedDataFile() + ")"
+	} else {
+		rt.targetDesc = baseURL
+		if t.IdentityStoreID != "" {
+			awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(t.Region))
+			if err != nil {
+				return fmt.Errorf("identitystore: load AWS credentials: %w", err)
+			}
+			isCfg = &scim.IdentityStoreConfig{StoreID: t.IdentityStoreID, Region: t.Region, Endpoint: t.IdentityStoreEndpoint, Credentials: awsCfg.Credentials}
+		}
+	}
+	rt.client, err = scim.NewClient(scim.ClientConfig{
+		BaseURL:    baseURL,
+		Token:      token,
+		HTTPClient: httpClient,
+		Profile:    profile,
+		Limiter:    limiter,
+		Observer:   rt.counter,
+		Logger:     rt.log.With("component", "scim"),
+		UserAgent:  "scimbridge/" + version,
+	})
+	if err != nil {
+		return err
+	}
+	rt.reader = rt.client
+	if isCfg != nil {
+		isCfg.HTTPClient = httpClient
+		isCfg.Observer = rt.counter
+		isCfg.Logger = rt.log.With("component", "identitystore")
+		isCfg.Limiter = scim.NewLimiter(scim.LimiterConfig{Initial: 10})
+		if rt.reader, err = scim.NewIdentityStoreReader(ctx, *isCfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func targetHTTPClient(cfg *config.Config) (*http.Client, error) {
+	c := scim.DefaultHTTPClient()
+	c.Timeout = time.Duration(cfg.Target.Timeout)
+	if cfg.Target.CAFile == "" {
+		return c, nil
+	}
+	pem, err := os.ReadFile(cfg.Path(cfg.Target.CAFile))
+	if err != nil {
+		return nil, fmt.Errorf("target.ca_file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("target.ca_file: no certificate found in %s", cfg.Target.CAFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	c.Transport = tr
+	return c, nil
+}
+
+// embedded is the embedded Identity Center serving on a loopback port for one process.
+type embedded struct {
+	*emulator.Emulator
+	srv *http.Server
+}
+
+func (e *embedded) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(e.srv.Shutdown(ctx), e.Emulator.Close())
+}
+
+// startEmbedded starts the embedded Identity Center on its data file and returns its SCIM URL and
+// identitystore endpoint.
+func startEmbedded(dataFile string, log *slog.Logger) (*embedded, string, string, error) {
+	if err := os.MkdirAll(filepath.Dir(dataFile), 0o700); err != nil {
+		return nil, "", "", fmt.Errorf("embedded identity center: %w", err)
+	}
+	emu, err := emulator.New(emulator.Options{DataPath: dataFile, Logger: log})
+	if err != nil {
+		return nil, "", "", fmt.Errorf("embedded identity center: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		emu.Close()
+		return nil, "", "", fmt.Errorf("embedded identity center: %w", err)
+	}
+	srv := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	base := "http://" + ln.Addr().String()
+	return &embedded{Emulator: emu, srv: srv}, base + emu.SCIMPath(), base + emu.IdentityStorePath(), nil
+}
+
+// reconciler builds the reconciler over the runtime.
+func (rt *app) reconciler(progress func(done, total int), onPlan func(*plan.Plan)) (*reconcile.Reconciler, error) {
+	return reconcile.New(reconcile.Config{
+		Desired:              rt.desired,
+		Target:               rt.client,
+		Reader:               rt.reader,
+		State:                rt.state,
+		Plan:                 rt.cfg.PlanOptions(),
+		Guards:               rt.cfg.Guards(),
+		Concurrency:          rt.cfg.Target.Concurrency,
+		FullReconcileEvery:   time.Duration(*rt.cfg.Sync.FullReconcileInterval),
+		Logger:               rt.log,
+		Progress:             progress,
+		OnPlan:               onPlan,
+		MaxMembersPerRequest: rt.maxMembers(),
+	})
+}
+
+// maxMembers is the target's limit of membership changes per request.
+func (rt *app) maxMembers() int {
+	if rt.cfg.Target.Profile == "generic" {
+		return scim.Generic.MaxMembersPerRequest
+	}
+	return scim.IdentityCenter.MaxMembersPerRequest
+}
+
+// desired reads the source and maps it.
+func (rt *app) desired(ctx context.Context) (scim.Snapshot, error) {
+	dir, err := rt.source.Read(ctx)
+	if err != nil {
+		return scim.Snapshot{}, err
+	}
+	return rt.mapping.Apply(dir), nil
+}
