@@ -1,0 +1,5 @@
+//go:build !race
+
+package scim
+
+const raceEnabled = false

@@ -1,0 +1,7 @@
+//go:build race
+
+package scim
+
+// raceEnabled: the race detector slows the single-goroutine simulations tenfold without
+// checking anything in them, so the large ones are skipped under -race.
+const raceEnabled = true
