@@ -1,0 +1,154 @@
+package connectors
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+// ErrNotFound is returned by Explain when no entry has the id or key asked for.
+var ErrNotFound = errors.New("no such entry")
+
+// Explanation shows what the mapping makes of one entry: for `scimbridge mapping test`.
+type Explanation struct {
+	// Kind is "user" or "group".
+	Kind string `json:"kind"`
+	// Entry is the source entry as the connector read it.
+	Entry Entry `json:"entry"`
+	// InScope is true when the entry is in scope and mapped without a fatal problem.
+	InScope bool `json:"inScope"`
+	// Scope says why the entry is, or is not, in scope.
+	Scope string `json:"scope"`
+	// User or Group is the record that would be sent, after references, flattening and
+	// normalisation; nil when none would be.
+	User  *scim.User  `json:"user,omitempty"`
+	Group *scim.Group `json:"group,omitempty"`
+	// Problems are the problems reported for this entry (fatal ones have Dropped set).
+	Problems []scim.Problem `json:"problems,omitempty"`
+}
+
+// Explain maps the whole directory, as Apply does (references and nested groups need it), and
+// explains the entry whose ID, or failing that one of whose Keys, is id. It returns an error
+// wrapping ErrNotFound when no entry matches.
+func (m *Mapping) Explain(d *Directory, id string) (Explanation, error) {
+	kind, i := "", -1
+	for j := range d.Users {
+		if d.Users[j].ID == id {
+			kind, i = scim.KindUser, j
+			break
+		}
+	}
+	if i < 0 {
+		for j := range d.Groups {
+			if d.Groups[j].ID == id {
+				kind, i = scim.KindGroup, j
+				break
+			}
+		}
+	}
+	if i < 0 {
+		if x, ok := newRefIndex(d).resolve(id); ok {
+			kind, i = scim.KindUser, int(x.idx)
+			if x.group {
+				kind = scim.KindGroup
+			}
+		}
+	}
+	if i < 0 {
+		return Explanation{}, fmt.Errorf("explain %q: %w among %d users and %d groups", id, ErrNotFound, len(d.Users), len(d.Groups))
+	}
+	r := m.run(d)
+	var ex Explanation
+	var st scopeState
+	if kind == scim.KindUser {
+		ex.Entry, st = d.Users[i], r.userState[i]
+	} else {
+		ex.Entry, st = d.Groups[i], r.groupState[i]
+	}
+	ex.Kind = kind
+	for _, p := range r.snapshot.Skipped {
+		if p.Kind == kind && p.ID == ex.Entry.ID {
+			ex.Problems = append(ex.Problems, p)
+		}
+	}
+	if kind == scim.KindUser {
+		for j := range r.snapshot.Users {
+			if r.snapshot.Users[j].ExternalID == ex.Entry.ID {
+				u := r.snapshot.Users[j]
+				ex.User = &u
+				break
+			}
+		}
+		ex.InScope = ex.User != nil
+	} else {
+		for j := range r.snapshot.Groups {
+			if r.snapshot.Groups[j].ExternalID == ex.Entry.ID {
+				g := r.snapshot.Groups[j]
+				ex.Group = &g
+				break
+			}
+		}
+		ex.InScope = ex.Group != nil
+	}
+	ex.Scope = stateText[st]
+	if st == stateIn && !ex.InScope {
+		ex.Scope = stateText[stateFailed]
+	}
+	return ex, nil
+}
+
+// String renders the explanation for a terminal.
+func (ex Explanation) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %q: %s\n", ex.Kind, ex.Entry.ID, ex.Scope)
+	if ex.User != nil {
+		u := ex.User
+		row := func(k, v string) {
+			if v != "" {
+				fmt.Fprintf(&b, "  %-18s %s\n", k, v)
+			}
+		}
+		row("externalId", u.ExternalID)
+		row("userName", u.UserName)
+		row("displayName", u.DisplayName)
+		row("givenName", u.GivenName)
+		row("familyName", u.FamilyName)
+		row("middleName", u.MiddleName)
+		row("nickName", u.NickName)
+		row("title", u.Title)
+		row("email", u.Email)
+		row("emailType", u.EmailType)
+		row("phoneNumber", u.PhoneNumber)
+		row("locale", u.Locale)
+		row("timezone", u.Timezone)
+		fmt.Fprintf(&b, "  %-18s %t\n", "active", u.Active)
+		row("employeeNumber", u.Enterprise.EmployeeNumber)
+		row("costCenter", u.Enterprise.CostCenter)
+		row("organization", u.Enterprise.Organization)
+		row("division", u.Enterprise.Division)
+		row("department", u.Enterprise.Department)
+		row("manager", u.Enterprise.Manager)
+		if a := u.Address; a != nil {
+			row("address", strings.Join(nonEmpty(a.Formatted, a.StreetAddress, a.Locality, a.Region, a.PostalCode, a.Country), ", "))
+		}
+	}
+	if ex.Group != nil {
+		fmt.Fprintf(&b, "  %-18s %s\n  %-18s %d user(s)\n", "displayName", ex.Group.DisplayName, "members", len(ex.Group.Members))
+	}
+	for _, p := range ex.Problems {
+		fmt.Fprintf(&b, "  problem: %s\n", p.Error())
+	}
+	return b.String()
+}
+
+func nonEmpty(s ...string) []string {
+	out := s[:0:0]
+	for _, v := range s {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}

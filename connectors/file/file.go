@@ -1,0 +1,163 @@
+// Package file is the YAML file connector: a directory of users and groups kept in one file, for
+// small teams that keep their directory in git, for demos and for tests.
+//
+// The source configuration:
+//
+//	source:
+//	  file:
+//	    path: ./directory.yaml
+//
+// The directory file:
+//
+//	users:
+//	  - id: u-ada                 # stable: becomes the externalId; never reuse or change it
+//	    userName: ada@example.com
+//	    givenName: Ada
+//	    familyName: Lovelace
+//	    email: ada@example.com
+//	    title: Engineer
+//	    department: Engineering
+//	    manager: u-grace            # an id (or userName or email) of another user
+//	    suspended: false            # or active: true
+//	    attributes:                 # free-form, for custom mappings: a value or a list
+//	      badge: "1234"
+//	groups:
+//	  - id: g-eng
+//	    name: Engineering
+//	    members: [u-ada, g-platform] # ids of users or groups; nested groups are flattened
+//
+// The file is decoded strictly: an unknown key, a value of the wrong type, a missing id and a
+// duplicate id, userName, email or group name are errors naming the record and the line, all
+// reported at once; a file with any error yields no Directory.
+package file
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/scimbridge/scimbridge/connectors"
+)
+
+// Config configures the file connector.
+type Config struct {
+	// Path is the directory file, relative to the working directory.
+	Path string `yaml:"path" json:"path"`
+}
+
+// Validate reports a configuration problem without touching the file.
+func (c Config) Validate() error {
+	if c.Path == "" {
+		return errors.New("file: path is required")
+	}
+	return nil
+}
+
+// Open returns a Source reading the file. It checks that the file exists; the content is read
+// (and checked) on each Read, so edits are picked up without a restart.
+func (c Config) Open(logger *slog.Logger) (connectors.Source, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	abs, err := filepath.Abs(c.Path)
+	if err != nil {
+		return nil, fmt.Errorf("file: resolve %q: %w", c.Path, err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("file: open directory file: %w", err)
+	}
+	return &source{path: abs, logger: logger.With("connector", "file")}, nil
+}
+
+// Flavour returns the default mapping for the file format: every field maps to the SCIM
+// attribute of the same name; displayName defaults to "givenName familyName".
+func (Config) Flavour() connectors.Flavour { return Flavour() }
+
+// Flavour returns the default mapping for the file format (the same as Config.Flavour).
+func Flavour() connectors.Flavour {
+	u := map[string]string{
+		"displayName": `default(attr("displayName"), trim(attr("givenName") + " " + attr("familyName")))`,
+		"emailType":   `attr("email") == "" ? "" : "work"`,
+		"phoneNumber": `attr("phone")`,
+		"phoneType":   `attr("phone") == "" ? "" : "work"`,
+		"active":      `attr("active") != "false"`,
+		"manager":     `attr("manager")`,
+	}
+	for _, f := range []string{"userName", "givenName", "familyName", "middleName", "honorificPrefix",
+		"honorificSuffix", "nickName", "profileUrl", "title", "userType", "preferredLanguage", "locale",
+		"timezone", "email", "employeeNumber", "costCenter", "organization", "division", "department"} {
+		u[f] = fmt.Sprintf("attr(%q)", f)
+	}
+	for _, f := range []string{"streetAddress", "locality", "region", "postalCode", "country"} {
+		u["address."+f] = fmt.Sprintf("attr(%q)", f)
+	}
+	u["address.type"] = `attr("streetAddress") + attr("locality") + attr("postalCode") + attr("country") == "" ? "" : "work"`
+	return connectors.Flavour{
+		Name:  "file",
+		User:  u,
+		Group: map[string]string{"displayName": `default(attr("name"), id)`},
+	}
+}
+
+// source reads the directory file.
+type source struct {
+	path   string
+	logger *slog.Logger
+}
+
+var (
+	_ connectors.Source  = (*source)(nil)
+	_ connectors.Checker = (*source)(nil)
+)
+
+// Read reads and checks the whole file.
+func (s *source) Read(ctx context.Context) (*connectors.Directory, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("file: read %s: %w", s.path, err)
+	}
+	start := time.Now()
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return nil, fmt.Errorf("file: read directory file: %w", err)
+	}
+	d, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("file: %s: %w", s.path, err)
+	}
+	s.logger.Debug("read directory file", "path", s.path, "users", len(d.Users), "groups", len(d.Groups), "duration", time.Since(start))
+	return d, nil
+}
+
+// Close does nothing: the file is not held open.
+func (s *source) Close() error { return nil }
+
+// Check reads the file and reports what it holds.
+func (s *source) Check(ctx context.Context) (connectors.CheckReport, error) {
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return connectors.CheckReport{}, fmt.Errorf("file: check: %w", err)
+	}
+	d, err := Parse(data)
+	if err != nil {
+		return connectors.CheckReport{}, fmt.Errorf("file: check %s: %w", s.path, err)
+	}
+	sum := sha256.Sum256(data)
+	return connectors.CheckReport{
+		Identity: "file " + s.path,
+		Details: map[string]string{
+			"users":  strconv.Itoa(len(d.Users)),
+			"groups": strconv.Itoa(len(d.Groups)),
+			"sha256": hex.EncodeToString(sum[:]),
+		},
+	}, nil
+}

@@ -1,0 +1,315 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/scimbridge/scimbridge/connectors"
+	"github.com/scimbridge/scimbridge/connectors/conformance"
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+const example = "../../deploy/examples/directory.yaml"
+
+func openSource(t *testing.T, path string) connectors.Source {
+	t.Helper()
+	src, err := Config{Path: path}.Open(nil)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", path, err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run with -update to create it): %v", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s differs (-want +got; run with -update if the change is intended):\n%s", path, diff)
+	}
+}
+
+func mapFile(t *testing.T, path string, m connectors.MappingConfig, s connectors.ScopeConfig) scim.Snapshot {
+	t.Helper()
+	d, err := openSource(t, path).Read(context.Background())
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	mp, err := connectors.Compile(Flavour(), m, s)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
+	}
+	return mp.Apply(d)
+}
+
+func TestGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, golden string
+		scope              connectors.ScopeConfig
+	}{
+		{name: "quickstart", file: example, golden: "quickstart.golden"},
+		{name: "quickstart admins only", file: example, golden: "quickstart_admins.golden",
+			scope: connectors.ScopeConfig{Groups: connectors.GroupScope{Names: []string{"administrators"}}, UserMode: connectors.UserModeGroupMembers, InactiveUsers: connectors.InactiveExclude}},
+		{name: "edge cases", file: "testdata/edge.yaml", golden: "edge.golden"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := mapFile(t, tc.file, connectors.MappingConfig{}, tc.scope)
+			got, err := json.MarshalIndent(snap, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.golden, append(got, '\n'))
+		})
+	}
+}
+
+func TestQuickstartFacts(t *testing.T) {
+	snap := mapFile(t, example, connectors.MappingConfig{}, connectors.ScopeConfig{})
+	if len(snap.Skipped) != 0 {
+		t.Errorf("Skipped = %v, want none", snap.Skipped)
+	}
+	users := map[string]scim.User{}
+	for _, u := range snap.Users {
+		users[u.ExternalID] = u
+	}
+	groups := map[string][]string{}
+	for _, g := range snap.Groups {
+		groups[g.DisplayName] = g.Members
+	}
+	if got := len(snap.Users); got != 15 {
+		t.Errorf("got %d users, want 15", got)
+	}
+	if users["u-1013"].Active {
+		t.Errorf("suspended user u-1013 is active")
+	}
+	if got := users["u-1006"].Enterprise.Manager; got != "u-1005" {
+		t.Errorf("u-1006 manager = %q, want u-1005", got)
+	}
+	if got := users["u-1002"].DisplayName; got != "Ada Lovelace" {
+		t.Errorf("u-1002 displayName = %q, want the default from given and family names", got)
+	}
+	// SRE is nested in Platform, which is nested in Engineering: SRE's members are in all three.
+	for _, g := range []string{"SRE", "Platform", "Engineering", "Administrators", "Everyone"} {
+		if !contains(groups[g], "u-1006") {
+			t.Errorf("group %s members %v lack u-1006 (via SRE)", g, groups[g])
+		}
+	}
+	if got := len(groups["Everyone"]); got != 15 {
+		t.Errorf("Everyone has %d members, want all 15 users", got)
+	}
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFlavourDefaults checks the default mapping of every field of the file format.
+func TestFlavourDefaults(t *testing.T) {
+	m, err := connectors.Compile(Flavour(), connectors.MappingConfig{}, connectors.ScopeConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := `users:
+  - id: u1
+    userName: full@example.com
+    displayName: Full Name
+    givenName: Given
+    familyName: Family
+    middleName: Middle
+    honorificPrefix: Dr.
+    honorificSuffix: Jr.
+    nickName: Nick
+    profileUrl: https://example.com/u1
+    title: Title
+    userType: Employee
+    preferredLanguage: en
+    locale: en-GB
+    timezone: Europe/Paris
+    email: full@example.com
+    phone: "+33 1"
+    employeeNumber: "42"
+    costCenter: CC
+    organization: Org
+    division: Div
+    department: Dep
+    manager: u2
+    streetAddress: 1 Rue
+    locality: Paris
+    region: IDF
+    postalCode: "75001"
+    country: FR
+  - id: u2
+    userName: min@example.com
+    givenName: Min
+    familyName: Imal
+    active: false
+groups:
+  - id: g1
+    members: [u1]
+  - id: g2
+    name: Named
+    members: [full@example.com, min@example.com]
+`
+	d, err := Parse([]byte(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := m.Apply(d)
+	want := scim.Snapshot{
+		Users: []scim.User{
+			{ExternalID: "u1", UserName: "full@example.com", DisplayName: "Full Name", GivenName: "Given", FamilyName: "Family",
+				MiddleName: "Middle", HonorificPrefix: "Dr.", HonorificSuffix: "Jr.", NickName: "Nick", ProfileURL: "https://example.com/u1",
+				Title: "Title", UserType: "Employee", PreferredLanguage: "en", Locale: "en-GB", Timezone: "Europe/Paris",
+				Email: "full@example.com", EmailType: "work", PhoneNumber: "+33 1", PhoneType: "work",
+				Address:    &scim.Address{StreetAddress: "1 Rue", Locality: "Paris", Region: "IDF", PostalCode: "75001", Country: "FR", Type: "work"},
+				Active:     true,
+				Enterprise: scim.Enterprise{EmployeeNumber: "42", CostCenter: "CC", Organization: "Org", Division: "Div", Department: "Dep", Manager: "u2"}},
+			{ExternalID: "u2", UserName: "min@example.com", DisplayName: "Min Imal", GivenName: "Min", FamilyName: "Imal"},
+		},
+		Groups: []scim.Group{
+			{ExternalID: "g1", DisplayName: "g1", Members: []string{"u1"}},
+			{ExternalID: "g2", DisplayName: "Named", Members: []string{"u1", "u2"}},
+		},
+	}
+	if diff := cmp.Diff(want, snap); diff != "" {
+		t.Errorf("Apply (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		want []string // substrings, each in some error line
+	}{
+		{"empty", "", []string{"the file is empty"}},
+		{"not yaml", "users: [", []string{"not valid YAML"}},
+		{"not a mapping", "- a\n- b\n", []string{"must be a mapping"}},
+		{"unknown top key", "users: []\nteams: []\n", []string{`(line 2): unknown key "teams"`}},
+		{"users not a list", "users: {a: b}\n", []string{"users must be a list"}},
+		{"unknown user key", "users:\n  - id: u1\n    userName: a\n    titel: x\n", []string{`user "u1" (line 4): unknown key "titel"`}},
+		{"missing id", "users:\n  - userName: a\n", []string{"users[0] (line 2): id is required"}},
+		{"wrong type", "users:\n  - id: u1\n    title: [a, b]\n", []string{`user "u1" (line 3): title must be a single value, not a list`}},
+		{"bad bool", "users:\n  - id: u1\n    active: maybe\n", []string{`active must be true or false, not "maybe"`}},
+		{"contradiction", "users:\n  - id: u1\n    active: true\n    suspended: true\n", []string{"contradict"}},
+		{"repeated key", "users:\n  - id: u1\n    title: a\n    title: b\n", []string{`key "title" appears twice`}},
+		{"duplicate ids", "users:\n  - id: x\n    userName: a\ngroups:\n  - id: x\n    name: X\n", []string{`group "x" (line 5): id is already used by a user`}},
+		{"duplicate userName", "users:\n  - id: a\n    userName: Same\n  - id: b\n    userName: same\n", []string{`user "b" (line 4): userName "same" is already used by user "a"`}},
+		{"duplicate email", "users:\n  - {id: a, email: x@y}\n  - {id: b, email: X@y}\n", []string{`email "X@y" is already used`}},
+		{"duplicate group name", "groups:\n  - {id: a, name: G}\n  - {id: b, name: g}\n", []string{`group "b" (line 3): name "g" is already used`}},
+		{"members not a list", "groups:\n  - id: g\n    members: u1\n", []string{`group "g" (line 3): members must be a list`}},
+		{"self member", "groups:\n  - id: g\n    members: [g]\n", []string{"lists itself"}},
+		{"attribute shadows field", "users:\n  - id: u\n    attributes: {Title: x}\n", []string{`"Title" is a field of the record`}},
+		{"attribute nested", "users:\n  - id: u\n    attributes: {x: {y: z}}\n", []string{`"x" must be a value or a list of values`}},
+		{"unknown group key", "groups:\n  - id: g\n    owner: u\n", []string{`group "g" (line 3): unknown key "owner"`}},
+		{"every problem at once", "users:\n  - id: u1\n    bad1: x\n  - id: u2\n    bad2: y\ngroups:\n  - name: nameless\n",
+			[]string{`user "u1" (line 3): unknown key "bad1"`, `user "u2" (line 5): unknown key "bad2"`, "groups[0] (line 7): id is required"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Parse([]byte(tc.in))
+			if err == nil {
+				t.Fatalf("Parse = %v, nil; want an error", d)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v does not wrap ErrInvalid", err)
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Errorf("error %v holds no *ParseError", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\nlacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseAttributes(t *testing.T) {
+	d, err := Parse([]byte("users:\n  - id: u\n    userName: u@x\n    email: e@x\n    suspended: true\n    attributes:\n      badge: 7\n      tags: [a, b]\n      none:\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := connectors.Entry{ID: "u", Keys: []string{"u@x", "e@x"}, Attributes: map[string][]string{
+		"userName": {"u@x"}, "email": {"e@x"}, "active": {"false"}, "badge": {"7"}, "tags": {"a", "b"}, "none": {},
+	}}
+	if diff := cmp.Diff(want, d.Users[0]); diff != "" {
+		t.Errorf("entry (-want +got):\n%s", diff)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	if err := (Config{}).Validate(); err == nil {
+		t.Error("Validate of an empty path: nil error")
+	}
+	if _, err := (Config{Path: filepath.Join(t.TempDir(), "missing.yaml")}).Open(nil); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Open of a missing file: %v, want os.ErrNotExist", err)
+	}
+	path := filepath.Join(t.TempDir(), "d.yaml")
+	if err := os.WriteFile(path, []byte("users:\n  - id: u\n    bogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := openSource(t, path)
+	if _, err := src.Read(context.Background()); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), path) {
+		t.Errorf("Read of a bad file: %v, want ErrInvalid naming the path", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := openSource(t, example).Read(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Read with a cancelled context: %v", err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	src := openSource(t, example)
+	rep, err := src.(connectors.Checker).Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(rep.Identity, "file /") || rep.Details["users"] != "15" || rep.Details["groups"] != "6" || len(rep.Details["sha256"]) != 64 {
+		t.Errorf("Check = %+v", rep)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	conformance.CheckSource(t, openSource(t, example))
+	conformance.CheckSourceOptions(t, openSource(t, "testdata/edge.yaml"), conformance.Options{AllowUnresolvedMembers: true})
+}
+
+// TestReadIsStable checks that two reads give the same bytes.
+func TestReadIsStable(t *testing.T) {
+	src := openSource(t, example)
+	a, _ := src.Read(context.Background())
+	b, _ := src.Read(context.Background())
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	if !bytes.Equal(ja, jb) {
+		t.Error("two reads differ")
+	}
+}

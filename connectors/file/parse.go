@@ -1,0 +1,382 @@
+package file
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/scimbridge/scimbridge/connectors"
+	"go.yaml.in/yaml/v3"
+)
+
+// ErrInvalid is wrapped by every problem Parse reports about the file's content.
+var ErrInvalid = errors.New("invalid directory file")
+
+// ParseError is one problem of a directory file: the record (kind and id, or index when the id is
+// missing), the line, and what is wrong.
+type ParseError struct {
+	Kind  string // "user", "group" or "" for the file as a whole
+	ID    string
+	Index int
+	Line  int
+	Msg   string
+}
+
+// Error names the record and the line.
+func (e *ParseError) Error() string {
+	var b strings.Builder
+	switch {
+	case e.Kind != "" && e.ID != "":
+		fmt.Fprintf(&b, "%s %q", e.Kind, e.ID)
+	case e.Kind != "":
+		fmt.Fprintf(&b, "%ss[%d]", e.Kind, e.Index)
+	}
+	if e.Line > 0 {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "(line %d)", e.Line)
+	}
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Unwrap lets errors.Is match ErrInvalid.
+func (e *ParseError) Unwrap() error { return ErrInvalid }
+
+// userStringFields are the user keys holding one string, stored as attributes of the same name.
+var userStringFields = []string{"userName", "displayName", "givenName", "familyName", "middleName",
+	"honorificPrefix", "honorificSuffix", "nickName", "profileUrl", "title", "userType",
+	"preferredLanguage", "locale", "timezone", "email", "phone", "employeeNumber", "costCenter",
+	"organization", "division", "department", "manager", "streetAddress", "locality", "region",
+	"postalCode", "country"}
+
+// groupStringFields are the group keys holding one string.
+var groupStringFields = []string{"name", "description"}
+
+// parser collects every problem of one file.
+type parser struct {
+	errs  []error
+	lines map[string][]int // kind -> line of each record returned, in order
+}
+
+func (p *parser) add(kind, id string, index, line int, format string, args ...any) {
+	p.errs = append(p.errs, &ParseError{Kind: kind, ID: id, Index: index, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Parse decodes a directory file. It reports every problem at once (errors.Join of *ParseError,
+// each wrapping ErrInvalid) and returns no Directory when there is any. Entries keep the file's
+// order; their attributes are named like the file's keys, with "active" set to "true" or "false".
+func Parse(data []byte) (*connectors.Directory, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &ParseError{Msg: fmt.Sprintf("not valid YAML: %v", err)}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, &ParseError{Msg: "the file is empty; a directory with no users must still say `users: []`"}
+	}
+	root := resolve(doc.Content[0])
+	if root.Kind != yaml.MappingNode {
+		return nil, &ParseError{Line: root.Line, Msg: "the file must be a mapping with the keys users and groups"}
+	}
+	p := &parser{lines: map[string][]int{}}
+	d := &connectors.Directory{Users: []connectors.Entry{}, Groups: []connectors.Entry{}}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], resolve(root.Content[i+1])
+		if seen[k.Value] {
+			p.add("", "", 0, k.Line, "key %q appears twice", k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		switch k.Value {
+		case "users":
+			d.Users = p.records(v, "user", p.user)
+		case "groups":
+			d.Groups = p.records(v, "group", p.group)
+		default:
+			p.add("", "", 0, k.Line, "unknown key %q (known: users, groups)", k.Value)
+		}
+	}
+	p.duplicates(d)
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	return d, nil
+}
+
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func (p *parser) records(n *yaml.Node, kind string, one func(n *yaml.Node, index int) (connectors.Entry, bool)) []connectors.Entry {
+	out := []connectors.Entry{}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return out
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.add("", "", 0, n.Line, "%ss must be a list, not a %s", kind, kindName(n))
+		return out
+	}
+	for i, c := range n.Content {
+		c = resolve(c)
+		if c.Kind != yaml.MappingNode {
+			p.add(kind, "", i, c.Line, "must be a mapping, not a %s", kindName(c))
+			continue
+		}
+		if e, ok := one(c, i); ok {
+			out = append(out, e)
+			p.lines[kind] = append(p.lines[kind], c.Line)
+		}
+	}
+	return out
+}
+
+// fields walks a record's keys: the id first (to name the record in messages), then the rest.
+type record struct {
+	p     *parser
+	kind  string
+	id    string
+	index int
+}
+
+func (r *record) add(line int, format string, args ...any) {
+	r.p.add(r.kind, r.id, r.index, line, format, args...)
+}
+
+func (r *record) scalar(k, v *yaml.Node) (string, bool) {
+	if v.Kind != yaml.ScalarNode {
+		r.add(v.Line, "%s must be a single value, not a %s", k.Value, kindName(v))
+		return "", false
+	}
+	if v.ShortTag() == "!!null" {
+		return "", true
+	}
+	return v.Value, true
+}
+
+func (r *record) boolean(k, v *yaml.Node) (bool, bool) {
+	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!bool" {
+		r.add(v.Line, "%s must be true or false, not %q", k.Value, v.Value)
+		return false, false
+	}
+	b, err := strconv.ParseBool(v.Value)
+	if err != nil {
+		r.add(v.Line, "%s must be true or false, not %q", k.Value, v.Value)
+		return false, false
+	}
+	return b, true
+}
+
+func (r *record) list(k, v *yaml.Node) []string {
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
+		return nil
+	}
+	if v.Kind != yaml.SequenceNode {
+		r.add(v.Line, "%s must be a list, not a %s", k.Value, kindName(v))
+		return nil
+	}
+	out := make([]string, 0, len(v.Content))
+	for _, c := range v.Content {
+		c = resolve(c)
+		if c.Kind != yaml.ScalarNode || c.ShortTag() == "!!null" || strings.TrimSpace(c.Value) == "" {
+			r.add(c.Line, "%s must hold non-empty single values", k.Value)
+			continue
+		}
+		out = append(out, c.Value)
+	}
+	return out
+}
+
+// attributes reads the free-form `attributes:` mapping into e.
+func (r *record) attributes(v *yaml.Node, e *connectors.Entry, reserved []string) {
+	if v.Kind != yaml.MappingNode {
+		r.add(v.Line, "attributes must be a mapping, not a %s", kindName(v))
+		return
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], resolve(v.Content[i+1])
+		name := k.Value
+		if name == "" || slices.ContainsFunc(reserved, func(s string) bool { return strings.EqualFold(s, name) }) {
+			r.add(k.Line, "attributes: %q is a field of the record; set it there", name)
+			continue
+		}
+		if e.Values(name) != nil {
+			r.add(k.Line, "attributes: %q appears twice", name)
+			continue
+		}
+		switch val.Kind {
+		case yaml.ScalarNode:
+			if val.ShortTag() == "!!null" {
+				e.Attributes[name] = []string{}
+			} else {
+				e.Attributes[name] = []string{val.Value}
+			}
+		case yaml.SequenceNode:
+			e.Attributes[name] = r.list(k, val)
+		default:
+			r.add(val.Line, "attributes: %q must be a value or a list of values, not a %s", name, kindName(val))
+		}
+	}
+}
+
+// start finds the record's id (to name it in later messages) and checks keys are not repeated.
+func (r *record) start(n *yaml.Node) {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if seen[k.Value] {
+			r.add(k.Line, "key %q appears twice", k.Value)
+		}
+		seen[k.Value] = true
+		if k.Value == "id" {
+			if v := resolve(n.Content[i+1]); v.Kind == yaml.ScalarNode {
+				r.id = strings.TrimSpace(v.Value)
+			}
+		}
+	}
+	if r.id == "" {
+		r.add(n.Line, "id is required")
+	}
+}
+
+func (p *parser) user(n *yaml.Node, index int) (connectors.Entry, bool) {
+	r := &record{p: p, kind: "user", index: index}
+	before := len(p.errs)
+	r.start(n)
+	e := connectors.Entry{ID: r.id, Attributes: map[string][]string{}}
+	var active, suspended *bool
+	var attrs *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolve(n.Content[i+1])
+		switch {
+		case k.Value == "id":
+			r.scalar(k, v)
+		case k.Value == "active" || k.Value == "suspended":
+			if b, ok := r.boolean(k, v); ok {
+				if k.Value == "active" {
+					active = &b
+				} else {
+					suspended = &b
+				}
+			}
+		case k.Value == "attributes":
+			attrs = v
+		case slices.Contains(userStringFields, k.Value):
+			if s, ok := r.scalar(k, v); ok && s != "" {
+				e.Attributes[k.Value] = []string{s}
+			}
+		default:
+			r.add(k.Line, "unknown key %q (known: id, %s, active, suspended, attributes)", k.Value, strings.Join(userStringFields, ", "))
+		}
+	}
+	isActive := true
+	switch {
+	case active != nil && suspended != nil && *active == *suspended:
+		r.add(n.Line, "active: %t and suspended: %t contradict each other", *active, *suspended)
+	case active != nil:
+		isActive = *active
+	case suspended != nil:
+		isActive = !*suspended
+	}
+	e.Attributes["active"] = []string{strconv.FormatBool(isActive)}
+	if attrs != nil {
+		r.attributes(attrs, &e, append([]string{"id", "active", "suspended"}, userStringFields...))
+	}
+	for _, k := range []string{"userName", "email"} {
+		if v := e.Get(k); v != "" && !slices.Contains(e.Keys, v) {
+			e.Keys = append(e.Keys, v)
+		}
+	}
+	return e, len(p.errs) == before
+}
+
+func (p *parser) group(n *yaml.Node, index int) (connectors.Entry, bool) {
+	r := &record{p: p, kind: "group", index: index}
+	before := len(p.errs)
+	r.start(n)
+	e := connectors.Entry{ID: r.id, Attributes: map[string][]string{}}
+	var attrs *yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolve(n.Content[i+1])
+		switch {
+		case k.Value == "id":
+			r.scalar(k, v)
+		case k.Value == "members":
+			e.Members = r.list(k, v)
+			for _, m := range e.Members {
+				if m == r.id {
+					r.add(v.Line, "the group lists itself as a member")
+				}
+			}
+		case k.Value == "attributes":
+			attrs = v
+		case slices.Contains(groupStringFields, k.Value):
+			if s, ok := r.scalar(k, v); ok && s != "" {
+				e.Attributes[k.Value] = []string{s}
+			}
+		default:
+			r.add(k.Line, "unknown key %q (known: id, name, description, members, attributes)", k.Value)
+		}
+	}
+	if attrs != nil {
+		r.attributes(attrs, &e, []string{"id", "name", "description", "members"})
+	}
+	if name := e.Get("name"); name != "" {
+		e.Keys = []string{name}
+	}
+	return e, len(p.errs) == before
+}
+
+// duplicates reports ids used twice (across users and groups), and userNames, emails and group
+// names used twice (ignoring case), naming every record after the first.
+func (p *parser) duplicates(d *connectors.Directory) {
+	ids := map[string]string{}
+	check := func(kind string, e connectors.Entry, index int) {
+		if other, dup := ids[e.ID]; dup {
+			p.add(kind, e.ID, index, p.lines[kind][index], "id is already used by a %s", other)
+			return
+		}
+		ids[e.ID] = kind
+	}
+	names, emails, groupNames := map[string]string{}, map[string]string{}, map[string]string{}
+	unique := func(seen map[string]string, kind, field, value, id string, index int) {
+		if value == "" {
+			return
+		}
+		k := strings.ToLower(value)
+		if other, dup := seen[k]; dup {
+			p.add(kind, id, index, p.lines[kind][index], "%s %q is already used by %s %q", field, value, kind, other)
+			return
+		}
+		seen[k] = id
+	}
+	for i, u := range d.Users {
+		check("user", u, i)
+		unique(names, "user", "userName", u.Get("userName"), u.ID, i)
+		unique(emails, "user", "email", u.Get("email"), u.ID, i)
+	}
+	for i, g := range d.Groups {
+		check("group", g, i)
+		unique(groupNames, "group", "name", g.Get("name"), g.ID, i)
+	}
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "list"
+	default:
+		return "single value"
+	}
+}
