@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runEmulator starts `scimbridge emulator` and returns the printed settings and a stop function.
+func runEmulator(t *testing.T, args ...string) (map[string]string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	cmd := newRootCmd()
+	cmd.SetArgs(append([]string{"emulator", "--listen", "127.0.0.1:0"}, args...))
+	cmd.SetOut(pw)
+	cmd.SetErr(io.Discard)
+	done := make(chan error, 1)
+	go func() {
+		done <- cmd.ExecuteContext(ctx)
+		pw.Close()
+	}()
+	settings := map[string]string{}
+	sc := bufio.NewScanner(pr)
+	for len(settings) < 5 && sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), ":")
+		settings[strings.TrimSpace(k)] = strings.Fields(strings.TrimSpace(v))[0]
+	}
+	go io.Copy(io.Discard, pr)
+	if len(settings) < 5 {
+		cancel()
+		t.Fatalf("emulator printed %v; error %v", settings, <-done)
+	}
+	return settings, func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("emulator command: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("emulator did not stop on cancel")
+		}
+	}
+}
+
+func scimDo(t *testing.T, method, url, token, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestEmulatorCommandKeepsDataAcrossRestart(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "emu.db")
+	first, stop := runEmulator(t, "--data", data, "--tenant", "tenant-x")
+	if !strings.HasSuffix(first["SCIM endpoint"], "/tenant-x/scim/v2") || first["SCIM token"] == "" ||
+		first["identity store id"] == "" || !strings.HasSuffix(first["identitystore endpoint"], "/identitystore") {
+		t.Fatalf("printed settings = %v", first)
+	}
+	body := `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ivy","displayName":"Ivy","name":{"givenName":"I","familyName":"V"}}`
+	if s := scimDo(t, "POST", first["SCIM endpoint"]+"/Users", first["SCIM token"], body); s != 201 {
+		t.Fatalf("create user: status %d", s)
+	}
+	stop()
+
+	second, stop2 := runEmulator(t, "--data", data)
+	defer stop2()
+	if second["SCIM token"] != first["SCIM token"] || !strings.HasSuffix(second["SCIM endpoint"], "/tenant-x/scim/v2") ||
+		second["identity store id"] != first["identity store id"] {
+		t.Errorf("restart changed settings: %v vs %v", second, first)
+	}
+	if s := scimDo(t, "POST", second["SCIM endpoint"]+"/Users", second["SCIM token"], body); s != 409 {
+		t.Errorf("user lost across restart: create again gave %d, want 409", s)
+	}
+}

@@ -1,0 +1,464 @@
+// Package emulator is an embedded look-alike of AWS IAM Identity Center as a provisioning target:
+// a SCIM 2.0 endpoint at /{tenant}/scim/v2 and the identitystore API (AWS JSON 1.1) over the same
+// SQLite data. It is as strict as Identity Center (and, with Options.Strict, as its older form),
+// so that a client that passes against it does not fail against AWS.
+//
+// It is the quickstart's default target, the fake for tests, and the benchmark target. It
+// deliberately imports nothing from package scim: it is the independent oracle the client is
+// tested against.
+//
+// Use it in a test through package emulatortest, or standalone:
+//
+//	emu, err := emulator.New(emulator.Options{DataPath: "emu.db"})
+//	...
+//	http.ListenAndServe("127.0.0.1:8443", emu.Handler())
+//	// SCIM base URL: "http://127.0.0.1:8443" + emu.SCIMPath(), bearer emu.Token()
+//	// identitystore: BaseEndpoint "http://127.0.0.1:8443" + emu.IdentityStorePath()
+package emulator
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elimity-com/scim"
+	"github.com/elimity-com/scim/optional"
+	"github.com/elimity-com/scim/schema"
+	"golang.org/x/time/rate"
+)
+
+// DefaultIdentityStorePath is the path prefix under which the identitystore API is served.
+const DefaultIdentityStorePath = "/identitystore"
+
+// StatsPath is the path of the authenticated statistics endpoint: GET returns Stats as JSON,
+// DELETE resets them. It takes the same bearer token as the SCIM endpoint.
+const StatsPath = "/_emulator/stats"
+
+// maxBody limits every request body, as AWS does.
+const maxBody = 1 << 20
+
+// Options configure an Emulator. The fault knobs can be changed later with SetFaults.
+type Options struct {
+	// Tenant is the tenant id in the SCIM path. "" keeps the one stored in DataPath, or makes one.
+	Tenant string
+	// Token is the SCIM bearer token. "" keeps the one stored in DataPath, or makes a random one.
+	Token string
+	// IdentityStoreID is the identity store id (d-xxxxxxxxxx). "" keeps the stored one or makes one.
+	IdentityStoreID string
+	// DataPath is the SQLite file; "" keeps everything in memory.
+	DataPath string
+	// Strict acts out Identity Center's older form: list responses hold at most 50 resources
+	// and there is no paging (no cursor).
+	Strict bool
+	// RateLimit is the allowed request rate per second, per API (SCIM, identitystore); 0: unlimited.
+	RateLimit float64
+	// Burst is the token bucket size; 0 means max(1, RateLimit).
+	Burst int
+	// Latency is added to every request.
+	Latency time.Duration
+	// ErrorRatio is the fraction (0..1) of requests answered with an injected 500.
+	ErrorRatio float64
+	// DropRatio is the fraction (0..1) of requests whose connection is closed without an answer.
+	DropRatio float64
+	// Seed seeds the fault injection; the same seed gives the same sequence of faults.
+	Seed int64
+	// Logger receives the emulator's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Faults are the knobs a running emulator can change: rate limit, latency, injected errors and
+// dropped connections.
+type Faults struct {
+	RateLimit  float64
+	Burst      int
+	Latency    time.Duration
+	ErrorRatio float64
+	DropRatio  float64
+}
+
+// Stats holds call counters: one per operation ("scim.CreateUser", "scim.PatchGroup",
+// "scim.ListUsers", "identitystore.ListUsers", ...), counting requests that reached the
+// operation, plus "throttled", "injected" and "dropped" for requests the fault knobs answered.
+type Stats map[string]int64
+
+// Emulator is an IAM Identity Center look-alike. It is safe for concurrent use.
+type Emulator struct {
+	log      *slog.Logger
+	store    *store
+	tenant   string
+	token    string
+	storeID  string
+	idPrefix string
+	strict   bool
+
+	scimPath string
+	isPath   string
+	lib      scim.Server
+	handler  http.Handler
+
+	faultMu  sync.Mutex
+	faults   Faults
+	rng      *mrand.Rand
+	limiters map[string]*rate.Limiter
+
+	statsMu sync.Mutex
+	stats   Stats
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens (or creates) the emulator's data and returns an emulator ready to serve.
+func New(opts Options) (*Emulator, error) {
+	ctx := context.Background()
+	st, err := openStore(ctx, opts.DataPath)
+	if err != nil {
+		return nil, err
+	}
+	e := &Emulator{
+		log:    opts.Logger,
+		store:  st,
+		strict: opts.Strict,
+		isPath: DefaultIdentityStorePath,
+		stats:  Stats{},
+		rng:    mrand.New(mrand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15)),
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.tenant, err = e.setting(ctx, "tenant", opts.Tenant, randomTenant); err != nil {
+		st.close()
+		return nil, err
+	}
+	if e.token, err = e.setting(ctx, "token", opts.Token, randomToken); err != nil {
+		st.close()
+		return nil, err
+	}
+	if e.storeID, err = e.setting(ctx, "identity_store_id", opts.IdentityStoreID, randomStoreID); err != nil {
+		st.close()
+		return nil, err
+	}
+	if strings.ContainsAny(e.tenant, "/?#% ") {
+		st.close()
+		return nil, fmt.Errorf("emulator: tenant %q must not contain '/', '?', '#', '%%' or spaces", e.tenant)
+	}
+	e.idPrefix = strings.TrimPrefix(e.storeID, "d-")
+	if len(e.idPrefix) != 10 {
+		e.idPrefix = (e.idPrefix + "0000000000")[:10]
+	}
+	e.scimPath = "/" + e.tenant + "/scim/v2"
+	e.SetFaults(Faults{RateLimit: opts.RateLimit, Burst: opts.Burst, Latency: opts.Latency,
+		ErrorRatio: opts.ErrorRatio, DropRatio: opts.DropRatio})
+	if err := e.buildSCIM(); err != nil {
+		st.close()
+		return nil, err
+	}
+	e.handler = http.HandlerFunc(e.serveHTTP)
+	return e, nil
+}
+
+// setting returns the explicit value (and stores it), else the stored one, else a new one.
+func (e *Emulator) setting(ctx context.Context, key, explicit string, gen func() string) (string, error) {
+	v := explicit
+	if v == "" {
+		stored, err := e.store.metaGet(ctx, key)
+		if err != nil {
+			return "", fmt.Errorf("emulator: read %s: %w", key, err)
+		}
+		v = stored
+	}
+	if v == "" {
+		v = gen()
+	}
+	if err := e.store.metaPut(ctx, key, v); err != nil {
+		return "", fmt.Errorf("emulator: store %s: %w", key, err)
+	}
+	return v, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+func randomTenant() string  { return newUUID() }
+func randomToken() string   { return randomHex(64) }
+func randomStoreID() string { return "d-" + randomHex(10) }
+
+// newID makes an Identity Center style id: ten hex digits of the store, a dash, a UUID.
+func (e *Emulator) newID() string { return e.idPrefix + "-" + newUUID() }
+
+func (e *Emulator) buildSCIM() error {
+	userType := scim.ResourceType{
+		ID:          optional.NewString("User"),
+		Name:        "User",
+		Description: optional.NewString("User Account"),
+		Endpoint:    "/Users",
+		Schema:      schema.CoreUserSchema(),
+		SchemaExtensions: []scim.SchemaExtension{
+			{Schema: schema.ExtensionEnterpriseUser()},
+		},
+		Handler: &userHandler{e: e},
+	}
+	groupType := scim.ResourceType{
+		ID:          optional.NewString("Group"),
+		Name:        "Group",
+		Description: optional.NewString("Group"),
+		Endpoint:    "/Groups",
+		Schema:      schema.CoreGroupSchema(),
+		Handler:     &groupHandler{e: e},
+	}
+	max := 100
+	if e.strict {
+		max = 50
+	}
+	srv, err := scim.NewServer(&scim.ServerArgs{
+		ServiceProviderConfig: &scim.ServiceProviderConfig{
+			DocumentationURI: optional.NewString("https://docs.aws.amazon.com/singlesignon/latest/developerguide/provision-automatically.html"),
+			AuthenticationSchemes: []scim.AuthenticationScheme{{
+				Type:        scim.AuthenticationTypeOauthBearerToken,
+				Name:        "OAuth Bearer Token",
+				Description: "Authentication scheme using the OAuth Bearer Token Standard",
+				Primary:     true,
+			}},
+			MaxResults:       max,
+			SupportFiltering: true,
+			SupportPatch:     true,
+		},
+		ResourceTypes: []scim.ResourceType{userType, groupType},
+	})
+	if err != nil {
+		return fmt.Errorf("emulator: build SCIM server: %w", err)
+	}
+	e.lib = srv
+	return nil
+}
+
+// Handler returns the HTTP handler serving SCIM, identitystore and the stats endpoint.
+func (e *Emulator) Handler() http.Handler { return e.handler }
+
+// SCIMPath returns the SCIM base path, "/<tenant>/scim/v2".
+func (e *Emulator) SCIMPath() string { return e.scimPath }
+
+// IdentityStorePath returns the path prefix to append to the server URL for the identitystore
+// client's BaseEndpoint.
+func (e *Emulator) IdentityStorePath() string { return e.isPath }
+
+// Token returns the SCIM bearer token.
+func (e *Emulator) Token() string { return e.token }
+
+// Tenant returns the tenant id in the SCIM path.
+func (e *Emulator) Tenant() string { return e.tenant }
+
+// IdentityStoreID returns the identity store id the identitystore API answers to.
+func (e *Emulator) IdentityStoreID() string { return e.storeID }
+
+// SetFaults replaces the rate limit, latency and fault ratios. Rate limiter buckets start full.
+func (e *Emulator) SetFaults(f Faults) {
+	f.ErrorRatio = min(max(f.ErrorRatio, 0), 1)
+	f.DropRatio = min(max(f.DropRatio, 0), 1)
+	e.faultMu.Lock()
+	defer e.faultMu.Unlock()
+	e.faults = f
+	e.limiters = map[string]*rate.Limiter{}
+	if f.RateLimit > 0 {
+		burst := f.Burst
+		if burst <= 0 {
+			burst = max(1, int(f.RateLimit))
+		}
+		for _, api := range []string{"scim", "identitystore"} {
+			e.limiters[api] = rate.NewLimiter(rate.Limit(f.RateLimit), burst)
+		}
+	}
+}
+
+// Faults returns the current fault knobs.
+func (e *Emulator) Faults() Faults {
+	e.faultMu.Lock()
+	defer e.faultMu.Unlock()
+	return e.faults
+}
+
+// Stats returns a copy of the call counters.
+func (e *Emulator) Stats() Stats {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	out := make(Stats, len(e.stats))
+	for k, v := range e.stats {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetStats sets every counter back to zero.
+func (e *Emulator) ResetStats() {
+	e.statsMu.Lock()
+	e.stats = Stats{}
+	e.statsMu.Unlock()
+}
+
+func (e *Emulator) count(name string) {
+	e.statsMu.Lock()
+	e.stats[name]++
+	e.statsMu.Unlock()
+}
+
+// Close closes the database.
+func (e *Emulator) Close() error {
+	e.closeOnce.Do(func() { e.closeErr = e.store.close() })
+	return e.closeErr
+}
+
+// faultDecision is what the fault knobs decided for one request.
+type faultDecision int
+
+const (
+	faultNone faultDecision = iota
+	faultThrottle
+	faultError
+	faultDrop
+)
+
+// decide applies the rate limit and draws the injected faults for one request to api.
+func (e *Emulator) decide(api string) (faultDecision, time.Duration, time.Duration) {
+	e.faultMu.Lock()
+	defer e.faultMu.Unlock()
+	f := e.faults
+	if lim := e.limiters[api]; lim != nil {
+		res := lim.Reserve()
+		if delay := res.Delay(); delay > 0 {
+			res.Cancel()
+			return faultThrottle, f.Latency, max(delay, time.Second/time.Duration(max(1, int(f.RateLimit))))
+		}
+	}
+	if f.DropRatio > 0 && e.rng.Float64() < f.DropRatio {
+		return faultDrop, f.Latency, 0
+	}
+	if f.ErrorRatio > 0 && e.rng.Float64() < f.ErrorRatio {
+		return faultError, f.Latency, 0
+	}
+	return faultNone, f.Latency, 0
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// dropConnection closes the client's connection without an answer.
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	// HTTP/2 or a recorder: abort the handler, which resets the stream.
+	panic(http.ErrAbortHandler)
+}
+
+func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Amzn-RequestId", newRequestID())
+	path := r.URL.Path
+	switch {
+	case path == StatsPath:
+		e.serveStats(w, r)
+	case path == e.isPath || strings.HasPrefix(path, e.isPath+"/"):
+		e.serveIdentityStore(w, r)
+	case path == e.scimPath || strings.HasPrefix(path, e.scimPath+"/"):
+		e.serveSCIM(w, r, strings.TrimPrefix(path, e.scimPath))
+	case isSCIMPath(path):
+		// Another tenant's path: Identity Center answers 401.
+		writeSCIMError(w, http.StatusUnauthorized, "Unauthorized")
+	default:
+		writeSCIMError(w, http.StatusNotFound, "Specified endpoint does not exist.")
+	}
+}
+
+func isSCIMPath(p string) bool {
+	parts := strings.SplitN(strings.TrimPrefix(p, "/"), "/", 4)
+	return len(parts) >= 3 && parts[1] == "scim" && parts[2] == "v2"
+}
+
+func (e *Emulator) bearerOK(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(h[len(prefix):]), []byte(e.token)) == 1
+}
+
+func (e *Emulator) serveStats(w http.ResponseWriter, r *http.Request) {
+	if !e.bearerOK(r) {
+		writeSCIMError(w, http.StatusUnauthorized, "Unauthorized")
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		writeJSON(w, http.StatusOK, "application/json", e.Stats())
+	case http.MethodDelete:
+		e.ResetStats()
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		writeSCIMError(w, http.StatusMethodNotAllowed, "Use GET to read or DELETE to reset the statistics.")
+	}
+}
+
+// admit runs the fault knobs for one request; it reports whether the request may proceed.
+func (e *Emulator) admit(w http.ResponseWriter, r *http.Request, api string, throttled func(retry time.Duration), injected func()) bool {
+	decision, latency, retry := e.decide(api)
+	sleepCtx(r.Context(), latency)
+	switch decision {
+	case faultThrottle:
+		e.count("throttled")
+		throttled(retry)
+		return false
+	case faultDrop:
+		e.count("dropped")
+		dropConnection(w)
+		return false
+	case faultError:
+		e.count("injected")
+		injected()
+		return false
+	}
+	return true
+}
+
+// readBody reads the request body up to maxBody and makes it readable again.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, badRequest("cannot read request body: %v", err)
+	}
+	if len(body) > maxBody {
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge,
+			detail: fmt.Sprintf("request body exceeds %d bytes", maxBody), awsType: "ValidationException"}
+	}
+	r.Body = io.NopCloser(strings.NewReader(string(body)))
+	return body, nil
+}
+
+var errNotReached = errors.New("emulator: list requests are served before the library")
