@@ -17,6 +17,9 @@ func diffUser(have, want scim.User, extByTargetID map[string]string) []Field {
 			have.Enterprise.Manager = ext
 		}
 	}
+	if sameUser(have, want) {
+		return nil // the common case, without allocating
+	}
 	if want.Email == "" {
 		want.EmailType = ""
 	}
@@ -53,4 +56,19 @@ func sameType(from, to string, want scim.User, name string) bool {
 		return want.Address != nil
 	}
 	return false
+}
+
+// sameUser reports whether two users are equal attribute by attribute (the address by value).
+func sameUser(a, b scim.User) bool {
+	aa, ba := a.Address, b.Address
+	a.Address, b.Address = nil, nil
+	if a != b {
+		return false
+	}
+	switch {
+	case aa == nil || ba == nil:
+		return aa == ba
+	default:
+		return *aa == *ba
+	}
 }
