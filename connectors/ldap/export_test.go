@@ -1,0 +1,23 @@
+package ldap
+
+import "github.com/scimbridge/scimbridge/connectors"
+
+// SetAfterPage installs a hook that runs after each page of each search of a server source.
+func SetAfterPage(src connectors.Source, f func(what string, page int)) {
+	src.(*source).afterPage = f
+}
+
+// ParseRange exposes parseRange to the tests.
+var ParseRange = parseRange
+
+// CleanLDIF exposes cleanLDIF to the tests.
+var CleanLDIF = cleanLDIF
+
+// UseGoLDAPOnly makes a server source page with go-ldap instead of the raw decoder.
+func UseGoLDAPOnly(src connectors.Source) { src.(*source).goLDAPOnly = true }
+
+// DecodeEntry and PagingCookie expose the raw decoder to the fuzz test.
+var (
+	DecodeEntry  = decodeEntry
+	PagingCookie = pagingCookie
+)

@@ -1,0 +1,417 @@
+package ldap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/scimbridge/scimbridge/connectors"
+)
+
+// rangeStep is the size of each member range requested (Windows' MaxValRange).
+const rangeStep = 1500
+
+// inChainRule is AD's LDAP_MATCHING_RULE_IN_CHAIN.
+const inChainRule = "1.2.840.113556.1.4.1941"
+
+// ErrIncomplete is returned (wrapped) when a read cannot be shown to be complete, such as a
+// ranged member attribute that never reaches its end.
+var ErrIncomplete = errors.New("incomplete read")
+
+// source reads a directory server.
+type source struct {
+	cfg    Config
+	conv   converter
+	dialer *dialer
+	logger *slog.Logger
+	conn   *goldap.Conn
+	// afterPage, when set (by tests), runs after each page of each search.
+	afterPage func(what string, page int)
+	// goLDAPOnly, set by tests, pages with go-ldap even where the raw decoder would serve.
+	goLDAPOnly bool
+}
+
+var _ connectors.Source = (*source)(nil)
+var _ connectors.Checker = (*source)(nil)
+
+// Open validates the configuration and returns a source for it: a server source for url, an
+// LDIF source for ldif_file. A server source connects lazily, on the first Read or Check, and
+// again after any failed read.
+func (c Config) Open(logger *slog.Logger) (connectors.Source, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c = c.withDefaults()
+	logger = logger.With("source", "ldap", "flavour", c.FlavourName)
+	if c.LDIFFile != "" {
+		return &ldifSource{cfg: c, conv: converter{cfg: c}, logger: logger}, nil
+	}
+	d, err := newDialer(c, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &source{cfg: c, conv: converter{cfg: c}, dialer: d, logger: logger}, nil
+}
+
+// Close closes the connection, if one is open.
+func (s *source) Close() error {
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.Close()
+	s.conn = nil
+	if err != nil {
+		return fmt.Errorf("ldap: close: %w", err)
+	}
+	return nil
+}
+
+// connect returns the open connection, dialling and binding again when there is none or the
+// last one dropped.
+func (s *source) connect() (*goldap.Conn, error) {
+	if s.conn != nil && !s.conn.IsClosing() {
+		return s.conn, nil
+	}
+	if s.conn != nil {
+		s.logger.Info("ldap: connection dropped, redialling", "url", s.cfg.URL)
+		_ = s.conn.Close()
+		s.conn = nil
+	}
+	conn, err := s.dialer.dial()
+	if err != nil {
+		return nil, err
+	}
+	s.conn = conn
+	return conn, nil
+}
+
+// Read reads every user and group in scope. Any failure returns an error and no Directory, and
+// drops the connection so that the next Read starts afresh.
+func (s *source) Read(ctx context.Context) (*connectors.Directory, error) {
+	start := time.Now()
+	dir, err := s.read(ctx)
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	sortDirectory(dir)
+	s.logger.Info("ldap: read directory", "users", len(dir.Users), "groups", len(dir.Groups),
+		"duration", time.Since(start).Round(time.Millisecond))
+	return dir, nil
+}
+
+func (s *source) read(ctx context.Context) (*connectors.Directory, error) {
+	dir := &connectors.Directory{Users: []connectors.Entry{}, Groups: []connectors.Entry{}}
+
+	ranged := s.cfg.FlavourName == FlavourActiveDirectory
+	memberAttrs := s.cfg.Groups.MemberAttributes
+	if s.cfg.Groups.Nested == NestedServer {
+		memberAttrs = nil // the members come from the in-chain searches below
+	}
+	gattrs := append([]string{s.cfg.IDAttribute}, s.cfg.Groups.MemberUIDAttributes...)
+	for _, m := range memberAttrs {
+		if ranged {
+			m += ";range=0-" + strconv.Itoa(rangeStep-1)
+		}
+		gattrs = append(gattrs, m)
+	}
+	gattrs = searchAttributes(s.cfg.Groups.Attributes, gattrs...)
+	type pending struct {
+		entry *goldap.Entry
+		slice []string
+		next  map[string]int // member attribute -> next range start, for unfinished ranges
+	}
+	var groups []pending
+	readGroups := func(ctx context.Context, pager pager) error {
+		return s.search(ctx, pager, "groups", s.cfg.Groups.BaseDN, s.cfg.Groups.Scope, s.cfg.Groups.Filter, gattrs, func(e *goldap.Entry) error {
+			p := pending{entry: e}
+			for _, a := range e.Attributes {
+				name, lo, hi, ok := parseRange(a.Name)
+				if !ok {
+					continue
+				}
+				if lo != 0 {
+					return fmt.Errorf("ldap: group %q: range %q does not start at 0: %w", e.DN, a.Name, ErrIncomplete)
+				}
+				p.slice = append(p.slice, a.Values...)
+				if hi >= 0 {
+					if p.next == nil {
+						p.next = map[string]int{}
+					}
+					p.next[name] = hi + 1
+				}
+			}
+			groups = append(groups, p)
+			return nil
+		})
+	}
+
+	// Users and groups are read at once, over two connections of their own.
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var gerr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pager, closer, err := s.pagedConn()
+		if err != nil {
+			gerr = err
+			cancel()
+			return
+		}
+		defer closer()
+		if gerr = readGroups(gctx, pager); gerr != nil {
+			cancel()
+		}
+	}()
+	upager, closer, uerr := s.pagedConn()
+	if uerr == nil {
+		defer closer()
+	}
+	uattrs := searchAttributes(s.cfg.Users.Attributes, append([]string{s.cfg.IDAttribute}, s.cfg.Users.KeyAttributes...)...)
+	if uerr == nil {
+		uerr = s.search(gctx, upager, "users", s.cfg.Users.BaseDN, s.cfg.Users.Scope, s.cfg.Users.Filter, uattrs, func(e *goldap.Entry) error {
+			u, err := s.conv.user(e)
+			if err != nil {
+				return err
+			}
+			dir.Users = append(dir.Users, u)
+			return nil
+		})
+	}
+	if uerr != nil {
+		cancel()
+	}
+	<-done
+	switch {
+	case uerr != nil && gerr != nil && ctx.Err() == nil && errors.Is(uerr, context.Canceled):
+		return nil, gerr // the users search was cancelled because the groups search failed
+	case uerr != nil:
+		return nil, uerr
+	case gerr != nil:
+		return nil, gerr
+	}
+
+	var conn *goldap.Conn // go-ldap, for range retrieval and in-chain searches, when needed
+	for _, p := range groups {
+		var err error
+		if conn == nil && (len(p.next) > 0 || s.cfg.Groups.Nested == NestedServer) {
+			if conn, err = s.connect(); err != nil {
+				return nil, err
+			}
+		}
+		members := p.slice
+		for name, from := range p.next {
+			rest, err := s.fetchRange(ctx, conn, p.entry.DN, name, from)
+			if err != nil {
+				return nil, err
+			}
+			members = append(members, rest...)
+		}
+		if s.cfg.Groups.Nested == NestedServer {
+			if members, err = s.transitiveUsers(ctx, conn, p.entry.DN); err != nil {
+				return nil, err
+			}
+		}
+		g, err := s.conv.group(p.entry, members)
+		if err != nil {
+			return nil, err
+		}
+		dir.Groups = append(dir.Groups, g)
+	}
+	return dir, nil
+}
+
+// sortDirectory orders entries by ID and members by value, so that two reads of an unchanged
+// directory are identical whatever order the server returned.
+func sortDirectory(d *connectors.Directory) {
+	for _, es := range [][]connectors.Entry{d.Users, d.Groups} {
+		slices.SortFunc(es, func(a, b connectors.Entry) int { return strings.Compare(a.ID, b.ID) })
+		for i := range es {
+			slices.Sort(es[i].Members)
+		}
+	}
+}
+
+// parseRange splits "member;range=1500-2999" into member, 1500, 2999; hi is -1 for "*". It
+// also reads the form cleanLDIF rewrites ranges to, "member;range-1500-end".
+func parseRange(desc string) (name string, lo, hi int, ok bool) {
+	i := strings.Index(strings.ToLower(desc), ";range=")
+	if i < 0 {
+		if i = strings.Index(strings.ToLower(desc), ";range-"); i < 0 {
+			return "", 0, 0, false
+		}
+	}
+	name = desc[:i]
+	l, h, found := strings.Cut(desc[i+len(";range="):], "-")
+	if !found {
+		return "", 0, 0, false
+	}
+	var err error
+	if lo, err = strconv.Atoi(l); err != nil {
+		return "", 0, 0, false
+	}
+	if h == "*" || h == "end" {
+		return name, lo, -1, true
+	}
+	if hi, err = strconv.Atoi(h); err != nil || hi < lo {
+		return "", 0, 0, false
+	}
+	return name, lo, hi, true
+}
+
+// fetchRange reads a ranged attribute of one entry from "from" to its end, slice by slice,
+// following the high bound the server returns (it may return fewer values than asked).
+func (s *source) fetchRange(ctx context.Context, conn *goldap.Conn, dn, attr string, from int) ([]string, error) {
+	var out []string
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("ldap: range of %s of %q: %w", attr, dn, err)
+		}
+		want := fmt.Sprintf("%s;range=%d-%d", attr, from, from+rangeStep-1)
+		req := goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false,
+			"(objectClass=*)", []string{want}, nil)
+		res, err := conn.Search(req)
+		if err != nil {
+			return nil, fmt.Errorf("ldap: read %s of %q: %w", want, dn, err)
+		}
+		if len(res.Entries) != 1 {
+			return nil, fmt.Errorf("ldap: read %s of %q: %d entries returned: %w", want, dn, len(res.Entries), ErrIncomplete)
+		}
+		var got bool
+		for _, a := range res.Entries[0].Attributes {
+			name, lo, hi, ok := parseRange(a.Name)
+			if !ok || !strings.EqualFold(name, attr) {
+				continue
+			}
+			if lo != from {
+				return nil, fmt.Errorf("ldap: read %s of %q: server returned %s: %w", want, dn, a.Name, ErrIncomplete)
+			}
+			got = true
+			out = append(out, a.Values...)
+			if hi < 0 {
+				return out, nil
+			}
+			from = hi + 1
+		}
+		if !got {
+			return nil, fmt.Errorf("ldap: read %s of %q: no ranged attribute returned: %w", want, dn, ErrIncomplete)
+		}
+	}
+}
+
+// transitiveUsers asks AD for every user in the configured user scope that is a member of the
+// group, directly or through nested groups.
+func (s *source) transitiveUsers(ctx context.Context, conn *goldap.Conn, groupDN string) ([]string, error) {
+	filter := fmt.Sprintf("(&%s(memberOf:%s:=%s))", s.cfg.Users.Filter, inChainRule, goldap.EscapeFilter(groupDN))
+	var dns []string
+	err := s.search(ctx, goPager(conn), "transitive members", s.cfg.Users.BaseDN, s.cfg.Users.Scope, filter, []string{"1.1"}, func(e *goldap.Entry) error {
+		dns = append(dns, e.DN)
+		return nil
+	})
+	return dns, err
+}
+
+// pager runs one page of a paged search, streaming its entries to each, and returns the
+// server's cookie (empty after the last page) and the number of referrals skipped.
+type pager func(ctx context.Context, req *goldap.SearchRequest, each func(*goldap.Entry) error) (cookie []byte, referrals int, err error)
+
+// pagedConn opens a connection of its own for one paged search: the raw decoder for simple
+// and anonymous binds, go-ldap for Kerberos.
+func (s *source) pagedConn() (pager, func(), error) {
+	if s.cfg.Kerberos != nil || s.goLDAPOnly {
+		conn, err := s.dialer.dial()
+		if err != nil {
+			return nil, nil, err
+		}
+		return goPager(conn), func() { _ = conn.Close() }, nil
+	}
+	rc, err := s.dialer.dialRaw()
+	if err != nil {
+		return nil, nil, err
+	}
+	return rc.page, func() { _ = rc.Close() }, nil
+}
+
+// goPager pages with go-ldap's SearchAsync.
+func goPager(conn *goldap.Conn) pager {
+	return func(ctx context.Context, req *goldap.SearchRequest, each func(*goldap.Entry) error) ([]byte, int, error) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		resp := conn.SearchAsync(ctx, req, 256)
+		var cookie []byte
+		var done bool
+		var referrals int
+		for resp.Next() {
+			if e := resp.Entry(); e != nil {
+				if err := each(e); err != nil {
+					return nil, referrals, err
+				}
+				continue
+			}
+			if resp.Referral() != "" {
+				referrals++
+				continue
+			}
+			if c, ok := goldap.FindControl(resp.Controls(), goldap.ControlTypePaging).(*goldap.ControlPaging); ok {
+				cookie, done = c.Cookie, true
+			}
+		}
+		if err := resp.Err(); err != nil {
+			return nil, referrals, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, referrals, err
+		}
+		if !done && conn.IsClosing() {
+			// The result channel closes quietly when the connection drops between messages.
+			return nil, referrals, fmt.Errorf("connection closed: %w", ErrIncomplete)
+		}
+		return cookie, referrals, nil
+	}
+}
+
+// search runs one paged search, page by page, carrying the cookie. Referrals (continuation
+// references from an AD domain root) are skipped; a referral result, a server limit, a timeout,
+// a dropped connection or a cancelled context is an error.
+func (s *source) search(ctx context.Context, page pager, what, base, scope, filter string, attrs []string, each func(*goldap.Entry) error) error {
+	sc, err := parseScope(scope)
+	if err != nil {
+		return fmt.Errorf("ldap: search %s: %w", what, err)
+	}
+	paging := goldap.NewControlPaging(uint32(s.cfg.PageSize))
+	req := goldap.NewSearchRequest(base, sc, goldap.NeverDerefAliases, 0, 0, false, filter, attrs,
+		[]goldap.Control{paging})
+	var entries, referrals, pages int
+	count := func(e *goldap.Entry) error {
+		entries++
+		return each(e)
+	}
+	for {
+		pages++
+		cookie, refs, err := page(ctx, req, count)
+		referrals += refs
+		if err != nil {
+			return fmt.Errorf("ldap: search %s under %q (page %d, %d entries read): %w", what, base, pages, entries, err)
+		}
+		if s.afterPage != nil {
+			s.afterPage(what, pages)
+		}
+		if len(cookie) == 0 {
+			break
+		}
+		paging.SetCookie(cookie)
+	}
+	s.logger.Debug("ldap: searched", "what", what, "base", base, "entries", entries, "pages", pages, "referrals_skipped", referrals)
+	return nil
+}
