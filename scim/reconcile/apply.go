@@ -42,6 +42,7 @@ type applier struct {
 	failed   map[string]bool     // "user/<ext>" or "group/<ext>" that failed in this run
 	leftover []plan.MemberChange // members of new groups beyond what their POST carried
 	current  *scim.TargetState   // nil when the state store was trusted
+	scope    *scope              // the selection of a targeted run; nil for a full one
 	counts   state.Counts
 	errs     []string
 

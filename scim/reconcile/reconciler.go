@@ -120,6 +120,9 @@ type RunOptions struct {
 	AllowDeletes int
 	// FullRead reads the whole target even when the state store is trusted.
 	FullRead bool
+	// Only, when set and not empty, makes a targeted sync: the run plans as usual and then applies
+	// only the changes that touch these objects (see Selection), with the same guards.
+	Only *Selection
 }
 
 // Run results, as recorded in the run history.
@@ -141,7 +144,9 @@ type Result struct {
 	Plan *plan.Plan
 	// FullRead tells whether the target was read, or the state store trusted.
 	FullRead bool
-	Counts   state.Counts
+	// Only is the selection of a targeted sync; nil for a full one.
+	Only   *Selection
+	Counts state.Counts
 	// Errors lists what failed, one line per record.
 	Errors   []string
 	Started  time.Time
@@ -167,13 +172,19 @@ func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, err
 		opts.Trigger = "cli"
 	}
 	started := r.cfg.Now()
-	res := &Result{Trigger: opts.Trigger, DryRun: opts.DryRun, Started: started}
+	if opts.Only != nil && opts.Only.Empty() {
+		opts.Only = nil
+	}
+	res := &Result{Trigger: opts.Trigger, DryRun: opts.DryRun, Started: started, Only: opts.Only}
 	id, err := r.cfg.State.StartRun(ctx, opts.Trigger, opts.DryRun, started)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: record run start: %w", err)
 	}
 	res.RunID = id
 	log := r.log.With("run_id", id, "trigger", opts.Trigger, "dry_run", opts.DryRun)
+	if opts.Only != nil {
+		log = log.With("only", opts.Only.String())
+	}
 	log.Info("run started")
 
 	runErr := r.run(ctx, log, opts, res)
@@ -193,12 +204,14 @@ func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, err
 		res.Result = ResultFailed
 		res.Errors = append(res.Errors, runErr.Error())
 	}
-	summary := ""
-	if res.Plan != nil {
-		var b bytes.Buffer
-		_ = res.Plan.WriteText(&b, r.cfg.MaxMembersPerRequest)
-		summary = b.String()
+	var b bytes.Buffer
+	if opts.Only != nil {
+		fmt.Fprintf(&b, "Targeted sync of %s.\n", opts.Only)
 	}
+	if res.Plan != nil {
+		_ = res.Plan.WriteText(&b, r.cfg.MaxMembersPerRequest)
+	}
+	summary := b.String()
 	// The run is recorded even when the caller's context is done (SIGTERM mid-run).
 	if err := r.cfg.State.FinishRun(context.WithoutCancel(ctx), id, res.Result, res.Counts, res.Errors, summary, res.Ended); err != nil {
 		log.Error("record run end", "err", err)
@@ -244,6 +257,14 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	}
 
 	p := plan.Compute(desired, current, known.owned(), r.cfg.Plan)
+	var sc *scope
+	if opts.Only != nil {
+		sc = newScope(*opts.Only)
+		p = sc.filter(p)
+		if miss := sc.missing(desired, known); len(miss) > 0 {
+			log.Warn("selected objects are neither in the source nor owned; nothing to do for them", "missing", miss)
+		}
+	}
 	res.Plan = p
 	res.Counts.Skipped = countDropped(p.Problems)
 	if err := r.guards(opts).Check(p); err != nil {
@@ -265,6 +286,7 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 		cur = &current
 	}
 	a := newApplier(r, log, p, known, cur)
+	a.scope = sc
 	applyErr := a.apply(ctx)
 	res.Counts = a.counts
 	res.Counts.Skipped = countDropped(p.Problems)
@@ -275,7 +297,8 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	if err := a.refresh(context.WithoutCancel(ctx), desired); err != nil {
 		return err
 	}
-	if full && len(a.errs) == 0 {
+	// A targeted run repairs drift only for its selection: the next full read stays due.
+	if full && sc == nil && len(a.errs) == 0 {
 		if err := r.cfg.State.SetMeta(context.WithoutCancel(ctx), metaLastFullRead, r.cfg.Now().UTC().Format(time.RFC3339Nano)); err != nil {
 			return fmt.Errorf("reconcile: record full read: %w", err)
 		}

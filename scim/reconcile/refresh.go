@@ -33,7 +33,7 @@ func (a *applier) refresh(ctx context.Context, desired scim.Snapshot) error {
 	var puts []state.Object
 	for _, u := range desired.Users {
 		obj, owned := k.users[u.ExternalID]
-		if !owned || excluded["user/"+u.ExternalID] {
+		if !owned || excluded["user/"+u.ExternalID] || !a.scope.user(u.ExternalID) {
 			continue
 		}
 		if m := u.Enterprise.Manager; m != "" {
@@ -59,21 +59,25 @@ func (a *applier) refresh(ctx context.Context, desired scim.Snapshot) error {
 		if !owned || excluded["group/"+g.ExternalID] {
 			continue
 		}
-		next, err := state.NewGroupObject(obj.TargetID, scim.Group{ExternalID: g.ExternalID, DisplayName: g.DisplayName}, now)
-		if err != nil {
-			return fmt.Errorf("reconcile: refresh group %q: %w", g.ExternalID, err)
+		if a.scope.group(g.ExternalID) {
+			next, err := state.NewGroupObject(obj.TargetID, scim.Group{ExternalID: g.ExternalID, DisplayName: g.DisplayName}, now)
+			if err != nil {
+				return fmt.Errorf("reconcile: refresh group %q: %w", g.ExternalID, err)
+			}
+			if next.Hash != obj.Hash {
+				puts = append(puts, next)
+			}
 		}
-		if next.Hash != obj.Hash {
-			puts = append(puts, next)
-		}
+		// A targeted run refreshes only the memberships in its selection.
+		inScope := func(u string) bool { return a.scope.membership(g.ExternalID, u) }
 		want := make([]string, 0, len(g.Members))
 		for _, m := range g.Members {
-			if _, ok := k.users[m]; ok {
+			if _, ok := k.users[m]; ok && inScope(m) {
 				want = append(want, m)
 			}
 		}
 		slices.Sort(want)
-		have := k.members[g.ExternalID]
+		have := slices.DeleteFunc(slices.Clone(k.members[g.ExternalID]), func(u string) bool { return !inScope(u) })
 		d := memberDiff{group: g.ExternalID}
 		i, j := 0, 0
 		for i < len(want) || j < len(have) {
