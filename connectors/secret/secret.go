@@ -2,15 +2,16 @@
 // so that they never print: a Secret formats, marshals and logs as "<secret>".
 //
 // A config field of type Secret has a sibling `*_file` field naming a file that holds the value;
-// Resolve picks whichever is set.
+// Resolve picks whichever is set. The value may also be a reference to where the secret lives
+// (aws-secretsmanager://NAME#json-key, aws-ssm:///path, file:///path, env://VAR), fetched when
+// it is resolved: at start and on each use, so a rotated secret is picked up without a restart.
 package secret
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 )
 
 // Redacted is what a Secret prints as.
@@ -45,17 +46,9 @@ func (s Secret) IsSet() bool { return s != "" }
 
 // Resolve returns the value of a secret given inline or through a file. field names the config key
 // for messages; giving both, or a file that cannot be read, is an error that names the field and
-// the file but never the value. A trailing newline in the file is dropped.
+// the file but never the value. A trailing newline in the file is dropped. An inline value that is
+// a reference (aws-secretsmanager://, aws-ssm://, file://, env://; see Ref) is fetched through the
+// Default Resolver, which caches AWS values for a short TTL.
 func Resolve(field string, inline Secret, file string) (Secret, error) {
-	switch {
-	case inline != "" && file != "":
-		return "", fmt.Errorf("%s and %s_file are both set; use one", field, field)
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("%s_file: %w", field, err)
-		}
-		return Secret(strings.TrimRight(string(b), "\r\n")), nil
-	}
-	return inline, nil
+	return Default().Resolve(context.Background(), field, inline, file)
 }
