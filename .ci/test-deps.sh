@@ -4,7 +4,7 @@
 # elsewhere it says what is missing and the tests that need it skip (in CI they fail instead).
 set -euo pipefail
 
-packages=(slapd ldap-utils samba samba-ad-dc samba-dsdb-modules winbind samba-ad-provision shellcheck)
+packages=(slapd ldap-utils samba samba-ad-dc samba-dsdb-modules winbind samba-ad-provision chromium fonts-liberation shellcheck)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

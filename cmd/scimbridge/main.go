@@ -39,6 +39,13 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newVersionCmd(),
+		newSyncCmd(),
+		newCheckCmd(),
+		newBenchCmd(),
+		newMappingCmd(),
+		newEmulatorCmd(),
+		newServeCmd(),
+		newHealthcheckCmd(),
 	)
 	return root
 }

@@ -18,8 +18,14 @@ import (
 	"github.com/scimbridge/scimbridge/scim/reconcile"
 )
 
-// defaultConfig is the config used when --config is not given: the quickstart.
-const defaultConfig = "deploy/examples/scimbridge.yaml"
+// defaultConfig is the config used when --config is not given: $SCIMBRIDGE_CONFIG (as the
+// container image sets it), else the quickstart.
+var defaultConfig = func() string {
+	if p := os.Getenv("SCIMBRIDGE_CONFIG"); p != "" {
+		return p
+	}
+	return "deploy/examples/scimbridge.yaml"
+}()
 
 type syncFlags struct {
 	config       string
@@ -28,6 +34,7 @@ type syncFlags struct {
 	allowDeletes int
 	fullRead     bool
 	verbose      bool
+	summaryOnly  bool
 }
 
 func newSyncCmd() *cobra.Command {
@@ -50,6 +57,7 @@ changes, 3 a safety guard blocked the run.`,
 	fl.IntVar(&f.allowDeletes, "allow-deletes", 0, "let through a run that deprovisions at most N objects, whatever the guards say")
 	fl.BoolVar(&f.fullRead, "full", false, "read the whole target even when the state store is trusted")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
+	fl.BoolVar(&f.summaryOnly, "summary-only", false, "with --output json, leave the plan's changes out (counts and summary stay)")
 	return cmd
 }
 
@@ -95,7 +103,7 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 	}
 	requests, throttled := rt.counter.snapshot()
 	if f.output == "json" {
-		if err := writeJSONResult(out, res, requests, throttled, maxMembers); err != nil {
+		if err := writeJSONResult(out, res, requests, throttled, maxMembers, f.summaryOnly); err != nil {
 			return err
 		}
 	} else {
@@ -116,7 +124,11 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 	return nil
 }
 
-func writeTextSummary(w io.Writer, res *reconcile.Result, requests map[string]int, throttled int, wall time.Duration) {
+func writeTextSummary(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, wall time.Duration) {
+	throttled := 0
+	for _, n := range throttledBy {
+		throttled += n
+	}
 	c := res.Counts
 	var reqs []string
 	total := 0
@@ -154,7 +166,11 @@ func writeTextSummary(w io.Writer, res *reconcile.Result, requests map[string]in
 	}
 }
 
-func writeJSONResult(w io.Writer, res *reconcile.Result, requests map[string]int, throttled, maxMembers int) error {
+func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, maxMembers int, summaryOnly bool) error {
+	throttled := 0
+	for _, n := range throttledBy {
+		throttled += n
+	}
 	type out struct {
 		RunID      int64          `json:"runId"`
 		Result     string         `json:"result"`
@@ -164,13 +180,19 @@ func writeJSONResult(w io.Writer, res *reconcile.Result, requests map[string]int
 		Counts     any            `json:"counts"`
 		Requests   map[string]int `json:"requests"`
 		Throttled  int            `json:"throttled"`
-		Errors     []string       `json:"errors"`
-		Plan       *plan.Plan     `json:"plan"`
-		Summary    *plan.Summary  `json:"summary,omitempty"`
+		// ThrottledRequests counts, by operation, the attempts answered 429/ThrottlingException
+		// (they are included in Requests).
+		ThrottledRequests map[string]int `json:"throttledRequests"`
+		Errors            []string       `json:"errors"`
+		Plan              *plan.Plan     `json:"plan,omitempty"`
+		Summary           *plan.Summary  `json:"summary,omitempty"`
 	}
 	o := out{RunID: res.RunID, Result: res.Result, DryRun: res.DryRun, FullRead: res.FullRead,
-		DurationMS: res.Duration.Milliseconds(), Counts: res.Counts, Requests: requests, Throttled: throttled,
-		Errors: res.Errors, Plan: res.Plan}
+		DurationMS: res.Duration.Milliseconds(), Counts: res.Counts, Requests: requests, Throttled: throttled, ThrottledRequests: throttledBy,
+		Errors: res.Errors}
+	if !summaryOnly {
+		o.Plan = res.Plan
+	}
 	if o.Errors == nil {
 		o.Errors = []string{}
 	}

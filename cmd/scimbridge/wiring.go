@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/config"
 	"github.com/scimbridge/scimbridge/connectors"
+	"github.com/scimbridge/scimbridge/connectors/secret"
 	"github.com/scimbridge/scimbridge/scim"
 	"github.com/scimbridge/scimbridge/scim/emulator"
 	"github.com/scimbridge/scimbridge/scim/plan"
@@ -52,30 +54,39 @@ func newLogger(w io.Writer, c config.Log, verbose bool) *slog.Logger {
 // Observer, for the summary line, the bench command and the metrics.
 type counter struct {
 	mu        sync.Mutex
-	requests  map[string]int
-	throttled int
+	requests  map[string]int // attempts by "api.Operation", throttled ones included
+	throttled map[string]int // the attempts answered 429 / ThrottlingException, by operation
+	next      scim.Observer  // also told, when set (serve's metrics)
 }
 
-func newCounter() *counter { return &counter{requests: map[string]int{}} }
+// forward makes the counter pass every request on to o as well.
+func (c *counter) forward(o scim.Observer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.next = o
+}
+
+func newCounter() *counter { return &counter{requests: map[string]int{}, throttled: map[string]int{}} }
 
 // ObserveRequest implements scim.Observer.
-func (c *counter) ObserveRequest(api, op string, status int, _ time.Duration, err error) {
+func (c *counter) ObserveRequest(api, op string, status int, d time.Duration, err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.requests[api+"."+op]++
 	if status == http.StatusTooManyRequests || errors.Is(err, scim.ErrThrottled) {
-		c.throttled++
+		c.throttled[api+"."+op]++
+	}
+	next := c.next
+	c.mu.Unlock()
+	if next != nil {
+		next.ObserveRequest(api, op, status, d, err)
 	}
 }
 
-func (c *counter) snapshot() (map[string]int, int) {
+// snapshot returns copies of the request and throttle counts.
+func (c *counter) snapshot() (requests, throttled map[string]int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.requests))
-	for k, v := range c.requests {
-		out[k] = v
-	}
-	return out, c.throttled
+	return maps.Clone(c.requests), maps.Clone(c.throttled)
 }
 
 // app is everything a sync needs, built from a config.
@@ -105,6 +116,13 @@ func (rt *app) Close() error {
 // Center when no target is configured).
 func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
 	rt := &app{cfg: cfg, log: log, counter: newCounter()}
+	secret.SetDefault(secret.NewResolver(secret.ResolverOptions{Logger: log.With("component", "secret")}))
+	if cfg.Target.SCIMURL != "" {
+		// Fail at start, not at the first request, when the token cannot be had.
+		if _, err := cfg.SCIMToken(); err != nil {
+			return nil, err
+		}
+	}
 	defer func() {
 		if err != nil {
 			_ = rt.Close()
@@ -142,7 +160,10 @@ func (rt *app) openTarget(ctx context.Context) error {
 	if t.Profile == "generic" {
 		profile = scim.Generic
 	}
-	limiter := scim.NewLimiter(scim.LimiterConfig{Initial: t.Rate.Initial, Min: t.Rate.Min, Max: t.Rate.Max})
+	rate := scim.LimiterConfig{Initial: t.Rate.Initial, Min: t.Rate.Min, Max: t.Rate.Max}
+	if rate.Initial == 0 {
+		rate.Initial = 10 // about half of what Identity Center's APIs are known to allow
+	}
 	baseURL := t.SCIMURL
 	token := func(context.Context) (string, error) {
 		s, err := cfg.SCIMToken() // read on every request: a rotated token file is picked up
@@ -161,6 +182,9 @@ func (rt *app) openTarget(ctx context.Context) error {
 		isCfg = &scim.IdentityStoreConfig{StoreID: emu.IdentityStoreID(), Region: "us-east-1", Endpoint: isEndpoint,
 			Credentials: credentials.NewStaticCredentialsProvider("embedded", "embedded", "")}
 		rt.targetDesc = "the embedded Identity Center (" + cfg.EmbeddedDataFile() + ")"
+		if t.Rate.Initial == 0 {
+			rate.Initial = 500 // the embedded target has no rate limit
+		}
 	} else {
 		rt.targetDesc = baseURL
 		if t.IdentityStoreID != "" {
@@ -176,7 +200,7 @@ func (rt *app) openTarget(ctx context.Context) error {
 		Token:      token,
 		HTTPClient: httpClient,
 		Profile:    profile,
-		Limiter:    limiter,
+		Limiter:    scim.NewLimiter(rate),
 		Observer:   rt.counter,
 		Logger:     rt.log.With("component", "scim"),
 		UserAgent:  "scimbridge/" + version,

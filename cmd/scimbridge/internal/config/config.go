@@ -18,12 +18,16 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,12 +125,6 @@ type Log struct {
 	Format string `yaml:"format,omitempty"` // text | json
 }
 
-// Service configures `scimbridge serve`.
-type Service struct {
-	Listen   string   `yaml:"listen,omitempty"`
-	Interval Duration `yaml:"interval,omitempty"`
-}
-
 // Duration is a time.Duration written as "30s", "24h".
 type Duration time.Duration
 
@@ -157,8 +155,9 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
+	envErr := c.applyEnv(os.Environ()) // SCIMBRIDGE_* variables win over the file (env.go)
 	c.dir = filepath.Dir(abs)
-	if err := c.Validate(); err != nil {
+	if err := errors.Join(envErr, c.Validate()); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
@@ -172,11 +171,7 @@ func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, err
 	}
 	var errs []error
-	expandNode(&root, lookup, &errs)
-	expanded, err := yaml.Marshal(&root)
-	if err != nil {
-		return nil, err
-	}
+	expanded := expandText(raw, &root, lookup, &errs)
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
@@ -196,20 +191,112 @@ func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
 	return &c, nil
 }
 
-// expandNode replaces ${VAR} (and ${VAR:-default}) in every scalar value; $$ stands for $.
-// Expansion happens after parsing, so a value can never change the YAML's structure.
-func expandNode(n *yaml.Node, lookup func(string) (string, bool), errs *[]error) {
-	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "$") {
-		n.Value = expand(n.Value, n.Line, lookup, errs)
-		if n.Tag == "" || n.Tag == "!!str" {
-			n.Style = yaml.DoubleQuotedStyle
-		} else {
-			n.Tag = ""
+// expandText replaces ${VAR} (and ${VAR:-default}) in every scalar value of the parsed document;
+// $$ stands for $. Each expanded value is written back over its own token in the source text, on
+// the same line, as a plain scalar when it is a simple word (so ${PORT} can fill an integer) and
+// double-quoted otherwise: a value can never change the document's structure, and every line
+// number in later error messages stays the one the person wrote.
+func expandText(raw []byte, root *yaml.Node, lookup func(string) (string, bool), errs *[]error) []byte {
+	lines := strings.SplitAfter(string(raw), "\n")
+	type edit struct {
+		line, start, end int // byte offsets within the line
+		text             string
+	}
+	var edits []edit
+	var walk func(n *yaml.Node, flow bool)
+	walk = func(n *yaml.Node, flow bool) {
+		for _, c := range n.Content {
+			walk(c, flow || n.Style&yaml.FlowStyle != 0)
 		}
+		if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "$") || n.Line < 1 || n.Line > len(lines) {
+			return
+		}
+		line := lines[n.Line-1]
+		start := runeOffset(line, n.Column-1)
+		end := tokenEnd(line, start, n.Style, flow)
+		if end < 0 {
+			*errs = append(*errs, fmt.Errorf("line %d: ${...} is only expanded in single-line values", n.Line))
+			return
+		}
+		v := expand(n.Value, n.Line, lookup, errs)
+		text := strconv.Quote(v)
+		if n.Style == 0 && plainWord.MatchString(v) {
+			text = v
+		}
+		edits = append(edits, edit{n.Line - 1, start, end, text})
 	}
-	for _, c := range n.Content {
-		expandNode(c, lookup, errs)
+	walk(root, false)
+	// Apply the edits of a line from its end, so earlier offsets stay valid.
+	slices.SortFunc(edits, func(a, b edit) int { return cmp.Or(cmp.Compare(a.line, b.line), cmp.Compare(b.start, a.start)) })
+	for _, e := range edits {
+		l := lines[e.line]
+		lines[e.line] = l[:e.start] + e.text + l[e.end:]
 	}
+	return []byte(strings.Join(lines, ""))
+}
+
+// plainWord matches values that stay one scalar, of the type they look like, when written plain.
+var plainWord = regexp.MustCompile(`^[A-Za-z0-9_./@+-][A-Za-z0-9_./@+:-]*$`)
+
+// runeOffset converts a 0-based column in runes to a byte offset in line.
+func runeOffset(line string, col int) int {
+	for i := range line {
+		if col == 0 {
+			return i
+		}
+		col--
+	}
+	return len(line)
+}
+
+// tokenEnd returns the byte offset just past the scalar token starting at start, or -1 when the
+// token does not end on this line.
+func tokenEnd(line string, start int, style yaml.Style, flow bool) int {
+	body := strings.TrimRight(line, "\r\n")
+	switch style {
+	case yaml.DoubleQuotedStyle:
+		for i := start + 1; i < len(body); i++ {
+			switch body[i] {
+			case '\\':
+				i++
+			case '"':
+				return i + 1
+			}
+		}
+		return -1
+	case yaml.SingleQuotedStyle:
+		for i := start + 1; i < len(body); i++ {
+			if body[i] == '\'' {
+				if i+1 < len(body) && body[i+1] == '\'' {
+					i++
+					continue
+				}
+				return i + 1
+			}
+		}
+		return -1
+	case 0:
+		// A plain scalar ends at " #", at ",", "]" or "}" in a flow (outside ${...}), or at the
+		// end of the line.
+		end := len(body)
+	scan:
+		for i := start; i < len(body); i++ {
+			switch {
+			case body[i] == '#' && i > start && body[i-1] == ' ':
+				end = i
+				break scan
+			case body[i] == '$' && i+1 < len(body) && body[i+1] == '{':
+				if j := strings.IndexByte(body[i:], '}'); j > 0 {
+					i += j
+				}
+			case flow && (body[i] == ',' || body[i] == ']' || body[i] == '}'):
+				end = i
+				break scan
+			}
+		}
+		return start + len(strings.TrimRight(body[start:end], " \t"))
+	}
+	return -1
 }
 
 func expand(s string, line int, lookup func(string) (string, bool), errs *[]error) string {
@@ -341,6 +428,7 @@ func (c *Config) Validate() error {
 	default:
 		add("log.format: %q is not text or json", c.Log.Format)
 	}
+	errs = append(errs, c.Service.validate()...)
 	if c.Source.Type != "" && c.Source.config() != nil {
 		if _, err := c.CompileMapping(); err != nil {
 			errs = append(errs, err)

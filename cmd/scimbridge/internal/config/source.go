@@ -9,13 +9,17 @@ import (
 
 	"github.com/scimbridge/scimbridge/connectors"
 	"github.com/scimbridge/scimbridge/connectors/file"
+	"github.com/scimbridge/scimbridge/connectors/google"
+	"github.com/scimbridge/scimbridge/connectors/ldap"
 )
 
 // Source selects and configures the directory connector.
 type Source struct {
 	// Type is the connector: one of SourceTypes.
-	Type string       `yaml:"type"`
-	File *file.Config `yaml:"file,omitempty"`
+	Type   string         `yaml:"type"`
+	File   *file.Config   `yaml:"file,omitempty"`
+	Google *google.Config `yaml:"google,omitempty"`
+	LDAP   *ldap.Config   `yaml:"ldap,omitempty"`
 }
 
 // sourceConfig is what every connector's Config provides.
@@ -27,7 +31,9 @@ type sourceConfig interface {
 
 // sources lists the connectors by type: an explicit table, no init-time registration.
 var sources = map[string]func(s *Source) (sourceConfig, bool){
-	"file": func(s *Source) (sourceConfig, bool) { return s.File, s.File != nil },
+	"file":   func(s *Source) (sourceConfig, bool) { return s.File, s.File != nil },
+	"google": func(s *Source) (sourceConfig, bool) { return s.Google, s.Google != nil },
+	"ldap":   func(s *Source) (sourceConfig, bool) { return s.LDAP, s.LDAP != nil },
 }
 
 // SourceTypes lists the connector types, sorted.

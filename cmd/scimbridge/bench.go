@@ -1,0 +1,70 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/bench"
+	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/config"
+)
+
+func newBenchCmd() *cobra.Command {
+	var (
+		o       bench.Options
+		seed    uint64
+		asJSON  bool
+		phases  string
+		verbose bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure syncs of a synthetic directory against the embedded Identity Center",
+		Long: `Generates a synthetic directory (a few groups of thousands, many of tens, some nesting;
+seeded), starts the embedded Identity Center with a request-rate limit and latency the client is not
+told, and runs scimbridge sync as a child process for each phase: the initial sync, a no-change
+sync, and a sync after 1% of users changed, 1% moved groups and 0.5% left. For each phase it
+reports write requests against the lower bound (and their ratio), reads, 429s, wall time against
+the time the lower bound needs at the configured rate, and the sync process's peak RSS and CPU time.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			o.Binary = exe
+			o.Spec.Seed = seed
+			if phases != "" {
+				o.Phases = strings.Split(phases, ",")
+			}
+			if verbose {
+				o.Log = newLogger(cmd.ErrOrStderr(), config.Log{}, true)
+			}
+			rep, err := bench.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
+			return rep.WriteTable(cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Spec.Users, "users", 10000, "users to generate")
+	f.IntVar(&o.Spec.Groups, "groups", 1000, "groups to generate")
+	f.IntVar(&o.Spec.Memberships, "memberships", 60000, "direct group memberships to generate")
+	f.Float64Var(&o.RPS, "rps", 20, "the embedded Identity Center's request-rate limit per second (0: unlimited)")
+	f.DurationVar(&o.Latency, "latency", 20*time.Millisecond, "latency the embedded Identity Center adds to every request")
+	f.Uint64Var(&seed, "seed", 1, "seed of the generated directory")
+	f.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	f.StringVar(&o.Dir, "dir", "", "keep the generated files in this folder")
+	f.StringVar(&phases, "phases", "", "comma-separated phases to report: initial,no-change,churn (default all)")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log progress")
+	return cmd
+}

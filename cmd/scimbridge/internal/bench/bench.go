@@ -1,0 +1,320 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/scimbridge/scimbridge/scim/emulator"
+)
+
+// Options configure a bench run.
+type Options struct {
+	Spec Spec
+	// RPS is the emulator's request-rate limit per API (0: unlimited); it is never told to the
+	// client, whose limiter must find it.
+	RPS float64
+	// Latency is added by the emulator to every request.
+	Latency time.Duration
+	// Binary is the scimbridge binary to run for each phase.
+	Binary string
+	// Dir holds the generated files; "" means a temporary folder, removed afterwards.
+	Dir string
+	// Phases selects phases by name (initial, no-change, churn); empty runs all.
+	Phases []string
+	// Log receives progress lines.
+	Log *slog.Logger
+}
+
+// Phase is the measurement of one sync.
+type Phase struct {
+	Name string `json:"name"`
+	// Requests counts every request attempt by API and operation, throttled ones included.
+	Requests map[string]int `json:"requests"`
+	// Writes and Reads split Requests; Throttled counts attempts answered 429/ThrottlingException.
+	Writes    int `json:"writes"`
+	Reads     int `json:"reads"`
+	Throttled int `json:"throttled"`
+	// AcceptedWrites are the write attempts not answered 429: the writes the target carried out
+	// (or refused for a reason other than its rate).
+	AcceptedWrites int `json:"acceptedWrites"`
+	// LowerBound is the fewest write requests that express the phase's plan; Ratio is Writes over it
+	// (1 when both are 0).
+	LowerBound int     `json:"lowerBound"`
+	Ratio      float64 `json:"ratio"`
+	// WallSeconds is the sync process's wall time, from start to exit; LowerBoundSeconds is the
+	// time the lower bound needs at the configured rate (0 when unlimited).
+	WallSeconds       float64 `json:"wallSeconds"`
+	LowerBoundSeconds float64 `json:"lowerBoundSeconds"`
+	// PeakRSSBytes and CPUSeconds are the sync process's peak resident memory and CPU time.
+	PeakRSSBytes int64   `json:"peakRssBytes"`
+	CPUSeconds   float64 `json:"cpuSeconds"`
+	// Result is the run's result (success, partial, ...); Changes summarises the plan.
+	Result  string         `json:"result"`
+	Changes map[string]int `json:"changes"`
+}
+
+// Report is the whole bench.
+type Report struct {
+	Users       int              `json:"users"`
+	Groups      int              `json:"groups"`
+	Memberships int              `json:"memberships"`
+	Seed        uint64           `json:"seed"`
+	RPS         float64          `json:"rps"`
+	LatencyMS   float64          `json:"latencyMs"`
+	Churn       string           `json:"churn"`
+	Phases      []Phase          `json:"phases"`
+	Emulator    map[string]int64 `json:"emulatorCalls"`
+}
+
+// Run generates the directory, starts the emulator and runs the phases.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir := o.Dir
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	} else {
+		d, err := os.MkdirTemp("", "scimbridge-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	// A fresh emulator needs a fresh state file: the old one would claim objects that are gone.
+	for _, f := range []string{"state.db", "state.db-wal", "state.db-shm"} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	emu, err := emulator.New(emulator.Options{RateLimit: o.RPS, Latency: o.Latency})
+	if err != nil {
+		return nil, err
+	}
+	defer emu.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+
+	cfgPath := filepath.Join(dir, "scimbridge.yaml")
+	dirPath := filepath.Join(dir, "directory.yaml")
+	cfg := fmt.Sprintf(`source:
+  type: file
+  file: {path: %s}
+target:
+  scim_url: %s
+  token_file: %s
+  identity_store_id: %s
+  region: us-east-1
+  identitystore_endpoint: %s
+sync:
+  guards: {max_deletes: -1, max_delete_percent: -1}
+state:
+  path: %s
+log: {level: warn}
+`, dirPath, base+emu.SCIMPath(), filepath.Join(dir, "token"), emu.IdentityStoreID(), base+emu.IdentityStorePath(), filepath.Join(dir, "state.db"))
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(emu.Token()), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+
+	start := time.Now()
+	d := Generate(o.Spec)
+	if err := writeDirectory(d, dirPath); err != nil {
+		return nil, err
+	}
+	u, g, m := d.Counts()
+	log.Info("directory generated", "users", u, "groups", g, "memberships", m, "took", time.Since(start).Round(time.Millisecond))
+	rep := &Report{Users: u, Groups: g, Memberships: m, Seed: o.Spec.Seed, RPS: o.RPS, LatencyMS: float64(o.Latency) / float64(time.Millisecond)}
+
+	want := func(name string) bool { return len(o.Phases) == 0 || slices.Contains(o.Phases, name) }
+	phases := []struct {
+		name   string
+		before func() (allowDeletes int, err error)
+	}{
+		{"initial", func() (int, error) { return 0, nil }},
+		{"no-change", func() (int, error) { return 0, nil }},
+		{"churn", func() (int, error) {
+			changed, moved, left := d.Churn(10, 10, 5)
+			rep.Churn = fmt.Sprintf("%d users changed, %d moved groups, %d left", changed, moved, left)
+			return left, writeDirectory(d, dirPath)
+		}},
+	}
+	for _, ph := range phases {
+		if !want(ph.name) && ph.name != "initial" { // later phases need the initial sync
+			continue
+		}
+		allow, err := ph.before()
+		if err != nil {
+			return nil, err
+		}
+		emu.ResetStats()
+		log.Info("phase started", "phase", ph.name)
+		p, err := runPhase(ctx, o.Binary, cfgPath, allow, o.RPS)
+		if err != nil {
+			return nil, fmt.Errorf("phase %s: %w", ph.name, err)
+		}
+		p.Name = ph.name
+		log.Info("phase done", "phase", ph.name, "writes", p.Writes, "lower_bound", p.LowerBound, "wall_s", p.WallSeconds)
+		if want(ph.name) {
+			rep.Phases = append(rep.Phases, *p)
+		}
+	}
+	rep.Emulator = emu.Stats()
+	return rep, nil
+}
+
+func writeDirectory(d *Directory, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := d.WriteYAML(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// syncOutput is the part of `scimbridge sync --output json` the bench reads.
+type syncOutput struct {
+	Result            string         `json:"result"`
+	Requests          map[string]int `json:"requests"`
+	Throttled         int            `json:"throttled"`
+	ThrottledRequests map[string]int `json:"throttledRequests"`
+	Errors            []string       `json:"errors"`
+	Summary           struct {
+		CreateUsers, UpdateUsers, DisableUsers, DeleteUsers int
+		CreateGroups, UpdateGroups, DeleteGroups            int
+		AddMembers, RemoveMembers                           int
+		LowerBound                                          int
+	} `json:"summary"`
+}
+
+func runPhase(ctx context.Context, binary, cfgPath string, allowDeletes int, rps float64) (*Phase, error) {
+	cmd := exec.CommandContext(ctx, binary, "sync", "--config", cfgPath, "--output", "json", "--summary-only", "--allow-deletes", strconv.Itoa(allowDeletes))
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	var out syncOutput
+	if jerr := json.Unmarshal(stdout.Bytes(), &out); jerr != nil {
+		return nil, fmt.Errorf("sync: %v: %s", errors.Join(err, jerr), tail(stderr.String()))
+	}
+	if err != nil && out.Result != "partial" {
+		return nil, fmt.Errorf("sync: %v (result %s): %s", err, out.Result, tail(stderr.String()))
+	}
+	p := &Phase{Requests: out.Requests, Throttled: out.Throttled, LowerBound: out.Summary.LowerBound,
+		WallSeconds: wall.Seconds(), Result: out.Result}
+	for op, n := range out.Requests {
+		if isWrite(op) {
+			p.Writes += n
+			p.AcceptedWrites += n - out.ThrottledRequests[op]
+		} else {
+			p.Reads += n
+		}
+	}
+	p.Ratio = 1
+	if p.LowerBound > 0 {
+		p.Ratio = float64(p.Writes) / float64(p.LowerBound)
+	} else if p.Writes > 0 {
+		p.Ratio = float64(p.Writes)
+	}
+	if rps > 0 {
+		p.LowerBoundSeconds = float64(p.LowerBound) / rps
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		p.PeakRSSBytes = ru.Maxrss * 1024 // kilobytes on Linux
+		p.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	s := out.Summary
+	p.Changes = map[string]int{"createUsers": s.CreateUsers, "updateUsers": s.UpdateUsers, "disableUsers": s.DisableUsers,
+		"deleteUsers": s.DeleteUsers, "createGroups": s.CreateGroups, "updateGroups": s.UpdateGroups,
+		"deleteGroups": s.DeleteGroups, "addMembers": s.AddMembers, "removeMembers": s.RemoveMembers}
+	return p, nil
+}
+
+// isWrite tells write operations from reads by the client's operation names.
+func isWrite(op string) bool {
+	api, name, _ := strings.Cut(op, ".")
+	if api != "scim" {
+		return false
+	}
+	for _, p := range []string{"Create", "Replace", "Patch", "Delete", "SetUserActive"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return "..." + s[len(s)-2000:]
+	}
+	return s
+}
+
+// WriteTable writes the report for a person.
+func (r *Report) WriteTable(w io.Writer) error {
+	rate := "unlimited"
+	if r.RPS > 0 {
+		rate = fmt.Sprintf("%g requests/s", r.RPS)
+	}
+	fmt.Fprintf(w, "directory: %d users, %d groups, %d direct memberships (seed %d); target: %s, %gms latency\n",
+		r.Users, r.Groups, r.Memberships, r.Seed, rate, r.LatencyMS)
+	if r.Churn != "" {
+		fmt.Fprintf(w, "churn: %s\n", r.Churn)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\twrites\taccepted\treads\tlower bound\tratio\t429s\twall\tlower bound time\tpeak RSS\tCPU\tresult\t")
+	for _, p := range r.Phases {
+		lbt := "-"
+		if p.LowerBoundSeconds > 0 {
+			lbt = fmt.Sprintf("%.1fs", p.LowerBoundSeconds)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.3f\t%d\t%.1fs\t%s\t%.0f MB\t%.1fs\t%s\t\n", p.Name, p.Writes, p.AcceptedWrites, p.Reads, p.LowerBound,
+			p.Ratio, p.Throttled, p.WallSeconds, lbt, float64(p.PeakRSSBytes)/(1<<20), p.CPUSeconds, p.Result)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, p := range r.Phases {
+		ops := make([]string, 0, len(p.Requests))
+		for op, n := range p.Requests {
+			ops = append(ops, fmt.Sprintf("%s %d", op, n))
+		}
+		slices.Sort(ops)
+		fmt.Fprintf(w, "%s requests: %s\n", p.Name, strings.Join(ops, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/scimbridge/scimbridge/connectors/secret"
+)
+
+// Service configures `scimbridge serve`:
+//
+//	service:
+//	  listen: 0.0.0.0:8080          # status page, /healthz, /readyz, /metrics and the webhooks
+//	  webhook_listen: ""            # set to serve the webhooks on a listener of their own
+//	  interval: 1h                  # from the end of one full run to the next scheduled one
+//	  jitter: 0.1                   # each wait is interval ± 10%
+//	  min_trigger_gap: 30s          # least time between two webhook-triggered runs
+//	  webhook_secret_file: /run/secrets/webhook-secret   # HMAC-SHA256 key for POST /v1/sync
+//	  bearer_token_file: /run/secrets/webhook-token      # or a bearer token
+//	  ui_password_file: /run/secrets/ui-password         # for the status page's form (default: the bearer token)
+//	  ready_max_age: 3h             # /readyz fails when the last successful sync is older
+//	  shutdown_grace: 30s
+type Service struct {
+	// Listen is the address of the service's HTTP listener; default 127.0.0.1:8080.
+	Listen string `yaml:"listen,omitempty"`
+	// WebhookListen, when set, serves POST /v1/... on this address instead of Listen.
+	WebhookListen string `yaml:"webhook_listen,omitempty"`
+	// Interval is the time from the end of one full run to the next scheduled one; default 1h.
+	Interval Duration `yaml:"interval,omitempty"`
+	// Jitter spreads scheduled runs by up to this fraction of the interval either way (0..1);
+	// default 0.1.
+	Jitter *float64 `yaml:"jitter,omitempty"`
+	// MinTriggerGap is the least time between the starts of two requested runs; default 30s.
+	MinTriggerGap *Duration `yaml:"min_trigger_gap,omitempty"`
+	// WebhookSecret is the HMAC-SHA256 key that signs POST /v1/sync.
+	WebhookSecret     secret.Secret `yaml:"webhook_secret,omitempty"`
+	WebhookSecretFile string        `yaml:"webhook_secret_file,omitempty"`
+	// BearerToken authenticates POST /v1/sync with "Authorization: Bearer <token>".
+	BearerToken     secret.Secret `yaml:"bearer_token,omitempty"`
+	BearerTokenFile string        `yaml:"bearer_token_file,omitempty"`
+	// UIPassword protects the status page's run form; default: the bearer token.
+	UIPassword     secret.Secret `yaml:"ui_password,omitempty"`
+	UIPasswordFile string        `yaml:"ui_password_file,omitempty"`
+	// ReplayWindow is how far a signed request's timestamp may be from now; default 5m.
+	ReplayWindow Duration `yaml:"replay_window,omitempty"`
+	// MaxBodyBytes limits webhook bodies; default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty"`
+	// ReadyMaxAge fails /readyz when the last successful sync is older; default 3 × interval.
+	ReadyMaxAge Duration `yaml:"ready_max_age,omitempty"`
+	// ProbeCache is how long /readyz reuses its check of the source and the target; default 30s.
+	ProbeCache Duration `yaml:"probe_cache,omitempty"`
+	// ShutdownGrace bounds the wait for a run in progress after SIGTERM; default 30s.
+	ShutdownGrace Duration `yaml:"shutdown_grace,omitempty"`
+}
+
+func (s *Service) validate() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if s.Listen == "" {
+		s.Listen = "127.0.0.1:8080"
+	}
+	for _, l := range [][2]string{{"service.listen", s.Listen}, {"service.webhook_listen", s.WebhookListen}} {
+		if l[1] == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l[1]); err != nil {
+			add("%s: %q is not host:port", l[0], l[1])
+		}
+	}
+	switch {
+	case s.Interval == 0:
+		s.Interval = Duration(time.Hour)
+	case s.Interval < Duration(time.Second):
+		add("service.interval: %s is under 1s", time.Duration(s.Interval))
+	}
+	if s.Jitter == nil {
+		j := 0.1
+		s.Jitter = &j
+	} else if *s.Jitter < 0 || *s.Jitter > 1 {
+		add("service.jitter: %g is outside 0..1", *s.Jitter)
+	}
+	if s.MinTriggerGap == nil {
+		d := Duration(30 * time.Second)
+		s.MinTriggerGap = &d
+	} else if *s.MinTriggerGap < 0 {
+		add("service.min_trigger_gap: must not be negative")
+	}
+	for _, p := range []struct {
+		key    string
+		inline secret.Secret
+		file   string
+	}{
+		{"service.webhook_secret", s.WebhookSecret, s.WebhookSecretFile},
+		{"service.bearer_token", s.BearerToken, s.BearerTokenFile},
+		{"service.ui_password", s.UIPassword, s.UIPasswordFile},
+	} {
+		if p.inline.IsSet() && p.file != "" {
+			add("%s and %s_file are both set; use one", p.key, p.key)
+		}
+	}
+	if s.ReplayWindow == 0 {
+		s.ReplayWindow = Duration(5 * time.Minute)
+	} else if s.ReplayWindow < 0 {
+		add("service.replay_window: must not be negative")
+	}
+	if s.MaxBodyBytes == 0 {
+		s.MaxBodyBytes = 1 << 20
+	} else if s.MaxBodyBytes < 0 {
+		add("service.max_body_bytes: must not be negative")
+	}
+	if s.ReadyMaxAge == 0 {
+		s.ReadyMaxAge = 3 * s.Interval
+	} else if s.ReadyMaxAge < 0 {
+		add("service.ready_max_age: must not be negative")
+	}
+	if s.ProbeCache == 0 {
+		s.ProbeCache = Duration(30 * time.Second)
+	} else if s.ProbeCache < 0 {
+		add("service.probe_cache: must not be negative")
+	}
+	if s.ShutdownGrace == 0 {
+		s.ShutdownGrace = Duration(30 * time.Second)
+	} else if s.ShutdownGrace < 0 {
+		add("service.shutdown_grace: must not be negative")
+	}
+	return errs
+}
+
+// WebhookSecret resolves service.webhook_secret or its _file.
+func (c *Config) WebhookSecret() (secret.Secret, error) {
+	return secret.Resolve("service.webhook_secret", c.Service.WebhookSecret, c.Path(c.Service.WebhookSecretFile))
+}
+
+// BearerToken resolves service.bearer_token or its _file.
+func (c *Config) BearerToken() (secret.Secret, error) {
+	return secret.Resolve("service.bearer_token", c.Service.BearerToken, c.Path(c.Service.BearerTokenFile))
+}
+
+// UIPassword resolves service.ui_password or its _file.
+func (c *Config) UIPassword() (secret.Secret, error) {
+	return secret.Resolve("service.ui_password", c.Service.UIPassword, c.Path(c.Service.UIPasswordFile))
+}

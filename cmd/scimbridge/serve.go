@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/config"
+	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/service"
+	"github.com/scimbridge/scimbridge/connectors"
+	"github.com/scimbridge/scimbridge/connectors/google"
+	"github.com/scimbridge/scimbridge/scim/reconcile"
+)
+
+type serveFlags struct {
+	config  string
+	listen  string
+	verbose bool
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run as a service: sync on a schedule and on webhooks, with metrics and a status page",
+		Long: `Runs a full sync at once, then every service.interval (with jitter) and whenever a webhook
+asks (POST /v1/sync, POST /v1/webhooks/google), at most one run at a time. Serves /healthz, /readyz,
+/metrics and a status page at /. On SIGTERM a run in progress lets its requests in flight finish and
+is recorded; the process exits within service.shutdown_grace.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.config, "config", "c", defaultConfig, "config file")
+	fl.StringVar(&f.listen, "listen", "", "address to listen on (default: service.listen, 127.0.0.1:8080)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
+	return cmd
+}
+
+func runServe(cmd *cobra.Command, f serveFlags) error {
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		return err
+	}
+	sc := cfg.Service
+	if f.listen != "" {
+		sc.Listen = f.listen
+	}
+	whSecret, err1 := cfg.WebhookSecret()
+	bearer, err2 := cfg.BearerToken()
+	uiPass, err3 := cfg.UIPassword()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return fmt.Errorf("config %s: %w", f.config, err)
+	}
+	// ctx ends on SIGTERM or SIGINT (see main).
+	ctx := cmd.Context()
+	log := newLogger(cmd.ErrOrStderr(), cfg.Log, f.verbose)
+	rt, err := newRuntime(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+
+	metrics := service.NewMetrics()
+	rt.counter.forward(metrics)
+	if last, ok, err := rt.state.LastSuccess(ctx); err == nil && ok {
+		metrics.SetLastSuccess(last)
+	}
+	r, err := rt.reconciler(nil, nil)
+	if err != nil {
+		return err
+	}
+	ctrl, err := reconcile.NewController(reconcile.ControllerConfig{
+		Runner:   r,
+		Interval: time.Duration(sc.Interval),
+		Jitter:   *sc.Jitter,
+		MinGap:   time.Duration(*sc.MinTriggerGap),
+		Options:  reconcile.RunOptions{AllowDeletes: cfg.Sync.Guards.AllowDeletes},
+		Logger:   log.With("component", "controller"),
+		OnStart:  metrics.RunStarted,
+		OnFinish: metrics.RunFinished,
+	})
+	if err != nil {
+		return err
+	}
+
+	var verifier service.GoogleVerifier
+	if w, ok := rt.source.(google.Watcher); ok {
+		if err := w.Watch(ctx); err != nil {
+			log.Warn("google push notifications are off; syncs run on the schedule and POST /v1/sync only", "err", err)
+		} else {
+			verifier = w
+		}
+	}
+	srv, err := service.New(service.Config{
+		Controller:    ctrl,
+		History:       rt.state,
+		Metrics:       metrics,
+		Probes:        rt.probes(),
+		ProbeCache:    time.Duration(sc.ProbeCache),
+		ReadyMaxAge:   time.Duration(sc.ReadyMaxAge),
+		WebhookSecret: []byte(whSecret.Reveal()),
+		BearerToken:   []byte(bearer.Reveal()),
+		UIPassword:    []byte(uiPass.Reveal()),
+		ReplayWindow:  time.Duration(sc.ReplayWindow),
+		MaxBodyBytes:  sc.MaxBodyBytes,
+		Google:        verifier,
+		Logger:        log.With("component", "http"),
+		Target:        rt.targetDesc,
+	})
+	if err != nil {
+		return err
+	}
+	if !whSecret.IsSet() && !bearer.IsSet() {
+		log.Warn("no service.webhook_secret or service.bearer_token: POST /v1/sync answers 401")
+	}
+
+	servers, err := listen(log, sc, srv)
+	if err != nil {
+		return err
+	}
+	httpErr := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() {
+			if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				httpErr <- fmt.Errorf("serve %s: %w", s.ln.Addr(), err)
+			}
+		}()
+	}
+	runCtx, stopRuns := context.WithCancel(ctx)
+	defer stopRuns()
+	ctrlDone := make(chan error, 1)
+	go func() { ctrlDone <- ctrl.Run(runCtx) }()
+	log.Info("scimbridge serving", "version", version, "interval", time.Duration(sc.Interval).String(), "target", rt.targetDesc)
+
+	var failed error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "grace", time.Duration(sc.ShutdownGrace).String())
+	case failed = <-httpErr:
+		log.Error("http server failed", "err", failed)
+	}
+	stopRuns()
+	grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(sc.ShutdownGrace))
+	defer cancel()
+	for _, s := range servers {
+		_ = s.srv.Shutdown(grace) // refuse new requests; answers in flight finish
+	}
+	select {
+	case <-ctrlDone:
+		log.Info("stopped")
+	case <-grace.Done():
+		return &codeError{exitError, fmt.Errorf("the run in progress did not finish within the shutdown grace of %s", time.Duration(sc.ShutdownGrace))}
+	}
+	return failed
+}
+
+// server is one HTTP listener of the service.
+type server struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// listen opens the service's listener, and the webhook listener when one is configured.
+func listen(log *slog.Logger, sc config.Service, srv *service.Server) ([]server, error) {
+	type spec struct {
+		addr, what string
+		h          http.Handler
+	}
+	specs := []spec{{sc.Listen, "service", srv.Handler()}}
+	if sc.WebhookListen != "" {
+		specs = []spec{{sc.Listen, "service", srv.AdminHandler()}, {sc.WebhookListen, "webhooks", srv.WebhookHandler()}}
+	}
+	var out []server
+	for _, s := range specs {
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			for _, o := range out {
+				o.ln.Close()
+			}
+			return nil, fmt.Errorf("%s: listen on %s: %w", s.what, s.addr, err)
+		}
+		log.Info("listening", "what", s.what, "addr", ln.Addr().String())
+		out = append(out, server{ln: ln, srv: &http.Server{
+			Handler:           s.h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}})
+	}
+	return out, nil
+}
+
+// probes are /readyz's checks: the source (its own check, when it has one) and the SCIM target.
+func (rt *app) probes() []service.Probe {
+	var ps []service.Probe
+	if c, ok := rt.source.(connectors.Checker); ok {
+		ps = append(ps, service.Probe{Name: "source", Check: func(ctx context.Context) error {
+			_, err := c.Check(ctx)
+			return err
+		}})
+	}
+	ps = append(ps, service.Probe{Name: "target", Check: func(ctx context.Context) error {
+		_, err := rt.client.FindUser(ctx, "userName", "scimbridge-readyz-probe")
+		return err
+	}})
+	return ps
+}
