@@ -1,0 +1,170 @@
+# Least privilege: the task role reads one identity store, the named secrets and its state volume;
+# the execution role pulls the image and writes the logs; EventBridge may only run this task.
+
+locals {
+  account   = data.aws_caller_identity.current.account_id
+  partition = data.aws_partition.current.partition
+
+  # The secrets scimbridge reads, as Secrets Manager ARNs (a JSON key is not part of the ARN).
+  secret_arns = distinct(concat([var.scim_token_secret_arn], [for s in values(var.directory_secrets) : s.arn]))
+
+  # identitystore authorizes each read on the store and on the user, group and membership it
+  # touches; those ARNs carry no store id, so the store condition is what keeps reads to one store.
+  identity_store_resources = var.identity_store_id == null ? [] : [
+    "arn:${local.partition}:identitystore::${local.account}:identitystore/${var.identity_store_id}",
+    "arn:${local.partition}:identitystore:::user/*",
+    "arn:${local.partition}:identitystore:::group/*",
+    "arn:${local.partition}:identitystore:::membership/*",
+  ]
+}
+
+data "aws_iam_policy_document" "assume_ecs_tasks" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "task" {
+  name               = "${var.name}-task"
+  assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "task" {
+  statement {
+    sid       = "ReadTheNamedSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.secret_arns
+  }
+
+  dynamic "statement" {
+    for_each = var.identity_store_id == null ? [] : [1]
+
+    content {
+      sid = "ReadOneIdentityStore"
+      actions = [
+        "identitystore:DescribeGroup",
+        "identitystore:DescribeGroupMembership",
+        "identitystore:DescribeUser",
+        "identitystore:GetGroupId",
+        "identitystore:GetGroupMembershipId",
+        "identitystore:GetUserId",
+        "identitystore:IsMemberInGroups",
+        "identitystore:ListGroupMemberships",
+        "identitystore:ListGroupMembershipsForMember",
+        "identitystore:ListGroups",
+        "identitystore:ListUsers",
+      ]
+      resources = local.identity_store_resources
+
+      condition {
+        test     = "StringEquals"
+        variable = "identitystore:IdentityStoreId"
+        values   = [var.identity_store_id]
+      }
+    }
+  }
+
+  statement {
+    sid = "UseTheStateVolume"
+    actions = [
+      "elasticfilesystem:ClientMount",
+      "elasticfilesystem:ClientWrite",
+    ]
+    resources = [aws_efs_file_system.state.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "elasticfilesystem:AccessPointArn"
+      values   = [aws_efs_access_point.state.arn]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "task" {
+  name   = "scimbridge"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.task.json
+}
+
+resource "aws_iam_role" "execution" {
+  name               = "${var.name}-execution"
+  assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "execution" {
+  statement {
+    sid       = "PullTheImage"
+    actions   = ["ecr:GetAuthorizationToken", "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "WriteTheLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "execution" {
+  name   = "scimbridge-execution"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution.json
+}
+
+data "aws_iam_policy_document" "assume_events" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "events" {
+  count              = local.scheduled ? 1 : 0
+  name               = "${var.name}-schedule"
+  assume_role_policy = data.aws_iam_policy_document.assume_events.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "events" {
+  statement {
+    sid       = "RunThisTask"
+    actions   = ["ecs:RunTask"]
+    resources = ["${aws_ecs_task_definition.this.arn_without_revision}:*"]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [local.cluster_arn]
+    }
+  }
+
+  statement {
+    sid       = "PassItsRoles"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.task.arn, aws_iam_role.execution.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "events" {
+  count  = local.scheduled ? 1 : 0
+  name   = "scimbridge-schedule"
+  role   = aws_iam_role.events[0].id
+  policy = data.aws_iam_policy_document.events.json
+}

@@ -1,0 +1,431 @@
+package deploy_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// serviceMonitor is the part of the Prometheus Operator's ServiceMonitor that the chart writes
+// (its CRD types are not a dependency); unknown fields are still rejected.
+type serviceMonitor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Selector  metav1.LabelSelector `json:"selector"`
+		Endpoints []struct {
+			Port          string `json:"port"`
+			Path          string `json:"path"`
+			Interval      string `json:"interval"`
+			ScrapeTimeout string `json:"scrapeTimeout"`
+		} `json:"endpoints"`
+	} `json:"spec"`
+}
+
+// objects are the parsed documents of a rendering, by kind.
+type objects struct {
+	deployments     []*appsv1.Deployment
+	cronJobs        []*batchv1.CronJob
+	configMaps      []*corev1.ConfigMap
+	secrets         []*corev1.Secret
+	services        []*corev1.Service
+	pvcs            []*corev1.PersistentVolumeClaim
+	serviceAccounts []*corev1.ServiceAccount
+	ingresses       []*networkingv1.Ingress
+	serviceMonitors []*serviceMonitor
+	kinds           []string
+}
+
+var docSeparator = regexp.MustCompile(`(?m)^---\s*$`)
+
+// parseManifests decodes every YAML document of src into its Kubernetes API type, strictly: an
+// unknown or misspelt field, a duplicate key, a wrong type or an unknown kind is an error.
+func parseManifests(t *testing.T, name, src string, into *objects) {
+	t.Helper()
+	for i, doc := range docSeparator.Split(src, -1) {
+		if strings.TrimSpace(stripComments(doc)) == "" {
+			continue
+		}
+		var tm metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
+			t.Fatalf("%s document %d: %v", name, i, err)
+		}
+		var obj any
+		switch tm.APIVersion + "/" + tm.Kind {
+		case "apps/v1/Deployment":
+			o := &appsv1.Deployment{}
+			into.deployments, obj = append(into.deployments, o), o
+		case "batch/v1/CronJob":
+			o := &batchv1.CronJob{}
+			into.cronJobs, obj = append(into.cronJobs, o), o
+		case "v1/ConfigMap":
+			o := &corev1.ConfigMap{}
+			into.configMaps, obj = append(into.configMaps, o), o
+		case "v1/Secret":
+			o := &corev1.Secret{}
+			into.secrets, obj = append(into.secrets, o), o
+		case "v1/Service":
+			o := &corev1.Service{}
+			into.services, obj = append(into.services, o), o
+		case "v1/PersistentVolumeClaim":
+			o := &corev1.PersistentVolumeClaim{}
+			into.pvcs, obj = append(into.pvcs, o), o
+		case "v1/ServiceAccount":
+			o := &corev1.ServiceAccount{}
+			into.serviceAccounts, obj = append(into.serviceAccounts, o), o
+		case "networking.k8s.io/v1/Ingress":
+			o := &networkingv1.Ingress{}
+			into.ingresses, obj = append(into.ingresses, o), o
+		case "monitoring.coreos.com/v1/ServiceMonitor":
+			o := &serviceMonitor{}
+			into.serviceMonitors, obj = append(into.serviceMonitors, o), o
+		default:
+			t.Fatalf("%s document %d: unexpected kind %s/%s", name, i, tm.APIVersion, tm.Kind)
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+			t.Fatalf("%s document %d (%s): %v\n%s", name, i, tm.Kind, err, doc)
+		}
+		into.kinds = append(into.kinds, tm.Kind)
+	}
+}
+
+func stripComments(doc string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(doc, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+const chartDir = "helm/scimbridge"
+
+// render renders the chart with Helm's engine (strict: a missing value is an error) after Helm's
+// own values coalescing and values.schema.json validation, as `helm template` does.
+func render(t *testing.T, valuesFiles ...string) (map[string]string, error) {
+	t.Helper()
+	ch, err := loader.LoadDir(chartDir)
+	if err != nil {
+		t.Fatalf("load chart: %v", err)
+	}
+	vals := map[string]any{}
+	for _, f := range valuesFiles {
+		v, err := chartutil.ReadValuesFile(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		vals = chartutil.CoalesceTables(v.AsMap(), vals)
+	}
+	caps := chartutil.DefaultCapabilities.Copy()
+	caps.KubeVersion = chartutil.KubeVersion{Version: "v1.31.0", Major: "1", Minor: "31"}
+	if !chartutil.IsCompatibleRange(ch.Metadata.KubeVersion, caps.KubeVersion.String()) {
+		t.Fatalf("chart kubeVersion %q does not accept %s", ch.Metadata.KubeVersion, caps.KubeVersion.String())
+	}
+	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "sync", Namespace: "identity", Revision: 1, IsInstall: true}, caps)
+	if err != nil {
+		return nil, err
+	}
+	return engine.Engine{Strict: true}.Render(ch, rv)
+}
+
+// renderObjects renders and parses every manifest; NOTES.txt is returned apart.
+func renderObjects(t *testing.T, valuesFiles ...string) (*objects, string) {
+	t.Helper()
+	out, err := render(t, valuesFiles...)
+	if err != nil {
+		t.Fatalf("render %v: %v", valuesFiles, err)
+	}
+	names := make([]string, 0, len(out))
+	for n := range out {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var objs objects
+	notes := ""
+	for _, n := range names {
+		switch {
+		case strings.HasSuffix(n, "NOTES.txt"):
+			notes = out[n]
+		case strings.HasSuffix(n, ".yaml"):
+			parseManifests(t, n, out[n], &objs)
+		}
+	}
+	return &objs, notes
+}
+
+func TestChartDefaultValues(t *testing.T) {
+	objs, notes := renderObjects(t)
+	if got, want := strings.Join(objs.kinds, ","), "ConfigMap,Deployment,PersistentVolumeClaim,Service,ServiceAccount"; got != want {
+		t.Fatalf("kinds %s, want %s", got, want)
+	}
+	d := objs.deployments[0]
+	checkDeployment(t, d)
+	if v := d.Spec.Template.Spec.Volumes[len(d.Spec.Template.Spec.Volumes)-1]; v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != objs.pvcs[0].Name {
+		t.Errorf("state volume %+v, want the chart's PVC %s", v, objs.pvcs[0].Name)
+	}
+	if d.Spec.Template.Spec.Containers[0].Image != "ghcr.io/scimbridge/scimbridge:0.1.0" {
+		t.Errorf("image %s, want the appVersion tag", d.Spec.Template.Spec.Containers[0].Image)
+	}
+	cfg := objs.configMaps[0].Data["scimbridge.yaml"]
+	var parsed struct {
+		Source  map[string]any    `json:"source"`
+		Target  map[string]any    `json:"target"`
+		Service map[string]string `json:"service"`
+	}
+	if err := yaml.Unmarshal([]byte(cfg), &parsed); err != nil {
+		t.Fatalf("rendered config: %v\n%s", err, cfg)
+	}
+	if parsed.Service["listen"] != "0.0.0.0:8080" || parsed.Service["interval"] != "1h" {
+		t.Errorf("service section %v, want listen 0.0.0.0:8080 and the values' interval", parsed.Service)
+	}
+	if parsed.Target["token_file"] != "/run/secrets/scimbridge/scim-token" {
+		t.Errorf("target %v", parsed.Target)
+	}
+	if objs.pvcs[0].Annotations["helm.sh/resource-policy"] != "keep" {
+		t.Error("the state PVC must survive helm uninstall")
+	}
+	for _, want := range []string{"WARNING: secrets.existingSecret is empty", "port-forward svc/sync-scimbridge 8080"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
+		}
+	}
+}
+
+// checkDeployment asserts what every rendering's Deployment must hold.
+func checkDeployment(t *testing.T, d *appsv1.Deployment) {
+	t.Helper()
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("replicas %v strategy %s, want exactly 1 and Recreate", fmt.Sprint(d.Spec.Replicas != nil && *d.Spec.Replicas == 1), d.Spec.Strategy.Type)
+	}
+	pod := d.Spec.Template.Spec
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers", len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	if !slices.Equal(c.Args, []string{"serve", "--config", "/etc/scimbridge/scimbridge.yaml"}) {
+		t.Errorf("args %v", c.Args)
+	}
+	checkSecurity(t, pod.SecurityContext, c.SecurityContext)
+	for probe, want := range map[string]*corev1.Probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
+		if want == nil || want.HTTPGet == nil || want.HTTPGet.Path != probe || want.HTTPGet.Port.String() != "http" {
+			t.Errorf("probe on %s: %+v", probe, want)
+		}
+	}
+	if c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("resources %+v, want memory requests and limits", c.Resources)
+	}
+	mounts := map[string]corev1.VolumeMount{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.MountPath] = m
+	}
+	if m, ok := mounts["/var/lib/scimbridge"]; !ok || m.ReadOnly {
+		t.Errorf("state mount %+v, want /var/lib/scimbridge writable", m)
+	}
+	if m, ok := mounts["/etc/scimbridge"]; !ok || !m.ReadOnly {
+		t.Errorf("config mount %+v, want /etc/scimbridge read-only", m)
+	}
+	if d.Spec.Template.Annotations["checksum/config"] == "" {
+		t.Error("no checksum/config annotation: a config change would not roll the pod")
+	}
+	for k, v := range d.Spec.Selector.MatchLabels {
+		if d.Spec.Template.Labels[k] != v {
+			t.Errorf("selector %s=%s does not match the pod labels", k, v)
+		}
+	}
+}
+
+// checkSecurity asserts the hardening every pod of ours has.
+func checkSecurity(t *testing.T, pod *corev1.PodSecurityContext, c *corev1.SecurityContext) {
+	t.Helper()
+	if pod == nil || pod.RunAsNonRoot == nil || !*pod.RunAsNonRoot || pod.SeccompProfile == nil || pod.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext %+v", pod)
+	}
+	if c == nil || c.RunAsNonRoot == nil || !*c.RunAsNonRoot || c.ReadOnlyRootFilesystem == nil || !*c.ReadOnlyRootFilesystem ||
+		c.AllowPrivilegeEscalation == nil || *c.AllowPrivilegeEscalation || c.Capabilities == nil ||
+		!slices.Equal(c.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("container securityContext %+v", c)
+	}
+}
+
+func TestChartFullValues(t *testing.T) {
+	objs, notes := renderObjects(t, filepath.Join(chartDir, "ci", "full-values.yaml"))
+	if got, want := strings.Join(objs.kinds, ","), "ConfigMap,Deployment,Ingress,PersistentVolumeClaim,Service,ServiceAccount,ServiceMonitor"; got != want {
+		t.Fatalf("kinds %s, want %s", got, want)
+	}
+	d := objs.deployments[0]
+	checkDeployment(t, d)
+	c := d.Spec.Template.Spec.Containers[0]
+	if c.Image != "registry.example.com/platform/scimbridge@sha256:0000000000000000000000000000000000000000000000000000000000000000" {
+		t.Errorf("image %s, want the digest", c.Image)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if e := env["SCIMBRIDGE_SERVICE_UI_PASSWORD"]; e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil ||
+		e.ValueFrom.SecretKeyRef.Name != "scimbridge" || e.ValueFrom.SecretKeyRef.Key != "ui-password" {
+		t.Errorf("secret env %+v", e)
+	}
+	if env["AWS_REGION"].Value != "eu-west-1" || env["SCIMBRIDGE_SERVICE_LISTEN"].Value != "0.0.0.0:8080" {
+		t.Errorf("env %v", env)
+	}
+	var secretVol *corev1.Volume
+	for i, v := range d.Spec.Template.Spec.Volumes {
+		if v.Secret != nil {
+			secretVol = &d.Spec.Template.Spec.Volumes[i]
+		}
+	}
+	if secretVol == nil || secretVol.Secret.SecretName != "scimbridge" || *secretVol.Secret.DefaultMode != 0o400 {
+		t.Errorf("secret volume %+v", secretVol)
+	}
+	if sa := objs.serviceAccounts[0]; sa.Name != "scimbridge-sync" || d.Spec.Template.Spec.ServiceAccountName != sa.Name ||
+		sa.Annotations["eks.amazonaws.com/role-arn"] == "" {
+		t.Errorf("service account %+v", sa.ObjectMeta)
+	}
+	ing := objs.ingresses[0]
+	if p := ing.Spec.Rules[0].HTTP.Paths; len(p) != 1 || p[0].Path != "/v1" || p[0].Backend.Service.Name != "directory-sync" ||
+		p[0].Backend.Service.Port.Name != "http" || ing.Spec.TLS[0].SecretName != "scimbridge-tls" {
+		t.Errorf("ingress %+v", ing.Spec)
+	}
+	sm := objs.serviceMonitors[0]
+	if sm.Labels["release"] != "prometheus" || sm.Spec.Endpoints[0].Path != "/metrics" || sm.Spec.Endpoints[0].Port != "http" {
+		t.Errorf("service monitor %+v", sm)
+	}
+	if svc := objs.services[0]; svc.Spec.Ports[0].Port != 80 || svc.Spec.Ports[0].TargetPort.String() != "http" {
+		t.Errorf("service %+v", svc.Spec)
+	}
+	cm := objs.configMaps[0]
+	if !strings.Contains(cm.Data["scimbridge.yaml"], "token: aws-secretsmanager://scimbridge/scim#token") || cm.Data["ca.pem"] == "" {
+		t.Errorf("config map %v", cm.Data)
+	}
+	if !strings.Contains(notes, "https://scimbridge.corp.example.com/v1/sync") {
+		t.Errorf("NOTES.txt lacks the webhook URL:\n%s", notes)
+	}
+}
+
+func TestChartEmptyDirValues(t *testing.T) {
+	objs, notes := renderObjects(t, filepath.Join(chartDir, "ci", "emptydir-values.yaml"))
+	if got, want := strings.Join(objs.kinds, ","), "Deployment,Service"; got != want {
+		t.Fatalf("kinds %s, want %s (no ConfigMap, PVC or ServiceAccount)", got, want)
+	}
+	d := objs.deployments[0]
+	checkDeployment(t, d)
+	vols := map[string]corev1.Volume{}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		vols[v.Name] = v
+	}
+	if v := vols["state"]; v.EmptyDir == nil || v.EmptyDir.SizeLimit.String() != "256Mi" {
+		t.Errorf("state volume %+v, want an emptyDir of 256Mi", v)
+	}
+	if v := vols["config"]; v.ConfigMap == nil || v.ConfigMap.Name != "my-scimbridge-config" {
+		t.Errorf("config volume %+v", v)
+	}
+	if d.Spec.Template.Spec.ServiceAccountName != "shared-sync" {
+		t.Errorf("service account %s", d.Spec.Template.Spec.ServiceAccountName)
+	}
+	if !strings.Contains(notes, "persistence is off") {
+		t.Errorf("NOTES.txt lacks the persistence warning")
+	}
+}
+
+// TestChartSchemaRejects checks that values.schema.json stops bad values at render time.
+func TestChartSchemaRejects(t *testing.T) {
+	for _, tc := range []struct{ name, values, want string }{
+		{"misspelt key", "persistance: {enabled: false}\n", "persistance"},
+		{"literal token", "config: {source: {type: file}, target: {token: s3cr3t-value}}\n", "token"},
+		{"writable root", "securityContext: {runAsNonRoot: true, readOnlyRootFilesystem: false, allowPrivilegeEscalation: false}\n", "readOnlyRootFilesystem"},
+		{"listen set by hand", "config: {source: {type: file}, service: {listen: '127.0.0.1:9'}}\n", "service"},
+		{"unknown source", "config: {source: {type: okta}}\n", "type"},
+		{"bad digest", "image: {repository: x, digest: latest}\n", "digest"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "values.yaml")
+			if err := os.WriteFile(f, []byte(tc.values), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := render(t, f)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "schema") {
+				t.Fatalf("render error %v, want a schema error about %s", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") && tc.name != "literal token" {
+				t.Errorf("error shows a value: %v", err)
+			}
+		})
+	}
+}
+
+func TestKubernetesManifests(t *testing.T) {
+	var objs objects
+	files, err := filepath.Glob("kubernetes/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parseManifests(t, f, string(b), &objs)
+	}
+	if got := fmt.Sprint(len(objs.cronJobs), len(objs.configMaps), len(objs.pvcs), len(objs.serviceAccounts), len(objs.secrets)); got != "1 1 1 1 1" {
+		t.Fatalf("CronJob, ConfigMap, PVC, ServiceAccount, Secret counts %s, want one each", got)
+	}
+	cj := objs.cronJobs[0]
+	if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent || cj.Spec.Schedule == "" {
+		t.Errorf("cronjob spec %+v", cj.Spec)
+	}
+	pod := cj.Spec.JobTemplate.Spec.Template.Spec
+	c := pod.Containers[0]
+	if !slices.Equal(c.Args, []string{"sync", "--config", "/etc/scimbridge/scimbridge.yaml"}) || pod.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("args %v restartPolicy %s", c.Args, pod.RestartPolicy)
+	}
+	checkSecurity(t, pod.SecurityContext, c.SecurityContext)
+	if pod.ServiceAccountName != objs.serviceAccounts[0].Name {
+		t.Errorf("service account %s", pod.ServiceAccountName)
+	}
+	refs := map[string]string{}
+	for _, v := range pod.Volumes {
+		switch {
+		case v.ConfigMap != nil:
+			refs["ConfigMap"] = v.ConfigMap.Name
+		case v.Secret != nil:
+			refs["Secret"] = v.Secret.SecretName
+		case v.PersistentVolumeClaim != nil:
+			refs["PVC"] = v.PersistentVolumeClaim.ClaimName
+		}
+	}
+	want := map[string]string{"ConfigMap": objs.configMaps[0].Name, "Secret": objs.secrets[0].Name, "PVC": objs.pvcs[0].Name}
+	if fmt.Sprint(refs) != fmt.Sprint(want) {
+		t.Errorf("volumes name %v, want the manifests' objects %v", refs, want)
+	}
+	rules := cj.Spec.JobTemplate.Spec.PodFailurePolicy
+	if rules == nil || rules.Rules[0].OnExitCodes == nil || !slices.Contains(rules.Rules[0].OnExitCodes.Values, 3) {
+		t.Errorf("exit code 3 (a guard blocked the run) must fail the job without retries: %+v", rules)
+	}
+	var cfg struct {
+		Source struct {
+			Type string `json:"type"`
+		} `json:"source"`
+		Target map[string]string `json:"target"`
+	}
+	if err := yaml.Unmarshal([]byte(objs.configMaps[0].Data["scimbridge.yaml"]), &cfg); err != nil || cfg.Source.Type == "" ||
+		!strings.HasPrefix(cfg.Target["token_file"], "/run/secrets/scimbridge/") {
+		t.Errorf("config %+v: %v", cfg, err)
+	}
+}
