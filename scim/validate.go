@@ -29,8 +29,16 @@ const (
 // userNames, emails or group displayNames (the record with the smallest externalId keeps the value).
 // Memberships that name a user outside the snapshot are dropped and reported; the group stays.
 // The rest always goes on: one bad record never stops the others.
+//
+// A snapshot that Normalize returned carries a mark, and is returned as it is by a second call:
+// add records to a normalised snapshot only through a new Snapshot value.
 func Normalize(s Snapshot) Snapshot {
-	out := Snapshot{Skipped: slices.Clone(s.Skipped)}
+	if s.normalized {
+		return s // already done: a snapshot from a mapping is normalised once, not per consumer
+	}
+	out := Snapshot{Skipped: slices.Clone(s.Skipped), normalized: true}
+	out.Users = make([]User, 0, len(s.Users))
+	out.Groups = make([]Group, 0, len(s.Groups))
 	users := slices.Clone(s.Users)
 	slices.SortStableFunc(users, func(a, b User) int { return cmp.Compare(a.ExternalID, b.ExternalID) })
 
@@ -40,10 +48,10 @@ func Normalize(s Snapshot) Snapshot {
 			skippedUser[p.ID] = true
 		}
 	}
-	seenID := map[string]bool{}   // every id met, to spot duplicates
-	accepted := map[string]bool{} // ids of users kept in the snapshot
-	seenName := map[string]string{}
-	seenEmail := map[string]string{}
+	seenID := make(map[string]bool, len(users))   // every id met, to spot duplicates
+	accepted := make(map[string]bool, len(users)) // ids of users kept in the snapshot
+	seenName := make(map[string]string, len(users))
+	seenEmail := make(map[string]string, len(users))
 	for _, u := range users {
 		u = u.normalized()
 		if p, bad := u.check(); bad {
@@ -171,8 +179,13 @@ type userField struct {
 }
 
 // fields lists u's string attributes by their SCIM names; the pointers write into u.
-func (u *User) fields() []userField {
-	return []userField{
+// numFields is the number of string attributes fields lists.
+const numFields = 25
+
+// fields lists u's string attributes; it returns an array so that the common loops over it do
+// not allocate (Normalize runs it for every user of the directory).
+func (u *User) fields() [numFields]userField {
+	return [numFields]userField{
 		{"externalId", &u.ExternalID, true, MaxExternalIDLen},
 		{"userName", &u.UserName, true, MaxUserNameLen},
 		{"displayName", &u.DisplayName, true, MaxAttributeLen},
@@ -282,7 +295,7 @@ type Attribute struct {
 // address flattened into addresses.* names. The externalId is included; active is not.
 func (u User) Attributes() []Attribute {
 	fs := u.fields()
-	out := make([]Attribute, 0, len(fs)+7)
+	out := make([]Attribute, 0, numFields+7)
 	for _, f := range fs {
 		out = append(out, Attribute{f.name, *f.ptr})
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -31,12 +32,47 @@ func (e *codeError) Error() string { return e.err.Error() }
 func (e *codeError) Unwrap() error { return e.err }
 
 func newRootCmd() *cobra.Command {
+	var memProfile, cpuProfile string
+	var stopCPU func()
 	root := &cobra.Command{
 		Use:           "scimbridge",
 		Short:         "Sync a workforce directory into AWS IAM Identity Center over SCIM",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if cpuProfile == "" {
+				return nil
+			}
+			f, err := os.Create(cpuProfile)
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			stopCPU = func() { pprof.StopCPUProfile(); f.Close() }
+			return nil
+		},
+		PersistentPostRunE: func(*cobra.Command, []string) error {
+			if stopCPU != nil {
+				stopCPU()
+			}
+			if memProfile == "" {
+				return nil
+			}
+			f, err := os.Create(memProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return pprof.Lookup("allocs").WriteTo(f, 0)
+		},
 	}
+	// Profiles for performance work; hidden from the help.
+	root.PersistentFlags().StringVar(&memProfile, "memprofile", "", "write an allocation profile to this file")
+	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
+	_ = root.PersistentFlags().MarkHidden("memprofile")
+	_ = root.PersistentFlags().MarkHidden("cpuprofile")
 	root.AddCommand(
 		newVersionCmd(),
 		newSyncCmd(),

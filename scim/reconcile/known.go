@@ -38,6 +38,7 @@ func loadKnown(ctx context.Context, st *state.Store) (*known, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reconcile: owned user %q: %w", o.ExternalID, err)
 		}
+		o.Data = nil // decoded below; the JSON is not kept twice
 		k.users[o.ExternalID] = o
 		k.userData[o.ExternalID] = u
 	}
@@ -50,6 +51,7 @@ func loadKnown(ctx context.Context, st *state.Store) (*known, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reconcile: owned group %q: %w", o.ExternalID, err)
 		}
+		o.Data = nil
 		k.groups[o.ExternalID] = o
 		k.groupData[o.ExternalID] = g
 	}
