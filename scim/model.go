@@ -73,9 +73,6 @@ type Snapshot struct {
 	Users   []User    `json:"users"`
 	Groups  []Group   `json:"groups"`
 	Skipped []Problem `json:"skipped,omitempty"`
-
-	// normalized is set by Normalize, so that a second call costs nothing.
-	normalized bool
 }
 
 // Problem reports a record that cannot be sent, or a part of one that was left out: the kind of

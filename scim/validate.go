@@ -29,14 +29,8 @@ const (
 // userNames, emails or group displayNames (the record with the smallest externalId keeps the value).
 // Memberships that name a user outside the snapshot are dropped and reported; the group stays.
 // The rest always goes on: one bad record never stops the others.
-//
-// A snapshot that Normalize returned carries a mark, and is returned as it is by a second call:
-// add records to a normalised snapshot only through a new Snapshot value.
 func Normalize(s Snapshot) Snapshot {
-	if s.normalized {
-		return s // already done: a snapshot from a mapping is normalised once, not per consumer
-	}
-	out := Snapshot{Skipped: slices.Clone(s.Skipped), normalized: true}
+	out := Snapshot{Skipped: slices.Clone(s.Skipped)}
 	out.Users = make([]User, 0, len(s.Users))
 	out.Groups = make([]Group, 0, len(s.Groups))
 	users := slices.Clone(s.Users)

@@ -32,7 +32,8 @@ type Target interface {
 
 var _ Target = (*scim.Client)(nil)
 
-// DesiredFunc reads the source and returns the desired snapshot, already mapped and normalised.
+// DesiredFunc reads the source and returns the desired snapshot. The reconciler normalises it
+// (scim.Normalize) whatever the source did, since the plan relies on it.
 // It returns an error when any part of the read failed: the run then stops before planning.
 type DesiredFunc func(ctx context.Context) (scim.Snapshot, error)
 
