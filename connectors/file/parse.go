@@ -73,6 +73,14 @@ func (p *parser) add(kind, id string, index, line int, format string, args ...an
 // each wrapping ErrInvalid) and returns no Directory when there is any. Entries keep the file's
 // order; their attributes are named like the file's keys, with "active" set to "true" or "false".
 func Parse(data []byte) (*connectors.Directory, error) {
+	if d, err, ok := parseSplit(data); ok {
+		return d, err
+	}
+	return parseWhole(data)
+}
+
+// parseWhole reads the file as one YAML document.
+func parseWhole(data []byte) (*connectors.Directory, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &ParseError{Msg: fmt.Sprintf("not valid YAML: %v", err)}
@@ -127,17 +135,61 @@ func (p *parser) records(n *yaml.Node, kind string, one func(n *yaml.Node, index
 		return out
 	}
 	for i, c := range n.Content {
-		c = resolve(c)
-		if c.Kind != yaml.MappingNode {
-			p.add(kind, "", i, c.Line, "must be a mapping, not a %s", kindName(c))
-			continue
-		}
-		if e, ok := one(c, i); ok {
-			out = append(out, e)
-			p.lines[kind] = append(p.lines[kind], c.Line)
-		}
+		p.item(resolve(c), i, kind, one, &out)
 	}
 	return out
+}
+
+// item reads the i-th record of a list into out.
+func (p *parser) item(c *yaml.Node, i int, kind string, one func(n *yaml.Node, index int) (connectors.Entry, bool), out *[]connectors.Entry) {
+	if c.Kind != yaml.MappingNode {
+		p.add(kind, "", i, c.Line, "must be a mapping, not a %s", kindName(c))
+		return
+	}
+	if e, ok := one(c, i); ok {
+		*out = append(*out, e)
+		p.lines[kind] = append(p.lines[kind], c.Line)
+	}
+}
+
+// parseSplit reads a plainly laid out file one record at a time (see split); ok is false when the
+// file must be read whole instead.
+func parseSplit(data []byte) (d *connectors.Directory, err error, ok bool) {
+	sections, ok := split(data)
+	if !ok || len(sections) == 0 {
+		return nil, nil, false
+	}
+	p := &parser{lines: map[string][]int{}}
+	d = &connectors.Directory{Users: []connectors.Entry{}, Groups: []connectors.Entry{}}
+	seen := map[string]bool{}
+	for _, s := range sections {
+		if seen[s.key] {
+			p.add("", "", 0, s.line, "key %q appears twice", s.key)
+			continue
+		}
+		seen[s.key] = true
+		kind, one, out := "user", p.user, &d.Users
+		switch s.key {
+		case "users":
+		case "groups":
+			kind, one, out = "group", p.group, &d.Groups
+		default:
+			p.add("", "", 0, s.line, "unknown key %q (known: users, groups)", s.key)
+			continue
+		}
+		for i, pc := range s.items {
+			n, parsed := parsePiece(pc)
+			if !parsed {
+				return nil, nil, false
+			}
+			p.item(n, i, kind, one, out)
+		}
+	}
+	p.duplicates(d)
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...), true
+	}
+	return d, nil, true
 }
 
 // fields walks a record's keys: the id first (to name the record in messages), then the rest.

@@ -210,7 +210,7 @@ func (a *applier) deprovisionUsers() {
 			a.rec.forget(scim.KindUser, r.ExternalID)
 			return
 		}
-		u := a.k.userData[r.ExternalID]
+		u := a.k.lastWritten(r.ExternalID)
 		u.Active = false
 		a.rec.putUser(r.ID, u)
 		a.count(func(c *state.Counts) { c.Disabled++ })

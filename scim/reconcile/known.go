@@ -13,10 +13,15 @@ import (
 // known is what the state store says at the start of a run: the objects scimbridge owns, as it
 // last wrote them, their memberships, and the creates left unconfirmed.
 type known struct {
-	users         map[string]state.Object // by externalId
-	groups        map[string]state.Object
-	userData      map[string]scim.User // decoded users, by externalId
-	groupData     map[string]scim.Group
+	users     map[string]state.Object // by externalId
+	groups    map[string]state.Object
+	userData  map[string]scim.User // decoded users, by externalId; moved out by trustedState
+	groupData map[string]scim.Group
+	// trusted holds the users trustedState built (managers as target ids) and where each one is,
+	// once userData has been moved into it.
+	trusted       []scim.TargetUser
+	trustedAt     map[string]int
+	byTarget      map[string]string   // target id -> externalId, built on first use
 	members       map[string][]string // group externalId -> user externalIds
 	pendingUsers  map[string]bool
 	pendingGroups map[string]bool
@@ -85,7 +90,8 @@ func (k *known) owned() plan.Owned {
 }
 
 // trustedState is the target as scimbridge last wrote it: its owned objects only. A run that
-// trusts it makes no read request at all.
+// trusts it makes no read request at all. The decoded users move into it rather than being
+// copied (a large directory would otherwise hold them twice); lastWritten still finds them.
 func (k *known) trustedState() scim.TargetState {
 	var s scim.TargetState
 	s.Users = make([]scim.TargetUser, 0, len(k.users))
@@ -96,6 +102,7 @@ func (k *known) trustedState() scim.TargetState {
 		}
 		s.Users = append(s.Users, scim.TargetUser{ID: obj.TargetID, User: u})
 	}
+	k.userData = nil
 	s.Groups = make([]scim.TargetGroup, 0, len(k.groups))
 	for ext, obj := range k.groups {
 		g := k.groupData[ext]
@@ -110,7 +117,39 @@ func (k *known) trustedState() scim.TargetState {
 	}
 	slices.SortFunc(s.Users, func(a, b scim.TargetUser) int { return cmpString(a.ID, b.ID) })
 	slices.SortFunc(s.Groups, func(a, b scim.TargetGroup) int { return cmpString(a.ID, b.ID) })
+	k.trusted = s.Users
+	k.trustedAt = make(map[string]int, len(s.Users))
+	for i, u := range s.Users {
+		k.trustedAt[k.extOf(u.ID)] = i
+	}
 	return s
+}
+
+// extOf returns the externalId of an owned user's target id.
+func (k *known) extOf(targetID string) string {
+	if k.byTarget == nil {
+		k.byTarget = make(map[string]string, len(k.users))
+		for ext, o := range k.users {
+			k.byTarget[o.TargetID] = ext
+		}
+	}
+	return k.byTarget[targetID]
+}
+
+// lastWritten returns an owned user as scimbridge last wrote it, manager by externalId.
+func (k *known) lastWritten(ext string) scim.User {
+	if k.userData != nil {
+		return k.userData[ext]
+	}
+	i, ok := k.trustedAt[ext]
+	if !ok {
+		return scim.User{}
+	}
+	u := k.trusted[i].User
+	if m := u.Enterprise.Manager; m != "" {
+		u.Enterprise.Manager = k.extOf(m)
+	}
+	return u
 }
 
 func cmpString(a, b string) int {

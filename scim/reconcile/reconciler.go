@@ -295,8 +295,16 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	if applyErr != nil {
 		return applyErr
 	}
-	if err := a.refresh(context.WithoutCancel(ctx), desired); err != nil {
-		return err
+	// What was loaded for planning is let go before refresh loads the state again: on a large
+	// directory both at once would double the run's peak memory.
+	known, current, cur, a.k, a.current = nil, scim.TargetState{}, nil, nil, nil
+	// A trusted run that changed nothing has nothing to refresh: the plan compared the source
+	// with the state itself.
+	nothingDone := !full && p.Empty() && len(p.Claims) == 0 && len(p.Forget) == 0
+	if !nothingDone {
+		if err := a.refresh(context.WithoutCancel(ctx), desired); err != nil {
+			return err
+		}
 	}
 	// A targeted run repairs drift only for its selection: the next full read stays due.
 	if full && sc == nil && len(a.errs) == 0 {
