@@ -219,6 +219,15 @@ func parseEqFilter(raw, coreURN string) (terms []eqTerm, err error) {
 			if !ok {
 				return badRequest("unsupported filter %q: the value must be a string", raw)
 			}
+			// The parser hands the literal over with its escapes (\" and \\) still in; a SCIM
+			// string is a JSON string, so decode it as one.
+			if strings.ContainsRune(v, '\\') {
+				var s string
+				if err := json.Unmarshal([]byte(`"`+v+`"`), &s); err != nil {
+					return badRequest("invalid filter %q: bad escape in a string value", raw)
+				}
+				v = s
+			}
 			name := strings.ToLower(t.AttributePath.AttributeName)
 			if sub := t.AttributePath.SubAttributeName(); sub != "" {
 				name += "." + strings.ToLower(sub)
