@@ -2,6 +2,8 @@ package scim
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -89,6 +91,10 @@ func IsRetryable(err error) bool {
 		// checked by the retry loop before it tries again.
 		return true
 	}
+	if isCertificateError(err) {
+		// An untrusted, expired or misnamed certificate does not fix itself on a retry.
+		return false
+	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) {
@@ -100,6 +106,15 @@ func IsRetryable(err error) bool {
 	}
 	var oe *net.OpError
 	return errors.As(err, &oe)
+}
+
+// isCertificateError reports whether err is a failed verification of the server's certificate.
+func isCertificateError(err error) bool {
+	var cve *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &cve) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }
 
 // parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date.

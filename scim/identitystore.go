@@ -119,6 +119,11 @@ func awsAPIError(op string, err error) *APIError {
 	if !errors.As(err, &re) {
 		return nil
 	}
+	if re.HTTPStatusCode() < 300 {
+		// A success whose body could not be read (the connection closed or reset part-way):
+		// a network failure, worth another attempt, not an answer of the service.
+		return nil
+	}
 	ae := &APIError{Op: op, Status: re.HTTPStatusCode()}
 	var rid interface{ ServiceRequestID() string }
 	if errors.As(err, &rid) {
