@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -319,6 +320,10 @@ func expand(s string, line int, lookup func(string) (string, bool), errs *[]erro
 			name, def, hasDef := strings.Cut(s[i+2:i+end], ":-")
 			v, ok := lookup(name)
 			switch {
+			case ok && !utf8.ValidString(v):
+				// Written into the YAML text it would come back as other characters (a token
+				// silently changed); the value itself is never quoted in the message.
+				*errs = append(*errs, fmt.Errorf("line %d: environment variable %s is not valid UTF-8", line, name))
 			case ok && (v != "" || !hasDef):
 				b.WriteString(v)
 			case hasDef:
