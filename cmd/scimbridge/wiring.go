@@ -213,7 +213,7 @@ func (rt *app) openTarget(ctx context.Context) error {
 		isCfg.HTTPClient = httpClient
 		isCfg.Observer = rt.counter
 		isCfg.Logger = rt.log.With("component", "identitystore")
-		isCfg.Limiter = scim.NewLimiter(scim.LimiterConfig{Initial: 10})
+		isCfg.Limiter = scim.NewLimiter(scim.LimiterConfig{Initial: rate.Initial, Min: rate.Min, Max: rate.Max}) // its own bucket: identitystore is limited apart from SCIM
 		if rt.reader, err = scim.NewIdentityStoreReader(ctx, *isCfg); err != nil {
 			return err
 		}

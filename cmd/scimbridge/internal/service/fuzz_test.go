@@ -1,0 +1,45 @@
+package service
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzSyncWebhook sends validly signed and unsigned random payloads to POST /v1/sync: the handler
+// answers 202 or a 4xx, never a 5xx or a panic, accepts only what is signed, and a request it
+// accepts names only the users and groups the body named.
+func FuzzSyncWebhook(f *testing.F) {
+	for _, s := range []string{"", "{}", `{"users":["u1"],"groups":["g1"]}`, `{"dry_run":true}`, `{"users":"x"}`,
+		`{"users":["` + strings.Repeat("a", 600) + `"]}`, "[", `{"users":[null]}`, `{"extra":1}`} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	fx := newFixture(f, nil)
+	f.Fuzz(func(t *testing.T, body string, sign bool) {
+		h := http.Header{}
+		if sign {
+			h = signed(testSecret, fx.now, body)
+		}
+		before := len(fx.ctrl.requests())
+		rec := fx.do(http.MethodPost, "/v1/sync", body, h)
+		switch {
+		case rec.Code >= 500:
+			t.Fatalf("status %d for %q", rec.Code, body)
+		case rec.Code == http.StatusAccepted && !sign:
+			t.Fatalf("an unsigned request was accepted: %q", body)
+		case rec.Code == http.StatusAccepted:
+			reqs := fx.ctrl.requests()
+			if len(reqs) != before+1 {
+				t.Fatalf("accepted without a request to the controller")
+			}
+			for _, id := range append(reqs[len(reqs)-1].Only.Users, reqs[len(reqs)-1].Only.Groups...) {
+				if !strings.Contains(body, id) && id != "" {
+					t.Fatalf("request names %q, which the body does not", id)
+				}
+			}
+		}
+		fx.now = fx.now.Add(time.Second) // a new timestamp, so that no request is a replay
+	})
+}
