@@ -3,6 +3,7 @@ package connectors
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -287,7 +288,7 @@ func (m *Mapping) run(d *Directory) *run {
 		g.Members = members
 		snap.Groups = append(snap.Groups, *g)
 	}
-	snap.Skipped = r.problems
+	snap.Skipped = append(slices.Clone(d.Skipped), r.problems...)
 	r.snapshot = scim.Normalize(snap)
 	return r
 }

@@ -11,6 +11,8 @@ package connectors
 import (
 	"context"
 	"strings"
+
+	"github.com/scimbridge/scimbridge/scim"
 )
 
 // Entry is one directory object as a connector read it.
@@ -56,6 +58,10 @@ func (e Entry) Get(name string) string {
 type Directory struct {
 	Users  []Entry `json:"users"`
 	Groups []Entry `json:"groups"`
+	// Skipped are records the connector read but had to leave out (a field it cannot read),
+	// each with its id: the plan leaves their target objects exactly as they are. A record
+	// without an id cannot be matched to anything; it fails the whole read instead.
+	Skipped []scim.Problem `json:"skipped,omitempty"`
 }
 
 // Source reads a directory. Implementations are safe to call from one goroutine at a time.

@@ -237,7 +237,13 @@ data_dir: data
 	if line["result"] != "success" || line["created"] != float64(1) || line["only"] != "users u-new-0" {
 		t.Fatalf("targeted run: %v", line)
 	}
-	if _, text := getText(t, "http://"+addr+"/metrics"); !strings.Contains(text, `scimbridge_runs_total{dry_run="false",result="success",trigger="webhook"} 1`) {
+	// The run's log line comes before the controller records the run in the metrics: poll.
+	counted := false
+	for deadline := time.Now().Add(5 * time.Second); !counted && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		_, text := getText(t, "http://"+addr+"/metrics")
+		counted = strings.Contains(text, `scimbridge_runs_total{dry_run="false",result="success",trigger="webhook"} 1`)
+	}
+	if !counted {
 		t.Errorf("/metrics does not count the webhook run")
 	}
 

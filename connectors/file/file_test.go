@@ -201,53 +201,92 @@ groups:
 	}
 }
 
+// TestParseErrors covers problems of the file as a whole (and records without an id), which fail
+// the read, and problems of one record, which leave that record out with its id and line and let
+// the rest through.
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		in   string
-		want []string // substrings, each in some error line
+		name  string
+		in    string
+		fatal bool
+		want  []string // substrings, each in some error line or skipped record
 	}{
-		{"empty", "", []string{"the file is empty"}},
-		{"not yaml", "users: [", []string{"not valid YAML"}},
-		{"not a mapping", "- a\n- b\n", []string{"must be a mapping"}},
-		{"unknown top key", "users: []\nteams: []\n", []string{`(line 2): unknown key "teams"`}},
-		{"users not a list", "users: {a: b}\n", []string{"users must be a list"}},
-		{"unknown user key", "users:\n  - id: u1\n    userName: a\n    titel: x\n", []string{`user "u1" (line 4): unknown key "titel"`}},
-		{"missing id", "users:\n  - userName: a\n", []string{"users[0] (line 2): id is required"}},
-		{"wrong type", "users:\n  - id: u1\n    title: [a, b]\n", []string{`user "u1" (line 3): title must be a single value, not a list`}},
-		{"bad bool", "users:\n  - id: u1\n    active: maybe\n", []string{`active must be true or false, not "maybe"`}},
-		{"contradiction", "users:\n  - id: u1\n    active: true\n    suspended: true\n", []string{"contradict"}},
-		{"repeated key", "users:\n  - id: u1\n    title: a\n    title: b\n", []string{`key "title" appears twice`}},
-		{"duplicate ids", "users:\n  - id: x\n    userName: a\ngroups:\n  - id: x\n    name: X\n", []string{`group "x" (line 5): id is already used by a user`}},
-		{"duplicate userName", "users:\n  - id: a\n    userName: Same\n  - id: b\n    userName: same\n", []string{`user "b" (line 4): userName "same" is already used by user "a"`}},
-		{"duplicate email", "users:\n  - {id: a, email: x@y}\n  - {id: b, email: X@y}\n", []string{`email "X@y" is already used`}},
-		{"duplicate group name", "groups:\n  - {id: a, name: G}\n  - {id: b, name: g}\n", []string{`group "b" (line 3): name "g" is already used`}},
-		{"members not a list", "groups:\n  - id: g\n    members: u1\n", []string{`group "g" (line 3): members must be a list`}},
-		{"self member", "groups:\n  - id: g\n    members: [g]\n", []string{"lists itself"}},
-		{"attribute shadows field", "users:\n  - id: u\n    attributes: {Title: x}\n", []string{`"Title" is a field of the record`}},
-		{"attribute nested", "users:\n  - id: u\n    attributes: {x: {y: z}}\n", []string{`"x" must be a value or a list of values`}},
-		{"unknown group key", "groups:\n  - id: g\n    owner: u\n", []string{`group "g" (line 3): unknown key "owner"`}},
-		{"every problem at once", "users:\n  - id: u1\n    bad1: x\n  - id: u2\n    bad2: y\ngroups:\n  - name: nameless\n",
+		{"empty", "", true, []string{"the file is empty"}},
+		{"not yaml", "users: [", true, []string{"not valid YAML"}},
+		{"not a mapping", "- a\n- b\n", true, []string{"must be a mapping"}},
+		{"unknown top key", "users: []\nteams: []\n", true, []string{`(line 2): unknown key "teams"`}},
+		{"users not a list", "users: {a: b}\n", true, []string{"users must be a list"}},
+		{"missing id", "users:\n  - userName: a\n", true, []string{"users[0] (line 2): id is required"}},
+		{"unknown user key", "users:\n  - id: u1\n    userName: a\n    titel: x\n", false, []string{`user "u1": line 4: unknown key "titel"`}},
+		{"wrong type", "users:\n  - id: u1\n    title: [a, b]\n", false, []string{`user "u1": line 3: title must be a single value, not a list`}},
+		{"bad bool", "users:\n  - id: u1\n    active: maybe\n", false, []string{`active must be true or false, not "maybe"`}},
+		{"contradiction", "users:\n  - id: u1\n    active: true\n    suspended: true\n", false, []string{"contradict"}},
+		{"repeated key", "users:\n  - id: u1\n    title: a\n    title: b\n", false, []string{`key "title" appears twice`}},
+		{"duplicate ids", "users:\n  - id: x\n    userName: a\ngroups:\n  - id: x\n    name: X\n", false, []string{`group "x": line 5: id is already used by a user`}},
+		{"duplicate userName", "users:\n  - id: a\n    userName: Same\n  - id: b\n    userName: same\n", false, []string{`user "b": line 4: userName "same" is already used by user "a"`}},
+		{"duplicate email", "users:\n  - {id: a, email: x@y}\n  - {id: b, email: X@y}\n", false, []string{`email "X@y" is already used`}},
+		{"duplicate group name", "groups:\n  - {id: a, name: G}\n  - {id: b, name: g}\n", false, []string{`group "b": line 3: name "g" is already used`}},
+		{"members not a list", "groups:\n  - id: g\n    members: u1\n", false, []string{`group "g": line 3: members must be a list`}},
+		{"self member", "groups:\n  - id: g\n    members: [g]\n", false, []string{"lists itself"}},
+		{"attribute shadows field", "users:\n  - id: u\n    attributes: {Title: x}\n", false, []string{`"Title" is a field of the record`}},
+		{"attribute nested", "users:\n  - id: u\n    attributes: {x: {y: z}}\n", false, []string{`"x" must be a value or a list of values`}},
+		{"unknown group key", "groups:\n  - id: g\n    owner: u\n", false, []string{`group "g": line 3: unknown key "owner"`}},
+		{"every problem at once", "users:\n  - id: u1\n    bad1: x\n  - id: u2\n    bad2: y\ngroups:\n  - name: nameless\n", true,
 			[]string{`user "u1" (line 3): unknown key "bad1"`, `user "u2" (line 5): unknown key "bad2"`, "groups[0] (line 7): id is required"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := Parse([]byte(tc.in))
-			if err == nil {
-				t.Fatalf("Parse = %v, nil; want an error", d)
-			}
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("error %v does not wrap ErrInvalid", err)
-			}
-			var pe *ParseError
-			if !errors.As(err, &pe) {
-				t.Errorf("error %v holds no *ParseError", err)
+			var text string
+			if tc.fatal {
+				if err == nil {
+					t.Fatalf("Parse = %v, nil; want an error", d)
+				}
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("error %v does not wrap ErrInvalid", err)
+				}
+				var pe *ParseError
+				if !errors.As(err, &pe) {
+					t.Errorf("error %v holds no *ParseError", err)
+				}
+				text = err.Error()
+			} else {
+				if err != nil {
+					t.Fatalf("Parse: %v; a problem of one record must not fail the read", err)
+				}
+				if len(d.Skipped) == 0 {
+					t.Fatal("the bad record was not reported as skipped")
+				}
+				for _, p := range d.Skipped {
+					if !p.Dropped || p.ID == "" {
+						t.Errorf("skipped %+v: want a dropped record with its id", p)
+					}
+					for _, e := range append(d.Users, d.Groups...) {
+						if e.ID == p.ID && !strings.Contains(tc.name, "duplicate") {
+							t.Errorf("record %q is both skipped and read", p.ID)
+						}
+					}
+					text += p.Error() + "\n"
+				}
 			}
 			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error\n%v\nlacks %q", err, w)
+				if !strings.Contains(text, w) {
+					t.Errorf("problems\n%v\nlack %q", text, w)
 				}
 			}
 		})
+	}
+}
+
+func TestOneBadRecordLetsTheRestThrough(t *testing.T) {
+	d, err := Parse([]byte("users:\n  - id: u1\n    userName: a@x\n    givenName: A\n  - id: u2\n    userName: b@x\n    titel: typo\n  - id: u3\n    userName: a@X\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Users) != 1 || d.Users[0].ID != "u1" {
+		t.Errorf("users = %+v, want u1 only", d.Users)
+	}
+	if len(d.Skipped) != 2 || d.Skipped[0].ID != "u2" || d.Skipped[1].ID != "u3" {
+		t.Errorf("skipped = %+v, want u2 (unknown key) and u3 (duplicate userName)", d.Skipped)
 	}
 }
 
@@ -272,7 +311,7 @@ func TestConfig(t *testing.T) {
 		t.Errorf("Open of a missing file: %v, want os.ErrNotExist", err)
 	}
 	path := filepath.Join(t.TempDir(), "d.yaml")
-	if err := os.WriteFile(path, []byte("users:\n  - id: u\n    bogus: 1\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("users:\n  - userName: u\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	src := openSource(t, path)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/scimbridge/scimbridge/connectors"
+	"github.com/scimbridge/scimbridge/scim"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -59,14 +60,47 @@ var userStringFields = []string{"userName", "displayName", "givenName", "familyN
 // groupStringFields are the group keys holding one string.
 var groupStringFields = []string{"name", "description"}
 
-// parser collects every problem of one file.
+// parser collects every problem of one file. A problem of a record that has an id leaves that
+// record out (reported in Directory.Skipped, so the plan leaves its target object alone) and the
+// rest of the file goes on; a problem of the file as a whole, or of a record without an id (which
+// no target object can be matched to), fails the whole read.
 type parser struct {
-	errs  []error
-	lines map[string][]int // kind -> line of each record returned, in order
+	errs    []error
+	skipped []*ParseError
+	lines   map[string][]int // kind -> line of each record returned, in order
 }
 
 func (p *parser) add(kind, id string, index, line int, format string, args ...any) {
-	p.errs = append(p.errs, &ParseError{Kind: kind, ID: id, Index: index, Line: line, Msg: fmt.Sprintf(format, args...)})
+	pe := &ParseError{Kind: kind, ID: id, Index: index, Line: line, Msg: fmt.Sprintf(format, args...)}
+	if kind != "" && id != "" {
+		p.skipped = append(p.skipped, pe)
+		return
+	}
+	p.errs = append(p.errs, pe)
+}
+
+// problems counts what has been reported so far.
+func (p *parser) problems() int { return len(p.errs) + len(p.skipped) }
+
+// finish returns the directory with its skipped records, or, when the file cannot be read, every
+// problem (those of single records too).
+func (p *parser) finish(d *connectors.Directory) (*connectors.Directory, error) {
+	p.duplicates(d)
+	if len(p.errs) > 0 {
+		all := slices.Clone(p.errs)
+		for _, pe := range p.skipped {
+			all = append(all, pe)
+		}
+		return nil, errors.Join(all...)
+	}
+	for _, pe := range p.skipped {
+		reason := pe.Msg
+		if pe.Line > 0 {
+			reason = fmt.Sprintf("line %d: %s", pe.Line, pe.Msg)
+		}
+		d.Skipped = append(d.Skipped, scim.Problem{Kind: pe.Kind, ID: pe.ID, Reason: reason, Dropped: true})
+	}
+	return d, nil
 }
 
 // Parse decodes a directory file. It reports every problem at once (errors.Join of *ParseError,
@@ -111,11 +145,7 @@ func parseWhole(data []byte) (*connectors.Directory, error) {
 			p.add("", "", 0, k.Line, "unknown key %q (known: users, groups)", k.Value)
 		}
 	}
-	p.duplicates(d)
-	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
-	}
-	return d, nil
+	return p.finish(d)
 }
 
 func resolve(n *yaml.Node) *yaml.Node {
@@ -185,11 +215,8 @@ func parseSplit(data []byte) (d *connectors.Directory, err error, ok bool) {
 			p.item(n, i, kind, one, out)
 		}
 	}
-	p.duplicates(d)
-	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...), true
-	}
-	return d, nil, true
+	d, err = p.finish(d)
+	return d, err, true
 }
 
 // fields walks a record's keys: the id first (to name the record in messages), then the rest.
@@ -302,7 +329,7 @@ func (r *record) start(n *yaml.Node) {
 
 func (p *parser) user(n *yaml.Node, index int) (connectors.Entry, bool) {
 	r := &record{p: p, kind: "user", index: index}
-	before := len(p.errs)
+	before := p.problems()
 	r.start(n)
 	e := connectors.Entry{ID: r.id, Attributes: map[string][]string{}}
 	var active, suspended *bool
@@ -348,12 +375,12 @@ func (p *parser) user(n *yaml.Node, index int) (connectors.Entry, bool) {
 			e.Keys = append(e.Keys, v)
 		}
 	}
-	return e, len(p.errs) == before
+	return e, p.problems() == before
 }
 
 func (p *parser) group(n *yaml.Node, index int) (connectors.Entry, bool) {
 	r := &record{p: p, kind: "group", index: index}
-	before := len(p.errs)
+	before := p.problems()
 	r.start(n)
 	e := connectors.Entry{ID: r.id, Attributes: map[string][]string{}}
 	var attrs *yaml.Node
@@ -385,41 +412,60 @@ func (p *parser) group(n *yaml.Node, index int) (connectors.Entry, bool) {
 	if name := e.Get("name"); name != "" {
 		e.Keys = []string{name}
 	}
-	return e, len(p.errs) == before
+	return e, p.problems() == before
 }
 
-// duplicates reports ids used twice (across users and groups), and userNames, emails and group
-// names used twice (ignoring case), naming every record after the first.
+// duplicates leaves out, and reports, every record after the first that uses an id (across
+// users and groups), a userName, an email or a group name (ignoring case) already used.
 func (p *parser) duplicates(d *connectors.Directory) {
 	ids := map[string]string{}
-	check := func(kind string, e connectors.Entry, index int) {
+	drop := map[string]map[int]bool{"user": {}, "group": {}}
+	check := func(kind string, e connectors.Entry, index int) bool {
 		if other, dup := ids[e.ID]; dup {
 			p.add(kind, e.ID, index, p.lines[kind][index], "id is already used by a %s", other)
-			return
+			return false
 		}
 		ids[e.ID] = kind
+		return true
 	}
 	names, emails, groupNames := map[string]string{}, map[string]string{}, map[string]string{}
-	unique := func(seen map[string]string, kind, field, value, id string, index int) {
+	unique := func(seen map[string]string, kind, field, value, id string, index int) bool {
 		if value == "" {
-			return
+			return true
 		}
 		k := strings.ToLower(value)
 		if other, dup := seen[k]; dup {
 			p.add(kind, id, index, p.lines[kind][index], "%s %q is already used by %s %q", field, value, kind, other)
-			return
+			return false
 		}
 		seen[k] = id
+		return true
 	}
 	for i, u := range d.Users {
-		check("user", u, i)
-		unique(names, "user", "userName", u.Get("userName"), u.ID, i)
-		unique(emails, "user", "email", u.Get("email"), u.ID, i)
+		if !check("user", u, i) || !unique(names, "user", "userName", u.Get("userName"), u.ID, i) ||
+			!unique(emails, "user", "email", u.Get("email"), u.ID, i) {
+			drop["user"][i] = true
+		}
 	}
 	for i, g := range d.Groups {
-		check("group", g, i)
-		unique(groupNames, "group", "name", g.Get("name"), g.ID, i)
+		if !check("group", g, i) || !unique(groupNames, "group", "name", g.Get("name"), g.ID, i) {
+			drop["group"][i] = true
+		}
 	}
+	keep := func(entries []connectors.Entry, dropped map[int]bool) []connectors.Entry {
+		if len(dropped) == 0 {
+			return entries
+		}
+		out := make([]connectors.Entry, 0, len(entries)-len(dropped))
+		for i, e := range entries {
+			if !dropped[i] {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	d.Users = keep(d.Users, drop["user"])
+	d.Groups = keep(d.Groups, drop["group"])
 }
 
 func kindName(n *yaml.Node) string {
