@@ -48,6 +48,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	setMemoryLimit()
 	sc := cfg.Service
 	if f.listen != "" {
 		sc.Listen = f.listen

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,7 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 	if err != nil {
 		return err
 	}
+	setMemoryLimit()
 	ctx := cmd.Context()
 	log := newLogger(cmd.ErrOrStderr(), cfg.Log, f.verbose)
 	rt, err := newRuntime(ctx, cfg, log)
@@ -98,6 +100,7 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 	start := time.Now()
 	res, runErr := r.RunOnce(ctx, reconcile.RunOptions{Trigger: "cli", DryRun: f.dryRun, AllowDeletes: f.allowDeletes, FullRead: f.fullRead})
 	bar.finish()
+	warnIfMemoryLimited(log, memoryLimit)
 	if res == nil {
 		return runErr
 	}
@@ -185,11 +188,13 @@ func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy m
 		ThrottledRequests map[string]int `json:"throttledRequests"`
 		Errors            []string       `json:"errors"`
 		Plan              *plan.Plan     `json:"plan,omitempty"`
-		Summary           *plan.Summary  `json:"summary,omitempty"`
+		// PeakRSSBytes is this process\'s peak resident memory so far (Linux; 0 elsewhere).
+		PeakRSSBytes int64         `json:"peakRssBytes"`
+		Summary      *plan.Summary `json:"summary,omitempty"`
 	}
 	o := out{RunID: res.RunID, Result: res.Result, DryRun: res.DryRun, FullRead: res.FullRead,
 		DurationMS: res.Duration.Milliseconds(), Counts: res.Counts, Requests: requests, Throttled: throttled, ThrottledRequests: throttledBy,
-		Errors: res.Errors}
+		Errors: res.Errors, PeakRSSBytes: peakRSS()}
 	if !summaryOnly {
 		o.Plan = res.Plan
 	}
@@ -246,4 +251,23 @@ func (b *progressBar) finish() {
 	if b.drawn {
 		fmt.Fprintln(b.w)
 	}
+}
+
+// peakRSS reads this process's peak resident set size (VmHWM) from /proc; 0 where there is none.
+// A parent's rusage of its child is no use here: on exec Linux carries the high-water mark of the
+// image it replaces, which for a child started by a large process is the parent's.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
 }

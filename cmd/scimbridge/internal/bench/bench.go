@@ -209,6 +209,7 @@ type syncOutput struct {
 	Requests          map[string]int `json:"requests"`
 	Throttled         int            `json:"throttled"`
 	ThrottledRequests map[string]int `json:"throttledRequests"`
+	PeakRSSBytes      int64          `json:"peakRssBytes"`
 	Errors            []string       `json:"errors"`
 	Summary           struct {
 		CreateUsers, UpdateUsers, DisableUsers, DeleteUsers int
@@ -252,8 +253,10 @@ func runPhase(ctx context.Context, binary, cfgPath string, allowDeletes int, rps
 	if rps > 0 {
 		p.LowerBoundSeconds = float64(p.LowerBound) / rps
 	}
+	// The child measures its own peak RSS: the rusage of a child started by this (large)
+	// process carries this process's high-water mark across the exec.
+	p.PeakRSSBytes = out.PeakRSSBytes
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		p.PeakRSSBytes = ru.Maxrss * 1024 // kilobytes on Linux
 		p.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	}
 	s := out.Summary
