@@ -424,14 +424,6 @@ func (a *applier) groupUpdated(u plan.GroupUpdate) {
 	})
 }
 
-// batch is one membership PATCH.
-type batch struct {
-	groupExt, groupID string
-	update            *plan.GroupUpdate // folded into the first batch of a group
-	add, remove       []string          // target ids
-	addExt, remExt    []string          // the same users' externalIds, for the state ("" when unowned)
-}
-
 func (a *applier) createGroups() error {
 	if len(a.p.CreateGroups) == 0 {
 		return nil
@@ -525,18 +517,39 @@ func (a *applier) patchMembers() {
 	for i := range a.p.UpdateGroups {
 		updates[a.p.UpdateGroups[i].ID] = &a.p.UpdateGroups[i]
 	}
-	var batches []batch
 	changes := append(slices.Clone(a.p.Members), a.leftover...)
-	for _, mc := range changes {
+	// A batch is a window of one change's operations (its adds, then its removes); the ids are
+	// gathered only when the batch is sent, so a large initial sync never holds every PATCH at once.
+	type batch struct {
+		change, from, to int
+		update           *plan.GroupUpdate // folded into the first batch of a group
+	}
+	var batches []batch
+	for ci, mc := range changes {
 		if a.failedGroup(mc.Group.ExternalID) {
 			continue
 		}
-		type op struct {
-			id, ext string
-			add     bool
+		n := len(mc.Add) + len(mc.Remove)
+		for from := 0; from < n; from += max {
+			b := batch{change: ci, from: from, to: min(from+max, n)}
+			if from == 0 {
+				b.update = updates[mc.Group.ID]
+			}
+			batches = append(batches, b)
 		}
-		var ops []op
-		for _, r := range mc.Add {
+	}
+	a.each(len(batches), func(i int) {
+		b := batches[i]
+		mc := changes[b.change]
+		var p scim.GroupPatch
+		var addExt, remExt []string
+		for k := b.from; k < b.to; k++ {
+			if k >= len(mc.Add) {
+				r := mc.Remove[k-len(mc.Add)]
+				p.Remove, remExt = append(p.Remove, r.ID), append(remExt, r.ExternalID)
+				continue
+			}
+			r := mc.Add[k]
 			id := r.ID
 			if id == "" {
 				id = a.userID(r.ExternalID)
@@ -547,49 +560,27 @@ func (a *applier) patchMembers() {
 				a.mu.Unlock()
 				continue
 			}
-			ops = append(ops, op{id, r.ExternalID, true})
+			p.Add, addExt = append(p.Add, id), append(addExt, r.ExternalID)
 		}
-		for _, r := range mc.Remove {
-			ops = append(ops, op{r.ID, r.ExternalID, false})
-		}
-		first := true
-		for len(ops) > 0 {
-			n := min(max, len(ops))
-			b := batch{groupExt: mc.Group.ExternalID, groupID: mc.Group.ID}
-			if first {
-				b.update = updates[mc.Group.ID]
-				first = false
-			}
-			for _, o := range ops[:n] {
-				if o.add {
-					b.add, b.addExt = append(b.add, o.id), append(b.addExt, o.ext)
-				} else {
-					b.remove, b.remExt = append(b.remove, o.id), append(b.remExt, o.ext)
-				}
-			}
-			ops = ops[n:]
-			batches = append(batches, b)
-		}
-	}
-	a.each(len(batches), func(i int) {
-		b := batches[i]
-		p := scim.GroupPatch{Add: b.add, Remove: b.remove}
 		if b.update != nil {
 			up := groupUpdatePatch(*b.update)
 			p.DisplayName, p.ExternalID = up.DisplayName, up.ExternalID
 		}
-		err := a.r.cfg.Target.PatchGroup(a.rctx, b.groupID, p)
-		a.progress(len(b.add) + len(b.remove))
+		if len(p.Add)+len(p.Remove) == 0 && b.update == nil {
+			return
+		}
+		err := a.r.cfg.Target.PatchGroup(a.rctx, mc.Group.ID, p)
+		a.progress(len(p.Add) + len(p.Remove))
 		if err != nil {
-			a.fail(scim.KindGroup, b.groupExt, fmt.Sprintf("membership change (+%d -%d)", len(b.add), len(b.remove)), err)
+			a.fail(scim.KindGroup, mc.Group.ExternalID, fmt.Sprintf("membership change (+%d -%d)", len(p.Add), len(p.Remove)), err)
 			return
 		}
 		if b.update != nil {
 			a.groupUpdated(*b.update)
 		}
-		a.rec.addMembers(b.groupExt, b.addExt)
-		a.rec.removeMembers(b.groupExt, b.remExt)
-		a.count(func(c *state.Counts) { c.MemberAdds += len(b.add); c.MemberRemoves += len(b.remove) })
+		a.rec.addMembers(mc.Group.ExternalID, addExt)
+		a.rec.removeMembers(mc.Group.ExternalID, remExt)
+		a.count(func(c *state.Counts) { c.MemberAdds += len(p.Add); c.MemberRemoves += len(p.Remove) })
 	})
 }
 
