@@ -15,7 +15,7 @@ import (
 // keeps at most about 280 MB live; with the default GC pacing its heap would grow to twice that
 // between collections. Above the limit the collector works harder instead; it is soft, so a
 // larger directory still syncs, only with more GC work (see warnIfMemoryLimited).
-const defaultMemoryLimit = 420 << 20
+const defaultMemoryLimit = 360 << 20
 
 // memoryLimit is the soft memory limit setMemoryLimit set, for warnIfMemoryLimited.
 var memoryLimit int64
