@@ -37,8 +37,7 @@ type applier struct {
 	rctx context.Context // for requests in flight: never cancelled
 
 	mu       sync.Mutex
-	userIDs  map[string]string // user externalId -> target id, as known or created
-	groupIDs map[string]string
+	userIDs  map[string]string   // user externalId -> target id, as known or created
 	failed   map[string]bool     // "user/<ext>" or "group/<ext>" that failed in this run
 	leftover []plan.MemberChange // members of new groups beyond what their POST carried
 	current  *scim.TargetState   // nil when the state store was trusted
@@ -52,24 +51,18 @@ type applier struct {
 func newApplier(r *Reconciler, log *slog.Logger, p *plan.Plan, k *known, current *scim.TargetState) *applier {
 	a := &applier{
 		r: r, log: log, p: p, k: k, current: current,
-		rec:      newRecorder(r.cfg.State, r.cfg.Now),
-		userIDs:  make(map[string]string, len(p.UserIDs)+len(p.CreateUsers)),
-		groupIDs: make(map[string]string, len(k.groups)+len(p.CreateGroups)),
-		failed:   map[string]bool{},
+		rec:     newRecorder(r.cfg.State, r.cfg.Now),
+		userIDs: make(map[string]string, len(p.UserIDs)+len(p.CreateUsers)),
+		failed:  map[string]bool{},
 	}
 	for ext, id := range p.UserIDs {
 		a.userIDs[ext] = id
 	}
-	for ext, o := range k.groups {
-		a.groupIDs[ext] = o.TargetID
-	}
-	for _, u := range p.UpdateGroups {
-		a.groupIDs[u.ExternalID] = u.ID
-	}
-	for _, m := range p.Members {
-		a.groupIDs[m.Group.ExternalID] = m.Group.ID
-	}
+	// Progress counts objects and memberships; a new group's members count as they are written.
 	total := p.Writes()
+	for _, g := range p.CreateGroups {
+		total += len(g.Members)
+	}
 	a.total.Store(int64(total))
 	return a
 }
@@ -452,9 +445,6 @@ func (a *applier) createGroups() error {
 			a.fail(scim.KindGroup, g.ExternalID, "create", err)
 			return
 		}
-		a.mu.Lock()
-		a.groupIDs[g.ExternalID] = id
-		a.mu.Unlock()
 		a.rec.putGroup(id, scim.Group{ExternalID: g.ExternalID, DisplayName: g.DisplayName})
 		a.rec.addMembers(g.ExternalID, firstExt)
 		a.count(func(c *state.Counts) { c.Created++; c.MemberAdds += len(first) })
