@@ -11,10 +11,11 @@ import (
 
 // defaultMemoryLimit is the soft memory limit of the Go runtime for `sync` and `serve` when
 // GOMEMLIMIT is not set and no container limit is found (the emulator and bench commands, which
-// hold a whole target in memory, keep Go's default). A sync of 100,000 users, 10,000 groups and 1,000,000 memberships
-// keeps at most about 280 MB live; with the default GC pacing its heap would grow to twice that
-// between collections. Above the limit the collector works harder instead; it is soft, so a
-// larger directory still syncs, only with more GC work (see warnIfMemoryLimited).
+// hold a whole target in memory, keep Go's default). A sync of 100,000 users, 10,000 groups and
+// 1,000,000 memberships keeps at most about 280 MB live; with the default GC pacing its heap
+// would grow to twice that between collections. Above the limit the collector works harder
+// instead; it is soft, so a larger directory still syncs, only with more GC work (see
+// warnIfMemoryLimited).
 const defaultMemoryLimit = 360 << 20
 
 // memoryLimit is the soft memory limit setMemoryLimit set, for warnIfMemoryLimited.
