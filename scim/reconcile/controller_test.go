@@ -263,14 +263,23 @@ func TestControllerCoalescesTriggersDuringARun(t *testing.T) {
 		t.Errorf("%d runs, want 2 (three triggers coalesced into one): %+v", n, h.runner.Calls())
 	}
 
-	// A full trigger swallows targeted ones.
+	// A full trigger swallows the targeted ones waiting with it. Both wait behind a run held
+	// open, so that the controller cannot start the first before the second arrives.
+	h.ctrl.Trigger(h.clk.Now(), reconcile.Selection{Users: []string{"u8"}})
+	if c := h.started(); c.Only != "users u8" {
+		t.Fatalf("run = %+v, want the targeted run of u8", c)
+	}
 	h.ctrl.Trigger(h.clk.Now(), reconcile.Selection{Users: []string{"u9"}})
 	h.ctrl.Trigger(h.clk.Now(), reconcile.Selection{})
+	h.runner.release <- struct{}{}
 	c = h.started()
 	if c.Only != "" || c.Trigger != reconcile.TriggerWebhook {
 		t.Errorf("run after a full trigger = %+v, want a full webhook run", c)
 	}
 	h.runner.release <- struct{}{}
+	if n := len(h.runner.Calls()); n != 4 {
+		t.Errorf("%d runs, want 4 (u9 swallowed by the full run): %+v", n, h.runner.Calls())
+	}
 	if wait := h.idle(); wait != time.Hour {
 		t.Errorf("after a full requested run the schedule restarts: wait %s, want 1h", wait)
 	}
