@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/scimbridge/scimbridge/scim"
 	"github.com/scimbridge/scimbridge/scim/plan"
@@ -115,8 +116,8 @@ func (k *known) trustedState() scim.TargetState {
 		slices.Sort(members)
 		s.Groups = append(s.Groups, scim.TargetGroup{ID: obj.TargetID, ExternalID: ext, DisplayName: g.DisplayName, Members: members})
 	}
-	slices.SortFunc(s.Users, func(a, b scim.TargetUser) int { return cmpString(a.ID, b.ID) })
-	slices.SortFunc(s.Groups, func(a, b scim.TargetGroup) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(s.Users, func(a, b scim.TargetUser) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(s.Groups, func(a, b scim.TargetGroup) int { return strings.Compare(a.ID, b.ID) })
 	k.trusted = s.Users
 	k.trustedAt = make(map[string]int, len(s.Users))
 	for i, u := range s.Users {
@@ -150,14 +151,4 @@ func (k *known) lastWritten(ext string) scim.User {
 		u.Enterprise.Manager = k.extOf(m)
 	}
 	return u
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
