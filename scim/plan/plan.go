@@ -196,6 +196,10 @@ type matcher struct {
 	// takes an object that stands for another source record.
 	sourceUsers  map[string]bool
 	sourceGroups map[string]bool
+	// skippedUsers and skippedGroups are the source records left out as a whole: their target
+	// objects are left exactly as they are.
+	skippedUsers  map[string]bool
+	skippedGroups map[string]bool
 }
 
 // Compute compares the desired snapshot (as returned by scim.Normalize) with the target's current
@@ -211,14 +215,19 @@ func Compute(desired scim.Snapshot, current scim.TargetState, owned Owned, opts 
 		opts.Adopt = AdoptNone
 	}
 	m := newMatcher(current, owned, opts)
-	m.sourceUsers = make(map[string]bool, len(desired.Users))
+	m.skippedUsers = desired.SkippedIDs(scim.KindUser)
+	m.skippedGroups = desired.SkippedIDs(scim.KindGroup)
+	m.sourceUsers = make(map[string]bool, len(desired.Users)+len(m.skippedUsers))
 	for _, u := range desired.Users {
 		m.sourceUsers[u.ExternalID] = true
 	}
-	for id := range desired.SkippedIDs(scim.KindUser) {
+	for id := range m.skippedUsers {
 		m.sourceUsers[id] = true
 	}
-	m.sourceGroups = desired.SkippedIDs(scim.KindGroup)
+	m.sourceGroups = make(map[string]bool, len(desired.Groups)+len(m.skippedGroups))
+	for id := range m.skippedGroups {
+		m.sourceGroups[id] = true
+	}
 	for _, g := range desired.Groups {
 		m.sourceGroups[g.ExternalID] = true
 	}
@@ -337,7 +346,7 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 	}
 	// Pass 2: owned users that match nothing are deprovisioned; owned users missing from the
 	// target are forgotten (and created again if still desired).
-	skipped := desired.SkippedIDs(scim.KindUser)
+	skipped := m.skippedUsers
 	for id, ext := range m.owned.Users {
 		t, exists := m.userByID[id]
 		if !exists {
@@ -475,7 +484,7 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 			matched[t.ID] = true
 		}
 	}
-	skipped := desired.SkippedIDs(scim.KindGroup)
+	skipped := m.skippedGroups
 	deleted := map[string]bool{}
 	for id, ext := range m.owned.Groups {
 		t, exists := m.groupByID[id]
@@ -506,7 +515,7 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 			return "displayName exists in the target and is not owned by scimbridge (set adopt: name to take it over)"
 		}
 	}
-	skippedUsers := desired.SkippedIDs(scim.KindUser)
+	skippedUsers := m.skippedUsers
 	for i, want := range desired.Groups {
 		mt := matches[i]
 		if mt.t == nil {
