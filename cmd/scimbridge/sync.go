@@ -128,17 +128,13 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 }
 
 func writeTextSummary(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, wall time.Duration) {
-	throttled := 0
-	for _, n := range throttledBy {
-		throttled += n
-	}
+	throttled := sumCounts(throttledBy)
 	c := res.Counts
 	var reqs []string
-	total := 0
 	for k, v := range requests {
-		total += v
 		reqs = append(reqs, fmt.Sprintf("%s %d", k, v))
 	}
+	total := sumCounts(requests)
 	slices.Sort(reqs)
 	verb := "Done"
 	switch {
@@ -170,10 +166,7 @@ func writeTextSummary(w io.Writer, res *reconcile.Result, requests, throttledBy 
 }
 
 func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, maxMembers int, summaryOnly bool) error {
-	throttled := 0
-	for _, n := range throttledBy {
-		throttled += n
-	}
+	throttled := sumCounts(throttledBy)
 	type out struct {
 		RunID      int64          `json:"runId"`
 		Result     string         `json:"result"`
@@ -270,4 +263,13 @@ func peakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// sumCounts adds up a count per operation.
+func sumCounts(counts map[string]int) int {
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
 }
