@@ -1,0 +1,260 @@
+package state
+
+// The state lock, after Terraform's state lock: one writer at a time per state store. A run that
+// writes to the target (sync, serve's runs) takes the lock before it reads the target and holds it
+// to the end; a dry run and `check` never take it and are never blocked by it.
+//
+// For SQLite the lock is an OS file lock (flock) on a file beside the database, "<state>.lock".
+// The kernel releases it when the holding process dies however it dies (SIGKILL, OOM kill, a node
+// lost with a local volume), so a dead holder never needs clearing by hand. The file also records
+// who holds it (pid, host, command, run id, start time), for the message a second writer gets.
+//
+// Where it works: local filesystems, and volumes that several containers or pods share on one
+// node. Over the network it needs a filesystem with working locks: NFSv4 (Amazon EFS included)
+// and SMB do; NFSv3 needs lockd, and an NFS mount with the `nolock` option makes every lock
+// succeed, so two writers on two hosts would both run. A lock left on a server by a client that
+// vanished is released when the server's lease expires (about 90 s on NFSv4); `scimbridge state
+// unlock --force` removes the lock file for cases that do not resolve themselves.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// ErrLocked reports that another writer holds the state lock; the error is a *LockedError.
+var ErrLocked = errors.New("state store is locked by another writer")
+
+// LockInfo says who holds a state lock, as recorded in the lock file.
+type LockInfo struct {
+	PID     int       `json:"pid"`
+	Host    string    `json:"host"`
+	Command string    `json:"command"`
+	RunID   int64     `json:"runId,omitempty"`
+	Started time.Time `json:"startedAt"`
+}
+
+func (i LockInfo) String() string {
+	s := fmt.Sprintf("pid %d on host %s (scimbridge %s", i.PID, i.Host, i.Command)
+	if i.RunID != 0 {
+		s += fmt.Sprintf(", run %d", i.RunID)
+	}
+	if !i.Started.IsZero() {
+		s += ", since " + i.Started.UTC().Format(time.RFC3339)
+	}
+	return s + ")"
+}
+
+// LockedError is returned when the lock is held by another writer.
+type LockedError struct {
+	Path string
+	// Holder is what the lock file says; HolderKnown is false when it could not be read.
+	Holder      LockInfo
+	HolderKnown bool
+	// Waited is how long the caller waited for the lock.
+	Waited time.Duration
+}
+
+func (e *LockedError) Error() string {
+	who := "another process"
+	if e.HolderKnown {
+		who = e.Holder.String()
+	}
+	waited := ""
+	if e.Waited > 0 {
+		waited = fmt.Sprintf(" after waiting %s", e.Waited.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("state: %s is locked by %s%s: only one run may write at a time; wait for it to finish "+
+		"(state.lock_timeout makes a run wait), or, only if that process is gone for good and the lock "+
+		"stays, run `scimbridge state unlock --force`", e.Path, who, waited)
+}
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// Lock is a held state lock. Release it when the run ends; a process that dies releases it too.
+type Lock struct {
+	path string
+	f    *os.File // nil for an in-memory store, which no other process can reach
+	info LockInfo
+}
+
+// LockPath is the lock file of the state file at statePath.
+func LockPath(statePath string) string { return statePath + ".lock" }
+
+// lockPoll is how often a waiting writer tries the lock again.
+const lockPoll = 200 * time.Millisecond
+
+// AcquireLock takes the exclusive lock of the state file at statePath, waiting up to wait for a
+// holder to let go (0: fail at once). It returns a *LockedError (errors.Is ErrLocked) when the lock
+// stays held, or ctx's error. The lock of an in-memory store ("" or ":memory:") always succeeds.
+func AcquireLock(ctx context.Context, statePath string, info LockInfo, wait time.Duration) (*Lock, error) {
+	if statePath == "" || statePath == ":memory:" {
+		return &Lock{info: info}, nil
+	}
+	path := LockPath(statePath)
+	start := time.Now()
+	for {
+		f, err := tryLock(path)
+		if err != nil && !errors.Is(err, errWouldBlock) {
+			return nil, fmt.Errorf("state: lock %s: %w", path, err)
+		}
+		if f != nil {
+			l := &Lock{path: path, f: f, info: info}
+			if err := l.write(); err != nil {
+				_ = l.Release()
+				return nil, err
+			}
+			return l, nil
+		}
+		waited := time.Since(start)
+		if waited >= wait {
+			holder, known, _ := ReadLock(statePath)
+			return nil, &LockedError{Path: statePath, Holder: holder, HolderKnown: known, Waited: waited}
+		}
+		t := time.NewTimer(min(lockPoll, wait-waited))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// tryLock opens the lock file and takes its lock without waiting. It returns errWouldBlock when
+// another open file description holds it. A lock file removed or replaced between the open and the
+// lock (`state unlock --force`) is opened again, so that two writers never hold locks on two
+// different files under one name.
+func tryLock(path string) (*os.File, error) {
+	for range 10 {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if err := flock(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		same, err := sameFile(f, path)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if same {
+			return f, nil
+		}
+		f.Close() // the name now points elsewhere: lock what it points to
+	}
+	return nil, errors.New("the lock file keeps being replaced")
+}
+
+func sameFile(f *os.File, path string) (bool, error) {
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, now), nil
+}
+
+// write records the holder in the lock file.
+func (l *Lock) write() error {
+	b, err := json.Marshal(l.info)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if err := l.f.Truncate(0); err != nil {
+		return fmt.Errorf("state: write lock %s: %w", l.path, err)
+	}
+	if _, err := l.f.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("state: write lock %s: %w", l.path, err)
+	}
+	return nil
+}
+
+// SetRunID records the run the holder is running now (0 between runs), for the message a waiting
+// writer gets.
+func (l *Lock) SetRunID(id int64) error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	l.info.RunID = id
+	return l.write()
+}
+
+// Release lets go of the lock. The lock file stays (removing it would race with a writer that has
+// just opened it); its content no longer matters once nobody holds it.
+func (l *Lock) Release() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := l.f.Close() // closing the last descriptor releases the flock
+	l.f = nil
+	return err
+}
+
+// ReadLock returns what the lock file of statePath says about its holder; known is false when
+// there is no lock file or it holds no record.
+func ReadLock(statePath string) (info LockInfo, known bool, err error) {
+	f, err := os.Open(LockPath(statePath))
+	if errors.Is(err, os.ErrNotExist) {
+		return LockInfo{}, false, nil
+	}
+	if err != nil {
+		return LockInfo{}, false, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return LockInfo{}, false, err
+	}
+	if err := json.Unmarshal(b, &info); err != nil || info.PID == 0 {
+		return LockInfo{}, false, nil
+	}
+	return info, true, nil
+}
+
+// Locked reports whether another writer holds the lock of statePath now, and who.
+func Locked(statePath string) (held bool, info LockInfo, known bool, err error) {
+	if statePath == "" || statePath == ":memory:" {
+		return false, LockInfo{}, false, nil
+	}
+	path := LockPath(statePath)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return false, LockInfo{}, false, nil
+	}
+	f, err := tryLock(path)
+	switch {
+	case errors.Is(err, errWouldBlock):
+		info, known, _ := ReadLock(statePath)
+		return true, info, known, nil
+	case err != nil:
+		return false, LockInfo{}, false, fmt.Errorf("state: lock %s: %w", path, err)
+	}
+	f.Close()
+	return false, LockInfo{}, false, nil
+}
+
+// ForceUnlock removes the lock file of statePath, so that the next writer takes a new lock even if
+// a process still holds the old one. Only for a lock that does not go away by itself (a hung
+// process, a network filesystem that keeps a dead client's lock): if the holder is in fact still
+// writing, two writers then run at once.
+func ForceUnlock(statePath string) error {
+	err := os.Remove(LockPath(statePath))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("state: remove lock %s: %w", LockPath(statePath), err)
+	}
+	return nil
+}
