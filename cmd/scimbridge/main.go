@@ -20,6 +20,7 @@ const (
 	exitError   = 1
 	exitChanges = 2 // a dry-run found changes
 	exitBlocked = 3 // a safety guard blocked the run
+	// exitLocked (4, lock.go): another writer holds the state lock.
 )
 
 // codeError carries a specific process exit code up to main.
@@ -82,6 +83,7 @@ func newRootCmd() *cobra.Command {
 		newEmulatorCmd(),
 		newServeCmd(),
 		newHealthcheckCmd(),
+		newStateCmd(),
 	)
 	return root
 }

@@ -47,7 +47,8 @@ func newSyncCmd() *cobra.Command {
 guards and applies the plan. With --dry-run it only prints the plan.
 
 Exit codes: 0 done (or nothing to do), 1 error or some records failed, 2 a dry run found
-changes, 3 a safety guard blocked the run.`,
+changes, 3 a safety guard blocked the run, 4 another run holds the state lock (a run that writes
+takes the state store's lock first; state.lock_timeout makes it wait).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSync(cmd, f) },
 	}
@@ -72,6 +73,13 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 	}
 	setMemoryLimit()
 	ctx := cmd.Context()
+	if !f.dryRun { // a dry run writes nothing to the target, so it neither needs nor waits for the lock
+		lock, err := lockState(ctx, cfg, "sync")
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
+	}
 	log := newLogger(cmd.ErrOrStderr(), cfg.Log, f.verbose)
 	rt, err := newRuntime(ctx, cfg, log)
 	if err != nil {

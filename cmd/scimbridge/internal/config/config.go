@@ -118,6 +118,9 @@ type Guards struct {
 type State struct {
 	// Path is the SQLite file; default <data_dir>/state.db.
 	Path string `yaml:"path,omitempty"`
+	// LockTimeout is how long a run that writes waits for another writer's lock on the state
+	// store before it gives up (exit code 4); default 0, give up at once.
+	LockTimeout Duration `yaml:"lock_timeout,omitempty"`
 }
 
 // Log configures logging.
@@ -416,6 +419,9 @@ func (c *Config) Validate() error {
 		s.FullReconcileInterval = &d
 	} else if *s.FullReconcileInterval < 0 {
 		add("sync.full_reconcile_interval: must not be negative")
+	}
+	if c.State.LockTimeout < 0 {
+		add("state.lock_timeout: must not be negative")
 	}
 	if g := s.Guards; g.MaxDeletePercent != nil && *g.MaxDeletePercent > 100 {
 		add("sync.guards.max_delete_percent: %g is over 100", *g.MaxDeletePercent)
