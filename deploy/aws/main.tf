@@ -223,8 +223,9 @@ resource "aws_ecs_task_definition" "this" {
   ])
 }
 
-# scheduled mode: EventBridge runs the task. It does not wait for the previous run to end, so keep
-# the schedule well above a run's duration (the log group shows each run's time).
+# scheduled mode: EventBridge runs the task. It does not wait for the previous run to end; a run
+# that starts while another holds the state lock (a file lock on EFS) exits 4 without writing, so
+# keep the schedule above a run's duration (the log group shows each run's time) to avoid gaps.
 resource "aws_cloudwatch_event_rule" "schedule" {
   count               = local.scheduled ? 1 : 0
   name                = var.name
