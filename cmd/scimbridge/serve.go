@@ -68,6 +68,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	defer rt.Close()
 
+	lead := newLeader(cfg.StatePath(), lockInfo("serve"), log.With("component", "lock"))
+	defer lead.Release()
+
 	metrics := service.NewMetrics()
 	rt.counter.forward(metrics)
 	if last, ok, err := rt.state.LastSuccess(ctx); err == nil && ok {
@@ -136,8 +139,17 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	runCtx, stopRuns := context.WithCancel(ctx)
 	defer stopRuns()
+	// Only the replica that holds the state lock runs syncs; another waits as a standby.
+	go lead.run(runCtx)
 	ctrlDone := make(chan error, 1)
-	go func() { ctrlDone <- ctrl.Run(runCtx) }()
+	go func() {
+		select {
+		case <-lead.Won():
+			ctrlDone <- ctrl.Run(runCtx)
+		case <-runCtx.Done():
+			ctrlDone <- nil
+		}
+	}()
 	log.Info("scimbridge serving", "version", version, "interval", time.Duration(sc.Interval).String(), "target", rt.targetDesc)
 
 	var failed error
