@@ -289,8 +289,8 @@ func TestUnmanagedObjectsAreLeftAlone(t *testing.T) {
 	if res.Plan.UnmanagedUsers != 1 || res.Plan.UnmanagedGroups != 1 {
 		t.Errorf("unmanaged = %d users %d groups, want 1 and 1", res.Plan.UnmanagedUsers, res.Plan.UnmanagedGroups)
 	}
-	e.set(scim.Snapshot{Users: snap.Users[:1]}) // everything else leaves
-	e.run(r, reconcile.RunOptions{AllowDeletes: 100})
+	e.set(scim.Snapshot{Users: snap.Users[:1]}) // everything else leaves, every group too
+	e.run(r, reconcile.RunOptions{AllowDeletes: 100, AllowEmptySource: true})
 	v := e.view()
 	if diff := cmp.Diff([]string{"break-glass"}, v.Groups["AWSControlTowerAdmins"]); diff != "" {
 		t.Errorf("Control Tower group touched (-want +got):\n%s", diff)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
@@ -119,6 +120,9 @@ type RunOptions struct {
 	DryRun bool
 	// AllowDeletes lets the guards pass a run that deprovisions at most this many objects.
 	AllowDeletes int
+	// AllowClears and AllowEmptySource add to the configured guards' (see plan.Guards).
+	AllowClears      []string
+	AllowEmptySource bool
 	// FullRead reads the whole target even when the state store is trusted.
 	FullRead bool
 	// Only, when set and not empty, makes a targeted sync: the run plans as usual and then applies
@@ -323,6 +327,8 @@ func (r *Reconciler) guards(opts RunOptions) plan.Guards {
 	if opts.AllowDeletes > g.AllowDeletes {
 		g.AllowDeletes = opts.AllowDeletes
 	}
+	g.AllowClears = append(slices.Clip(g.AllowClears), opts.AllowClears...)
+	g.AllowEmptySource = g.AllowEmptySource || opts.AllowEmptySource
 	return g
 }
 
