@@ -238,8 +238,8 @@ func TestSyncLifecycle(t *testing.T) {
 	d.Groups[2].Members = []string{"u1", "u3"}
 	e.set(d)
 	res = e.run(r, reconcile.RunOptions{})
-	if res.Counts.Deleted != 1 || res.Counts.Updated != 1 {
-		t.Errorf("counts = %+v, want 1 deleted (dave), 1 updated (bob)", res.Counts)
+	if res.Counts.Deleted != 1 || res.Counts.Disabled != 1 || res.Counts.Updated != 0 {
+		t.Errorf("counts = %+v, want 1 deleted (dave), 1 disabled (bob, suspended in the directory), 0 updated", res.Counts)
 	}
 	v = e.view()
 	if v.Users["bob@example.com"] != "u2 bob@example.com false" {

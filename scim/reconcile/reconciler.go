@@ -224,10 +224,17 @@ func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, err
 			runErr = fmt.Errorf("reconcile: record run end: %w", err)
 		}
 	}
-	log.Info("run finished", "result", res.Result, "duration", res.Duration.Round(time.Millisecond),
-		"created", res.Counts.Created, "updated", res.Counts.Updated, "deleted", res.Counts.Deleted,
-		"disabled", res.Counts.Disabled, "member_adds", res.Counts.MemberAdds,
-		"member_removes", res.Counts.MemberRemoves, "failed", res.Counts.Failed, "skipped", res.Counts.Skipped)
+	if c := res.Counts; opts.DryRun { // nothing was written: say what was planned
+		log.Info("run finished", "result", res.Result, "duration", res.Duration.Round(time.Millisecond),
+			"planned_creates", c.Created, "planned_updates", c.Updated, "planned_deletes", c.Deleted,
+			"planned_disables", c.Disabled, "planned_member_adds", c.MemberAdds,
+			"planned_member_removes", c.MemberRemoves, "skipped", c.Skipped)
+	} else {
+		log.Info("run finished", "result", res.Result, "duration", res.Duration.Round(time.Millisecond),
+			"created", c.Created, "updated", c.Updated, "deleted", c.Deleted,
+			"disabled", c.Disabled, "member_adds", c.MemberAdds,
+			"member_removes", c.MemberRemoves, "failed", c.Failed, "skipped", c.Skipped)
+	}
 	return res, runErr
 }
 
