@@ -84,9 +84,8 @@ func TestClearGuard(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w, users := clearWorld(tt.owned)
 			p := compute(w, scim.Snapshot{Users: edited(users, tt.cleared, tt.edit)}, Options{})
-			updates := tt.cleared
-			if len(p.UpdateUsers) != updates {
-				t.Fatalf("the plan updates %d users, want %d", len(p.UpdateUsers), updates)
+			if len(p.UpdateUsers) != tt.cleared {
+				t.Fatalf("the plan updates %d users, want %d", len(p.UpdateUsers), tt.cleared)
 			}
 			err := tt.guards.Check(p)
 			var be *BlockedError
@@ -103,8 +102,8 @@ func TestClearGuard(t *testing.T) {
 				t.Errorf("blocked on %v, want %v", got, tt.blocked)
 			}
 			for _, name := range tt.blocked {
-				if be.Clears[name] != updates {
-					t.Errorf("%s cleared on %d users, want %d", name, be.Clears[name], updates)
+				if be.Clears[name] != tt.cleared {
+					t.Errorf("%s cleared on %d users, want %d", name, be.Clears[name], tt.cleared)
 				}
 				if want := fmt.Sprintf("clear %s", name); !strings.Contains(err.Error(), want) {
 					t.Errorf("message lacks %q: %v", want, err)
