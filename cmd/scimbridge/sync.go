@@ -33,6 +33,8 @@ type syncFlags struct {
 	dryRun       bool
 	output       string
 	allowDeletes int
+	allowClears  []string
+	allowEmpty   bool
 	fullRead     bool
 	verbose      bool
 	summaryOnly  bool
@@ -56,7 +58,9 @@ takes the state store's lock first; state.lock_timeout makes it wait).`,
 	fl.StringVarP(&f.config, "config", "c", defaultConfig, "config file")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the plan and change nothing")
 	fl.StringVarP(&f.output, "output", "o", "text", "plan output: text or json")
-	fl.IntVar(&f.allowDeletes, "allow-deletes", 0, "let through a run that deprovisions at most N objects, whatever the guards say")
+	fl.IntVar(&f.allowDeletes, "allow-deletes", 0, "let through a run that deprovisions at most N objects, whatever max_deletes and max_delete_percent say")
+	fl.StringSliceVar(&f.allowClears, "allow-clears", nil, "let through updates that clear these attributes (comma-separated, as the plan names them: emails,title), whatever max_clear_percent says")
+	fl.BoolVar(&f.allowEmpty, "allow-empty-source", false, "let an empty or near-empty source deprovision (the directory really is empty); the count limits still apply")
 	fl.BoolVar(&f.fullRead, "full", false, "read the whole target even when the state store is trusted")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
 	fl.BoolVar(&f.summaryOnly, "summary-only", false, "with --output json, leave the plan's changes out (counts and summary stay)")
@@ -66,6 +70,11 @@ takes the state store's lock first; state.lock_timeout makes it wait).`,
 func runSync(cmd *cobra.Command, f syncFlags) error {
 	if f.output != "text" && f.output != "json" {
 		return &codeError{exitError, fmt.Errorf("--output %q: use text or json", f.output)}
+	}
+	for _, a := range f.allowClears {
+		if _, ok := plan.ClearAttribute(a); !ok {
+			return &codeError{exitError, fmt.Errorf("--allow-clears %q: not a user attribute (use the names the plan shows, such as emails or title)", a)}
+		}
 	}
 	cfg, err := config.Load(f.config)
 	if err != nil {
@@ -106,7 +115,8 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 		return err
 	}
 	start := time.Now()
-	res, runErr := r.RunOnce(ctx, reconcile.RunOptions{Trigger: "cli", DryRun: f.dryRun, AllowDeletes: f.allowDeletes, FullRead: f.fullRead})
+	res, runErr := r.RunOnce(ctx, reconcile.RunOptions{Trigger: "cli", DryRun: f.dryRun, AllowDeletes: f.allowDeletes,
+		AllowClears: f.allowClears, AllowEmptySource: f.allowEmpty, FullRead: f.fullRead})
 	bar.finish()
 	warnIfMemoryLimited(log, memoryLimit)
 	if res == nil {

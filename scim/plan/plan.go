@@ -178,6 +178,18 @@ func (p *Plan) Deprovisions() (users, groups int) {
 	return len(p.DeleteUsers) + len(p.DisableUsers), len(p.DeleteGroups)
 }
 
+// Disables reports whether the update disables the user (active goes from true to false): the
+// directory disabled it. Such an update counts as a disable, not an update, in the summary and
+// in a run's counts.
+func (u UserUpdate) Disables() bool {
+	for _, f := range u.Fields {
+		if f.Name == "active" {
+			return f.To == "false"
+		}
+	}
+	return false
+}
+
 // matcher holds the indexes Compute needs.
 type matcher struct {
 	opts    Options

@@ -37,6 +37,12 @@ func (p *Plan) Summarize(maxMembers int) Summary {
 		Problems:     len(p.Problems),
 		LowerBound:   p.LowerBound(maxMembers),
 	}
+	for _, u := range p.UpdateUsers {
+		if u.Disables() { // disabled in the directory: a disable, not an update
+			s.UpdateUsers--
+			s.DisableUsers++
+		}
+	}
 	for _, g := range p.CreateGroups {
 		s.AddMembers += len(g.Members)
 	}
@@ -100,7 +106,11 @@ func (p *Plan) WriteText(w io.Writer, maxMembers int) error {
 		if u.Adopted != "" {
 			adopted = " [adopt: matched by " + u.Adopted + "]"
 		}
-		fmt.Fprintf(&b, "  ~ user %s (%s)%s\n", q(u.User.UserName), u.User.ExternalID, adopted)
+		if u.Disables() {
+			fmt.Fprintf(&b, "  ! disable user %s (%s)%s: disabled in the directory\n", q(u.User.UserName), u.User.ExternalID, adopted)
+		} else {
+			fmt.Fprintf(&b, "  ~ user %s (%s)%s\n", q(u.User.UserName), u.User.ExternalID, adopted)
+		}
 		for _, f := range u.Fields {
 			fmt.Fprintf(&b, "      %s: %s -> %s\n", f.Name, q(f.From), q(f.To))
 		}

@@ -239,7 +239,10 @@ func (a *applier) updateUsers(updates []plan.UserUpdate) {
 			if u.Adopted != "" {
 				c.Adopted++
 			}
-			if len(u.Fields) > 0 {
+			switch {
+			case u.Disables(): // disabled in the directory
+				c.Disabled++
+			case len(u.Fields) > 0:
 				c.Updated++
 			}
 		})

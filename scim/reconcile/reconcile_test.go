@@ -238,8 +238,8 @@ func TestSyncLifecycle(t *testing.T) {
 	d.Groups[2].Members = []string{"u1", "u3"}
 	e.set(d)
 	res = e.run(r, reconcile.RunOptions{})
-	if res.Counts.Deleted != 1 || res.Counts.Updated != 1 {
-		t.Errorf("counts = %+v, want 1 deleted (dave), 1 updated (bob)", res.Counts)
+	if res.Counts.Deleted != 1 || res.Counts.Disabled != 1 || res.Counts.Updated != 0 {
+		t.Errorf("counts = %+v, want 1 deleted (dave), 1 disabled (bob, suspended in the directory), 0 updated", res.Counts)
 	}
 	v = e.view()
 	if v.Users["bob@example.com"] != "u2 bob@example.com false" {
@@ -289,8 +289,8 @@ func TestUnmanagedObjectsAreLeftAlone(t *testing.T) {
 	if res.Plan.UnmanagedUsers != 1 || res.Plan.UnmanagedGroups != 1 {
 		t.Errorf("unmanaged = %d users %d groups, want 1 and 1", res.Plan.UnmanagedUsers, res.Plan.UnmanagedGroups)
 	}
-	e.set(scim.Snapshot{Users: snap.Users[:1]}) // everything else leaves
-	e.run(r, reconcile.RunOptions{AllowDeletes: 100})
+	e.set(scim.Snapshot{Users: snap.Users[:1]}) // everything else leaves, every group too
+	e.run(r, reconcile.RunOptions{AllowDeletes: 100, AllowEmptySource: true})
 	v := e.view()
 	if diff := cmp.Diff([]string{"break-glass"}, v.Groups["AWSControlTowerAdmins"]); diff != "" {
 		t.Errorf("Control Tower group touched (-want +got):\n%s", diff)

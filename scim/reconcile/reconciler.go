@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
@@ -119,6 +120,9 @@ type RunOptions struct {
 	DryRun bool
 	// AllowDeletes lets the guards pass a run that deprovisions at most this many objects.
 	AllowDeletes int
+	// AllowClears and AllowEmptySource add to the configured guards' (see plan.Guards).
+	AllowClears      []string
+	AllowEmptySource bool
 	// FullRead reads the whole target even when the state store is trusted.
 	FullRead bool
 	// Only, when set and not empty, makes a targeted sync: the run plans as usual and then applies
@@ -220,10 +224,17 @@ func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, err
 			runErr = fmt.Errorf("reconcile: record run end: %w", err)
 		}
 	}
-	log.Info("run finished", "result", res.Result, "duration", res.Duration.Round(time.Millisecond),
-		"created", res.Counts.Created, "updated", res.Counts.Updated, "deleted", res.Counts.Deleted,
-		"disabled", res.Counts.Disabled, "member_adds", res.Counts.MemberAdds,
-		"member_removes", res.Counts.MemberRemoves, "failed", res.Counts.Failed, "skipped", res.Counts.Skipped)
+	if c := res.Counts; opts.DryRun { // nothing was written: say what was planned
+		log.Info("run finished", "result", res.Result, "duration", res.Duration.Round(time.Millisecond),
+			"planned_creates", c.Created, "planned_updates", c.Updated, "planned_deletes", c.Deleted,
+			"planned_disables", c.Disabled, "planned_member_adds", c.MemberAdds,
+			"planned_member_removes", c.MemberRemoves, "skipped", c.Skipped)
+	} else {
+		log.Info("run finished", "result", res.Result, "duration", res.Duration.Round(time.Millisecond),
+			"created", c.Created, "updated", c.Updated, "deleted", c.Deleted,
+			"disabled", c.Disabled, "member_adds", c.MemberAdds,
+			"member_removes", c.MemberRemoves, "failed", c.Failed, "skipped", c.Skipped)
+	}
 	return res, runErr
 }
 
@@ -323,6 +334,8 @@ func (r *Reconciler) guards(opts RunOptions) plan.Guards {
 	if opts.AllowDeletes > g.AllowDeletes {
 		g.AllowDeletes = opts.AllowDeletes
 	}
+	g.AllowClears = append(slices.Clip(g.AllowClears), opts.AllowClears...)
+	g.AllowEmptySource = g.AllowEmptySource || opts.AllowEmptySource
 	return g
 }
 

@@ -13,7 +13,7 @@
 //	sync:
 //	  policy: sync                   # sync | upsert-only | create-only
 //	  deprovision: delete            # delete | disable
-//	  guards: {max_deletes: 100, max_delete_percent: 20}
+//	  guards: {max_deletes: 100, max_delete_percent: 20, max_clear_percent: 10}
 package config
 
 import (
@@ -107,11 +107,20 @@ type Sync struct {
 	Guards                Guards    `yaml:"guards,omitempty"`
 }
 
-// Guards are the safety limits; see plan.Guards.
+// Guards are the safety limits; see plan.Guards. The allow_* keys are a person's consent for
+// serve, the counterpart of sync's --allow-* flags: set them for the run that needs them, then
+// take them out again.
 type Guards struct {
 	MaxDeletes       *int     `yaml:"max_deletes,omitempty"`
 	MaxDeletePercent *float64 `yaml:"max_delete_percent,omitempty"`
 	AllowDeletes     int      `yaml:"allow_deletes,omitempty"`
+	// MaxClearPercent blocks a run whose updates would clear one attribute on more than this
+	// share of the owned users (and on at least plan.MinClears). Default 10; negative: off.
+	MaxClearPercent *float64 `yaml:"max_clear_percent,omitempty"`
+	// AllowClears names attributes whose clears are let through (emails, title, ...).
+	AllowClears []string `yaml:"allow_clears,omitempty"`
+	// AllowEmptySource lets an empty or near-empty source deprovision.
+	AllowEmptySource bool `yaml:"allow_empty_source,omitempty"`
 }
 
 // State configures the state store.
@@ -429,6 +438,14 @@ func (c *Config) Validate() error {
 	if s.Guards.AllowDeletes < 0 {
 		add("sync.guards.allow_deletes: must not be negative")
 	}
+	if g := s.Guards; g.MaxClearPercent != nil && *g.MaxClearPercent > 100 {
+		add("sync.guards.max_clear_percent: %g is over 100", *g.MaxClearPercent)
+	}
+	for _, a := range s.Guards.AllowClears {
+		if _, ok := plan.ClearAttribute(a); !ok {
+			add("sync.guards.allow_clears: %q is not a user attribute (use the names the plan shows, such as emails or title)", a)
+		}
+	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
 	default:
@@ -457,7 +474,12 @@ func (c *Config) Guards() plan.Guards {
 	if c.Sync.Guards.MaxDeletePercent != nil {
 		g.MaxDeletePercent = *c.Sync.Guards.MaxDeletePercent
 	}
+	if c.Sync.Guards.MaxClearPercent != nil {
+		g.MaxClearPercent = *c.Sync.Guards.MaxClearPercent
+	}
 	g.AllowDeletes = c.Sync.Guards.AllowDeletes
+	g.AllowClears = c.Sync.Guards.AllowClears
+	g.AllowEmptySource = c.Sync.Guards.AllowEmptySource
 	return g
 }
 

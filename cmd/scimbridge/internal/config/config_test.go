@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/scimbridge/scimbridge/scim/plan"
@@ -99,8 +100,8 @@ func TestDefaults(t *testing.T) {
 	if time.Duration(*c.Sync.FullReconcileInterval) != 24*time.Hour || time.Duration(c.Target.Timeout) != 30*time.Second {
 		t.Errorf("durations: %v %v", *c.Sync.FullReconcileInterval, c.Target.Timeout)
 	}
-	if g := c.Guards(); g != plan.DefaultGuards {
-		t.Errorf("guards = %+v", g)
+	if diff := cmp.Diff(plan.DefaultGuards, c.Guards()); diff != "" {
+		t.Errorf("guards (-want +got):\n%s", diff)
 	}
 	if c.StatePath() != filepath.Join("data", "state.db") {
 		t.Errorf("state path %q", c.StatePath())

@@ -228,7 +228,7 @@ func defaultValues() map[string]string {
 	_ = c.Validate() // only the defaults it sets are wanted
 	c.Source = Source{}
 	g := c.Guards() // the guards' defaults live in package plan
-	c.Sync.Guards.MaxDeletes, c.Sync.Guards.MaxDeletePercent = &g.MaxDeletes, &g.MaxDeletePercent
+	c.Sync.Guards.MaxDeletes, c.Sync.Guards.MaxDeletePercent, c.Sync.Guards.MaxClearPercent = &g.MaxDeletes, &g.MaxDeletePercent, &g.MaxClearPercent
 	var vars []EnvVar
 	walkKeys(reflect.TypeFor[Config](), nil, nil, &vars)
 	root := reflect.ValueOf(c).Elem()
