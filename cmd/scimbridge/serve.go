@@ -109,15 +109,18 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		WebhookSecret: []byte(whSecret.Reveal()),
 		BearerToken:   []byte(bearer.Reveal()),
 		UIPassword:    []byte(uiPass.Reveal()),
-		ReplayWindow:  time.Duration(sc.ReplayWindow),
-		MaxBodyBytes:  sc.MaxBodyBytes,
-		Google:        verifier,
-		Logger:        log.With("component", "http"),
-		Target:        rt.targetDesc,
+		// AuthFailuresPerMinute throttles guesses of the tokens and the UI password.
+		AuthFailuresPerMinute: sc.AuthFailuresPerMinute,
+		ReplayWindow:          time.Duration(sc.ReplayWindow),
+		MaxBodyBytes:          sc.MaxBodyBytes,
+		Google:                verifier,
+		Logger:                log.With("component", "http"),
+		Target:                rt.targetDesc,
 	})
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	if !whSecret.IsSet() && !bearer.IsSet() {
 		log.Warn("no service.webhook_secret or service.bearer_token: POST /v1/sync answers 401")
 	}
@@ -137,7 +140,8 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	runCtx, stopRuns := context.WithCancel(ctx)
 	defer stopRuns()
 	ctrlDone := make(chan error, 1)
-	go func() { ctrlDone <- ctrl.Run(runCtx) }()
+	// RunController keeps a standby replica (service.Config.Standby) from syncing.
+	go func() { ctrlDone <- srv.RunController(runCtx, ctrl.Run) }()
 	log.Info("scimbridge serving", "version", version, "interval", time.Duration(sc.Interval).String(), "target", rt.targetDesc)
 
 	var failed error
