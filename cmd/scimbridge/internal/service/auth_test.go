@@ -132,6 +132,7 @@ func TestSyncWebhookBody(t *testing.T) {
 		{"a null id", `{"users":[null]}`, 400, nil},
 		{"null users", `{"users":null}`, 400, nil},
 		{"users not a list", `{"users":"u1"}`, 400, nil},
+		{"invalid UTF-8 in an id", "{\"users\":[\"a\xe1b\"]}", 400, nil},
 		{"no body: a full sync", ``, 202, &reconcile.Request{Trigger: "webhook"}},
 		{"an empty object: a full sync", `{}`, 202, &reconcile.Request{Trigger: "webhook"}},
 		{"a full dry run", `{"dry_run":true}`, 202, &reconcile.Request{Trigger: "webhook", DryRun: true}},

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/scimbridge/scimbridge/connectors/google"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
@@ -148,6 +149,10 @@ func parseSyncRequest(body []byte) (SyncRequest, error) {
 	var req SyncRequest
 	if len(bytes.TrimSpace(body)) == 0 {
 		return req, nil
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would turn the bad bytes into U+FFFD: an id nobody sent.
+		return req, errors.New("body: not valid UTF-8")
 	}
 	var raw struct {
 		Users  json.RawMessage `json:"users"`
