@@ -89,20 +89,25 @@ func TestReadyzShowsNoDetails(t *testing.T) {
 // TestReadyzOneProbeForManyCallers: callers that arrive while a probe runs share it.
 func TestReadyzOneProbeForManyCallers(t *testing.T) {
 	release := make(chan struct{})
-	var calls atomic.Int32
+	var calls, arrived atomic.Int32
 	f := newFixture(t, func(c *Config) {
+		// No cache: only sharing the probe going on keeps it to one.
+		c.ProbeCache = 0
 		c.Probes = []Probe{{Name: "target", Check: func(context.Context) error {
 			calls.Add(1)
 			<-release
 			return nil
 		}}}
+		// Ready asks Standby first: it tells when every caller has arrived.
+		c.Standby = func() (bool, string) { arrived.Add(1); return false, "" }
 	})
 	var wg sync.WaitGroup
 	codes := make([]int, 8)
 	for i := range codes {
 		wg.Go(func() { codes[i] = f.do("GET", "/readyz", "", nil).Code })
 	}
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, "8 callers", func() bool { return arrived.Load() == 8 })
+	time.Sleep(50 * time.Millisecond) // from Standby to joining the probe takes no wait
 	close(release)
 	wg.Wait()
 	for i, c := range codes {
