@@ -200,7 +200,8 @@ func TestChartDefaultValues(t *testing.T) {
 	if objs.pvcs[0].Annotations["helm.sh/resource-policy"] != "keep" {
 		t.Error("the state PVC must survive helm uninstall")
 	}
-	for _, want := range []string{"WARNING: secrets.existingSecret is empty", "port-forward svc/sync-scimbridge 8080"} {
+	for _, want := range []string{"WARNING: secrets.existingSecret is empty", "port-forward svc/sync-scimbridge 8080",
+		"/metrics has no authentication", "sign in with service.ui_password"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
 		}
@@ -341,6 +342,23 @@ func TestChartEmptyDirValues(t *testing.T) {
 	}
 	if !strings.Contains(notes, "persistence is off") {
 		t.Errorf("NOTES.txt lacks the persistence warning")
+	}
+}
+
+// TestChartExposedServiceWarns: a Service reachable from outside the cluster puts /metrics,
+// which has no authentication, in front of everyone; NOTES.txt says so.
+func TestChartExposedServiceWarns(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(f, []byte("service: {type: LoadBalancer}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, notes := renderObjects(t, f)
+	if !strings.Contains(notes, "WARNING: service.type is LoadBalancer: /metrics (no authentication)") {
+		t.Errorf("NOTES.txt lacks the warning about an exposed /metrics:\n%s", notes)
+	}
+	_, notes = renderObjects(t)
+	if strings.Contains(notes, "WARNING: service.type") {
+		t.Errorf("NOTES.txt warns about a ClusterIP Service:\n%s", notes)
 	}
 }
 

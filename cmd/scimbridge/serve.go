@@ -112,15 +112,19 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		WebhookSecret: []byte(whSecret.Reveal()),
 		BearerToken:   []byte(bearer.Reveal()),
 		UIPassword:    []byte(uiPass.Reveal()),
-		ReplayWindow:  time.Duration(sc.ReplayWindow),
-		MaxBodyBytes:  sc.MaxBodyBytes,
-		Google:        verifier,
-		Logger:        log.With("component", "http"),
-		Target:        rt.targetDesc,
+		// AuthFailuresPerMinute throttles guesses of the tokens and the UI password.
+		AuthFailuresPerMinute: sc.AuthFailuresPerMinute,
+		ReplayWindow:          time.Duration(sc.ReplayWindow),
+		MaxBodyBytes:          sc.MaxBodyBytes,
+		Google:                verifier,
+		Logger:                log.With("component", "http"),
+		Target:                rt.targetDesc,
+		Standby:               lead.Standby,
 	})
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	if !whSecret.IsSet() && !bearer.IsSet() {
 		log.Warn("no service.webhook_secret or service.bearer_token: POST /v1/sync answers 401")
 	}
@@ -139,17 +143,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	runCtx, stopRuns := context.WithCancel(ctx)
 	defer stopRuns()
-	// Only the replica that holds the state lock runs syncs; another waits as a standby.
-	go lead.run(runCtx)
 	ctrlDone := make(chan error, 1)
-	go func() {
-		select {
-		case <-lead.Won():
-			ctrlDone <- ctrl.Run(runCtx)
-		case <-runCtx.Done():
-			ctrlDone <- nil
-		}
-	}()
+	// Only the replica that holds the state lock runs syncs (service.Config.Standby); another
+	// waits as a standby and keeps trying the lock.
+	go lead.run(runCtx)
+	go func() { ctrlDone <- srv.RunController(runCtx, ctrl.Run) }()
 	log.Info("scimbridge serving", "version", version, "interval", time.Duration(sc.Interval).String(), "target", rt.targetDesc)
 
 	var failed error

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -248,8 +251,9 @@ data_dir: data
 	}
 
 	t.Run("status page in chromium", func(t *testing.T) {
-		dom := chromiumPage(t, "http://"+addr+"/", "status-page.png")
-		for _, want := range []string{`id="runs"`, ">webhook<", ">schedule<", `class="r-success"`, "Targeted sync of users u-new-0"} {
+		// No ui_password nor bearer token: counts only, no names, no plan, no form.
+		dom := chromiumPage(t, "http://"+addr+"/", "status-page-counts-only.png")
+		for _, want := range []string{`id="runs"`, ">webhook<", ">schedule<", `class="r-success"`, ">targeted<", `id="counts-only"`} {
 			if !strings.Contains(dom, want) {
 				t.Errorf("the rendered page lacks %q", want)
 			}
@@ -257,9 +261,9 @@ data_dir: data
 		if rows := strings.Count(dom, "<tr>"); rows < 3 {
 			t.Errorf("the runs table has %d rows, want a header and 2 runs", rows)
 		}
-		for _, s := range []string{secret, token} {
+		for _, s := range []string{secret, token, "u-new-0", "@example.com", `id="plan"`, "<form", scimURL} {
 			if strings.Contains(dom, s) {
-				t.Errorf("the page shows a secret")
+				t.Errorf("the page shows %q to anyone", s)
 			}
 		}
 	})
@@ -386,4 +390,109 @@ func chromiumPage(t *testing.T, url, name string) string {
 		t.Fatalf("chromium dumped no page: %q", dom)
 	}
 	return dom
+}
+
+// TestServeStatusPageSignIn runs `scimbridge serve` with a UI password and looks at the status
+// page in headless Chromium as a person would: before signing in (counts and a sign-in form),
+// then with the session the password started (the plan and the run form), and asks for a dry
+// run with the form's CSRF token.
+func TestServeStatusPageSignIn(t *testing.T) {
+	const token, password = "emulator-token-7171", "ui-password-6262"
+	scimURL := startEmulator(t, token, 0)
+	dir := quickstart(t)
+	cfg := fmt.Sprintf(`source: {type: file, file: {path: directory.yaml}}
+target: {scim_url: %q, token: %q}
+service:
+  listen: 127.0.0.1:0
+  interval: 1h
+  min_trigger_gap: 0s
+  ui_password: %q
+log: {format: json}
+data_dir: data
+`, scimURL, token, password)
+	if err := os.WriteFile(filepath.Join(dir, "serve.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "serve", "-c", "serve.yaml")
+	cmd.Dir = dir
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := newLogStream(stderr)
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	line, _ := logs.wait(t, 0, "listening line", msg("listening", "what", "service"))
+	addr := line["addr"].(string)
+	_, at := logs.wait(t, 0, "first run", msg("run finished", "trigger", "schedule"))
+
+	dom := chromiumPage(t, "http://"+addr+"/", "status-page-sign-in.png")
+	for _, want := range []string{`id="runs"`, `id="login-form"`, `type="password"`} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the page before signing in lacks %q", want)
+		}
+	}
+	for _, s := range []string{"@example.com", `id="plan"`, `id="run-form"`, scimURL} {
+		if strings.Contains(dom, s) {
+			t.Errorf("the page before signing in shows %q", s)
+		}
+	}
+
+	// Sign in as the form does; the answer sets the session cookie.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.PostForm("http://"+addr+"/ui/login", url.Values{"password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "scimbridge_session" {
+			session = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("sign-in: %s cookie %+v, want 303 and an HttpOnly, SameSite=Strict session cookie", resp.Status, session)
+	}
+	// Chromium has no flag for a cookie: a proxy adds the session to its requests.
+	target, _ := url.Parse("http://" + addr)
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Header.Set("Cookie", session.Name+"="+session.Value)
+	}})
+	defer proxy.Close()
+	dom = chromiumPage(t, proxy.URL+"/", "status-page-signed-in.png")
+	for _, want := range []string{`id="plan"`, "@example.com", `id="run-form"`, `name="csrf"`, scimURL} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the signed-in page lacks %q", want)
+		}
+	}
+	for _, s := range []string{password, token, session.Value} {
+		if strings.Contains(dom, s) {
+			t.Errorf("the signed-in page shows a secret")
+		}
+	}
+
+	// A dry run asked from the form, with its CSRF token.
+	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(dom)
+	if m == nil {
+		t.Fatal("no CSRF token in the signed-in page")
+	}
+	req, _ := http.NewRequest("POST", "http://"+addr+"/ui/run", strings.NewReader(url.Values{"csrf": {m[1]}, "mode": {"dry-run"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(session)
+	resp, err = noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/?requested=dry-run" {
+		t.Fatalf("run form: %s %s", resp.Status, resp.Header.Get("Location"))
+	}
+	line, _ = logs.wait(t, at, "the dry run", msg("run finished", "trigger", "manual"))
+	if line["dry_run"] != true {
+		t.Errorf("the form's run: %v, want a dry run", line)
+	}
 }

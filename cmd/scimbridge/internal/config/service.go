@@ -18,7 +18,8 @@ import (
 //	  min_trigger_gap: 30s          # least time between two webhook-triggered runs
 //	  webhook_secret_file: /run/secrets/webhook-secret   # HMAC-SHA256 key for POST /v1/sync
 //	  bearer_token_file: /run/secrets/webhook-token      # or a bearer token
-//	  ui_password_file: /run/secrets/ui-password         # for the status page's form (default: the bearer token)
+//	  ui_password_file: /run/secrets/ui-password         # signs in to the status page's plan and form (default: the bearer token)
+//	  auth_failures_per_minute: 5   # failed authentications per client address, then 429
 //	  ready_max_age: 3h             # /readyz fails when the last successful sync is older
 //	  shutdown_grace: 30s
 type Service struct {
@@ -39,9 +40,14 @@ type Service struct {
 	// BearerToken authenticates POST /v1/sync with "Authorization: Bearer <token>".
 	BearerToken     secret.Secret `yaml:"bearer_token,omitempty"`
 	BearerTokenFile string        `yaml:"bearer_token_file,omitempty"`
-	// UIPassword protects the status page's run form; default: the bearer token.
+	// UIPassword signs in to the status page, which then shows the last plan, the run errors
+	// and the run form; default: the bearer token. With neither the page shows counts only.
 	UIPassword     secret.Secret `yaml:"ui_password,omitempty"`
 	UIPasswordFile string        `yaml:"ui_password_file,omitempty"`
+	// AuthFailuresPerMinute is how many failed authentications (webhook token or signature,
+	// status page password) one client address may make per minute before it is answered 429
+	// until its allowance refills; default 5. Behind a proxy all clients share its address.
+	AuthFailuresPerMinute int `yaml:"auth_failures_per_minute,omitempty"`
 	// ReplayWindow is how far a signed request's timestamp may be from now; default 5m.
 	ReplayWindow Duration `yaml:"replay_window,omitempty"`
 	// MaxBodyBytes limits webhook bodies; default 1 MiB.
@@ -98,6 +104,11 @@ func (s *Service) validate() []error {
 		if p.inline.IsSet() && p.file != "" {
 			add("%s and %s_file are both set; use one", p.key, p.key)
 		}
+	}
+	if s.AuthFailuresPerMinute == 0 {
+		s.AuthFailuresPerMinute = 5
+	} else if s.AuthFailuresPerMinute < 0 {
+		add("service.auth_failures_per_minute: must not be negative")
 	}
 	if s.ReplayWindow == 0 {
 		s.ReplayWindow = Duration(5 * time.Minute)

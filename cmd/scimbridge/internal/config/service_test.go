@@ -21,7 +21,8 @@ func TestServiceDefaults(t *testing.T) {
 	s := c.Service
 	if s.Listen != "127.0.0.1:8080" || *s.Jitter != 0.1 || time.Duration(*s.MinTriggerGap) != 30*time.Second ||
 		time.Duration(s.ReadyMaxAge) != 30*time.Minute || time.Duration(s.ShutdownGrace) != 30*time.Second ||
-		time.Duration(s.ReplayWindow) != 5*time.Minute || s.MaxBodyBytes != 1<<20 || time.Duration(s.ProbeCache) != 30*time.Second {
+		time.Duration(s.ReplayWindow) != 5*time.Minute || s.MaxBodyBytes != 1<<20 || time.Duration(s.ProbeCache) != 30*time.Second ||
+		s.AuthFailuresPerMinute != 5 {
 		t.Errorf("defaults: %+v", s)
 	}
 	c, _ = Parse([]byte("source: {type: file, file: {path: d.yaml}}\nservice: {min_trigger_gap: 0s, jitter: 0}\n"), env(nil))
@@ -43,6 +44,7 @@ service:
   bearer_token: hunter2-bearer
   bearer_token_file: /run/token
   max_body_bytes: -5
+  auth_failures_per_minute: -1
 `), env(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +54,8 @@ service:
 		t.Fatal("want errors")
 	}
 	for _, want := range []string{"service.listen", "service.interval", "service.jitter", "service.min_trigger_gap",
-		"service.webhook_secret and service.webhook_secret_file", "service.bearer_token and service.bearer_token_file", "service.max_body_bytes"} {
+		"service.webhook_secret and service.webhook_secret_file", "service.bearer_token and service.bearer_token_file", "service.max_body_bytes",
+		"service.auth_failures_per_minute"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}

@@ -16,7 +16,9 @@ import (
 )
 
 // Metrics are the service's Prometheus metrics, all named scimbridge_*. It is the SCIM client's
-// scim.Observer (API calls and throttles) and is told about every run by the controller.
+// scim.Observer (API calls and throttles) and is told about every run by the controller. They are
+// served at /metrics with no authentication: counts and timings, no names or secrets, yet the
+// listener should be reachable by the scraper only.
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -33,6 +35,7 @@ type Metrics struct {
 	apiThrottled *prometheus.CounterVec
 	apiDuration  *prometheus.HistogramVec
 	webhooks     *prometheus.CounterVec
+	standby      prometheus.Gauge
 }
 
 var _ scim.Observer = (*Metrics)(nil)
@@ -84,9 +87,12 @@ func NewMetrics() *Metrics {
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scimbridge_webhook_requests_total", Help: "Webhook requests by endpoint and answer.",
 		}, []string{"endpoint", "code"}),
+		standby: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scimbridge_standby", Help: "1 while this replica is a standby (another replica holds the state lock) and does not sync.",
+		}),
 	}
 	m.reg.MustRegister(m.runs, m.duration, m.objects, m.blocked, m.lastSuccess, m.lastRun, m.pending,
-		m.pendingKind, m.inProgress, m.apiRequests, m.apiThrottled, m.apiDuration, m.webhooks,
+		m.pendingKind, m.inProgress, m.apiRequests, m.apiThrottled, m.apiDuration, m.webhooks, m.standby,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -168,4 +174,13 @@ func (m *Metrics) RunFinished(opts reconcile.RunOptions, res *reconcile.Result, 
 // webhook counts one webhook answer.
 func (m *Metrics) webhook(endpoint string, code int) {
 	m.webhooks.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+}
+
+// setStandby sets scimbridge_standby.
+func (m *Metrics) setStandby(standby bool) {
+	v := 0.0
+	if standby {
+		v = 1
+	}
+	m.standby.Set(v)
 }

@@ -9,9 +9,27 @@
 //	                          source ids for a targeted sync
 //	POST /v1/webhooks/google  Google Directory push notifications (channel id and token checked)
 //	GET  /healthz             the process is up
-//	GET  /readyz              source and target reachable, last successful sync recent enough
-//	GET  /metrics             Prometheus metrics, scimbridge_*
-//	GET  /                    the status page; POST /ui/run requests a run or a dry run from it
+//	GET  /readyz              source and target reachable, last successful sync recent enough, not
+//	                          a standby replica; the answer is a status and a short reason, the
+//	                          details are in the log
+//	GET  /metrics             Prometheus metrics, scimbridge_*, with no authentication: expose it
+//	                          to the scraper only, never through an ingress
+//	GET  /                    the status page
+//	POST /ui/login            signs in to the status page with the UI password
+//	POST /ui/logout           signs out
+//	POST /ui/run              requests a run or a dry run (signed in, with the form's CSRF token)
+//
+// The status page shows to anyone who can reach it the state of the service and, per run, the
+// trigger, result and counts. Names, emails, run errors, the last plan and the run form are shown
+// only after signing in with service.ui_password (default: service.bearer_token); with neither
+// configured nobody can sign in. A sign-in is a cookie session (HttpOnly, SameSite=Strict,
+// Secure over https, 12 hours, kept in memory) and the page's forms carry a CSRF token.
+//
+// Failed authentications (a wrong password, bearer token, signature or Google channel token) are
+// logged and counted per client address: after Config.AuthFailuresPerMinute of them (default 5)
+// the address is answered 429 until its allowance refills, whatever it sends. Behind a proxy
+// every client shares the proxy's address. Passwords and tokens are compared as fixed-length
+// HMAC digests, so the time a comparison takes does not depend on the secret's length.
 //
 // Signing a request with the shared secret (a shell example):
 //
@@ -24,7 +42,6 @@ package service
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -62,7 +79,9 @@ type Config struct {
 	Controller Controller
 	History    History
 	Metrics    *Metrics
-	// Probes are checked by /readyz, at most once per ProbeCache.
+	// Probes are checked by /readyz, at most once per ProbeCache. They run on a context of the
+	// service's own (never on a caller's), one check at a time whoever asks, and an
+	// interrupted check is never cached.
 	Probes     []Probe
 	ProbeCache time.Duration
 	// ProbeTimeout bounds one probe; default 10s.
@@ -73,33 +92,71 @@ type Config struct {
 	// neither, POST /v1/sync answers 401.
 	WebhookSecret []byte
 	BearerToken   []byte
-	// UIPassword protects the status page's form; empty means BearerToken; with neither the
-	// form is disabled.
+	// UIPassword signs in to the status page; empty means BearerToken; with neither nobody can
+	// sign in and the page shows counts only.
 	UIPassword []byte
+	// AuthFailuresPerMinute is how many failed authentications one client address may make
+	// per minute before it is answered 429; default 5.
+	AuthFailuresPerMinute int
 	// ReplayWindow is how far a signed timestamp may be from now; default 5m.
 	ReplayWindow time.Duration
 	// MaxBodyBytes limits webhook bodies; default 1 MiB.
 	MaxBodyBytes int64
 	// Google, when set, serves POST /v1/webhooks/google.
 	Google GoogleVerifier
+	// Standby, when set, tells whether this replica is a standby: another replica holds the
+	// state store's lock, so this one must not sync. While it reports true:
+	//
+	//   - RunController does not run the controller (no scheduled, webhook or manual run
+	//     starts; a run going on when the replica turns standby is cancelled as on SIGTERM),
+	//     and starts it again, with a full run at once, when it reports false;
+	//   - /readyz answers 503 "standby", so that the replica leaves the Kubernetes Service;
+	//     reason goes to the log only;
+	//   - POST /v1/sync, POST /v1/webhooks/google and the status page's run form answer 503
+	//     (the sender may retry on the active replica) and hand nothing to the controller;
+	//   - the status page says "standby (another replica holds the state lock)";
+	//   - the metric scimbridge_standby is 1.
+	//
+	// It is called on every such request and every StandbyPoll by RunController, from several
+	// goroutines at once, so it must be cheap and safe for concurrent use (read a flag the lock
+	// holder keeps up to date, or try the lock without waiting). reason is free text for the
+	// log, such as "state lock held by pid 42 on host a since 10:02"; it must hold no secret.
+	// nil means always active.
+	Standby func() (standby bool, reason string)
+	// StandbyPoll is how often RunController asks Standby; default 5s.
+	StandbyPoll time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the service's lines; nil discards.
 	Logger *slog.Logger
-	// Target names the target on the status page (no secret in it).
+	// Target names the target on the status page, to signed-in users only (no secret in it).
 	Target string
 }
 
 // Server serves the routes; build it with New.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	now    func() time.Time
-	replay *replayCache
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	replay   *replayCache
+	bearer   secretDigest
+	uiPass   secretDigest
+	throttle *throttle
+	sessions *sessions
+	csrf     *http.CrossOriginProtection
+
+	// ctx is the service's own context: probes run on it; Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	probeMu  sync.Mutex
 	probedAt time.Time
 	probeErr error
+	probing  *probeRun // the check going on, shared by every caller
+
+	readyMu   sync.Mutex
+	notReady  string // the last reason /readyz gave, "" when ready
+	readySeen bool
 }
 
 // New returns a Server.
@@ -129,6 +186,12 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.UIPassword) == 0 {
 		cfg.UIPassword = cfg.BearerToken
 	}
+	if cfg.AuthFailuresPerMinute <= 0 {
+		cfg.AuthFailuresPerMinute = 5
+	}
+	if cfg.StandbyPoll <= 0 {
+		cfg.StandbyPoll = 5 * time.Second
+	}
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
@@ -137,7 +200,25 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log, now: now, replay: newReplayCache(100_000)}, nil
+	key := randomBytes(32)
+	s := &Server{
+		cfg: cfg, log: log, now: now, replay: newReplayCache(100_000),
+		bearer:   newSecretDigest(key, cfg.BearerToken),
+		uiPass:   newSecretDigest(key, cfg.UIPassword),
+		throttle: newThrottle(cfg.AuthFailuresPerMinute, time.Minute, 100_000),
+		sessions: newSessions(key),
+		csrf:     http.NewCrossOriginProtection(),
+	}
+	// The raw secrets are not kept: only their digests are compared.
+	s.cfg.BearerToken, s.cfg.UIPassword = nil, nil
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Close stops the probes going on; the handlers answer "not ready" from then on.
+func (s *Server) Close() error {
+	s.cancel()
+	return nil
 }
 
 // Handler serves every route.
@@ -175,62 +256,9 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
 	mux.HandleFunc("GET /{$}", s.handleStatus)
-	mux.HandleFunc("POST /ui/run", s.handleUIRun)
-}
-
-// Ready reports why the service is not ready, or nil: a probe failed (cached for ProbeCache),
-// or the last successful sync is missing or older than ReadyMaxAge.
-func (s *Server) Ready(ctx context.Context) error {
-	if err := s.probe(ctx); err != nil {
-		return err
-	}
-	if s.cfg.ReadyMaxAge <= 0 {
-		return nil
-	}
-	last, ok, err := s.cfg.History.LastSuccess(ctx)
-	switch {
-	case err != nil:
-		return fmt.Errorf("run history: %w", err)
-	case !ok:
-		return errors.New("no successful sync yet")
-	}
-	if age := s.now().Sub(last); age > s.cfg.ReadyMaxAge {
-		return fmt.Errorf("last successful sync ended %s ago, more than %s", age.Round(time.Second), s.cfg.ReadyMaxAge)
-	}
-	return nil
-}
-
-// probe runs the probes, or returns the cached outcome while it is fresh.
-func (s *Server) probe(ctx context.Context) error {
-	s.probeMu.Lock()
-	defer s.probeMu.Unlock()
-	now := s.now()
-	if !s.probedAt.IsZero() && now.Sub(s.probedAt) < s.cfg.ProbeCache {
-		return s.probeErr
-	}
-	var errs []error
-	for _, p := range s.cfg.Probes {
-		pctx, cancel := context.WithTimeout(ctx, s.cfg.ProbeTimeout)
-		err := p.Check(pctx)
-		cancel()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))
-		}
-	}
-	s.probedAt, s.probeErr = now, errors.Join(errs...)
-	if s.probeErr != nil {
-		s.log.Warn("readiness probe failed", "err", s.probeErr)
-	}
-	return s.probeErr
-}
-
-func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	if err := s.Ready(r.Context()); err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "not ready: %v\n", err)
-		return
-	}
-	_, _ = w.Write([]byte("ready\n"))
+	// The forms are refused when a browser says they come from another site, besides
+	// carrying a CSRF token (run, logout).
+	mux.Handle("POST /ui/login", s.csrf.Handler(http.HandlerFunc(s.handleLogin)))
+	mux.Handle("POST /ui/logout", s.csrf.Handler(http.HandlerFunc(s.handleLogout)))
+	mux.Handle("POST /ui/run", s.csrf.Handler(http.HandlerFunc(s.handleUIRun)))
 }

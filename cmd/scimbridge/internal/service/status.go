@@ -2,9 +2,7 @@ package service
 
 import (
 	"bytes"
-	"crypto/subtle"
 	_ "embed"
-	"errors"
 	"html/template"
 	"net/http"
 	"strings"
@@ -33,6 +31,10 @@ type statusRun struct {
 	MoreErrors int
 	// Only names the selection of a targeted sync, from its recorded plan.
 	Only string
+	// Targeted marks a targeted sync whose selection is not shown (not signed in).
+	Targeted bool
+	// ErrorCount is how many errors the run had, for a page that does not show them.
+	ErrorCount int
 }
 
 type statusPage struct {
@@ -40,6 +42,7 @@ type statusPage struct {
 	Now         time.Time
 	Flash       string
 	FlashBad    bool
+	Standby     bool
 	Running     string
 	NextRun     time.Time
 	NextIn      string
@@ -47,29 +50,60 @@ type statusPage struct {
 	Runs        []statusRun
 	Plan        string
 	PlanRun     int64
-	FormEnabled bool
+	// SignedIn shows the plan, the run errors, the selections and the run form.
+	SignedIn bool
+	// CanSignIn shows the sign-in form (a UI password or bearer token is configured).
+	CanSignIn bool
+	// CSRF is the token of the signed-in forms.
+	CSRF string
 }
 
-var flashes = map[string]string{
-	"run":     "A run was requested; it starts when no other run is going on.",
-	"dry-run": "A dry run was requested; its plan appears below once it has run.",
+var flashes = map[string]struct {
+	text string
+	bad  bool
+}{
+	"run":        {"A run was requested; it starts when no other run is going on.", false},
+	"dry-run":    {"A dry run was requested; its plan appears below once it has run.", false},
+	"refused":    {"The password was not accepted.", true},
+	"signed-out": {"Signed out.", false},
+	"expired":    {"Your session has ended; sign in again.", true},
+	"standby":    {"This replica is a standby: nothing was requested. Runs are made by the replica that holds the state lock.", true},
+}
+
+// session returns the id of r's live session, or "".
+func (s *Server) session(r *http.Request) string {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || !s.sessions.valid(c.Value, s.now()) {
+		return ""
+	}
+	return c.Value
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
-	p := statusPage{Target: s.cfg.Target, Now: now, NextRun: s.cfg.Controller.NextRun(), FormEnabled: len(s.cfg.UIPassword) > 0}
+	sid := s.session(r)
+	p := statusPage{Now: now, NextRun: s.cfg.Controller.NextRun(), SignedIn: sid != "", CanSignIn: s.uiPass.set()}
+	if p.SignedIn {
+		p.Target, p.CSRF = s.cfg.Target, s.sessions.csrf(sid)
+	}
 	if p.Target == "" {
 		p.Target = "the target"
 	}
-	p.Flash = flashes[r.URL.Query().Get("requested")]
-	if r.URL.Query().Get("refused") != "" {
-		p.Flash, p.FlashBad = "The token was not accepted; nothing was requested.", true
+	p.Standby, _ = s.standby()
+	q := r.URL.Query()
+	for _, k := range []string{"requested", "flash"} {
+		if f, ok := flashes[q.Get(k)]; ok {
+			p.Flash, p.FlashBad = f.text, f.bad
+		}
 	}
 	if !p.NextRun.IsZero() {
 		p.NextIn = max(p.NextRun.Sub(now), 0).Round(time.Second).String()
 	}
 	if opts, since, ok := s.cfg.Controller.Running(); ok {
+		if !p.SignedIn {
+			opts.Only = nil // the selection names people
+		}
 		p.Running = describe(opts) + " since " + since.UTC().Format("15:04:05")
 	}
 	runs, err := s.cfg.History.Runs(ctx, statusRuns)
@@ -82,7 +116,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		p.LastSuccess = t
 	}
 	for _, run := range runs {
-		sr := statusRun{Run: run, Duration: "running"}
+		sr := statusRun{Run: run, Duration: "running", ErrorCount: len(run.Errors)}
 		if run.Result == "" {
 			sr.Result = "running"
 		}
@@ -95,8 +129,13 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		if n := len(run.Errors); n > statusErrors {
 			sr.Errors, sr.MoreErrors = run.Errors[:statusErrors], n-statusErrors
 		}
+		if !p.SignedIn {
+			// Counts only: errors, selections and plans name users and groups.
+			sr.Errors, sr.MoreErrors, sr.Plan = nil, 0, ""
+			sr.Targeted, sr.Only = sr.Only != "", ""
+		}
 		p.Runs = append(p.Runs, sr)
-		if p.Plan == "" && run.Plan != "" {
+		if p.SignedIn && p.Plan == "" && run.Plan != "" {
 			p.Plan, p.PlanRun = run.Plan, run.ID
 		}
 	}
@@ -126,22 +165,103 @@ func describe(o reconcile.RunOptions) string {
 	return s
 }
 
-// handleUIRun serves the status page's form: the token typed in is compared in constant time
-// with the UI password (or the bearer token); the answer is a redirect back to the page.
-func (s *Server) handleUIRun(w http.ResponseWriter, r *http.Request) {
+// readForm parses a small form; it answers 400 and returns false when it cannot.
+func (s *Server) readForm(w http.ResponseWriter, r *http.Request, endpoint string) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		s.refuse(w, r, "ui", http.StatusBadRequest, errors.New("unreadable form"))
+		s.cfg.Metrics.webhook(endpoint, http.StatusBadRequest)
+		s.log.Warn("form refused", "endpoint", endpoint, "status", http.StatusBadRequest, "remote", r.RemoteAddr, "reason", "unreadable form")
+		http.Error(w, "unreadable form", http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+// uiRefuse answers a refused form with a short text and logs why.
+func (s *Server) uiRefuse(w http.ResponseWriter, r *http.Request, endpoint string, code int, why string) {
+	s.cfg.Metrics.webhook(endpoint, code)
+	s.log.Warn("form refused", "endpoint", endpoint, "status", code, "remote", r.RemoteAddr, "reason", why)
+	http.Error(w, why, code)
+}
+
+// handleLogin signs in with the UI password: a wrong one counts as a failed authentication of
+// the client's address and sends the browser back to the page; a right one starts a session.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	const endpoint = "login"
+	if s.throttled(w, r, endpoint) || !s.readForm(w, r, endpoint) {
 		return
 	}
-	if len(s.cfg.UIPassword) == 0 {
-		s.refuse(w, r, "ui", http.StatusForbidden, errors.New("the form is disabled: no ui_password or bearer_token"))
+	if !s.uiPass.set() {
+		s.uiRefuse(w, r, endpoint, http.StatusForbidden, "sign-in is disabled: set service.ui_password or service.bearer_token")
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("token")), s.cfg.UIPassword) != 1 {
-		s.cfg.Metrics.webhook("ui", http.StatusUnauthorized)
-		s.log.Warn("webhook refused", "endpoint", "ui", "status", http.StatusUnauthorized, "remote", r.RemoteAddr, "reason", "token does not match")
-		http.Redirect(w, r, "/?refused=1", http.StatusSeeOther)
+	if !s.uiPass.equal([]byte(r.PostForm.Get("password"))) {
+		left := s.throttle.fail(clientAddr(r), s.now())
+		s.cfg.Metrics.webhook(endpoint, http.StatusUnauthorized)
+		s.log.Warn("sign-in refused", "endpoint", endpoint, "status", http.StatusUnauthorized, "remote", r.RemoteAddr,
+			"reason", "password does not match", "attempts_left", left)
+		http.Redirect(w, r, "/?flash=refused", http.StatusSeeOther)
+		return
+	}
+	id := s.sessions.start(s.now())
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: id, Path: "/", MaxAge: int(sessionTTL.Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isHTTPS(r),
+	})
+	s.cfg.Metrics.webhook(endpoint, http.StatusSeeOther)
+	s.log.Info("signed in to the status page", "remote", r.RemoteAddr)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// isHTTPS reports whether the browser reached the service over https (directly or, as the
+// proxy says, through it): the session cookie is then marked Secure.
+func isHTTPS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// signedInForm checks that a form comes from a live session with its CSRF token; it answers 403
+// and returns "" when not.
+func (s *Server) signedInForm(w http.ResponseWriter, r *http.Request, endpoint string) string {
+	if !s.readForm(w, r, endpoint) {
+		return ""
+	}
+	sid := s.session(r)
+	switch {
+	case sid == "":
+		s.cfg.Metrics.webhook(endpoint, http.StatusForbidden)
+		s.log.Warn("form refused", "endpoint", endpoint, "status", http.StatusForbidden, "remote", r.RemoteAddr, "reason", "no live session")
+		http.Redirect(w, r, "/?flash=expired", http.StatusSeeOther)
+		return ""
+	case !s.sessions.csrfOK(sid, r.PostForm.Get("csrf")):
+		s.uiRefuse(w, r, endpoint, http.StatusForbidden, "the form's CSRF token does not match; reload the page")
+		return ""
+	}
+	return sid
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	sid := s.signedInForm(w, r, "logout")
+	if sid == "" {
+		return
+	}
+	s.sessions.end(sid)
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: isHTTPS(r)})
+	s.log.Info("signed out of the status page", "remote", r.RemoteAddr)
+	http.Redirect(w, r, "/?flash=signed-out", http.StatusSeeOther)
+}
+
+// handleUIRun serves the status page's run form (signed in, with the CSRF token); the answer
+// is a redirect back to the page.
+func (s *Server) handleUIRun(w http.ResponseWriter, r *http.Request) {
+	const endpoint = "ui"
+	if s.signedInForm(w, r, endpoint) == "" {
+		return
+	}
+	if standby, why := s.standby(); standby {
+		s.cfg.Metrics.webhook(endpoint, http.StatusServiceUnavailable)
+		s.log.Info("request refused: standby", "endpoint", endpoint, "remote", r.RemoteAddr, "reason", why)
+		http.Redirect(w, r, "/?flash=standby", http.StatusSeeOther)
 		return
 	}
 	mode := r.PostForm.Get("mode")
@@ -149,7 +269,7 @@ func (s *Server) handleUIRun(w http.ResponseWriter, r *http.Request) {
 		mode = "dry-run"
 	}
 	s.cfg.Controller.Request(s.now(), reconcile.Request{Trigger: "manual", DryRun: mode == "dry-run"})
-	s.cfg.Metrics.webhook("ui", http.StatusSeeOther)
-	s.log.Info("sync requested", "endpoint", "ui", "remote", r.RemoteAddr, "dry_run", mode == "dry-run")
+	s.cfg.Metrics.webhook(endpoint, http.StatusSeeOther)
+	s.log.Info("sync requested", "endpoint", endpoint, "remote", r.RemoteAddr, "dry_run", mode == "dry-run")
 	http.Redirect(w, r, "/?requested="+mode, http.StatusSeeOther)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/scimbridge/scimbridge/connectors/google"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
@@ -84,7 +84,7 @@ func (c *replayCache) add(sig string, now, expires time.Time) error {
 
 // authenticate checks a POST /v1/sync: an HMAC signature when one is sent, else a bearer token.
 func (s *Server) authenticate(r *http.Request, body []byte) error {
-	if len(s.cfg.WebhookSecret) == 0 && len(s.cfg.BearerToken) == 0 {
+	if len(s.cfg.WebhookSecret) == 0 && !s.bearer.set() {
 		return errNotEnabled
 	}
 	if sig := r.Header.Get(HeaderSignature); sig != "" {
@@ -108,7 +108,7 @@ func (s *Server) authenticate(r *http.Request, body []byte) error {
 	}
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		tok, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok || len(s.cfg.BearerToken) == 0 || subtle.ConstantTimeCompare([]byte(tok), s.cfg.BearerToken) != 1 {
+		if !ok || !s.bearer.equal([]byte(tok)) {
 			return errBadToken
 		}
 		return nil
@@ -132,7 +132,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, endpoint strin
 }
 
 // SyncRequest is the optional JSON body of POST /v1/sync: users and groups (source ids) for a
-// targeted sync, or nothing for a full one.
+// targeted sync, or nothing (no body, or {}) for a full one. A body that names users or groups
+// must name at least one id, and no id may be blank: `{"users":[]}` is refused rather than read
+// as "everything". Nothing may follow the JSON value.
 type SyncRequest struct {
 	Users  []string `json:"users,omitempty"`
 	Groups []string `json:"groups,omitempty"`
@@ -142,8 +144,72 @@ type SyncRequest struct {
 // maxSelection bounds the ids one request may name.
 const maxSelection = 1000
 
+// parseSyncRequest decodes and checks a POST /v1/sync body.
+func parseSyncRequest(body []byte) (SyncRequest, error) {
+	var req SyncRequest
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, nil
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would turn the bad bytes into U+FFFD: an id nobody sent.
+		return req, errors.New("body: not valid UTF-8")
+	}
+	var raw struct {
+		Users  json.RawMessage `json:"users"`
+		Groups json.RawMessage `json:"groups"`
+		DryRun bool            `json:"dry_run"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return req, fmt.Errorf("body: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return req, fmt.Errorf("body: data after the JSON value at offset %d", dec.InputOffset())
+	}
+	req.DryRun = raw.DryRun
+	var errs []error
+	named := false
+	for _, f := range []struct {
+		key string
+		raw json.RawMessage
+		ids *[]string
+	}{{"users", raw.Users, &req.Users}, {"groups", raw.Groups, &req.Groups}} {
+		if f.raw == nil {
+			continue
+		}
+		named = true
+		if string(f.raw) == "null" {
+			errs = append(errs, fmt.Errorf("body: %s is null; name ids or leave the key out", f.key))
+			continue
+		}
+		if err := json.Unmarshal(f.raw, f.ids); err != nil {
+			errs = append(errs, fmt.Errorf("body: %s: %w", f.key, err))
+			continue
+		}
+		for i, id := range *f.ids {
+			if strings.TrimSpace(id) == "" {
+				errs = append(errs, fmt.Errorf("body: %s[%d] is blank or null", f.key, i))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return SyncRequest{}, err
+	}
+	if named && len(req.Users)+len(req.Groups) == 0 {
+		return SyncRequest{}, errors.New("body: names an empty selection; send no body (or {}) for a full sync")
+	}
+	if n := len(req.Users) + len(req.Groups); n > maxSelection {
+		return SyncRequest{}, fmt.Errorf("body names %d objects, more than %d", n, maxSelection)
+	}
+	return req, nil
+}
+
 func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 	const endpoint = "sync"
+	if s.throttled(w, r, endpoint) {
+		return
+	}
 	body, ok := s.readBody(w, r, endpoint)
 	if !ok {
 		return
@@ -156,17 +222,12 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, endpoint, code, err)
 		return
 	}
-	var req SyncRequest
-	if len(bytes.TrimSpace(body)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			s.refuse(w, r, endpoint, http.StatusBadRequest, fmt.Errorf("body: %w", err))
-			return
-		}
+	if s.refuseStandby(w, r, endpoint) {
+		return
 	}
-	if len(req.Users)+len(req.Groups) > maxSelection {
-		s.refuse(w, r, endpoint, http.StatusBadRequest, fmt.Errorf("body names %d objects, more than %d", len(req.Users)+len(req.Groups), maxSelection))
+	req, err := parseSyncRequest(body)
+	if err != nil {
+		s.refuse(w, r, endpoint, http.StatusBadRequest, err)
 		return
 	}
 	sel := reconcile.Selection{}.Merge(reconcile.Selection{Users: req.Users, Groups: req.Groups})
@@ -187,6 +248,9 @@ func (s *Server) handleGoogle(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, endpoint, http.StatusNotFound, errors.New("the source does not watch Google push channels"))
 		return
 	}
+	if s.throttled(w, r, endpoint) {
+		return
+	}
 	body, ok := s.readBody(w, r, endpoint)
 	if !ok {
 		return
@@ -200,6 +264,9 @@ func (s *Server) handleGoogle(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, endpoint, http.StatusBadRequest, err)
 		return
 	}
+	if s.refuseStandby(w, r, endpoint) {
+		return
+	}
 	if n.State == google.StateSync || n.UserID == "" {
 		s.log.Info("google push channel confirmed", "channel_id", n.ChannelID)
 		s.accepted(w, endpoint, map[string]any{"accepted": true, "state": n.State})
@@ -211,15 +278,41 @@ func (s *Server) handleGoogle(w http.ResponseWriter, r *http.Request) {
 	s.accepted(w, endpoint, map[string]any{"accepted": true, "state": n.State, "only": sel})
 }
 
-// refuse answers an error and logs why, without any secret or the body.
+// refuse answers an error and logs why, without any secret or the body. A 401 counts as a
+// failed authentication of the client's address.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, endpoint string, code int, why error) {
 	s.cfg.Metrics.webhook(endpoint, code)
+	attrs := []any{"endpoint", endpoint, "status", code, "remote", r.RemoteAddr, "reason", why.Error()}
+	if code == http.StatusUnauthorized {
+		attrs = append(attrs, "attempts_left", s.throttle.fail(clientAddr(r), s.now()))
+	}
 	level := s.log.Warn
 	if code == http.StatusNotFound {
 		level = s.log.Info
 	}
-	level("webhook refused", "endpoint", endpoint, "status", code, "remote", r.RemoteAddr, "reason", why.Error())
+	level("webhook refused", attrs...)
 	writeJSON(w, code, map[string]any{"error": http.StatusText(code)})
+}
+
+// throttled answers 429 when the client's address has used up its failed authentications, and
+// reports whether it did. The first refusal of a spell is logged at warn level, the rest at
+// debug level, so that a guessing client cannot flood the log.
+func (s *Server) throttled(w http.ResponseWriter, r *http.Request, endpoint string) bool {
+	addr := clientAddr(r)
+	wait, first := s.throttle.wait(addr, s.now())
+	if wait <= 0 {
+		return false
+	}
+	s.cfg.Metrics.webhook(endpoint, http.StatusTooManyRequests)
+	level := s.log.Debug
+	if first {
+		level = s.log.Warn
+	}
+	level("authentication throttled: too many failed attempts from this address", "endpoint", endpoint,
+		"remote", r.RemoteAddr, "client", addr, "retry_after", wait.String())
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
+	writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": http.StatusText(http.StatusTooManyRequests)})
+	return true
 }
 
 func (s *Server) accepted(w http.ResponseWriter, endpoint string, v any) {
