@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -188,11 +189,11 @@ func (rt *app) openTarget(ctx context.Context) error {
 	} else {
 		rt.targetDesc = baseURL
 		if t.IdentityStoreID != "" {
-			awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(t.Region))
+			awsCfg, err := loadAWSConfig(ctx, t)
 			if err != nil {
-				return fmt.Errorf("identitystore: load AWS credentials: %w", err)
+				return err
 			}
-			isCfg = &scim.IdentityStoreConfig{StoreID: t.IdentityStoreID, Region: t.Region, Endpoint: t.IdentityStoreEndpoint, Credentials: awsCfg.Credentials}
+			isCfg = &scim.IdentityStoreConfig{StoreID: t.IdentityStoreID, AWS: &awsCfg, Endpoint: t.IdentityStoreEndpoint}
 		}
 	}
 	rt.client, err = scim.NewClient(scim.ClientConfig{
@@ -219,6 +220,25 @@ func (rt *app) openTarget(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// loadAWSConfig loads the AWS configuration the way the AWS CLI does: environment variables
+// (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_IDENTITYSTORE, credentials), the
+// shared config and credentials files, SSO, web identity and the instance or task role.
+// target.region and target.identitystore_endpoint, when set, win over what the environment says.
+func loadAWSConfig(ctx context.Context, t config.Target) (aws.Config, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if t.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(t.Region))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("identitystore: load the AWS configuration (AWS_PROFILE, AWS_CONFIG_FILE, ...): %w", err)
+	}
+	if awsCfg.Region == "" {
+		return aws.Config{}, errors.New("target.region: not set, and the AWS configuration names no region (AWS_REGION, or region in the AWS_PROFILE's section of ~/.aws/config)")
+	}
+	return awsCfg, nil
 }
 
 func targetHTTPClient(cfg *config.Config) (*http.Client, error) {

@@ -65,8 +65,10 @@ type Target struct {
 	TokenFile string        `yaml:"token_file,omitempty"`
 	// Profile is identity_center (default) or generic (a plain SCIM 2.0 server).
 	Profile string `yaml:"profile,omitempty"`
-	// IdentityStoreID and Region enable bulk reads through the identitystore API with the AWS
-	// credentials of the environment. IdentityStoreEndpoint overrides the AWS endpoint.
+	// IdentityStoreID enables bulk reads through the identitystore API with the AWS configuration
+	// of the environment, loaded as the AWS CLI does (AWS_PROFILE, shared config and credentials
+	// files, AWS_REGION, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_IDENTITYSTORE, roles). Region and
+	// IdentityStoreEndpoint, when set, override the region and endpoint found there.
 	IdentityStoreID       string `yaml:"identity_store_id,omitempty"`
 	Region                string `yaml:"region,omitempty"`
 	IdentityStoreEndpoint string `yaml:"identitystore_endpoint,omitempty"`
@@ -375,9 +377,6 @@ func (c *Config) Validate() error {
 	case "identity_center", "generic":
 	default:
 		add("target.profile: %q is not identity_center or generic", t.Profile)
-	}
-	if t.IdentityStoreID != "" && t.Region == "" && t.IdentityStoreEndpoint == "" {
-		add("target.region is required with identity_store_id")
 	}
 	if t.Timeout == 0 {
 		t.Timeout = Duration(30 * time.Second)
