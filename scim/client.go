@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -72,7 +73,18 @@ type ClientConfig struct {
 	UserAgent string
 	// ReadConcurrency is how many reads ReadState runs at once; 0 means 8.
 	ReadConcurrency int
+	// AuthHint is added to a 401 or 403 answer's error: where the token comes from, such as
+	// "check target.token". "" means a generic hint.
+	AuthHint string
+	// UnreachableHint is added to the error when nothing answers at BaseURL (connection
+	// refused, unknown host), such as "check target.scim_url". "" means a generic hint.
+	UnreachableHint string
 }
+
+// unreachableWindow: a refused connection (or an unknown host) is retried by the retry policy
+// only when the target answered less than this long ago (a restart in the middle of a run); at
+// the start of a run it is retried once, and the run fails in a second instead of 20.
+const unreachableWindow = time.Minute
 
 // Client is a SCIM 2.0 client for one target. It is safe for concurrent use.
 type Client struct {
@@ -84,6 +96,9 @@ type Client struct {
 	log     *slog.Logger
 	ua      string
 	readC   int
+
+	authHint, unreachableHint string
+	lastAnswer                atomic.Int64 // unix nanoseconds of the last HTTP answer, 0: none yet
 }
 
 var (
@@ -120,6 +135,19 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		ua:      cfg.UserAgent,
 		readC:   cfg.ReadConcurrency,
 		retry:   retrier{policy: cfg.Retry.withDefaults(), limiter: cfg.Limiter, observer: cfg.Observer},
+
+		authHint:        cfg.AuthHint,
+		unreachableHint: cfg.UnreachableHint,
+	}
+	if c.authHint == "" {
+		c.authHint = "check the bearer token the target was given"
+	}
+	if c.unreachableHint == "" {
+		c.unreachableHint = "check the target's URL, and that it is up"
+	}
+	c.retry.failFast = func(err error) bool {
+		last := c.lastAnswer.Load()
+		return isUnreachable(err) && (last == 0 || time.Since(time.Unix(0, last)) > unreachableWindow)
 	}
 	if c.profile == (Profile{}) {
 		c.profile = IdentityCenter
@@ -201,6 +229,9 @@ func (c *Client) call(ctx context.Context, op, method, path string, query url.Va
 		if errors.As(err, &ae) {
 			return err
 		}
+		if isUnreachable(err) {
+			return fmt.Errorf("scim: %s: %w: nothing answers there; %s", desc, err, c.unreachableHint)
+		}
 		return fmt.Errorf("scim: %s: %w", desc, err)
 	}
 	return nil
@@ -231,6 +262,7 @@ func (c *Client) attempt(ctx context.Context, desc, method, target string, paylo
 		return 0, err
 	}
 	defer resp.Body.Close()
+	c.lastAnswer.Store(time.Now().UnixNano())
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		ae := &APIError{Op: desc, Status: resp.StatusCode, RequestID: resp.Header.Get("X-Amzn-Requestid"),
@@ -244,8 +276,11 @@ func (c *Client) attempt(ctx context.Context, desc, method, target string, paylo
 		} else if len(raw) > 0 && len(raw) < 512 {
 			ae.Detail = strings.TrimSpace(string(raw))
 		}
-		if resp.StatusCode == http.StatusTooManyRequests {
+		switch resp.StatusCode {
+		case http.StatusTooManyRequests:
 			ae.Code = "ThrottlingException"
+		case http.StatusUnauthorized, http.StatusForbidden:
+			ae.Hint = "the target did not accept the token; " + c.authHint
 		}
 		if ae.throttled() || resp.StatusCode >= 500 {
 			c.log.Debug("scim request failed, may retry", "op", desc, "status", resp.StatusCode, "retry_after", ae.RetryAfter)

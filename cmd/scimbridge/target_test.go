@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scimbridge/scimbridge/scim/emulator"
 	"github.com/scimbridge/scimbridge/scim/emulator/emulatortest"
@@ -95,5 +96,49 @@ func writeDirectory(t *testing.T, dir string) {
 		"groups:\n  - {id: g1, name: Team, members: [u1, u2]}\n"
 	if err := os.WriteFile(filepath.Join(dir, "directory.yaml"), []byte(d), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTargetErrorsFailFastAndOnce: a wrong token names target.token; a SCIM URL where nothing
+// listens fails in about a second (one retry, not eight) naming target.scim_url; and the run's
+// error is printed once in the summary, not again as a last line.
+func TestTargetErrorsFailFastAndOnce(t *testing.T) {
+	srv := emulatortest.Start(t, emulator.Options{})
+	for _, tc := range []struct {
+		name, url, token, want string
+		requests               string
+	}{
+		{name: "wrong token", url: srv.URL, token: "not-the-token", want: "check target.token (", requests: "scim.ListUsers 1"},
+		{name: "nothing listens", url: "http://127.0.0.1:1/scim/v2", token: "tok", want: "check target.scim_url", requests: "scim.ListUsers 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeDirectory(t, dir)
+			cfg := fmt.Sprintf("source: {type: file, file: {path: directory.yaml}}\ntarget:\n  scim_url: %s\n  token: ${SCIM_TOKEN}\nstate: {path: state.db}\nlog: {level: warn}\n", tc.url)
+			if err := os.WriteFile(filepath.Join(dir, "scimbridge.yaml"), []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			stdout, stderr, code := runEnv(t, dir, append(awsEnv(dir), "SCIM_TOKEN="+tc.token), "sync", "-c", "scimbridge.yaml")
+			took := time.Since(start)
+			if code != 1 {
+				t.Fatalf("got exit code %d, want 1\nstdout: %s\nstderr: %s", code, stdout, stderr)
+			}
+			if n := strings.Count(stdout, tc.want); n != 1 {
+				t.Errorf("got %d mentions of %s in the summary, want 1\nstdout: %s", n, tc.want, stdout)
+			}
+			if strings.Contains(stderr, "scimbridge: ") {
+				t.Errorf("got the error again as a last line on stderr:\n%s", stderr)
+			}
+			if !strings.Contains(stdout, "Requests: "+tc.requests+"\n") {
+				t.Errorf("got %s, want the requests %q", stdout, tc.requests)
+			}
+			if strings.Contains(stdout+stderr, tc.token) && tc.token != "tok" {
+				t.Errorf("the token shows in the output")
+			}
+			if took > 5*time.Second {
+				t.Errorf("took %v, want a fast failure", took)
+			}
+		})
 	}
 }

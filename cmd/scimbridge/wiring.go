@@ -197,14 +197,16 @@ func (rt *app) openTarget(ctx context.Context) error {
 		}
 	}
 	rt.client, err = scim.NewClient(scim.ClientConfig{
-		BaseURL:    baseURL,
-		Token:      token,
-		HTTPClient: httpClient,
-		Profile:    profile,
-		Limiter:    scim.NewLimiter(rate),
-		Observer:   rt.counter,
-		Logger:     rt.log.With("component", "scim"),
-		UserAgent:  "scimbridge/" + version,
+		BaseURL:         baseURL,
+		Token:           token,
+		HTTPClient:      httpClient,
+		Profile:         profile,
+		Limiter:         scim.NewLimiter(rate),
+		Observer:        rt.counter,
+		Logger:          rt.log.With("component", "scim"),
+		UserAgent:       "scimbridge/" + version,
+		AuthHint:        tokenHint(t),
+		UnreachableHint: "check target.scim_url, and that the target is up",
 	})
 	if err != nil {
 		return err
@@ -220,6 +222,14 @@ func (rt *app) openTarget(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// tokenHint names the setting the SCIM token came from, for a 401 or 403.
+func tokenHint(t config.Target) string {
+	if t.TokenFile != "" {
+		return "check target.token_file (the file's content is the token) and that the token is current"
+	}
+	return "check target.token (SCIMBRIDGE_TARGET_TOKEN, or a target.token_file) and that the token is current"
 }
 
 // loadAWSConfig loads the AWS configuration the way the AWS CLI does: environment variables
