@@ -142,3 +142,56 @@ func TestTargetErrorsFailFastAndOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestGenericProfileEndToEnd syncs into a server that applies RFC 7644 literally, pages by 7 and
+// leaves members out of its group listings: members leave a group through members[value eq]
+// removals and the others stay, a full read sees the real members (no plan to re-add them all),
+// and a full read after that plans nothing.
+func TestGenericProfileEndToEnd(t *testing.T) {
+	srv := emulatortest.Start(t, emulator.Options{StrictRFC: true, MaxResults: 7})
+	dir := t.TempDir()
+	people := func(members int) {
+		var b strings.Builder
+		b.WriteString("users:\n")
+		var ids []string
+		for i := range 12 {
+			fmt.Fprintf(&b, "  - {id: u%02d, userName: u%02d@example.com, givenName: U, familyName: N%02d, email: u%02d@example.com}\n", i, i, i, i)
+			if i < members {
+				ids = append(ids, fmt.Sprintf("u%02d", i))
+			}
+		}
+		fmt.Fprintf(&b, "groups:\n  - {id: g1, name: Team, members: [%s]}\n", strings.Join(ids, ", "))
+		if err := os.WriteFile(filepath.Join(dir, "directory.yaml"), []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := fmt.Sprintf("source: {type: file, file: {path: directory.yaml}}\ntarget:\n  scim_url: %s\n  token: ${SCIM_TOKEN}\n  profile: generic\nstate: {path: state.db}\nlog: {level: warn}\n", srv.URL)
+	if err := os.WriteFile(filepath.Join(dir, "scimbridge.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(awsEnv(dir), "SCIM_TOKEN="+srv.Token)
+	sync := func(args ...string) (string, int) {
+		t.Helper()
+		stdout, stderr, code := runEnv(t, dir, env, append([]string{"sync", "-c", "scimbridge.yaml"}, args...)...)
+		return stdout + stderr, code
+	}
+	members := func() int {
+		t.Helper()
+		d, err := srv.Emu.Dump()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(d.Memberships)
+	}
+	people(12)
+	if out, code := sync(); code != 0 || members() != 12 {
+		t.Fatalf("initial sync: exit %d, %d members, want 0 and 12\n%s", code, members(), tail(out))
+	}
+	people(9)
+	if out, code := sync("--full"); code != 0 || members() != 9 {
+		t.Fatalf("3 members leave: exit %d, got %d members, want 0 and 9\n%s", code, members(), tail(out))
+	}
+	if out, code := sync("--full", "--dry-run"); code != 0 {
+		t.Errorf("a full read after that: exit %d, want 0 (nothing to do)\n%s", code, tail(out))
+	}
+}

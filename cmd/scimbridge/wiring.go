@@ -157,10 +157,7 @@ func (rt *app) openTarget(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	profile := scim.IdentityCenter
-	if t.Profile == "generic" {
-		profile = scim.Generic
-	}
+	profile := targetProfile(t)
 	rate := scim.LimiterConfig{Initial: t.Rate.Initial, Min: t.Rate.Min, Max: t.Rate.Max}
 	if rate.Initial == 0 {
 		rate.Initial = 10 // about half of what Identity Center's APIs are known to allow
@@ -207,6 +204,7 @@ func (rt *app) openTarget(ctx context.Context) error {
 		UserAgent:       "scimbridge/" + version,
 		AuthHint:        tokenHint(t),
 		UnreachableHint: "check target.scim_url, and that the target is up",
+		ProfileHint:     "set target.profile: generic",
 	})
 	if err != nil {
 		return err
@@ -327,10 +325,37 @@ func (rt *app) reconciler(progress func(done, total int), onPlan func(*plan.Plan
 
 // maxMembers is the target's limit of membership changes per request.
 func (rt *app) maxMembers() int {
-	if rt.cfg.Target.Profile == "generic" {
-		return scim.Generic.MaxMembersPerRequest
+	return targetProfile(rt.cfg.Target).MaxMembersPerRequest
+}
+
+// targetProfile is the SCIM profile of the configured target: identity_center or generic, with
+// target.page_size, target.members_per_request and target.group_members where they are set (a
+// generic target's /ServiceProviderConfig gives the rest).
+func targetProfile(t config.Target) scim.Profile {
+	p := scim.IdentityCenter
+	if t.Profile == "generic" {
+		p = scim.Generic
 	}
-	return scim.IdentityCenter.MaxMembersPerRequest
+	if t.PageSize > 0 {
+		p.MaxPageSize = t.PageSize
+	}
+	if t.MembersPerRequest > 0 {
+		p.MaxMembersPerRequest = t.MembersPerRequest
+	}
+	switch t.GroupMembers {
+	case "auto":
+		p.Members = scim.MembersAuto
+		if t.Profile != "generic" {
+			p.Members = scim.MembersByFilter
+		}
+	case "listings":
+		p.Members = scim.MembersInListings
+	case "filter":
+		p.Members = scim.MembersByFilter
+	case "get":
+		p.Members = scim.MembersByGet
+	}
+	return p
 }
 
 // desired reads the source and maps it.
