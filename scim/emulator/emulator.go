@@ -1,7 +1,10 @@
 // Package emulator is an embedded look-alike of AWS IAM Identity Center as a provisioning target:
 // a SCIM 2.0 endpoint at /{tenant}/scim/v2 and the identitystore API (AWS JSON 1.1) over the same
 // SQLite data. It is as strict as Identity Center (and, with Options.Strict, as its older form),
-// so that a client that passes against it does not fail against AWS.
+// so that a client that passes against it does not fail against AWS. With Options.StrictRFC it
+// acts out a generic SCIM 2.0 server that applies RFC 7644 literally instead (a remove of
+// "members" without a value filter removes every member; startIndex paging), the oracle of the
+// client's generic profile.
 //
 // It is the quickstart's default target, the fake for tests, and the benchmark target. It
 // deliberately imports nothing from package scim: it is the independent oracle the client is
