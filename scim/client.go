@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,22 +23,48 @@ type Profile struct {
 	// MaxMembersPerRequest caps the members a group POST carries and the membership changes of
 	// one group PATCH.
 	MaxMembersPerRequest int
-	// MaxPageSize is the count asked for per page of a listing.
+	// MaxPageSize is the count asked for per page of a listing; 0 means what the target's
+	// /ServiceProviderConfig says (filter.maxResults) when Discover is set, else 100.
 	MaxPageSize int
 	// CursorPaging: listings page with cursor/nextCursor; otherwise with startIndex/totalResults.
 	CursorPaging bool
 	// GroupPut: the target supports PUT on groups.
 	GroupPut bool
-	// MembersReadable: group reads return their members; otherwise membership is read per member
-	// with the filter members.value eq "<user id>".
-	MembersReadable bool
+	// Members says how group members are read.
+	Members MemberRead
+	// RemoveByFilter: a PATCH removes members with one operation per member whose path is
+	// members[value eq "<id>"] (RFC 7644 3.5.2.2); otherwise with one operation on path
+	// "members" that lists the values, which Identity Center documents and which a server that
+	// reads the RFC literally takes as "remove every member".
+	RemoveByFilter bool
+	// Discover: read /ServiceProviderConfig before the first listing, for the page size and
+	// whether the target filters.
+	Discover bool
 }
 
-// IdentityCenter is the profile of AWS IAM Identity Center.
-var IdentityCenter = Profile{MaxMembersPerRequest: 100, MaxPageSize: 100, CursorPaging: true, GroupPut: false, MembersReadable: false}
+// MemberRead is how a client reads the members of the target's groups.
+type MemberRead int
 
-// Generic is the profile of a plain RFC 7644 target.
-var Generic = Profile{MaxMembersPerRequest: 1000, MaxPageSize: 100, CursorPaging: false, GroupPut: true, MembersReadable: true}
+const (
+	// MembersAuto takes the members from the group listing when it shows any; when it shows
+	// none (a server that leaves them out looks like one whose groups are all empty) they are
+	// read per user with a filter if the target filters, else per group with a GET.
+	MembersAuto MemberRead = iota
+	// MembersInListings: group listings carry their members.
+	MembersInListings
+	// MembersByFilter: per user, GET /Groups?filter=members.value eq "<user id>".
+	MembersByFilter
+	// MembersByGet: per group, GET /Groups/{id}.
+	MembersByGet
+)
+
+// IdentityCenter is the profile of AWS IAM Identity Center.
+var IdentityCenter = Profile{MaxMembersPerRequest: 100, MaxPageSize: 100, CursorPaging: true, GroupPut: false, Members: MembersByFilter}
+
+// Generic is the profile of a plain RFC 7644 target: what it supports is read from its
+// /ServiceProviderConfig.
+var Generic = Profile{MaxMembersPerRequest: 1000, CursorPaging: false, GroupPut: true, Members: MembersAuto,
+	RemoveByFilter: true, Discover: true}
 
 // strictPageCap is the most results the old (strict) form of Identity Center returns, without
 // paging; a listing of exactly that many without a cursor may be truncated.
@@ -72,7 +100,21 @@ type ClientConfig struct {
 	UserAgent string
 	// ReadConcurrency is how many reads ReadState runs at once; 0 means 8.
 	ReadConcurrency int
+	// AuthHint is added to a 401 or 403 answer's error: where the token comes from, such as
+	// "check target.token". "" means a generic hint.
+	AuthHint string
+	// UnreachableHint is added to the error when nothing answers at BaseURL (connection
+	// refused, unknown host), such as "check target.scim_url". "" means a generic hint.
+	UnreachableHint string
+	// ProfileHint is added to the error when a target pages in a way the profile does not
+	// expect, such as "set target.profile: generic". "" means a generic hint.
+	ProfileHint string
 }
+
+// unreachableWindow: a refused connection (or an unknown host) is retried by the retry policy
+// only when the target answered less than this long ago (a restart in the middle of a run); at
+// the start of a run it is retried once, and the run fails in a second instead of 20.
+const unreachableWindow = time.Minute
 
 // Client is a SCIM 2.0 client for one target. It is safe for concurrent use.
 type Client struct {
@@ -84,6 +126,12 @@ type Client struct {
 	log     *slog.Logger
 	ua      string
 	readC   int
+
+	authHint, unreachableHint, profileHint string
+	lastAnswer                             atomic.Int64 // unix nanoseconds of the last HTTP answer, 0: none yet
+
+	discoverMu sync.Mutex
+	discovered *discovered // nil until read (or not to be read)
 }
 
 var (
@@ -120,6 +168,23 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		ua:      cfg.UserAgent,
 		readC:   cfg.ReadConcurrency,
 		retry:   retrier{policy: cfg.Retry.withDefaults(), limiter: cfg.Limiter, observer: cfg.Observer},
+
+		authHint:        cfg.AuthHint,
+		unreachableHint: cfg.UnreachableHint,
+		profileHint:     cfg.ProfileHint,
+	}
+	if c.profileHint == "" {
+		c.profileHint = "use the generic profile"
+	}
+	if c.authHint == "" {
+		c.authHint = "check the bearer token the target was given"
+	}
+	if c.unreachableHint == "" {
+		c.unreachableHint = "check the target's URL, and that it is up"
+	}
+	c.retry.failFast = func(err error) bool {
+		last := c.lastAnswer.Load()
+		return isUnreachable(err) && (last == 0 || time.Since(time.Unix(0, last)) > unreachableWindow)
 	}
 	if c.profile == (Profile{}) {
 		c.profile = IdentityCenter
@@ -127,7 +192,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if c.profile.MaxMembersPerRequest <= 0 {
 		c.profile.MaxMembersPerRequest = 100
 	}
-	if c.profile.MaxPageSize <= 0 {
+	if c.profile.MaxPageSize <= 0 && !c.profile.Discover {
 		c.profile.MaxPageSize = 100
 	}
 	if c.http == nil {
@@ -201,6 +266,9 @@ func (c *Client) call(ctx context.Context, op, method, path string, query url.Va
 		if errors.As(err, &ae) {
 			return err
 		}
+		if isUnreachable(err) {
+			return fmt.Errorf("scim: %s: %w: nothing answers there; %s", desc, err, c.unreachableHint)
+		}
 		return fmt.Errorf("scim: %s: %w", desc, err)
 	}
 	return nil
@@ -231,6 +299,7 @@ func (c *Client) attempt(ctx context.Context, desc, method, target string, paylo
 		return 0, err
 	}
 	defer resp.Body.Close()
+	c.lastAnswer.Store(time.Now().UnixNano())
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		ae := &APIError{Op: desc, Status: resp.StatusCode, RequestID: resp.Header.Get("X-Amzn-Requestid"),
@@ -244,8 +313,11 @@ func (c *Client) attempt(ctx context.Context, desc, method, target string, paylo
 		} else if len(raw) > 0 && len(raw) < 512 {
 			ae.Detail = strings.TrimSpace(string(raw))
 		}
-		if resp.StatusCode == http.StatusTooManyRequests {
+		switch resp.StatusCode {
+		case http.StatusTooManyRequests:
 			ae.Code = "ThrottlingException"
+		case http.StatusUnauthorized, http.StatusForbidden:
+			ae.Hint = "the target did not accept the token; " + c.authHint
 		}
 		if ae.throttled() || resp.StatusCode >= 500 {
 			c.log.Debug("scim request failed, may retry", "op", desc, "status", resp.StatusCode, "retry_after", ae.RetryAfter)

@@ -94,8 +94,16 @@ func (c *Client) PatchGroup(ctx context.Context, id string, p GroupPatch) error 
 	if len(p.Add) > 0 {
 		ops = append(ops, patchOp{Op: "add", Path: "members", Value: memberValues(p.Add)})
 	}
-	if len(p.Remove) > 0 {
-		// Always with a value: a remove of "members" without one would remove every member.
+	switch {
+	case len(p.Remove) > 0 && c.profile.RemoveByFilter:
+		// RFC 7644 3.5.2.2: a remove of "members" without a value filter may remove every member,
+		// whatever values it lists; one operation per member with a filter removes just that one.
+		for _, uid := range p.Remove {
+			ops = append(ops, patchOp{Op: "remove", Path: memberPath(uid)})
+		}
+	case len(p.Remove) > 0:
+		// Identity Center's documented form: never without a value, which would remove every
+		// member (and which Identity Center refuses).
 		ops = append(ops, patchOp{Op: "remove", Path: "members", Value: memberValues(p.Remove)})
 	}
 	if len(ops) == 0 {
@@ -103,6 +111,12 @@ func (c *Client) PatchGroup(ctx context.Context, id string, p GroupPatch) error 
 	}
 	body := patchRequest{Schemas: []string{SchemaPatchOp}, Operations: ops}
 	return c.call(ctx, "PatchGroup", "PATCH", "/Groups/"+url.PathEscape(id), nil, body, nil)
+}
+
+// memberPath is the PATCH path of one member, members[value eq "<id>"], with the id escaped as
+// a SCIM string so that no id can change the filter.
+func memberPath(uid string) string {
+	return "members[" + filterEq("value", uid) + "]"
 }
 
 // DeleteGroup deletes group id. A group that is already gone fails with an error matching
@@ -136,7 +150,11 @@ func (c *Client) FindGroup(ctx context.Context, attr, value string) (*TargetGrou
 // every resource. It pages the profile's way and refuses to return a listing that a target
 // without paging may have cut short.
 func list[T any](ctx context.Context, c *Client, op, path, filter string, each func(T)) error {
-	size := c.profile.MaxPageSize
+	set, err := c.settings(ctx)
+	if err != nil {
+		return err
+	}
+	size := set.pageSize
 	cursor := ""
 	start := 1
 	seen := 0
@@ -176,7 +194,10 @@ func list[T any](ctx context.Context, c *Client, op, path, filter string, each f
 					path, n, ErrTruncated)
 			}
 			if resp.TotalResults != nil && *resp.TotalResults > seen {
-				return fmt.Errorf("scim: GET %s: %d of %d results and no cursor: %w", path, seen, *resp.TotalResults, ErrTruncated)
+				// More than a page and no cursor: a server that pages with startIndex, as RFC
+				// 7644 has it, which this profile (Identity Center's cursors) cannot read.
+				return fmt.Errorf("scim: GET %s: %d of %d results and no cursor: %w (the target pages with startIndex, not with Identity Center's cursors: %s)",
+					path, seen, *resp.TotalResults, ErrTruncated, c.profileHint)
 			}
 			return nil
 		}
@@ -196,26 +217,37 @@ func list[T any](ctx context.Context, c *Client, op, path, filter string, each f
 	}
 }
 
-// ReadState reads every user and group of the target. Identity Center returns groups without
-// members, so memberships are read per user (GET /Groups?filter=members.value eq "<id>"),
-// ReadConcurrency at a time under the limiter. Members of each group are sorted.
+// ReadState reads every user and group of the target, and the groups' members as the profile's
+// Members says. Identity Center returns groups without members, so there memberships are read per
+// user (GET /Groups?filter=members.value eq "<id>"), ReadConcurrency at a time under the limiter;
+// a generic target's listing is trusted when it shows members. Members of each group are sorted.
 func (c *Client) ReadState(ctx context.Context) (*TargetState, error) {
 	st := &TargetState{}
 	if err := list(ctx, c, "ListUsers", "/Users", "", func(u scimUser) { st.Users = append(st.Users, u.toTarget()) }); err != nil {
 		return nil, fmt.Errorf("scim: read users: %w", err)
 	}
 	members := map[string][]string{}
+	listed := 0 // members the group listing showed
 	if err := list(ctx, c, "ListGroups", "/Groups", "", func(g scimGroup) {
 		st.Groups = append(st.Groups, g.toTarget())
 		for _, m := range g.Members {
 			members[g.ID] = append(members[g.ID], m.Value)
+			listed++
 		}
 	}); err != nil {
 		return nil, fmt.Errorf("scim: read groups: %w", err)
 	}
-	if !c.profile.MembersReadable {
-		var err error
+	how, err := c.memberRead(ctx, listed, len(st.Users), len(st.Groups))
+	if err != nil {
+		return nil, err
+	}
+	switch how {
+	case MembersByFilter:
 		if members, err = c.readMemberships(ctx, st.Users); err != nil {
+			return nil, err
+		}
+	case MembersByGet:
+		if members, err = c.readGroupsMembers(ctx, st.Groups); err != nil {
 			return nil, err
 		}
 	}
@@ -228,6 +260,74 @@ func (c *Client) ReadState(ctx context.Context) (*TargetState, error) {
 	slices.SortFunc(st.Users, func(a, b TargetUser) int { return cmpStr(a.ID, b.ID) })
 	slices.SortFunc(st.Groups, func(a, b TargetGroup) int { return cmpStr(a.ID, b.ID) })
 	return st, nil
+}
+
+// memberRead decides how the members of a read are taken, for a listing of users and groups
+// whose group listing showed listed members.
+func (c *Client) memberRead(ctx context.Context, listed, users, groups int) (MemberRead, error) {
+	how := c.profile.Members
+	if how != MembersAuto {
+		return how, nil
+	}
+	if listed > 0 || users == 0 || groups == 0 {
+		return MembersInListings, nil
+	}
+	// Groups and users, and not one member listed: a server that leaves members out of its
+	// listings must not look like one whose groups are all empty.
+	set, err := c.settings(ctx)
+	if err != nil {
+		return 0, err
+	}
+	how = MembersByGet
+	if set.filter {
+		how = MembersByFilter
+	}
+	c.log.Info("the target's group listing shows no members; reading them apart", "groups", groups, "users", users,
+		"by", map[MemberRead]string{MembersByFilter: "a filter per user", MembersByGet: "a GET per group"}[how])
+	return how, nil
+}
+
+// readGroupsMembers reads each group with GET /Groups/{id} for its members, ReadConcurrency at a
+// time; the first failure cancels the rest and is returned.
+func (c *Client) readGroupsMembers(ctx context.Context, groups []TargetGroup) (map[string][]string, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		mu      sync.Mutex
+		members = map[string][]string{}
+		wg      sync.WaitGroup
+		next    = make(chan string)
+	)
+	for range min(c.readC, max(1, len(groups))) {
+		wg.Go(func() {
+			for gid := range next {
+				var g scimGroup
+				if err := c.call(ctx, "GetGroup", "GET", "/Groups/"+url.PathEscape(gid), nil, nil, &g); err != nil {
+					cancel(fmt.Errorf("scim: read members of group %s: %w", gid, err))
+					continue
+				}
+				mu.Lock()
+				for _, m := range g.Members {
+					members[gid] = append(members[gid], m.Value)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+feed:
+	for _, g := range groups {
+		select {
+		case next <- g.ID:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return members, nil
 }
 
 func cmpStr(a, b string) int {

@@ -38,6 +38,9 @@ type APIError struct {
 	Code string
 	// RetryAfter is the pause the target asked for (Retry-After header or RetryAfterSeconds).
 	RetryAfter time.Duration
+	// Hint tells the operator what to look at, such as the setting that holds the token on a
+	// 401 or 403; "" for none.
+	Hint string
 }
 
 // Error formats the error on one line.
@@ -51,6 +54,9 @@ func (e *APIError) Error() string {
 	}
 	if e.RequestID != "" {
 		s += " (request id " + e.RequestID + ")"
+	}
+	if e.Hint != "" {
+		s += ": " + e.Hint
 	}
 	return s
 }
@@ -106,6 +112,17 @@ func IsRetryable(err error) bool {
 	}
 	var oe *net.OpError
 	return errors.As(err, &oe)
+}
+
+// isUnreachable reports whether err says that nothing answers at the target's address: the
+// connection was refused, or the host name does not exist. At the start of a run that is a
+// wrong URL or a target that is down, which retries for 20 s do not mend.
+func isUnreachable(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }
 
 // isCertificateError reports whether err is a failed verification of the server's certificate.

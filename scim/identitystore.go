@@ -26,11 +26,16 @@ const enterpriseExtension = "aws:identitystore:enterprise"
 type IdentityStoreConfig struct {
 	// StoreID is the identity store id (d-xxxxxxxxxx).
 	StoreID string
-	// Region is the AWS region of the identity store; it must be set.
+	// AWS is the AWS configuration the environment gives (config.LoadDefaultConfig: credentials,
+	// region, AWS_PROFILE, shared config files, and the endpoint from AWS_ENDPOINT_URL,
+	// AWS_ENDPOINT_URL_IDENTITYSTORE or a profile's endpoint_url). Nil: only the fields below.
+	AWS *aws.Config
+	// Region is the AWS region of the identity store; "" takes AWS's. One of them must be set.
 	Region string
-	// Endpoint overrides the service endpoint (the emulator); "" means AWS's.
+	// Endpoint overrides the service endpoint (the emulator); "" means the one AWS's
+	// configuration names, else AWS's own.
 	Endpoint string
-	// Credentials are the AWS credentials; required.
+	// Credentials are the AWS credentials; nil takes AWS's. One of them must be set.
 	Credentials aws.CredentialsProvider
 	// HTTPClient is used for requests; nil means DefaultHTTPClient().
 	HTTPClient *http.Client
@@ -63,10 +68,20 @@ func NewIdentityStoreReader(ctx context.Context, cfg IdentityStoreConfig) (*Iden
 	if cfg.StoreID == "" {
 		return nil, errors.New("identitystore: no identity store id configured")
 	}
-	if cfg.Region == "" {
+	var awsCfg aws.Config
+	if cfg.AWS != nil {
+		awsCfg = cfg.AWS.Copy()
+	}
+	if cfg.Region != "" {
+		awsCfg.Region = cfg.Region
+	}
+	if cfg.Credentials != nil {
+		awsCfg.Credentials = cfg.Credentials
+	}
+	if awsCfg.Region == "" {
 		return nil, errors.New("identitystore: no region configured")
 	}
-	if cfg.Credentials == nil {
+	if awsCfg.Credentials == nil {
 		return nil, errors.New("identitystore: no credentials configured")
 	}
 	if err := ctx.Err(); err != nil {
@@ -76,8 +91,9 @@ func NewIdentityStoreReader(ctx context.Context, cfg IdentityStoreConfig) (*Iden
 	if hc == nil {
 		hc = DefaultHTTPClient()
 	}
-	awsCfg := aws.Config{Region: cfg.Region, Credentials: cfg.Credentials, HTTPClient: hc,
-		Retryer: func() aws.Retryer { return aws.NopRetryer{} }}
+	awsCfg.HTTPClient = hc
+	awsCfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+	awsCfg.RetryMaxAttempts = 0
 	api := identitystore.NewFromConfig(awsCfg, func(o *identitystore.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)

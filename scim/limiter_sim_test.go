@@ -63,6 +63,8 @@ type simResult struct {
 	throttledAll  int
 	sentAll       int
 	finalRate     float64
+	okPerSec      []int     // accepted requests in each virtual second
+	ratePerSec    []float64 // the limiter's rate at the end of each virtual second
 }
 
 // simulate runs workers that each send one request at a time through one Limiter against a
@@ -99,6 +101,10 @@ func simulateFrom(initial, serverRate float64, serverBurst float64, workers int,
 		if e.at > total {
 			break
 		}
+		for time.Duration(len(res.ratePerSec)+1)*time.Second <= e.at {
+			res.ratePerSec = append(res.ratePerSec, lim.Rate())
+			res.okPerSec = append(res.okPerSec, 0)
+		}
 		now = e.at
 		switch e.kind {
 		case 0:
@@ -121,6 +127,11 @@ func simulateFrom(initial, serverRate float64, serverBurst float64, workers int,
 			push(now+lat, e.worker, 1)
 		case 1:
 			if accepted[e.worker] {
+				sec := int(now / time.Second)
+				for len(res.okPerSec) <= sec {
+					res.okPerSec = append(res.okPerSec, 0)
+				}
+				res.okPerSec[sec]++
 				lim.success(epoch.Add(now))
 				push(now, e.worker, 0)
 			} else {
@@ -199,20 +210,85 @@ func BenchmarkLimiterSimulation(b *testing.B) {
 	}
 }
 
-// TestLimiterSurvivesAStorm starts the limiter far above a target that allows almost no burst,
-// as a client configured for a faster target would, and requires it to settle near the target's
-// limit within a short run instead of collapsing far below it. Starting 50 times too fast against
-// 20 req/s with a burst of 5 is only reported: the first cut, taken from what the target accepted
-// during the storm, lands near half the limit and the climb back is slow (a known weakness).
+// recovery is what a storm simulation shows, in whole virtual seconds from the start of the
+// storm: when the limiter's rate first came down to 125% of the target's limit (the storm is
+// over), when it was back at 90% of the reachable rate after that, how low it fell, and, over the
+// minute after it was back, its mean rate and the share of the limit the target accepted.
+type recovery struct {
+	down, back  int // -1: never
+	minRate     float64
+	meanAft     float64
+	acceptedAft float64
+}
+
+func recoveryOf(r simResult, reachable float64, limit float64) recovery {
+	rec := recovery{down: -1, back: -1, minRate: math.Inf(1)}
+	for i, rt := range r.ratePerSec {
+		sec := i + 1 // ratePerSec[i] is the rate at the end of second i+1
+		if rec.down < 0 && rt <= 1.25*limit {
+			rec.down = sec
+		}
+		if rec.down >= 0 {
+			rec.minRate = math.Min(rec.minRate, rt)
+		}
+		if rec.down >= 0 && rec.back < 0 && rt >= 0.9*reachable {
+			rec.back = sec
+		}
+	}
+	if rec.back < 0 {
+		return rec
+	}
+	end := min(rec.back+60, len(r.ratePerSec), len(r.okPerSec))
+	ok, sum := 0, 0.0
+	for i := rec.back; i < end; i++ {
+		ok += r.okPerSec[i]
+		sum += r.ratePerSec[i]
+	}
+	if n := end - rec.back; n > 0 {
+		rec.acceptedAft = float64(ok) / float64(n) / limit
+		rec.meanAft = sum / float64(n)
+	}
+	return rec
+}
+
+// simJitter is the widest gap between the arrival jitter of two requests in the simulation:
+// latency 20 ms +-25%, arriving at half of it, so +-2.5 ms each.
+const simJitter = 5 * time.Millisecond
+
+// reachable is the highest rate a perfectly even sender keeps below a target of rate req/s with
+// burst 1 when arrivals jitter by simJitter: requests must be 1/rate + simJitter apart. A bigger
+// burst absorbs the jitter.
+func reachable(rate, burst float64) float64 {
+	if burst > 1 {
+		return rate
+	}
+	return math.Min(rate, 1/(1/rate+simJitter.Seconds()))
+}
+
+// TestLimiterSurvivesAStorm starts the limiter 50 times above targets of 5 to 100 req/s with a
+// burst of 1 to 20 (8 writers, 20 ms latency, the target's Retry-After in whole seconds), as a
+// client configured for a much faster target would, and requires its rate back at 90% of the
+// target's limit within 60 s of the storm's start, and on average at 80% or more over the minute
+// after (no second collapse). Against a burst of 1, arrival jitter alone makes requests closer
+// than the limit; there the bar is 90% of what an even sender can keep (reachable), which is the
+// limit itself up to about 22 req/s. It prints the figures per target. About a second under -race.
 func TestLimiterSurvivesAStorm(t *testing.T) {
-	for _, tc := range []struct{ rate, burst, min float64 }{{100, 5, 0.6}, {100, 20, 0.6}, {20, 5, 0}} {
-		t.Run(fmt.Sprintf("rate=%v/burst=%v", tc.rate, tc.burst), func(t *testing.T) {
-			r := simulateFrom(1000, tc.rate, tc.burst, 8, 20*time.Millisecond, 40*time.Second, 10*time.Second, 3)
-			t.Logf("from 1000 req/s against %v req/s burst %v: %.1f%% of the limit after 10 s, final rate %.1f, %d 429s of %d",
-				tc.rate, tc.burst, 100*r.fraction, r.finalRate, r.throttledAll, r.sentAll)
-			if tc.min > 0 && r.fraction < tc.min {
-				t.Errorf("achieved %.2f of the limit in the 30 s after the storm, want >= %.1f", r.fraction, tc.min)
-			}
-		})
+	for _, rate := range []float64{5, 10, 20, 50, 100} {
+		for _, burst := range []float64{1, 2, 5, 10, 20} {
+			t.Run(fmt.Sprintf("rate=%v/burst=%v", rate, burst), func(t *testing.T) {
+				t.Parallel()
+				r := simulateFrom(50*rate, rate, burst, 8, 20*time.Millisecond, 130*time.Second, 0, 3)
+				reach := reachable(rate, burst)
+				rec := recoveryOf(r, reach, rate)
+				t.Logf("from %v req/s against %v req/s burst %v (reachable %.1f): storm over after %d s, back at 90%% after %d s, low point %.1f req/s; the minute after: mean rate %.1f, accepted %.1f%% of the limit",
+					50*rate, rate, burst, reach, rec.down, rec.back, rec.minRate, rec.meanAft, 100*rec.acceptedAft)
+				if rec.back < 0 || rec.back > 60 {
+					t.Errorf("rate back at 90%% of %.1f req/s after %d s (-1: never), want within 60 s", reach, rec.back)
+				}
+				if rec.back >= 0 && rec.meanAft < 0.8*reach {
+					t.Errorf("mean rate %.1f in the minute after, want >= %.1f", rec.meanAft, 0.8*reach)
+				}
+			})
+		}
 	}
 }

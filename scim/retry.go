@@ -56,6 +56,8 @@ type retrier struct {
 	limiter  *Limiter
 	observer Observer
 	sleep    func(ctx context.Context, d time.Duration) error
+	// failFast, when set and true for a failure, allows that failure one retry only.
+	failFast func(err error) bool
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -103,6 +105,9 @@ func (r *retrier) do(ctx context.Context, api, op string, attempt func(ctx conte
 			r.limiter.OnSuccess()
 		}
 		if err == nil || !IsRetryable(err) || n >= r.policy.MaxAttempts {
+			return err
+		}
+		if n >= 2 && r.failFast != nil && r.failFast(err) {
 			return err
 		}
 		d := r.policy.backoff(n)

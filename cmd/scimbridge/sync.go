@@ -137,6 +137,8 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 	switch {
 	case errors.As(runErr, &blocked):
 		return &codeError{exitBlocked, runErr}
+	case runErr != nil && f.output != "json" && slices.Contains(res.Errors, runErr.Error()):
+		return &codeError{exitError, nil} // the summary printed it: print each error once
 	case runErr != nil:
 		return &codeError{exitError, runErr}
 	case f.dryRun && res.Plan != nil && !res.Plan.Empty():

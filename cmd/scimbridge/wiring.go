@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -156,10 +157,7 @@ func (rt *app) openTarget(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	profile := scim.IdentityCenter
-	if t.Profile == "generic" {
-		profile = scim.Generic
-	}
+	profile := targetProfile(t)
 	rate := scim.LimiterConfig{Initial: t.Rate.Initial, Min: t.Rate.Min, Max: t.Rate.Max}
 	if rate.Initial == 0 {
 		rate.Initial = 10 // about half of what Identity Center's APIs are known to allow
@@ -188,22 +186,25 @@ func (rt *app) openTarget(ctx context.Context) error {
 	} else {
 		rt.targetDesc = baseURL
 		if t.IdentityStoreID != "" {
-			awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(t.Region))
+			awsCfg, err := loadAWSConfig(ctx, t)
 			if err != nil {
-				return fmt.Errorf("identitystore: load AWS credentials: %w", err)
+				return err
 			}
-			isCfg = &scim.IdentityStoreConfig{StoreID: t.IdentityStoreID, Region: t.Region, Endpoint: t.IdentityStoreEndpoint, Credentials: awsCfg.Credentials}
+			isCfg = &scim.IdentityStoreConfig{StoreID: t.IdentityStoreID, AWS: &awsCfg, Endpoint: t.IdentityStoreEndpoint}
 		}
 	}
 	rt.client, err = scim.NewClient(scim.ClientConfig{
-		BaseURL:    baseURL,
-		Token:      token,
-		HTTPClient: httpClient,
-		Profile:    profile,
-		Limiter:    scim.NewLimiter(rate),
-		Observer:   rt.counter,
-		Logger:     rt.log.With("component", "scim"),
-		UserAgent:  "scimbridge/" + version,
+		BaseURL:         baseURL,
+		Token:           token,
+		HTTPClient:      httpClient,
+		Profile:         profile,
+		Limiter:         scim.NewLimiter(rate),
+		Observer:        rt.counter,
+		Logger:          rt.log.With("component", "scim"),
+		UserAgent:       "scimbridge/" + version,
+		AuthHint:        tokenHint(t),
+		UnreachableHint: "check target.scim_url, and that the target is up",
+		ProfileHint:     "set target.profile: generic",
 	})
 	if err != nil {
 		return err
@@ -219,6 +220,33 @@ func (rt *app) openTarget(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// tokenHint names the setting the SCIM token came from, for a 401 or 403.
+func tokenHint(t config.Target) string {
+	if t.TokenFile != "" {
+		return "check target.token_file (the file's content is the token) and that the token is current"
+	}
+	return "check target.token (SCIMBRIDGE_TARGET_TOKEN, or a target.token_file) and that the token is current"
+}
+
+// loadAWSConfig loads the AWS configuration the way the AWS CLI does: environment variables
+// (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_IDENTITYSTORE, credentials), the
+// shared config and credentials files, SSO, web identity and the instance or task role.
+// target.region and target.identitystore_endpoint, when set, win over what the environment says.
+func loadAWSConfig(ctx context.Context, t config.Target) (aws.Config, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if t.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(t.Region))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("identitystore: load the AWS configuration (AWS_PROFILE, AWS_CONFIG_FILE, ...): %w", err)
+	}
+	if awsCfg.Region == "" {
+		return aws.Config{}, errors.New("target.region: not set, and the AWS configuration names no region (AWS_REGION, or region in the AWS_PROFILE's section of ~/.aws/config)")
+	}
+	return awsCfg, nil
 }
 
 func targetHTTPClient(cfg *config.Config) (*http.Client, error) {
@@ -297,10 +325,37 @@ func (rt *app) reconciler(progress func(done, total int), onPlan func(*plan.Plan
 
 // maxMembers is the target's limit of membership changes per request.
 func (rt *app) maxMembers() int {
-	if rt.cfg.Target.Profile == "generic" {
-		return scim.Generic.MaxMembersPerRequest
+	return targetProfile(rt.cfg.Target).MaxMembersPerRequest
+}
+
+// targetProfile is the SCIM profile of the configured target: identity_center or generic, with
+// target.page_size, target.members_per_request and target.group_members where they are set (a
+// generic target's /ServiceProviderConfig gives the rest).
+func targetProfile(t config.Target) scim.Profile {
+	p := scim.IdentityCenter
+	if t.Profile == "generic" {
+		p = scim.Generic
 	}
-	return scim.IdentityCenter.MaxMembersPerRequest
+	if t.PageSize > 0 {
+		p.MaxPageSize = t.PageSize
+	}
+	if t.MembersPerRequest > 0 {
+		p.MaxMembersPerRequest = t.MembersPerRequest
+	}
+	switch t.GroupMembers {
+	case "auto":
+		p.Members = scim.MembersAuto
+		if t.Profile != "generic" {
+			p.Members = scim.MembersByFilter
+		}
+	case "listings":
+		p.Members = scim.MembersInListings
+	case "filter":
+		p.Members = scim.MembersByFilter
+	case "get":
+		p.Members = scim.MembersByGet
+	}
+	return p
 }
 
 // desired reads the source and maps it.

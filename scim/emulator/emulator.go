@@ -1,7 +1,10 @@
 // Package emulator is an embedded look-alike of AWS IAM Identity Center as a provisioning target:
 // a SCIM 2.0 endpoint at /{tenant}/scim/v2 and the identitystore API (AWS JSON 1.1) over the same
 // SQLite data. It is as strict as Identity Center (and, with Options.Strict, as its older form),
-// so that a client that passes against it does not fail against AWS.
+// so that a client that passes against it does not fail against AWS. With Options.StrictRFC it
+// acts out a generic SCIM 2.0 server that applies RFC 7644 literally instead (a remove of
+// "members" without a value filter removes every member; startIndex paging), the oracle of the
+// client's generic profile.
 //
 // It is the quickstart's default target, the fake for tests, and the benchmark target. It
 // deliberately imports nothing from package scim: it is the independent oracle the client is
@@ -60,6 +63,18 @@ type Options struct {
 	// Strict acts out Identity Center's older form: list responses hold at most 50 resources
 	// and there is no paging (no cursor).
 	Strict bool
+	// StrictRFC acts out a generic SCIM 2.0 server that applies RFC 7644 literally, not
+	// Identity Center: a PATCH that removes "members" without a value filter removes EVERY
+	// member, even when it carries a list of values (section 3.5.2.2), a replace of "members"
+	// replaces them all, any number of membership changes fit in one request, and listings page
+	// with startIndex and count and carry totalResults (section 3.4.2.4), without cursors.
+	StrictRFC bool
+	// MaxResults is the most resources a StrictRFC listing page holds, as /ServiceProviderConfig
+	// says (filter.maxResults); 0 means 100.
+	MaxResults int
+	// MembersInListings makes group listings and GET /Groups/{id} carry the group's members, as
+	// most SCIM servers do; Identity Center returns them empty.
+	MembersInListings bool
 	// RateLimit is the allowed request rate per second, per API (SCIM, identitystore); 0: unlimited.
 	RateLimit float64
 	// Burst is the token bucket size; 0 means max(1, RateLimit).
@@ -100,6 +115,9 @@ type Emulator struct {
 	storeID  string
 	idPrefix string
 	strict   bool
+	rfc      bool // Options.StrictRFC
+	maxRes   int  // page cap of a StrictRFC listing
+	listMem  bool // Options.MembersInListings
 
 	scimPath string
 	isPath   string
@@ -126,12 +144,15 @@ func New(opts Options) (*Emulator, error) {
 		return nil, err
 	}
 	e := &Emulator{
-		log:    opts.Logger,
-		store:  st,
-		strict: opts.Strict,
-		isPath: DefaultIdentityStorePath,
-		stats:  Stats{},
-		rng:    mrand.New(mrand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15)),
+		log:     opts.Logger,
+		store:   st,
+		strict:  opts.Strict,
+		rfc:     opts.StrictRFC,
+		maxRes:  opts.MaxResults,
+		listMem: opts.MembersInListings,
+		isPath:  DefaultIdentityStorePath,
+		stats:   Stats{},
+		rng:     mrand.New(mrand.NewPCG(uint64(opts.Seed), uint64(opts.Seed)^0x9e3779b97f4a7c15)),
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -147,6 +168,13 @@ func New(opts Options) (*Emulator, error) {
 	if e.storeID, err = e.setting(ctx, "identity_store_id", opts.IdentityStoreID, randomStoreID); err != nil {
 		st.close()
 		return nil, err
+	}
+	if e.strict && e.rfc {
+		st.close()
+		return nil, errors.New("emulator: Strict and StrictRFC exclude each other")
+	}
+	if e.maxRes <= 0 {
+		e.maxRes = defaultCount
 	}
 	if strings.ContainsAny(e.tenant, "/?#% ") {
 		st.close()
@@ -220,8 +248,11 @@ func (e *Emulator) buildSCIM() error {
 		Handler:     &groupHandler{e: e},
 	}
 	max := 100
-	if e.strict {
+	switch {
+	case e.strict:
 		max = 50
+	case e.rfc:
+		max = e.maxRes
 	}
 	srv, err := scim.NewServer(&scim.ServerArgs{
 		ServiceProviderConfig: &scim.ServiceProviderConfig{

@@ -315,6 +315,7 @@ type listParams struct {
 	filter string
 	count  int
 	cursor string
+	start  int // StrictRFC: the 1-based startIndex
 }
 
 func (e *Emulator) parseListParams(r *http.Request) (listParams, error) {
@@ -332,23 +333,66 @@ func (e *Emulator) parseListParams(r *http.Request) (listParams, error) {
 		}
 		p.count = n
 	}
-	if e.strict {
+	switch {
+	case e.strict:
 		if q.Has("cursor") {
 			return p, badRequest("query parameter cursor is not supported")
 		}
 		p.count = min(p.count, strictMax)
-	} else if q.Has("startIndex") {
+	case e.rfc:
+		// RFC 7644 3.4.2.4: count may be anything >= 0, the server caps it; startIndex is 1-based
+		// and values below 1 mean 1.
+		p.count = e.maxRes
+		if q.Has("count") {
+			n, err := strconv.Atoi(q.Get("count"))
+			if err != nil {
+				return p, badRequest("count must be an integer, got %q", q.Get("count"))
+			}
+			p.count = min(max(n, 0), e.maxRes)
+		}
+		p.start = 1
+		if q.Has("startIndex") {
+			n, err := strconv.Atoi(q.Get("startIndex"))
+			if err != nil {
+				return p, badRequest("startIndex must be an integer, got %q", q.Get("startIndex"))
+			}
+			p.start = max(n, 1)
+		}
+		p.cursor = ""
+	case q.Has("startIndex"):
 		return p, badRequest("query parameter startIndex is not supported; use cursor")
 	}
 	return p, nil
 }
 
+// rfcPage cuts the page of a StrictRFC listing out of every match: the resources from startIndex
+// on, at most count of them, and the total.
+func rfcPage[T any](all []T, p listParams) ([]T, int) {
+	from := min(p.start-1, len(all))
+	to := min(from+p.count, len(all))
+	return all[from:to], len(all)
+}
+
+// everything is the page size that reads a whole query in one go, for StrictRFC listings.
+const everything = 1 << 30
+
 // writeList sends a list response: the cursor form, or in strict mode the old capped form.
 func (e *Emulator) writeList(w http.ResponseWriter, resources []any, next string) {
+	e.writeListPage(w, resources, next, 0, 0)
+}
+
+// writeListPage is writeList with the startIndex and totalResults of a StrictRFC page.
+func (e *Emulator) writeListPage(w http.ResponseWriter, resources []any, next string, start, total int) {
 	body := map[string]any{
 		"schemas":      []string{listResponseURN},
 		"Resources":    resources,
 		"itemsPerPage": len(resources),
+	}
+	if e.rfc {
+		body["totalResults"] = total
+		body["startIndex"] = start
+		writeJSON(w, http.StatusOK, "application/scim+json", body)
+		return
 	}
 	if e.strict {
 		body["totalResults"] = len(resources)
@@ -384,10 +428,18 @@ func (e *Emulator) listUsers(w http.ResponseWriter, r *http.Request) {
 		e.sendSCIMError(w, r, err)
 		return
 	}
-	users, next, err := e.pageUsers(r.Context(), q, key, p.count)
+	limit := p.count
+	if e.rfc {
+		limit = everything
+	}
+	users, next, err := e.pageUsers(r.Context(), q, key, max(limit, 1))
 	if err != nil {
 		e.sendSCIMError(w, r, err)
 		return
+	}
+	total := 0
+	if e.rfc {
+		users, total = rfcPage(users, p)
 	}
 	schemas := []string{userSchemaURN, enterpriseSchemaURN}
 	out := make([]any, 0, len(users))
@@ -397,7 +449,7 @@ func (e *Emulator) listUsers(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		next = encodeCursor(sig, next)
 	}
-	e.writeList(w, out, next)
+	e.writeListPage(w, out, next, p.start, total)
 }
 
 func (e *Emulator) listGroups(w http.ResponseWriter, r *http.Request) {
@@ -429,18 +481,31 @@ func (e *Emulator) listGroups(w http.ResponseWriter, r *http.Request) {
 		e.sendSCIMError(w, r, err)
 		return
 	}
-	groups, next, err := e.pageGroups(r.Context(), q, key, p.count)
+	limit := p.count
+	if e.rfc {
+		limit = everything
+	}
+	groups, next, err := e.pageGroups(r.Context(), q, key, max(limit, 1))
 	if err != nil {
 		e.sendSCIMError(w, r, err)
 		return
 	}
+	total := 0
+	if e.rfc {
+		groups, total = rfcPage(groups, p)
+	}
 	schemas := []string{groupSchemaURN}
 	out := make([]any, 0, len(groups))
 	for i := range groups {
-		out = append(out, fullResource(e.groupResource(&groups[i]), "Group", schemas))
+		res, err := e.groupResourceCtx(r.Context(), &groups[i])
+		if err != nil {
+			e.sendSCIMError(w, r, err)
+			return
+		}
+		out = append(out, fullResource(res, "Group", schemas))
 	}
 	if next != "" {
 		next = encodeCursor(sig, next)
 	}
-	e.writeList(w, out, next)
+	e.writeListPage(w, out, next, p.start, total)
 }

@@ -472,13 +472,17 @@ func eqConditions(expr filter.Expression, sp specs) (map[string]any, error) {
 type groupPatch struct {
 	displayName *string
 	externalID  *string
+	removeAll   bool // StrictRFC: every member goes first (a remove or replace of "members")
 	add         []string
 	remove      []string
 }
 
 // planGroupPatch checks a group PATCH against Identity Center's rules: only displayName,
 // externalId and members; no replace or remove of all members; at most 100 member changes.
-func planGroupPatch(ops []patchOp) (groupPatch, error) {
+// With rfc (Options.StrictRFC) it applies RFC 7644 literally instead: a remove of "members"
+// without a value filter removes every member whatever value it carries, a replace of
+// "members" replaces them all, and there is no cap on the changes.
+func planGroupPatch(ops []patchOp, rfc bool) (groupPatch, error) {
 	var gp groupPatch
 	setString := func(dst **string, name string, v any, i int) error {
 		s, ok := v.(string)
@@ -533,8 +537,11 @@ func planGroupPatch(ops []patchOp) (groupPatch, error) {
 				case "externalId":
 					err = setString(&gp.externalID, a.name, v, i)
 				case "members":
-					if op.op == "replace" {
+					if op.op == "replace" && !rfc {
 						return gp, badRequest("Operations[%d]: replacing all members is not supported", i)
+					}
+					if op.op == "replace" {
+						gp.removeAll, gp.add, gp.remove = true, nil, nil
 					}
 					var ids []string
 					ids, err = memberIDs(v, i)
@@ -570,6 +577,18 @@ func planGroupPatch(ops []patchOp) (groupPatch, error) {
 			} else if err := setString(&gp.externalID, "externalId", op.value, i); err != nil {
 				return gp, err
 			}
+		case name == "members" && !hasSub && path.ValueExpression == nil && rfc && op.op != "add":
+			// RFC 7644 3.5.2.2: "If no filter is specified, [remove] removes all values of the
+			// multi-valued attribute" (a value list does not narrow it); 3.5.2.3: replace
+			// replaces all values.
+			gp.removeAll, gp.add, gp.remove = true, nil, nil
+			if op.op == "replace" {
+				ids, err := memberIDs(op.value, i)
+				if err != nil {
+					return gp, err
+				}
+				gp.add = ids
+			}
 		case name == "members" && !hasSub && path.ValueExpression == nil:
 			switch {
 			case op.op == "replace":
@@ -600,7 +619,7 @@ func planGroupPatch(ops []patchOp) (groupPatch, error) {
 			return gp, badRequest("Operations[%d]: %s on path %q is not supported; only displayName, externalId and members can be patched", i, op.op, op.path)
 		}
 	}
-	if n := len(gp.add) + len(gp.remove); n > maxMembersOp {
+	if n := len(gp.add) + len(gp.remove); n > maxMembersOp && !rfc {
 		return gp, badRequest("%s At most %d membership changes per request, got %d.", detailUnparsable, maxMembersOp, n)
 	}
 	return gp, nil

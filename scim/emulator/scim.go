@@ -148,6 +148,24 @@ func groupAttributes(g *groupRec) map[string]any {
 	return map[string]any{"displayName": g.DisplayName, "members": []any{}}
 }
 
+// groupResourceCtx is groupResource with the members filled in when MembersInListings is set.
+func (e *Emulator) groupResourceCtx(ctx context.Context, g *groupRec) (scim.Resource, error) {
+	res := e.groupResource(g)
+	if !e.listMem {
+		return res, nil
+	}
+	ms, err := e.store.queryMembers(ctx, nil, "membersOfGroup", g.ID, "", everything)
+	if err != nil {
+		return scim.Resource{}, err
+	}
+	members := make([]any, 0, len(ms))
+	for _, m := range ms {
+		members = append(members, map[string]any{"value": m.UserID, "type": "User"})
+	}
+	res.Attributes["members"] = members
+	return res, nil
+}
+
 func (e *Emulator) groupResource(g *groupRec) scim.Resource {
 	res := scim.Resource{ID: g.ID, Attributes: groupAttributes(g),
 		Meta: scim.Meta{Created: &g.Created, LastModified: &g.Modified, Version: metaVersion(g.Revision)}}
@@ -393,7 +411,11 @@ func (h *groupHandler) Get(r *http.Request, id string) (scim.Resource, error) {
 	if err != nil {
 		return scim.Resource{}, h.e.toLibError(r, err)
 	}
-	return h.e.groupResource(&g), nil
+	res, err := h.e.groupResourceCtx(r.Context(), &g)
+	if err != nil {
+		return scim.Resource{}, h.e.toLibError(r, err)
+	}
+	return res, nil
 }
 
 func (h *groupHandler) GetAll(*http.Request, scim.ListRequestParams) (scim.Page, error) {
@@ -432,7 +454,7 @@ func (h *groupHandler) patch(r *http.Request, id string) (struct{}, error) {
 	if err != nil {
 		return struct{}{}, err
 	}
-	gp, err := planGroupPatch(ops)
+	gp, err := planGroupPatch(ops, h.e.rfc)
 	if err != nil {
 		return struct{}{}, err
 	}
@@ -459,6 +481,11 @@ func (e *Emulator) applyGroupPatch(ctx context.Context, id string, gp groupPatch
 			g.Modified = now
 			if err := e.store.updateGroup(ctx, tx, &g); err != nil {
 				return err
+			}
+		}
+		if gp.removeAll {
+			if _, err := e.store.q(ctx, tx, "membersDeleteGroup").ExecContext(ctx, id); err != nil {
+				return fmt.Errorf("remove all members: %w", err)
 			}
 		}
 		if err := e.addMembers(ctx, tx, id, gp.add, now); err != nil {

@@ -63,10 +63,24 @@ type Target struct {
 	SCIMURL   string        `yaml:"scim_url,omitempty"`
 	Token     secret.Secret `yaml:"token,omitempty"`
 	TokenFile string        `yaml:"token_file,omitempty"`
-	// Profile is identity_center (default) or generic (a plain SCIM 2.0 server).
+	// Profile is identity_center (default) or generic (a plain SCIM 2.0 server, whose
+	// /ServiceProviderConfig is read for the defaults of the settings below).
 	Profile string `yaml:"profile,omitempty"`
-	// IdentityStoreID and Region enable bulk reads through the identitystore API with the AWS
-	// credentials of the environment. IdentityStoreEndpoint overrides the AWS endpoint.
+	// PageSize is the count asked for per page of a listing. Default: 100 for identity_center
+	// (its most); for generic, the target's filter.maxResults, else 100.
+	PageSize int `yaml:"page_size,omitempty"`
+	// MembersPerRequest caps the members a group create carries and the membership changes of
+	// one PATCH. Default: 100 for identity_center (its most), 1000 for generic.
+	MembersPerRequest int `yaml:"members_per_request,omitempty"`
+	// GroupMembers is how group members are read: auto (default; generic: from the group
+	// listing when it shows any, else per user with a filter when the target filters, else per
+	// group with a GET), listings, filter (per user: members.value eq "<id>") or get (per group).
+	// identity_center returns groups without members: only filter works there.
+	GroupMembers string `yaml:"group_members,omitempty"`
+	// IdentityStoreID enables bulk reads through the identitystore API with the AWS configuration
+	// of the environment, loaded as the AWS CLI does (AWS_PROFILE, shared config and credentials
+	// files, AWS_REGION, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_IDENTITYSTORE, roles). Region and
+	// IdentityStoreEndpoint, when set, override the region and endpoint found there.
 	IdentityStoreID       string `yaml:"identity_store_id,omitempty"`
 	Region                string `yaml:"region,omitempty"`
 	IdentityStoreEndpoint string `yaml:"identitystore_endpoint,omitempty"`
@@ -388,8 +402,24 @@ func (c *Config) Validate() error {
 	default:
 		add("target.profile: %q is not identity_center or generic", t.Profile)
 	}
-	if t.IdentityStoreID != "" && t.Region == "" && t.IdentityStoreEndpoint == "" {
-		add("target.region is required with identity_store_id")
+	maxPage, maxMembers := 1000, 10000
+	if t.Profile == "identity_center" {
+		maxPage, maxMembers = 100, 100
+	}
+	if t.PageSize < 0 || t.PageSize > maxPage {
+		add("target.page_size: %d is outside 1..%d for the %s profile", t.PageSize, maxPage, t.Profile)
+	}
+	if t.MembersPerRequest < 0 || t.MembersPerRequest > maxMembers {
+		add("target.members_per_request: %d is outside 1..%d for the %s profile", t.MembersPerRequest, maxMembers, t.Profile)
+	}
+	switch t.GroupMembers {
+	case "", "auto", "filter":
+	case "listings", "get":
+		if t.Profile == "identity_center" {
+			add("target.group_members: %q does not work with the identity_center profile, which returns groups without members; use filter (or leave it unset)", t.GroupMembers)
+		}
+	default:
+		add("target.group_members: %q is not auto, listings, filter or get", t.GroupMembers)
 	}
 	if t.Timeout == 0 {
 		t.Timeout = Duration(30 * time.Second)

@@ -171,3 +171,36 @@ func TestLineNumbersSurviveExpansion(t *testing.T) {
 		t.Fatalf("want the unknown key reported on line 10, got %v", err)
 	}
 }
+
+func TestTargetProfileSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name, target string
+		want         []string // "" for none
+	}{
+		{"identity_center limits", `{scim_url: "https://s.example.com/scim/v2", token: t, page_size: 200, members_per_request: 500, group_members: listings}`,
+			[]string{"target.page_size: 200 is outside 1..100", "target.members_per_request: 500 is outside 1..100", `target.group_members: "listings" does not work with the identity_center profile`}},
+		{"generic settings", `{scim_url: "https://s.example.com/scim/v2", token: t, profile: generic, page_size: 500, members_per_request: 2000, group_members: get}`, nil},
+		{"unknown group_members", `{scim_url: "https://s.example.com/scim/v2", token: t, profile: generic, group_members: sometimes, page_size: -1}`,
+			[]string{`target.group_members: "sometimes" is not auto, listings, filter or get`, "target.page_size: -1"}},
+		{"identity_store_id without region", `{scim_url: "https://s.example.com/scim/v2", token: t, identity_store_id: d-1234567890}`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte("source: {type: file, file: {path: d.yaml}}\ntarget: "+tc.target+"\n"), env(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Validate()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Errorf("got %v, want no error", err)
+				}
+				return
+			}
+			for _, want := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("got %v, want it to say %q", err, want)
+				}
+			}
+		})
+	}
+}
