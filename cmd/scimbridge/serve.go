@@ -120,6 +120,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Logger:                log.With("component", "http"),
 		Target:                rt.targetDesc,
 		Standby:               lead.Standby,
+		StandbyPoll:           time.Second,
 	})
 	if err != nil {
 		return err
