@@ -266,7 +266,7 @@ func (a *applier) createUsers() error {
 	}
 	// The intent is durable before any request: after a crash, a user found in the target with
 	// one of these externalIds is known to be ours.
-	if err := a.r.cfg.State.RecordPending(a.rctx, state.KindUser, exts); err != nil {
+	if err := a.r.cfg.State.RecordPending(a.rctx, state.KindUser, exts, a.r.cfg.Now()); err != nil {
 		return fmt.Errorf("reconcile: record pending user creates: %w", err)
 	}
 	for _, level := range managerLevels(a.p.CreateUsers) {
@@ -425,7 +425,7 @@ func (a *applier) createGroups() error {
 	for i, g := range a.p.CreateGroups {
 		exts[i] = g.ExternalID
 	}
-	if err := a.r.cfg.State.RecordPending(a.rctx, state.KindGroup, exts); err != nil {
+	if err := a.r.cfg.State.RecordPending(a.rctx, state.KindGroup, exts, a.r.cfg.Now()); err != nil {
 		return fmt.Errorf("reconcile: record pending group creates: %w", err)
 	}
 	max := a.r.cfg.MaxMembersPerRequest
