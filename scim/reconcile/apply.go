@@ -54,6 +54,7 @@ type applier struct {
 	// clashes are creates that ran into an object scimbridge does not own (made since the last
 	// full read): left out like the plan's clashes, with a problem each, and remembered.
 	clashes       []plan.Clash
+	leftOut       map[string]bool // "user/<ext>" left out by a clash in this run
 	clashProblems []scim.Problem
 	newUnowned    []state.Unowned
 	pendingAt     time.Time // when this run recorded its pending creates
@@ -69,6 +70,7 @@ func newApplier(r *Reconciler, log *slog.Logger, p *plan.Plan, k *known, current
 		rec:     newRecorder(r.cfg.State, r.cfg.Now),
 		userIDs: make(map[string]string, len(p.UserIDs)+len(p.CreateUsers)),
 		failed:  map[string]bool{},
+		leftOut: map[string]bool{},
 	}
 	for ext, id := range p.UserIDs {
 		a.userIDs[ext] = id
@@ -462,6 +464,7 @@ func (a *applier) clash(c plan.Clash, name string, obj *state.Unowned) {
 		reason += " (set adopt: name to take it over)"
 	}
 	a.mu.Lock()
+	a.leftOut[c.Kind+"/"+c.ExternalID] = true
 	a.clashes = append(a.clashes, c)
 	a.clashProblems = append(a.clashProblems, scim.Problem{Kind: c.Kind, ID: c.ExternalID, Field: c.Field, Reason: reason, Dropped: true})
 	if obj != nil {
@@ -669,7 +672,9 @@ func (a *applier) resolveMembers(groupExt string, exts []string) (ids, idExts []
 			continue
 		}
 		a.mu.Lock()
-		a.errs = append(a.errs, fmt.Sprintf("group %s: member %s not added: the user was not created in this run", groupExt, ext))
+		if !a.leftOut["user/"+ext] { // a clash is reported as such
+			a.errs = append(a.errs, fmt.Sprintf("group %s: member %s not added: the user was not created in this run", groupExt, ext))
+		}
 		a.mu.Unlock()
 	}
 	return ids, idExts
@@ -722,7 +727,9 @@ func (a *applier) patchMembers(folded []plan.GroupUpdate) {
 			}
 			if id == "" {
 				a.mu.Lock()
-				a.errs = append(a.errs, fmt.Sprintf("group %s: member %s not added: the user was not created in this run", mc.Group.ExternalID, r.ExternalID))
+				if !a.leftOut["user/"+r.ExternalID] {
+					a.errs = append(a.errs, fmt.Sprintf("group %s: member %s not added: the user was not created in this run", mc.Group.ExternalID, r.ExternalID))
+				}
 				a.mu.Unlock()
 				continue
 			}
