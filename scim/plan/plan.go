@@ -516,19 +516,18 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 	// Renames: each matched user keeps or takes a userName; a name held by another matched user
 	// that gives it up in this run is taken after that user's rename (chains), and cycles go
 	// through a temporary name.
-	names := make([]rename, len(desired.Users))
-	idx := make(map[string]int, len(desired.Users)) // target id -> desired index, for renames
+	// Only the renamers are indexed: a no-change plan of a large directory allocates nothing here.
+	var names []rename
+	idx := map[string]int{}   // target id of a renamer -> its index in names
+	renameOf := map[int]int{} // desired index -> index in names
 	for i, want := range desired.Users {
 		mt := matches[i]
-		if mt.t == nil || r.blocked[want.ExternalID] {
-			continue
-		}
-		idx[mt.t.ID] = i
-		if m.opts.Policy == PolicyCreateOnly && mt.adopted == "" {
+		if mt.t == nil || r.blocked[want.ExternalID] || (m.opts.Policy == PolicyCreateOnly && mt.adopted == "") {
 			continue
 		}
 		if !strings.EqualFold(want.UserName, mt.t.UserName) {
-			names[i] = rename{ext: want.ExternalID, to: want.UserName, self: mt.t.ID, active: true}
+			idx[mt.t.ID], renameOf[i] = len(names), len(names)
+			names = append(names, rename{ext: want.ExternalID, to: want.UserName, self: mt.t.ID, active: true})
 		}
 	}
 	resolveRenames(names, idx, "user", func(name, self string) (string, string) {
@@ -550,7 +549,7 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 			continue
 		}
 		if c := m.userByName[strings.ToLower(want.UserName)]; c != nil && matched[c.ID] {
-			if j, ok := idx[c.ID]; !ok || !names[j].active || names[j].reason != "" {
+			if j, ok := idx[c.ID]; !ok || names[j].reason != "" {
 				p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindUser, ID: want.ExternalID, Field: "userName",
 					Reason: "userName is held by another user of this sync that keeps it in this run", Dropped: true})
 				r.blocked[want.ExternalID] = true
@@ -580,7 +579,10 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 		if m.opts.Policy == PolicyCreateOnly && mt.adopted == "" {
 			continue
 		}
-		rn := names[i]
+		var rn rename
+		if j, ok := renameOf[i]; ok {
+			rn = names[j]
+		}
 		if rn.active && rn.reason != "" {
 			p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindUser, ID: want.ExternalID, Field: "userName",
 				Reason: "cannot rename to " + q(want.UserName) + ": that userName " + rn.reason})
@@ -593,7 +595,7 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 			if rn.active && rn.reason == "" {
 				u.TempName = rn.temp
 				if rn.after >= 0 {
-					u.After = desired.Users[rn.after].ExternalID
+					u.After = names[rn.after].ext
 				}
 			}
 			p.UpdateUsers = append(p.UpdateUsers, u)
@@ -744,16 +746,14 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 			return "", "displayName exists in the target and is not owned by scimbridge"
 		}
 	}
-	names := make([]rename, len(desired.Groups))
-	idx := make(map[string]int, len(desired.Groups))
+	var names []rename
+	idx := map[string]int{}
+	renameOf := map[int]int{}
 	for i, want := range desired.Groups {
 		mt := matches[i]
-		if mt.t == nil {
-			continue
-		}
-		idx[mt.t.ID] = i
-		if (m.opts.Policy != PolicyCreateOnly || mt.adopted != "") && want.DisplayName != mt.t.DisplayName {
-			names[i] = rename{ext: want.ExternalID, to: want.DisplayName, self: mt.t.ID, active: true}
+		if mt.t != nil && (m.opts.Policy != PolicyCreateOnly || mt.adopted != "") && want.DisplayName != mt.t.DisplayName {
+			idx[mt.t.ID], renameOf[i] = len(names), len(names)
+			names = append(names, rename{ext: want.ExternalID, to: want.DisplayName, self: mt.t.ID, active: true})
 		}
 	}
 	resolveRenames(names, idx, "group", held, func(name string) bool { return m.groupByName[strings.ToLower(name)] != nil })
@@ -779,7 +779,7 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 						Adopt: m.nameAdopt(c.ExternalID, m.sourceGroups)})
 					continue
 				}
-				if j, ok := idx[holder]; reason == "" && ok && names[j].active && names[j].reason == "" {
+				if j, ok := idx[holder]; reason == "" && ok && names[j].reason == "" {
 					reason = "" // the holder is renamed away in this run, before the creates
 				} else {
 					if reason == "" {
@@ -801,7 +801,10 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 		}
 		if m.opts.Policy != PolicyCreateOnly || mt.adopted != "" {
 			to := want.DisplayName
-			rn := names[i]
+			var rn rename
+			if j, ok := renameOf[i]; ok {
+				rn = names[j]
+			}
 			if rn.active && rn.reason != "" {
 				p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindGroup, ID: want.ExternalID, Field: "displayName", Reason: "cannot rename to " + q(to) + ": " + rn.reason})
 				to = t.DisplayName
@@ -813,7 +816,7 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 				if rn.active && rn.reason == "" {
 					u.TempName = rn.temp
 					if rn.after >= 0 {
-						u.After = desired.Groups[rn.after].ExternalID
+						u.After = names[rn.after].ext
 					}
 				}
 				p.UpdateGroups = append(p.UpdateGroups, u)
@@ -872,8 +875,9 @@ type rename struct {
 	temp          string // temporary name that breaks a cycle
 }
 
-// resolveRenames decides for each active rename whether it can be made and in what order. held
-// returns the target id of the matched object holding a name, or why the name is not free.
+// resolveRenames decides for each rename whether it can be made and in what order; idx maps the
+// target id of each renamed object to its index in rs. held returns the target id of the
+// matched object holding a name, or why the name is not free.
 // A rename onto a name that a matched object gives up in this run goes after that object's
 // rename; a cycle of such renames is broken at its member with the smallest externalId, which is
 // first renamed to a temporary name. taken tells whether a name exists in the target.
