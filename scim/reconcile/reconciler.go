@@ -2,6 +2,24 @@
 // current state, plans, checks the safety guards and applies the changes through a SCIM client,
 // recording what it owns and what each run did in the state store. Dry-run is decided here and
 // nowhere else.
+//
+// Ownership across runs:
+//
+//   - After every full read (of a whole, untargeted, not dry run) the state store records the
+//     target objects scimbridge does not own (id, externalId, userName or displayName). A run
+//     that trusts the state store plans against its owned objects plus these, so it reports the
+//     same clashes as a full read, plans no create into them and makes no request when nothing
+//     changed. A trusted plan that would adopt or claim reads the target and plans again.
+//   - A create answered 409 looks the object up by externalId. It is claimed (the create went
+//     through and its answer was lost) only when this create could have made it: the last full
+//     read did not see it as unowned, and the target's creation time (SCIM meta.created,
+//     identitystore CreatedAt), when given, is not earlier than the pending intent's time minus
+//     plan.ClockSkew (5 minutes). Otherwise, or when the lookup finds nothing, the record is left
+//     out as a clash (a problem, not a failure), its pending intent is cleared and the object
+//     holding the name or externalId is remembered as unowned (one more lookup by name when
+//     the externalId found nothing).
+//   - After a full read every pending intent that the plan does not claim is cleared; a create
+//     that is still wanted records its intent again, with a new time, before it is sent.
 package reconcile
 
 import (
