@@ -20,10 +20,11 @@ type scimGroup struct {
 	ExternalID  string      `json:"externalId,omitempty"`
 	DisplayName string      `json:"displayName"`
 	Members     []scimValue `json:"members,omitempty"`
+	Meta        *scimMeta   `json:"meta,omitempty"` // read only; never sent
 }
 
 func (g *scimGroup) toTarget() TargetGroup {
-	return TargetGroup{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.DisplayName}
+	return TargetGroup{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.DisplayName, Created: g.Meta.created()}
 }
 
 // listResponse is a page of a listing, in both paging forms.

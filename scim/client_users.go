@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"time"
 )
 
 // SCIM schema URNs.
@@ -36,6 +37,24 @@ type scimUser struct {
 	PhoneNumbers      []scimMulti     `json:"phoneNumbers,omitempty"`
 	Addresses         []scimAddress   `json:"addresses,omitempty"`
 	Enterprise        *scimEnterprise `json:"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User,omitempty"`
+	Meta              *scimMeta       `json:"meta,omitempty"` // read only; never sent
+}
+
+// scimMeta is the part of a resource's meta that scimbridge reads.
+type scimMeta struct {
+	Created string `json:"created,omitempty"`
+}
+
+// created parses meta.created; zero when it is missing or unreadable.
+func (m *scimMeta) created() time.Time {
+	if m == nil {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, m.Created)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 type scimName struct {
@@ -135,7 +154,7 @@ func (s *scimUser) toTarget() TargetUser {
 		NickName: s.NickName, ProfileURL: s.ProfileURL, Title: s.Title, UserType: s.UserType,
 		PreferredLanguage: s.PreferredLanguage, Locale: s.Locale, Timezone: s.Timezone,
 		Active: s.Active == nil || *s.Active,
-	}}
+	}, Created: s.Meta.created()}
 	if s.Name != nil {
 		t.GivenName, t.FamilyName, t.MiddleName = s.Name.GivenName, s.Name.FamilyName, s.Name.MiddleName
 		t.HonorificPrefix, t.HonorificSuffix = s.Name.HonorificPrefix, s.Name.HonorificSuffix

@@ -228,7 +228,7 @@ func (r *IdentityStoreReader) listGroups(ctx context.Context) ([]TargetGroup, er
 		}
 		for _, g := range out.Groups {
 			groups = append(groups, TargetGroup{ID: aws.ToString(g.GroupId), ExternalID: pickExternalID(g.ExternalIds),
-				DisplayName: aws.ToString(g.DisplayName)})
+				DisplayName: aws.ToString(g.DisplayName), Created: aws.ToTime(g.CreatedAt)})
 		}
 		if out.NextToken == nil || *out.NextToken == "" {
 			return groups, nil
@@ -323,7 +323,7 @@ func isUser(u *types.User) (TargetUser, error) {
 		ProfileURL: aws.ToString(u.ProfileUrl), Title: aws.ToString(u.Title), UserType: aws.ToString(u.UserType),
 		PreferredLanguage: aws.ToString(u.PreferredLanguage), Locale: aws.ToString(u.Locale),
 		Timezone: aws.ToString(u.Timezone), Active: u.UserStatus != types.UserStatusDisabled,
-	}}
+	}, Created: aws.ToTime(u.CreatedAt)}
 	if n := u.Name; n != nil {
 		t.GivenName, t.FamilyName, t.MiddleName = aws.ToString(n.GivenName), aws.ToString(n.FamilyName), aws.ToString(n.MiddleName)
 		t.HonorificPrefix, t.HonorificSuffix = aws.ToString(n.HonorificPrefix), aws.ToString(n.HonorificSuffix)

@@ -6,6 +6,8 @@
 // the reconciler applies the changes through the client.
 package scim
 
+import "time"
+
 // User is a workforce user as Identity Center holds it. ExternalID is the stable id of the
 // user in the source directory; it never changes when the user is renamed.
 type User struct {
@@ -98,9 +100,12 @@ func (p Problem) Error() string {
 
 // TargetUser is a user as read from a target: its target id and its attributes. ExternalID is
 // empty for users that no SCIM client created. Enterprise.Manager holds the manager's target id.
+// Created is when the target made it (SCIM meta.created, identitystore CreatedAt); zero when the
+// target does not say.
 type TargetUser struct {
 	ID string `json:"id"`
 	User
+	Created time.Time `json:"created,omitzero"`
 }
 
 // TargetGroup is a group as read from a target; Members are target user ids, sorted.
@@ -109,6 +114,8 @@ type TargetGroup struct {
 	ExternalID  string   `json:"externalId,omitempty"`
 	DisplayName string   `json:"displayName"`
 	Members     []string `json:"members,omitempty"`
+	// Created is when the target made it; zero when the target does not say.
+	Created time.Time `json:"created,omitzero"`
 }
 
 // TargetState is what a target holds now, or what scimbridge last wrote to it when the state

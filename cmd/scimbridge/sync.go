@@ -49,8 +49,12 @@ func newSyncCmd() *cobra.Command {
 guards and applies the plan. With --dry-run it only prints the plan.
 
 Exit codes: 0 done (or nothing to do), 1 error or some records failed, 2 a dry run found
-changes, 3 a safety guard blocked the run, 4 another run holds the state lock (a run that writes
-takes the state store's lock first; state.lock_timeout makes it wait).`,
+changes (adoptions included), 3 a safety guard blocked the run, 4 another run holds the state
+lock (a run that writes takes the state store's lock first; state.lock_timeout makes it wait),
+5 the run finished but left records out because objects scimbridge does not own hold their
+externalId, userName or group displayName (the plan names them and the adopt mode that would take
+them over). Records left out because they are invalid do not change the exit code; they are listed
+as problems.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSync(cmd, f) },
 	}
@@ -123,8 +127,9 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 		return runErr
 	}
 	requests, throttled := rt.counter.snapshot()
+	code, codeErr := syncExit(res, runErr, f.dryRun, f.output != "json")
 	if f.output == "json" {
-		if err := writeJSONResult(out, res, requests, throttled, maxMembers, f.summaryOnly); err != nil {
+		if err := writeJSONResult(out, res, requests, throttled, maxMembers, f.summaryOnly, code); err != nil {
 			return err
 		}
 	} else {
@@ -133,18 +138,56 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 		}
 		writeTextSummary(out, res, requests, throttled, time.Since(start))
 	}
+	if code == exitOK {
+		return nil
+	}
+	return &codeError{code, codeErr}
+}
+
+// exitLeftOut is the exit code of a run that finished but left records out because objects
+// scimbridge does not own hold their externalId or name. (4 is reserved for the state lock.)
+const exitLeftOut = 5
+
+// syncExit decides the exit code of a sync run and the error main prints with it. A guard's block
+// or an error comes first, then a dry run's changes, then records left out by clashes. printed
+// tells that the text summary already showed the run's errors.
+func syncExit(res *reconcile.Result, runErr error, dryRun, printed bool) (int, error) {
 	var blocked *plan.BlockedError
 	switch {
 	case errors.As(runErr, &blocked):
-		return &codeError{exitBlocked, runErr}
-	case runErr != nil && f.output != "json" && slices.Contains(res.Errors, runErr.Error()):
-		return &codeError{exitError, nil} // the summary printed it: print each error once
+		return exitBlocked, runErr
+	case runErr != nil && printed && slices.Contains(res.Errors, runErr.Error()):
+		return exitError, nil // the summary printed it: print each error once
 	case runErr != nil:
-		return &codeError{exitError, runErr}
-	case f.dryRun && res.Plan != nil && !res.Plan.Empty():
-		return &codeError{exitChanges, nil}
+		return exitError, runErr
+	case res.Plan == nil:
+		return exitOK, nil
+	case dryRun && (!res.Plan.Empty() || res.Plan.Adoptions() > 0):
+		return exitChanges, nil
+	case len(res.Plan.Clashes) > 0:
+		return exitLeftOut, leftOutError(res.Plan.Clashes)
 	}
-	return nil
+	return exitOK, nil
+}
+
+// leftOutError says how many records clashes left out and which adopt mode would take them over.
+func leftOutError(clashes []plan.Clash) error {
+	byMode := map[plan.Adopt]int{}
+	for _, c := range clashes {
+		byMode[c.Adopt]++
+	}
+	var hints []string
+	if n := byMode[plan.AdoptExternalID]; n > 0 {
+		hints = append(hints, fmt.Sprintf("%d carry the source's externalId (sync.adopt: external_id would take them over)", n))
+	}
+	if n := byMode[plan.AdoptName]; n > 0 {
+		hints = append(hints, fmt.Sprintf("%d match by name only (sync.adopt: name would take them over)", n))
+	}
+	if n := byMode[""]; n > 0 {
+		hints = append(hints, fmt.Sprintf("%d belong to another source record (no adopt mode takes them)", n))
+	}
+	return fmt.Errorf("%d records left out: objects scimbridge does not own hold their externalId or name; of those objects %s; review them with --dry-run (exit code %d)",
+		len(clashes), strings.Join(hints, ", "), exitLeftOut)
 }
 
 func writeTextSummary(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, wall time.Duration) {
@@ -180,12 +223,15 @@ func writeTextSummary(w io.Writer, res *reconcile.Result, requests, throttledBy 
 	if len(reqs) > 0 {
 		fmt.Fprintf(w, "Requests: %s\n", strings.Join(reqs, ", "))
 	}
+	if p := res.Plan; p != nil && p.LeftOut() > 0 {
+		fmt.Fprintf(w, "Left out: %d records (%d clash with objects scimbridge does not own); see Problems.\n", p.LeftOut(), len(p.Clashes))
+	}
 	for _, e := range res.Errors {
 		fmt.Fprintf(w, "  ! %s\n", e)
 	}
 }
 
-func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, maxMembers int, summaryOnly bool) error {
+func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, maxMembers int, summaryOnly bool, exitCode int) error {
 	throttled := sumCounts(throttledBy)
 	type out struct {
 		RunID      int64          `json:"runId"`
@@ -204,10 +250,18 @@ func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy m
 		// PeakRSSBytes is this process\'s peak resident memory so far (Linux; 0 elsewhere).
 		PeakRSSBytes int64         `json:"peakRssBytes"`
 		Summary      *plan.Summary `json:"summary,omitempty"`
+		// ExitCode is the process's exit code (see sync --help); LeftOut counts the records left
+		// out (invalid or clashing), Clashes those of them that clash with unowned objects.
+		ExitCode int          `json:"exitCode"`
+		LeftOut  int          `json:"leftOut"`
+		Clashes  []plan.Clash `json:"clashes"`
+		// TargetRead is false when the run trusted the state store: unowned objects are then
+		// those the last full read saw.
+		TargetRead bool `json:"targetRead"`
 	}
 	o := out{RunID: res.RunID, Result: res.Result, DryRun: res.DryRun, FullRead: res.FullRead,
 		DurationMS: res.Duration.Milliseconds(), Counts: res.Counts, Requests: requests, Throttled: throttled, ThrottledRequests: throttledBy,
-		Errors: res.Errors, PeakRSSBytes: peakRSS()}
+		Errors: res.Errors, PeakRSSBytes: peakRSS(), ExitCode: exitCode, TargetRead: res.FullRead, Clashes: []plan.Clash{}}
 	if !summaryOnly {
 		o.Plan = res.Plan
 	}
@@ -217,6 +271,10 @@ func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy m
 	if res.Plan != nil {
 		s := res.Plan.Summarize(maxMembers)
 		o.Summary = &s
+		o.LeftOut = res.Plan.LeftOut()
+		if len(res.Plan.Clashes) > 0 {
+			o.Clashes = res.Plan.Clashes
+		}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -7,12 +7,40 @@
 // update of the same object: its account assignments and memberships stay. scimbridge only updates
 // and deletes objects it owns (recorded in the state store); an unowned object that stands in the
 // way is adopted only when the options say so, and the plan says that it was.
+//
+// Ownership rules:
+//
+//   - An unowned target object is taken over only by adoption (Options.Adopt) or by claiming a
+//     pending create (below). With AdoptNone, a desired record whose externalId, or whose userName
+//     / displayName, is held by an unowned object is left out: a Clash, with a Problem naming the
+//     record and the field, and a hint that names the adopt mode that would take the object over
+//     (external_id when the externalIds match, name otherwise). Such a record is never created:
+//     Identity Center does not keep externalIds unique, so a create would duplicate the person.
+//   - Adoption costs no request when nothing differs: the object is recorded as owned (a Claim
+//     with Adopted set, shown as an "adopt" line). When a managed attribute differs, the adoption
+//     is an update that lists every differing attribute, including values that adoption clears
+//     because the mapping leaves them empty (phones, addresses, title, enterprise fields, ...).
+//   - A pending create (a create that was sent but whose answer was never recorded) is claimed
+//     from a full read only when its object could have been made by that create: the object was
+//     not seen as unowned by the last full read (Owned.SeenUnownedUsers/Groups), and its creation
+//     time, when the target gives one, is not earlier than the intent's time minus ClockSkew.
+//     Every other pending entry is cleared (ClearPending): a create that is still wanted records
+//     its intent again before it is sent.
+//   - Renames that form a chain (A takes B's name while B takes C's) are ordered (UserUpdate.After);
+//     a cycle (A and B swap names) is broken by first renaming one of its members to a temporary
+//     name, TempName, of the form "scimbridge-swap-" followed by 16 hex digits of the SHA-256 of its
+//     externalId (32 characters, letters, digits and '-', valid for a userName and a
+//     displayName). A cycle of n renames costs n+1 requests; LowerBound counts the extra one.
 package plan
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
 )
@@ -66,6 +94,11 @@ type Options struct {
 	MaxMembersPerRequest int
 }
 
+// ClockSkew is the margin allowed between scimbridge's clock, which dates a pending create, and
+// the target's, which dates the object it made: an object created more than ClockSkew before the
+// intent was recorded cannot be that create's and is never claimed.
+const ClockSkew = 5 * time.Minute
+
 // Owned is what the state store says scimbridge owns: target id to the externalId it wrote, and
 // the externalIds of creates that were sent but whose answer was never recorded.
 type Owned struct {
@@ -73,6 +106,14 @@ type Owned struct {
 	Groups        map[string]string
 	PendingUsers  map[string]bool
 	PendingGroups map[string]bool
+	// PendingUsersAt and PendingGroupsAt say when each pending create was recorded; a missing or
+	// zero time is unknown (the creation time check is then skipped).
+	PendingUsersAt  map[string]time.Time
+	PendingGroupsAt map[string]time.Time
+	// SeenUnownedUsers and SeenUnownedGroups hold the target ids that the last full read saw as
+	// not owned: such an object existed before any create since, and is never claimed.
+	SeenUnownedUsers  map[string]bool
+	SeenUnownedGroups map[string]bool
 }
 
 // Ref names a target object in a plan.
@@ -89,6 +130,12 @@ type UserUpdate struct {
 	Fields []Field   `json:"fields"`
 	// Adopted is set when this update takes over an unowned user ("external_id" or "userName").
 	Adopted string `json:"adopted,omitempty"`
+	// After names (by externalId) the user whose rename must be sent first: it frees the
+	// userName this one takes.
+	After string `json:"after,omitempty"`
+	// TempName, when set, is a temporary userName this user is renamed to before any other
+	// rename of the run, to break a cycle of renames (a swap); one extra request.
+	TempName string `json:"tempName,omitempty"`
 }
 
 // Field is one attribute that changes, with its old and new value.
@@ -107,6 +154,9 @@ type GroupUpdate struct {
 	// SetExternalID is true when the target's externalId must be (re)written.
 	SetExternalID bool   `json:"setExternalId,omitempty"`
 	Adopted       string `json:"adopted,omitempty"`
+	// After and TempName order renames as for users (see UserUpdate).
+	After    string `json:"after,omitempty"`
+	TempName string `json:"tempName,omitempty"`
 }
 
 // MemberChange lists the memberships of one group to add and remove. Add and Remove name users by
@@ -117,12 +167,33 @@ type MemberChange struct {
 	Remove []Ref `json:"remove,omitempty"`
 }
 
-// Claim records an object found in the target that scimbridge created but never recorded (its
-// create's answer was lost in a crash): ownership is written without any request.
+// Claim records ownership of a target object without any request: an object that scimbridge
+// created but never recorded (its create's answer was lost in a crash), or, when Adopted is set,
+// an unowned object adopted as it is because none of its managed attributes differ.
 type Claim struct {
 	Kind       string `json:"kind"`
 	ExternalID string `json:"externalId"`
 	ID         string `json:"id"`
+	// Adopted names how an adopted object was matched ("external_id", "userName",
+	// "displayName"); empty for the claim of a pending create.
+	Adopted string `json:"adopted,omitempty"`
+	// Name is the object's userName or displayName, for the plan's text.
+	Name string `json:"name,omitempty"`
+}
+
+// Clash is a desired record left out because an object scimbridge does not own holds its
+// externalId, userName or displayName.
+type Clash struct {
+	Kind       string `json:"kind"`
+	ExternalID string `json:"externalId"`
+	// Field is what clashes: "externalId", "userName" or "displayName".
+	Field            string `json:"field"`
+	TargetID         string `json:"targetId"`
+	TargetExternalID string `json:"targetExternalId,omitempty"`
+	TargetName       string `json:"targetName"`
+	// Adopt is the adopt mode that would take the object over ("external_id" or "name"); empty
+	// when none would (its externalId names another source record).
+	Adopt Adopt `json:"adopt,omitempty"`
 }
 
 // Changes is everything a run would do, each list sorted by externalId (or name).
@@ -139,6 +210,9 @@ type Changes struct {
 	// that no longer exist in the target.
 	Claims []Claim `json:"claims,omitempty"`
 	Forget []Claim `json:"forget,omitempty"`
+	// ClearPending lists pending creates that this plan resolves without claiming (their object
+	// is not on the target, or is not one this create could have made).
+	ClearPending []Claim `json:"clearPending,omitempty"`
 }
 
 // Plan is the result of Compute.
@@ -146,6 +220,12 @@ type Plan struct {
 	Changes
 	// Problems are records that were skipped or changes that cannot be made, with the reason.
 	Problems []scim.Problem `json:"problems,omitempty"`
+	// Clashes are the desired records left out because an unowned object holds their
+	// externalId or name; each also has a Problem.
+	Clashes []Clash `json:"clashes,omitempty"`
+	// TargetNotRead is set (by the caller) when the plan was computed against the state store's
+	// record instead of a read of the target: unowned objects are then those the last full read saw.
+	TargetNotRead bool `json:"targetNotRead,omitempty"`
 	// Unmanaged counts target objects that scimbridge does not own and leaves alone.
 	UnmanagedUsers  int `json:"unmanagedUsers"`
 	UnmanagedGroups int `json:"unmanagedGroups"`
@@ -169,6 +249,38 @@ func (p *Plan) Writes() int {
 		len(p.CreateGroups) + len(p.UpdateGroups) + len(p.DeleteGroups)
 	for _, m := range p.Members {
 		n += len(m.Add) + len(m.Remove)
+	}
+	return n
+}
+
+// Adoptions counts the unowned objects the plan takes over, with or without a write.
+func (p *Plan) Adoptions() int {
+	n := 0
+	for _, c := range p.Claims {
+		if c.Adopted != "" {
+			n++
+		}
+	}
+	for _, u := range p.UpdateUsers {
+		if u.Adopted != "" {
+			n++
+		}
+	}
+	for _, g := range p.UpdateGroups {
+		if g.Adopted != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// LeftOut counts the source records left out as a whole: invalid records and clashes.
+func (p *Plan) LeftOut() int {
+	n := 0
+	for _, pr := range p.Problems {
+		if pr.Dropped {
+			n++
+		}
 	}
 	return n
 }
@@ -356,6 +468,12 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 			matched[t.ID] = true
 		}
 	}
+	claimed := map[string]bool{}
+	for i, mt := range matches {
+		if mt.claim {
+			claimed[desired.Users[i].ExternalID] = true
+		}
+	}
 	// Pass 2: owned users that match nothing are deprovisioned; owned users missing from the
 	// target are forgotten (and created again if still desired).
 	skipped := m.skippedUsers
@@ -384,19 +502,70 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 			r.deleted[id] = true
 		}
 	}
-	// Pass 3: updates of matched users, creates of the others. A create may take a userName that
-	// an owned user gives up in this run (renamed away or deleted: apply orders those first).
+	// Pass 3: desired users that match nothing are created, unless an unowned user holds their
+	// externalId or userName. A create may take a userName that an owned user gives up in this
+	// run (renamed away or deleted: apply orders those first).
 	for i, want := range desired.Users {
 		if matches[i].t != nil {
 			continue
 		}
-		if clash := m.userByName[strings.ToLower(want.UserName)]; clash != nil && !matched[clash.ID] && !r.deleted[clash.ID] {
-			reason := "userName " + clash.UserName + " exists in the target and is not owned by scimbridge (set adopt: name to take it over)"
-			if m.userOwned(clash.ID) {
-				reason = "userName is held by a deprovisioned user of this sync (" + m.owned.Users[clash.ID] + "); delete that user to free it"
-			}
-			p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindUser, ID: want.ExternalID, Field: "userName", Reason: reason, Dropped: true})
+		if c := m.unownedByExternal(m.userByExternal[want.ExternalID], matched); c != nil {
+			m.clash(p, Clash{Kind: scim.KindUser, ExternalID: want.ExternalID, Field: "externalId", TargetID: c.ID, TargetExternalID: c.ExternalID, TargetName: c.UserName, Adopt: AdoptExternalID})
 			r.blocked[want.ExternalID] = true
+			continue
+		}
+		if clash := m.userByName[strings.ToLower(want.UserName)]; clash != nil && !matched[clash.ID] && !r.deleted[clash.ID] {
+			if m.userOwned(clash.ID) {
+				p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindUser, ID: want.ExternalID, Field: "userName",
+					Reason: "userName is held by a deprovisioned user of this sync (" + m.owned.Users[clash.ID] + "); delete that user to free it", Dropped: true})
+			} else {
+				m.clash(p, Clash{Kind: scim.KindUser, ExternalID: want.ExternalID, Field: "userName", TargetID: clash.ID, TargetExternalID: clash.ExternalID, TargetName: clash.UserName,
+					Adopt: m.nameAdopt(clash.ExternalID, m.sourceUsers)})
+			}
+			r.blocked[want.ExternalID] = true
+		}
+	}
+	// Renames: each matched user keeps or takes a userName; a name held by another matched user
+	// that gives it up in this run is taken after that user's rename (chains), and cycles go
+	// through a temporary name.
+	// Only the renamers are indexed: a no-change plan of a large directory allocates nothing here.
+	var names []rename
+	idx := map[string]int{}   // target id of a renamer -> its index in names
+	renameOf := map[int]int{} // desired index -> index in names
+	for i, want := range desired.Users {
+		mt := matches[i]
+		if mt.t == nil || r.blocked[want.ExternalID] || (m.opts.Policy == PolicyCreateOnly && mt.adopted == "") {
+			continue
+		}
+		if !strings.EqualFold(want.UserName, mt.t.UserName) {
+			idx[mt.t.ID], renameOf[i] = len(names), len(names)
+			names = append(names, rename{ext: want.ExternalID, to: want.UserName, self: mt.t.ID, active: true})
+		}
+	}
+	resolveRenames(names, idx, "user", func(name, self string) (string, string) {
+		c := m.userByName[strings.ToLower(name)]
+		switch {
+		case c == nil || c.ID == self || r.deleted[c.ID]:
+			return "", ""
+		case matched[c.ID]:
+			return c.ID, ""
+		case m.userOwned(c.ID):
+			return "", "is held by another user owned by scimbridge (" + m.owned.Users[c.ID] + ")"
+		default:
+			return "", "exists in the target and is not owned by scimbridge"
+		}
+	}, func(name string) bool { return m.userByName[strings.ToLower(name)] != nil })
+	// A create may take the userName of a matched user only when that user's rename gives it up.
+	for i, want := range desired.Users {
+		if matches[i].t != nil || r.blocked[want.ExternalID] {
+			continue
+		}
+		if c := m.userByName[strings.ToLower(want.UserName)]; c != nil && matched[c.ID] {
+			if j, ok := idx[c.ID]; !ok || names[j].reason != "" {
+				p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindUser, ID: want.ExternalID, Field: "userName",
+					Reason: "userName is held by another user of this sync that keeps it in this run", Dropped: true})
+				r.blocked[want.ExternalID] = true
+			}
 		}
 	}
 	for i, want := range desired.Users {
@@ -422,22 +591,33 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 		if m.opts.Policy == PolicyCreateOnly && mt.adopted == "" {
 			continue
 		}
-		if !strings.EqualFold(want.UserName, t.UserName) {
-			if c := m.userByName[strings.ToLower(want.UserName)]; c != nil && c.ID != t.ID && !r.deleted[c.ID] {
-				reason := "exists in the target and is not owned by scimbridge"
-				if matched[c.ID] {
-					reason = "is held by another user of this sync that is renamed in this run; retried next run"
-				} else if m.userOwned(c.ID) {
-					reason = "is held by another user owned by scimbridge (" + m.owned.Users[c.ID] + ")"
-				}
-				p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindUser, ID: want.ExternalID, Field: "userName",
-					Reason: "cannot rename to " + q(want.UserName) + ": that userName " + reason})
-				want.UserName = t.UserName
-			}
+		var rn rename
+		if j, ok := renameOf[i]; ok {
+			rn = names[j]
+		}
+		if rn.active && rn.reason != "" {
+			p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindUser, ID: want.ExternalID, Field: "userName",
+				Reason: "cannot rename to " + q(want.UserName) + ": that userName " + rn.reason})
+			want.UserName = t.UserName
 		}
 		fields := diffUser(t.User, want, r.extByTargetID)
-		if len(fields) > 0 || mt.adopted != "" {
-			p.UpdateUsers = append(p.UpdateUsers, UserUpdate{ID: t.ID, User: want, Fields: fields, Adopted: mt.adopted})
+		switch {
+		case len(fields) > 0:
+			u := UserUpdate{ID: t.ID, User: want, Fields: fields, Adopted: mt.adopted}
+			if rn.active && rn.reason == "" {
+				u.TempName = rn.temp
+				if rn.after >= 0 {
+					u.After = names[rn.after].ext
+				}
+			}
+			p.UpdateUsers = append(p.UpdateUsers, u)
+		case mt.adopted != "":
+			p.Claims = append(p.Claims, Claim{Kind: scim.KindUser, ExternalID: want.ExternalID, ID: t.ID, Adopted: mt.adopted, Name: t.UserName})
+		}
+	}
+	for ext := range m.owned.PendingUsers {
+		if !claimed[ext] {
+			p.ClearPending = append(p.ClearPending, Claim{Kind: scim.KindUser, ExternalID: ext})
 		}
 	}
 	for _, u := range m.current.Users {
@@ -448,6 +628,56 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 	return r
 }
 
+// clash records a desired record left out because an unowned object holds its externalId or name.
+func (m *matcher) clash(p *Plan, c Clash) {
+	p.Clashes = append(p.Clashes, c)
+	what := "user"
+	if c.Kind == scim.KindGroup {
+		what = "group"
+	}
+	reason := c.Field + " " + q(c.TargetName) + " exists in the target and is not owned by scimbridge"
+	if c.Field == "externalId" {
+		reason = "the " + what + " " + q(c.TargetName) + " in the target carries this externalId and is not owned by scimbridge"
+	}
+	switch c.Adopt {
+	case AdoptExternalID:
+		reason += " (its externalId matches: set adopt: external_id to take it over)"
+	case AdoptName:
+		reason += " (set adopt: name to take it over)"
+	default:
+		reason += " (its externalId " + q(c.TargetExternalID) + " is another source record's, so no adopt mode takes it)"
+	}
+	p.Problems = append(p.Problems, scim.Problem{Kind: c.Kind, ID: c.ExternalID, Field: c.Field, Reason: reason, Dropped: true})
+}
+
+// nameAdopt is the adopt mode that would take over an unowned object found by name: name, unless
+// its externalId stands for another source record.
+func (m *matcher) nameAdopt(targetExt string, source map[string]bool) Adopt {
+	if targetExt != "" && source[targetExt] {
+		return ""
+	}
+	return AdoptName
+}
+
+// unownedByExternal returns the first candidate that is neither owned nor matched in this plan.
+func (m *matcher) unownedByExternal(cands []*scim.TargetUser, matched map[string]bool) *scim.TargetUser {
+	for _, c := range cands {
+		if !m.userOwned(c.ID) && !matched[c.ID] {
+			return c
+		}
+	}
+	return nil
+}
+
+// claimable reports whether an object found by a pending create's externalId could have been
+// made by that create (see the package doc).
+func claimable(id string, created time.Time, seenUnowned map[string]bool, pendingAt time.Time) bool {
+	if seenUnowned[id] {
+		return false
+	}
+	return created.IsZero() || pendingAt.IsZero() || !created.Before(pendingAt.Add(-ClockSkew))
+}
+
 // matchUser finds the target user a desired user is: owned by externalId, claimed from a pending
 // create, or adopted as the options allow. adopted names how an unowned user was taken over;
 // claim is true when ownership must be recorded without a change.
@@ -456,7 +686,7 @@ func (m *matcher) matchUser(want scim.User, matched map[string]bool) (t *scim.Ta
 		if m.userOwned(c.ID) || matched[c.ID] {
 			continue // owned under another source id: not this one
 		}
-		if m.owned.PendingUsers[want.ExternalID] {
+		if m.owned.PendingUsers[want.ExternalID] && claimable(c.ID, c.Created, m.owned.SeenUnownedUsers, m.owned.PendingUsersAt[want.ExternalID]) {
 			return c, "", true
 		}
 		if m.opts.Adopt == AdoptExternalID || m.opts.Adopt == AdoptName {
@@ -512,28 +742,64 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 			deleted[id] = true
 		}
 	}
-	// held reports why a displayName cannot be taken by group self, or "" when it is free or
-	// freed by a deletion in this run (apply deletes groups before it renames or creates them).
-	held := func(name, self string) string {
+	// held tells who holds a displayName that group self wants: a matched group (renamed away in
+	// this run, or not), or a reason the name is not free; both empty when it is free or freed by
+	// a deletion in this run (apply deletes groups before it renames or creates them).
+	held := func(name, self string) (string, string) {
 		c := m.groupByName[strings.ToLower(name)]
 		switch {
 		case c == nil || c.ID == self || deleted[c.ID]:
-			return ""
+			return "", ""
 		case matched[c.ID]:
-			return "displayName is held by another group of this sync that is renamed in this run; retried next run"
+			return c.ID, ""
 		case m.groupOwned(c.ID):
-			return "displayName is held by another group of this sync"
+			return "", "displayName is held by another group of this sync"
 		default:
-			return "displayName exists in the target and is not owned by scimbridge (set adopt: name to take it over)"
+			return "", "displayName exists in the target and is not owned by scimbridge"
 		}
 	}
+	var names []rename
+	idx := map[string]int{}
+	renameOf := map[int]int{}
+	for i, want := range desired.Groups {
+		mt := matches[i]
+		if mt.t != nil && (m.opts.Policy != PolicyCreateOnly || mt.adopted != "") && want.DisplayName != mt.t.DisplayName {
+			idx[mt.t.ID], renameOf[i] = len(names), len(names)
+			names = append(names, rename{ext: want.ExternalID, to: want.DisplayName, self: mt.t.ID, active: true})
+		}
+	}
+	resolveRenames(names, idx, "group", held, func(name string) bool { return m.groupByName[strings.ToLower(name)] != nil })
+	claimed := map[string]bool{}
 	skippedUsers := m.skippedUsers
 	for i, want := range desired.Groups {
 		mt := matches[i]
 		if mt.t == nil {
-			if reason := held(want.DisplayName, ""); reason != "" {
-				p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindGroup, ID: want.ExternalID, Field: "displayName", Reason: reason, Dropped: true})
+			var c *scim.TargetGroup
+			for _, cand := range m.groupByExternal[want.ExternalID] {
+				if !m.groupOwned(cand.ID) && !matched[cand.ID] {
+					c = cand
+					break
+				}
+			}
+			if c != nil {
+				m.clash(p, Clash{Kind: scim.KindGroup, ExternalID: want.ExternalID, Field: "externalId", TargetID: c.ID, TargetExternalID: c.ExternalID, TargetName: c.DisplayName, Adopt: AdoptExternalID})
 				continue
+			}
+			if holder, reason := held(want.DisplayName, ""); holder != "" || reason != "" {
+				if c := m.groupByName[strings.ToLower(want.DisplayName)]; c != nil && !m.groupOwned(c.ID) && !matched[c.ID] {
+					m.clash(p, Clash{Kind: scim.KindGroup, ExternalID: want.ExternalID, Field: "displayName", TargetID: c.ID, TargetExternalID: c.ExternalID, TargetName: c.DisplayName,
+						Adopt: m.nameAdopt(c.ExternalID, m.sourceGroups)})
+					continue
+				}
+				if j, ok := idx[holder]; reason == "" && ok && names[j].reason == "" {
+					reason = "" // the holder is renamed away in this run, before the creates
+				} else {
+					if reason == "" {
+						reason = "displayName is held by another group of this sync that keeps it in this run"
+					}
+					p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindGroup, ID: want.ExternalID, Field: "displayName", Reason: reason, Dropped: true})
+					continue
+				}
 			}
 			g := want
 			g.Members = slices.DeleteFunc(slices.Clone(want.Members), func(ext string) bool { return users.blocked[ext] })
@@ -542,19 +808,32 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 		}
 		t := mt.t
 		if mt.claim {
+			claimed[want.ExternalID] = true
 			p.Claims = append(p.Claims, Claim{Kind: scim.KindGroup, ExternalID: want.ExternalID, ID: t.ID})
 		}
 		if m.opts.Policy != PolicyCreateOnly || mt.adopted != "" {
 			to := want.DisplayName
-			if to != t.DisplayName {
-				if reason := held(to, t.ID); reason != "" {
-					p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindGroup, ID: want.ExternalID, Field: "displayName", Reason: "cannot rename to " + q(to) + ": " + reason})
-					to = t.DisplayName
-				}
+			var rn rename
+			if j, ok := renameOf[i]; ok {
+				rn = names[j]
+			}
+			if rn.active && rn.reason != "" {
+				p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindGroup, ID: want.ExternalID, Field: "displayName", Reason: "cannot rename to " + q(to) + ": " + rn.reason})
+				to = t.DisplayName
 			}
 			extChanged := t.ExternalID != want.ExternalID
-			if to != t.DisplayName || extChanged || mt.adopted != "" {
-				p.UpdateGroups = append(p.UpdateGroups, GroupUpdate{ID: t.ID, ExternalID: want.ExternalID, From: t.DisplayName, To: to, SetExternalID: extChanged, Adopted: mt.adopted})
+			switch {
+			case to != t.DisplayName || extChanged:
+				u := GroupUpdate{ID: t.ID, ExternalID: want.ExternalID, From: t.DisplayName, To: to, SetExternalID: extChanged, Adopted: mt.adopted}
+				if rn.active && rn.reason == "" {
+					u.TempName = rn.temp
+					if rn.after >= 0 {
+						u.After = names[rn.after].ext
+					}
+				}
+				p.UpdateGroups = append(p.UpdateGroups, u)
+			case mt.adopted != "":
+				p.Claims = append(p.Claims, Claim{Kind: scim.KindGroup, ExternalID: want.ExternalID, ID: t.ID, Adopted: mt.adopted, Name: t.DisplayName})
 			}
 		}
 		ref := Ref{ID: t.ID, ExternalID: want.ExternalID, Name: want.DisplayName}
@@ -564,6 +843,11 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 		}
 		if len(mc.Add) > 0 || len(mc.Remove) > 0 {
 			p.Members = append(p.Members, mc)
+		}
+	}
+	for ext := range m.owned.PendingGroups {
+		if !claimed[ext] {
+			p.ClearPending = append(p.ClearPending, Claim{Kind: scim.KindGroup, ExternalID: ext})
 		}
 	}
 	for _, g := range m.current.Groups {
@@ -578,7 +862,7 @@ func (m *matcher) matchGroup(want scim.Group, matched map[string]bool) (t *scim.
 		if m.groupOwned(c.ID) || matched[c.ID] {
 			continue
 		}
-		if m.owned.PendingGroups[want.ExternalID] {
+		if m.owned.PendingGroups[want.ExternalID] && claimable(c.ID, c.Created, m.owned.SeenUnownedGroups, m.owned.PendingGroupsAt[want.ExternalID]) {
 			return c, "", true
 		}
 		if m.opts.Adopt == AdoptExternalID || m.opts.Adopt == AdoptName {
@@ -591,6 +875,91 @@ func (m *matcher) matchGroup(want scim.Group, matched map[string]bool) (t *scim.
 		}
 	}
 	return nil, "", false
+}
+
+// rename is one object's change of name in a plan, and how it is ordered.
+type rename struct {
+	ext, to, self string
+	active        bool   // the name changes
+	reason        string // why it cannot be made; "" when it can
+	holder        string // target id of the matched object that holds the name now
+	after         int    // index of the rename that must go first; -1 for none
+	temp          string // temporary name that breaks a cycle
+}
+
+// resolveRenames decides for each rename whether it can be made and in what order; idx maps the
+// target id of each renamed object to its index in rs. held returns the target id of the
+// matched object holding a name, or why the name is not free.
+// A rename onto a name that a matched object gives up in this run goes after that object's
+// rename; a cycle of such renames is broken at its member with the smallest externalId, which is
+// first renamed to a temporary name. taken tells whether a name exists in the target.
+func resolveRenames(rs []rename, idx map[string]int, what string, held func(name, self string) (string, string), taken func(string) bool) {
+	for i := range rs {
+		rs[i].after = -1
+		if rs[i].active {
+			rs[i].holder, rs[i].reason = held(rs[i].to, rs[i].self)
+		}
+	}
+	// A name held by a matched object that keeps it (or whose own rename cannot be made) is not
+	// free; this spreads along chains.
+	for changed := true; changed; {
+		changed = false
+		for i := range rs {
+			r := &rs[i]
+			if !r.active || r.reason != "" || r.holder == "" {
+				continue
+			}
+			if j, ok := idx[r.holder]; !ok || !rs[j].active || rs[j].reason != "" {
+				r.reason = "is held by another " + what + " of this sync that keeps it in this run"
+				changed = true
+			}
+		}
+	}
+	for i := range rs {
+		if r := &rs[i]; r.active && r.reason == "" && r.holder != "" {
+			r.after = idx[r.holder]
+		}
+	}
+	// Each rename waits for at most one other, and at most one waits for it: the waits form
+	// chains and cycles.
+	seen := make([]int8, len(rs)) // 0 not yet, 1 on the path being followed, 2 done
+	for i := range rs {
+		if seen[i] != 0 || rs[i].after < 0 {
+			continue
+		}
+		var path []int
+		j := i
+		for j >= 0 && seen[j] == 0 {
+			seen[j] = 1
+			path = append(path, j)
+			j = rs[j].after
+		}
+		if j >= 0 && seen[j] == 1 {
+			cycle := path[slices.Index(path, j):]
+			b := slices.MinFunc(cycle, func(x, y int) int { return strings.Compare(rs[x].ext, rs[y].ext) })
+			rs[b].temp = tempName(rs[b].ext, taken)
+			for _, k := range cycle {
+				if rs[k].after == b {
+					rs[k].after = -1 // the temporary rename frees b's name first
+				}
+			}
+		}
+		for _, k := range path {
+			seen[k] = 2
+		}
+	}
+}
+
+// tempName is the temporary name of a rename that breaks a cycle: "scimbridge-swap-" and 16 hex
+// digits of the SHA-256 of the externalId, with "-2", "-3", ... when the target holds it already.
+func tempName(ext string, taken func(string) bool) string {
+	sum := sha256.Sum256([]byte(ext))
+	base := "scimbridge-swap-" + hex.EncodeToString(sum[:8])
+	name := base
+	for n := 2; taken(name); n++ {
+		name = base + "-" + strconv.Itoa(n)
+	}
+	return name
 }
 
 // diffMembers compares a matched group's target members (target user ids) with the desired
@@ -667,6 +1036,10 @@ func (p *Plan) sort() {
 	}
 	slices.SortFunc(p.Claims, byClaim)
 	slices.SortFunc(p.Forget, byClaim)
+	slices.SortFunc(p.ClearPending, byClaim)
+	slices.SortFunc(p.Clashes, func(a, b Clash) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ExternalID, b.ExternalID))
+	})
 	slices.SortStableFunc(p.Problems, func(a, b scim.Problem) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID), cmp.Compare(a.Field, b.Field))
 	})

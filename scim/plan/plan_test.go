@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/scimbridge/scimbridge/scim"
@@ -134,12 +135,29 @@ func (w *world) apply(t *testing.T, p *Plan) {
 			g.Members = slices.DeleteFunc(g.Members, func(m string) bool { return m == r.ID })
 		}
 	}
+	for _, c := range p.ClearPending {
+		if c.Kind == scim.KindUser {
+			delete(w.owned.PendingUsers, c.ExternalID)
+		} else {
+			delete(w.owned.PendingGroups, c.ExternalID)
+		}
+	}
+	// Temporary renames that break swaps go first, then renames in the order After gives.
 	for _, u := range p.UpdateUsers {
-		if !created[u.User.Enterprise.Manager] {
+		if u.TempName != "" {
+			if w.nameTaken(u.TempName, u.ID) {
+				t.Fatalf("temporary rename of %s: userName %q is taken", u.ID, u.TempName)
+			}
+			w.users[u.ID].UserName = u.TempName
+		}
+	}
+	early, late, deferred := UserWaves(p.UpdateUsers, created)
+	for _, wave := range early {
+		for _, u := range wave {
 			update(u)
 		}
 	}
-	for _, u := range p.CreateUsers {
+	create := func(u scim.User) {
 		if w.nameTaken(u.UserName, "") {
 			t.Fatalf("create of %s: userName %q is taken", u.ExternalID, u.UserName)
 		}
@@ -147,12 +165,25 @@ func (w *world) apply(t *testing.T, p *Plan) {
 		w.users[id] = &scim.TargetUser{ID: id, User: u}
 		w.owned.Users[id] = u.ExternalID
 	}
-	for _, u := range p.CreateUsers { // managers once every user exists
-		w.users[w.idOf(u.ExternalID)].Enterprise.Manager = idOf(u.Enterprise.Manager)
+	for _, u := range p.CreateUsers {
+		if !deferred[strings.ToLower(u.UserName)] {
+			create(u)
+		}
 	}
-	for _, u := range p.UpdateUsers { // updates naming a manager created in this run
-		if created[u.User.Enterprise.Manager] {
+	for _, u := range p.CreateUsers { // managers once every user exists
+		if id := w.idOf(u.ExternalID); id != "" {
+			w.users[id].Enterprise.Manager = idOf(u.Enterprise.Manager)
+		}
+	}
+	for _, wave := range late { // updates naming a manager created in this run
+		for _, u := range wave {
 			update(u)
+		}
+	}
+	for _, u := range p.CreateUsers {
+		if deferred[strings.ToLower(u.UserName)] {
+			create(u)
+			w.users[w.idOf(u.ExternalID)].Enterprise.Manager = idOf(u.Enterprise.Manager)
 		}
 	}
 	for _, r := range p.DeleteGroups {
@@ -163,6 +194,19 @@ func (w *world) apply(t *testing.T, p *Plan) {
 		delete(w.owned.Groups, r.ID)
 	}
 	for _, g := range p.UpdateGroups {
+		if g.TempName != "" {
+			if w.groupNameTaken(g.TempName) {
+				t.Fatalf("temporary rename of %s: displayName %q is taken", g.ID, g.TempName)
+			}
+			w.groups[g.ID].DisplayName = g.TempName
+		}
+	}
+	newNames := map[string]bool{}
+	for _, g := range p.CreateGroups {
+		newNames[strings.ToLower(g.DisplayName)] = true
+	}
+	waves, rest := GroupWaves(p.UpdateGroups, newNames)
+	for _, g := range append(slices.Concat(waves...), rest...) {
 		for id, o := range w.groups {
 			if id != g.ID && strings.EqualFold(o.DisplayName, g.To) {
 				t.Fatalf("rename of %s: displayName %q is taken", g.ID, g.To)
@@ -330,9 +374,10 @@ func TestAdoptByExternalIDAndPendingClaim(t *testing.T) {
 		t.Errorf("a claim needs no request: %+v", p.Changes)
 	}
 	delete(w.owned.PendingUsers, "1")
+	// Nothing differs: adoption is recorded as owned without a request.
 	p = compute(w, desired, Options{Adopt: AdoptExternalID})
-	if len(p.UpdateUsers) != 1 || p.UpdateUsers[0].Adopted != "external_id" {
-		t.Errorf("adopt external_id: %+v", p.UpdateUsers)
+	if diff := cmp.Diff([]Claim{{Kind: "user", ExternalID: "1", ID: id, Adopted: "external_id", Name: "alice"}}, p.Claims); diff != "" || !p.Empty() {
+		t.Errorf("adopt external_id: claims (-want +got):\n%s\nchanges %+v", diff, p.Changes)
 	}
 }
 
@@ -552,9 +597,13 @@ func TestPropertyPlanReachesDesiredState(t *testing.T) {
 				case 0: // owned, possibly stale
 					cur := u
 					cur.Enterprise.Manager = ""
-					if r.IntN(2) == 0 {
+					switch r.IntN(3) {
+					case 0:
 						cur.UserName = fmt.Sprint("was", i)
 						cur.Email = fmt.Sprint("was", i, "@example.com")
+					case 1: // another record's name: renames form chains and swaps
+						cur.UserName = fmt.Sprint("name", r.IntN(40))
+						cur.Email = fmt.Sprint("x", i, "@example.com")
 					}
 					if !w.nameTaken(cur.UserName, "") {
 						w.addUser(cur, true)
@@ -598,8 +647,11 @@ func TestPropertyPlanReachesDesiredState(t *testing.T) {
 						}
 					}
 					name := g.DisplayName
-					if r.IntN(2) == 0 {
+					switch r.IntN(3) {
+					case 0:
 						name = fmt.Sprint("oldgroup", i)
+					case 1:
+						name = fmt.Sprint("group", r.IntN(12))
 					}
 					if !w.groupNameTaken(name) {
 						w.addGroup(g.ExternalID, name, true, members...)
@@ -772,4 +824,169 @@ func text(p *Plan) string {
 	var b bytes.Buffer
 	_ = p.WriteText(&b, 100)
 	return b.String()
+}
+
+func TestSwapsGoThroughATemporaryName(t *testing.T) {
+	w := newWorld()
+	w.addUser(user("a", "bob"), true)
+	w.addUser(user("b", "carol"), true)
+	w.addUser(user("c", "alice"), true)
+	w.addGroup("ga", "Blue", true)
+	w.addGroup("gb", "Red", true)
+	// a, b, c rotate their userNames; the two groups swap displayNames.
+	desired := scim.Snapshot{Users: []scim.User{user("a", "alice"), user("b", "bob"), user("c", "carol")},
+		Groups: []scim.Group{{ExternalID: "ga", DisplayName: "Red"}, {ExternalID: "gb", DisplayName: "Blue"}}}
+	p := compute(w, desired, Options{})
+	if len(p.Problems) != 0 {
+		t.Fatalf("problems: %+v", p.Problems)
+	}
+	temps := 0
+	for _, u := range p.UpdateUsers {
+		if u.TempName != "" {
+			temps++
+			if !strings.HasPrefix(u.TempName, "scimbridge-swap-") || len(u.TempName) != 32 {
+				t.Errorf("temporary name %q", u.TempName)
+			}
+		}
+	}
+	for _, g := range p.UpdateGroups {
+		if g.TempName != "" {
+			temps++
+		}
+	}
+	if temps != 2 {
+		t.Errorf("got %d temporary renames, want 2 (one per cycle)", temps)
+	}
+	// 3 user renames + 2 group renames + one temporary rename per cycle.
+	if got := p.LowerBound(100); got != 7 {
+		t.Errorf("LowerBound = %d, want 7", got)
+	}
+	w.apply(t, p) // fails on any rename onto a name still taken
+	if p2 := compute(w, desired, Options{}); !p2.Empty() || len(p2.Problems) != 0 {
+		t.Errorf("a swap did not converge in one run:\n%s", text(p2))
+	}
+}
+
+func TestClashHintNamesTheMatchingAdoptMode(t *testing.T) {
+	w := newWorld()
+	// Made by another tool with the same source id, then renamed in the directory.
+	w.addUser(user("g-1", "ann.old"), false)
+	// Made by hand with the same name but another id scheme.
+	w.addUser(user("ssosync-bob", "bob"), false)
+	w.addGroup("g-9", "Admins", false)
+	desired := scim.Snapshot{Users: []scim.User{user("g-1", "ann"), user("g-2", "bob")},
+		Groups: []scim.Group{{ExternalID: "g-9", DisplayName: "Admins"}}}
+	p := compute(w, desired, Options{})
+	if len(p.CreateUsers)+len(p.CreateGroups)+len(p.UpdateUsers) != 0 {
+		t.Fatalf("a clash must neither create nor update:\n%s", text(p))
+	}
+	got := map[string]Adopt{}
+	for _, c := range p.Clashes {
+		got[c.ExternalID] = c.Adopt
+	}
+	want := map[string]Adopt{"g-1": AdoptExternalID, "g-2": AdoptName, "g-9": AdoptExternalID}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("clash hints (-want +got):\n%s", diff)
+	}
+	out := text(p)
+	if strings.Contains(out, "The target matches the source") || !strings.Contains(out, "3 records are left out") {
+		t.Errorf("headline while records are left out:\n%s", out)
+	}
+	if !strings.Contains(out, "set adopt: external_id") || !strings.Contains(out, "set adopt: name") {
+		t.Errorf("hints missing:\n%s", out)
+	}
+	// With the hinted modes, the plan shows adopt lines.
+	p = compute(w, desired, Options{Adopt: AdoptName})
+	if p.Adoptions() != 3 || !strings.Contains(text(p), "[adopt: matched by") {
+		t.Errorf("adopt name:\n%s", text(p))
+	}
+}
+
+func TestAdoptionComparesEveryManagedAttribute(t *testing.T) {
+	w := newWorld()
+	prev := user("g-1", "ann")
+	prev.PhoneNumber, prev.PhoneType = "+1 555 0100", "work"
+	prev.Title = "Engineer"
+	prev.Address = &scim.Address{Locality: "Paris"}
+	prev.Enterprise.CostCenter = "42"
+	w.addUser(prev, false)
+	w.addUser(user("g-2", "bob"), false)
+	desired := scim.Snapshot{Users: []scim.User{user("g-1", "ann"), user("g-2", "bob")}}
+	p := compute(w, desired, Options{Adopt: AdoptExternalID})
+	if len(p.UpdateUsers) != 1 || len(p.Claims) != 1 || p.Claims[0].ExternalID != "g-2" {
+		t.Fatalf("want one adoption with a write (g-1) and one without (g-2):\n%s", text(p))
+	}
+	var names []string
+	for _, f := range p.UpdateUsers[0].Fields {
+		names = append(names, f.Name)
+		if f.To != "" {
+			t.Errorf("field %s: to %q, want cleared", f.Name, f.To)
+		}
+	}
+	for _, want := range []string{"title", "phoneNumbers", "addresses.locality", "enterprise.costCenter"} {
+		found := false
+		for _, n := range names {
+			found = found || strings.Contains(n, strings.TrimPrefix(want, "enterprise."))
+		}
+		if !found {
+			t.Errorf("fields %v: %s that adoption clears is not listed", names, want)
+		}
+	}
+	if got := p.LowerBound(100); got != 1 {
+		t.Errorf("LowerBound = %d, want 1 (only the user that differs)", got)
+	}
+}
+
+func TestPendingClaimOnlyForObjectsThisCreateCouldHaveMade(t *testing.T) {
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name    string
+		created time.Time
+		seen    bool
+		claim   bool
+	}{
+		{"made after the intent", at.Add(time.Second), false, true},
+		{"made within the clock skew", at.Add(-ClockSkew / 2), false, true},
+		{"made long before the intent", at.Add(-time.Hour), false, false},
+		{"seen unowned by the last full read", at.Add(time.Second), true, false},
+		{"no creation time", time.Time{}, false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld()
+			id := w.addUser(user("1", "alice"), false)
+			w.users[id].Created = tt.created
+			w.owned.PendingUsers["1"] = true
+			w.owned.PendingUsers["gone"] = true // neither on the target nor in the source
+			w.owned.PendingUsersAt = map[string]time.Time{"1": at}
+			w.owned.SeenUnownedUsers = map[string]bool{}
+			if tt.seen {
+				w.owned.SeenUnownedUsers[id] = true
+			}
+			p := compute(w, scim.Snapshot{Users: []scim.User{user("1", "alice")}}, Options{})
+			if got := len(p.Claims) == 1; got != tt.claim {
+				t.Fatalf("claimed %v, want %v:\n%s", got, tt.claim, text(p))
+			}
+			wantClear := []Claim{{Kind: "user", ExternalID: "gone"}}
+			if !tt.claim {
+				wantClear = append([]Claim{{Kind: "user", ExternalID: "1"}}, wantClear...)
+				if len(p.Clashes) != 1 || len(p.CreateUsers) != 0 {
+					t.Errorf("not claimed: want a clash and no create:\n%s", text(p))
+				}
+			}
+			if diff := cmp.Diff(wantClear, p.ClearPending); diff != "" {
+				t.Errorf("ClearPending (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHeadlineOfATrustedRun(t *testing.T) {
+	w := newWorld()
+	w.addUser(user("1", "alice"), true)
+	p := compute(w, scim.Snapshot{Users: []scim.User{user("1", "alice")}}, Options{})
+	p.TargetNotRead = true
+	out := text(p)
+	if !strings.Contains(out, "target not read this run") || strings.Contains(out, "left alone") {
+		t.Errorf("trusted run headline:\n%s", out)
+	}
 }

@@ -20,6 +20,16 @@ type Summary struct {
 	AddMembers    int `json:"addMembers"`
 	RemoveMembers int `json:"removeMembers"`
 	Problems      int `json:"problems"`
+	// Adopt counts the unowned objects taken over; AdoptWithoutRequest those of them recorded as
+	// owned without any request because nothing differs.
+	Adopt               int `json:"adopt"`
+	AdoptWithoutRequest int `json:"adoptWithoutRequest"`
+	// LeftOut counts the source records left out as a whole (invalid, or clashing with an
+	// unowned object); Clashes those left out because of an unowned object.
+	LeftOut int `json:"leftOut"`
+	Clashes int `json:"clashes"`
+	// TempRenames counts the extra renames through a temporary name that break rename cycles.
+	TempRenames int `json:"tempRenames,omitempty"`
 	// LowerBound is the fewest write requests that express the plan (see LowerBound).
 	LowerBound int `json:"lowerBound"`
 }
@@ -35,12 +45,21 @@ func (p *Plan) Summarize(maxMembers int) Summary {
 		UpdateGroups: len(p.UpdateGroups),
 		DeleteGroups: len(p.DeleteGroups),
 		Problems:     len(p.Problems),
+		Adopt:        p.Adoptions(),
+		LeftOut:      p.LeftOut(),
+		Clashes:      len(p.Clashes),
+		TempRenames:  p.tempRenames(),
 		LowerBound:   p.LowerBound(maxMembers),
 	}
 	for _, u := range p.UpdateUsers {
 		if u.Disables() { // disabled in the directory: a disable, not an update
 			s.UpdateUsers--
 			s.DisableUsers++
+		}
+	}
+	for _, c := range p.Claims {
+		if c.Adopted != "" {
+			s.AdoptWithoutRequest++
 		}
 	}
 	for _, g := range p.CreateGroups {
@@ -56,13 +75,14 @@ func (p *Plan) Summarize(maxMembers int) Summary {
 // LowerBound is the fewest write requests that can express the plan, the figure the apply is
 // measured against: one request per user or group to create, update, disable or delete; for
 // memberships, ceil(changes / maxMembers) per group, after the first maxMembers members that a
-// new group's POST carries; nothing for what did not change. Reads are counted apart.
+// new group's POST carries; one more per rename cycle (its temporary rename); nothing for what
+// did not change, adoptions without a difference included. Reads are counted apart.
 func (p *Plan) LowerBound(maxMembers int) int {
 	if maxMembers <= 0 {
 		maxMembers = 100
 	}
 	n := len(p.CreateUsers) + len(p.UpdateUsers) + len(p.DisableUsers) + len(p.DeleteUsers) +
-		len(p.CreateGroups) + len(p.UpdateGroups) + len(p.DeleteGroups)
+		len(p.CreateGroups) + len(p.UpdateGroups) + len(p.DeleteGroups) + p.tempRenames()
 	for _, g := range p.CreateGroups {
 		if extra := len(g.Members) - maxMembers; extra > 0 {
 			n += ceilDiv(extra, maxMembers)
@@ -75,6 +95,21 @@ func (p *Plan) LowerBound(maxMembers int) int {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+func (p *Plan) tempRenames() int {
+	n := 0
+	for _, u := range p.UpdateUsers {
+		if u.TempName != "" {
+			n++
+		}
+	}
+	for _, g := range p.UpdateGroups {
+		if g.TempName != "" {
+			n++
+		}
+	}
+	return n
+}
 
 // jsonPlan is the stable JSON form of a plan.
 type jsonPlan struct {
@@ -95,8 +130,15 @@ const maxListed = 10
 // WriteText writes the plan for a person, in the manner of `terraform plan`.
 func (p *Plan) WriteText(w io.Writer, maxMembers int) error {
 	var b strings.Builder
-	if !p.Empty() {
+	s := p.Summarize(maxMembers)
+	changes := !p.Empty() || s.Adopt > 0
+	if changes {
 		b.WriteString("scimbridge will make the following changes:\n\n")
+	}
+	for _, c := range p.Claims {
+		if c.Adopted != "" {
+			fmt.Fprintf(&b, "  = adopt %s %s (%s) [matched by %s; nothing differs: recorded as owned, no request]\n", c.Kind, q(c.Name), c.ExternalID, c.Adopted)
+		}
 	}
 	for _, u := range p.CreateUsers {
 		fmt.Fprintf(&b, "  + user %s (%s)\n", q(u.UserName), u.ExternalID)
@@ -110,6 +152,9 @@ func (p *Plan) WriteText(w io.Writer, maxMembers int) error {
 			fmt.Fprintf(&b, "  ! disable user %s (%s)%s: disabled in the directory\n", q(u.User.UserName), u.User.ExternalID, adopted)
 		} else {
 			fmt.Fprintf(&b, "  ~ user %s (%s)%s\n", q(u.User.UserName), u.User.ExternalID, adopted)
+		}
+		if u.TempName != "" {
+			fmt.Fprintf(&b, "      (a swap of names: first renamed to %s)\n", q(u.TempName))
 		}
 		for _, f := range u.Fields {
 			fmt.Fprintf(&b, "      %s: %s -> %s\n", f.Name, q(f.From), q(f.To))
@@ -134,6 +179,9 @@ func (p *Plan) WriteText(w io.Writer, maxMembers int) error {
 		} else {
 			fmt.Fprintf(&b, "  ~ group %s (%s)%s\n", q(g.To), g.ExternalID, adopted)
 		}
+		if g.TempName != "" {
+			fmt.Fprintf(&b, "      (a swap of names: first renamed to %s)\n", q(g.TempName))
+		}
 		if g.SetExternalID {
 			fmt.Fprintf(&b, "      externalId: -> %s\n", q(g.ExternalID))
 		}
@@ -152,16 +200,36 @@ func (p *Plan) WriteText(w io.Writer, maxMembers int) error {
 			fmt.Fprintf(&b, "  ? %s\n", pr.Error())
 		}
 	}
-	if !p.Empty() || len(p.Problems) > 0 {
+	if changes || len(p.Problems) > 0 {
 		b.WriteString("\n")
 	}
-	s := p.Summarize(maxMembers)
-	if p.Empty() {
-		fmt.Fprintf(&b, "No changes. The target matches the source (%d users, %d groups; %d users and %d groups not managed by scimbridge left alone).\n",
-			p.DesiredUsers, p.DesiredGroups, p.UnmanagedUsers, p.UnmanagedGroups)
-	} else {
-		fmt.Fprintf(&b, "Plan: users %d to create, %d to update, %d to disable, %d to delete; groups %d to create, %d to update, %d to delete; memberships %d to add, %d to remove; at least %d requests.\n",
-			s.CreateUsers, s.UpdateUsers, s.DisableUsers, s.DeleteUsers, s.CreateGroups, s.UpdateGroups, s.DeleteGroups, s.AddMembers, s.RemoveMembers, s.LowerBound)
+	unmanaged := fmt.Sprintf("%d users and %d groups not managed by scimbridge left alone", p.UnmanagedUsers, p.UnmanagedGroups)
+	if p.TargetNotRead {
+		unmanaged = fmt.Sprintf("target not read this run: %d users and %d groups not managed by scimbridge known from the last full read", p.UnmanagedUsers, p.UnmanagedGroups)
+	}
+	leftOut := ""
+	if s.LeftOut > 0 {
+		leftOut = fmt.Sprintf("%d records are left out (see Problems above", s.LeftOut)
+		if s.Clashes > 0 {
+			leftOut += fmt.Sprintf("; %d of them clash with objects scimbridge does not own", s.Clashes)
+		}
+		leftOut += ")"
+	}
+	switch {
+	case !changes && s.LeftOut == 0:
+		fmt.Fprintf(&b, "No changes. The target matches the source (%d users, %d groups; %s).\n", p.DesiredUsers, p.DesiredGroups, unmanaged)
+	case !changes:
+		fmt.Fprintf(&b, "No changes to make, but %s: the target does not match the source for them (%d users, %d groups; %s).\n", leftOut, p.DesiredUsers, p.DesiredGroups, unmanaged)
+	default:
+		adopt := ""
+		if s.Adopt > 0 {
+			adopt = fmt.Sprintf("%d objects to adopt (%d without a request); ", s.Adopt, s.AdoptWithoutRequest)
+		}
+		fmt.Fprintf(&b, "Plan: users %d to create, %d to update, %d to disable, %d to delete; groups %d to create, %d to update, %d to delete; memberships %d to add, %d to remove; %sat least %d requests.\n",
+			s.CreateUsers, s.UpdateUsers, s.DisableUsers, s.DeleteUsers, s.CreateGroups, s.UpdateGroups, s.DeleteGroups, s.AddMembers, s.RemoveMembers, adopt, s.LowerBound)
+		if leftOut != "" {
+			fmt.Fprintf(&b, "Not in step with the source after this run: %s.\n", leftOut)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

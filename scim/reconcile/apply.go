@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
 	"github.com/scimbridge/scimbridge/scim/plan"
@@ -17,10 +20,14 @@ import (
 // applier carries out one plan. Its phases run in an order that keeps every request valid:
 //
 //  1. users deleted or disabled (a leaver frees the userName a joiner may take);
-//  2. user updates, renames included, whose manager already exists;
+//  2. temporary renames that break swaps, then user updates, renames included, whose manager
+//     already exists, in waves so that a rename follows the one that frees its name
+//     (plan.UserWaves);
 //  3. user creates, managers before the people they manage;
-//  4. user updates whose manager was created in step 3;
-//  5. groups deleted, then renamed (without member changes);
+//  4. user updates whose manager was created in step 3, then the creates that take a userName
+//     one of them gives up;
+//  5. groups deleted, then temporary renames and rename chains (plan.GroupWaves), then the other
+//     renames of groups without member changes;
 //  6. groups created, each carrying its first members in its POST;
 //  7. membership PATCHes, 100 changes each, a pending rename folded into the first.
 //
@@ -44,6 +51,15 @@ type applier struct {
 	scope    *scope              // the selection of a targeted run; nil for a full one
 	counts   state.Counts
 	errs     []string
+	// clashes are creates that ran into an object scimbridge does not own (made since the last
+	// full read): left out like the plan's clashes, with a problem each, and remembered.
+	clashes       []plan.Clash
+	leftOut       map[string]bool // "user/<ext>" left out by a clash in this run
+	clashProblems []scim.Problem
+	newUnowned    []state.Unowned
+	pendingAt     time.Time // when this run recorded its pending creates
+	seenUsers     map[string]bool
+	seenGroups    map[string]bool
 
 	done, total atomic.Int64
 }
@@ -54,10 +70,13 @@ func newApplier(r *Reconciler, log *slog.Logger, p *plan.Plan, k *known, current
 		rec:     newRecorder(r.cfg.State, r.cfg.Now),
 		userIDs: make(map[string]string, len(p.UserIDs)+len(p.CreateUsers)),
 		failed:  map[string]bool{},
+		leftOut: map[string]bool{},
 	}
 	for ext, id := range p.UserIDs {
 		a.userIDs[ext] = id
 	}
+	o := k.owned()
+	a.seenUsers, a.seenGroups = o.SeenUnownedUsers, o.SeenUnownedGroups
 	// Progress counts objects and memberships; a new group's members count as they are written.
 	total := p.Writes()
 	for _, g := range p.CreateGroups {
@@ -128,26 +147,90 @@ func (a *applier) apply(ctx context.Context) error {
 	for _, u := range a.p.CreateUsers {
 		created[u.ExternalID] = true
 	}
-	var early, late []plan.UserUpdate
-	for _, u := range a.p.UpdateUsers {
-		if created[u.User.Enterprise.Manager] {
-			late = append(late, u)
+	early, late, deferred := plan.UserWaves(a.p.UpdateUsers, created)
+	a.tempRenameUsers()
+	for _, wave := range early {
+		a.updateUsers(wave)
+	}
+	var now, after []scim.User
+	for _, u := range a.p.CreateUsers {
+		if deferred[strings.ToLower(u.UserName)] {
+			after = append(after, u)
 		} else {
-			early = append(early, u)
+			now = append(now, u)
 		}
 	}
-	a.updateUsers(early)
-	if err := a.createUsers(); err != nil {
+	if err := a.createUsers(now); err != nil {
 		return err
 	}
-	a.updateUsers(late)
+	for _, wave := range late {
+		a.updateUsers(wave)
+	}
+	if err := a.createUsers(after); err != nil {
+		return err
+	}
 	a.deleteGroups()
-	a.renameGroups()
+	newNames := make(map[string]bool, len(a.p.CreateGroups))
+	for _, g := range a.p.CreateGroups {
+		newNames[strings.ToLower(g.DisplayName)] = true
+	}
+	waves, rest := plan.GroupWaves(a.p.UpdateGroups, newNames)
+	a.tempRenameGroups()
+	for _, wave := range waves {
+		a.sendGroupUpdates(wave)
+	}
+	a.renameGroups(rest)
 	if err := a.createGroups(); err != nil {
 		return err
 	}
-	a.patchMembers()
+	a.patchMembers(rest)
 	return a.rec.flush(a.rctx)
+}
+
+// tempRenameUsers renames the users that break a rename cycle to their temporary names.
+func (a *applier) tempRenameUsers() {
+	var temps []plan.UserUpdate
+	for _, u := range a.p.UpdateUsers {
+		if u.TempName != "" {
+			temps = append(temps, u)
+		}
+	}
+	a.each(len(temps), func(i int) {
+		u := temps[i]
+		tmp := a.k.lastWritten(u.User.ExternalID)
+		if tmp.ExternalID == "" {
+			tmp = u.User // adopted in this run: write the desired user under the temporary name
+		}
+		tmp.UserName = u.TempName
+		mgr, ok := a.managerID(tmp)
+		if !ok {
+			tmp.Enterprise.Manager = ""
+		}
+		if err := a.r.cfg.Target.ReplaceUser(a.rctx, u.ID, tmp, mgr); err != nil {
+			a.fail(scim.KindUser, u.User.ExternalID, "rename to the temporary name "+u.TempName, err)
+			return
+		}
+		a.rec.putUser(u.ID, tmp)
+	})
+}
+
+// tempRenameGroups renames the groups that break a rename cycle to their temporary names.
+func (a *applier) tempRenameGroups() {
+	var temps []plan.GroupUpdate
+	for _, g := range a.p.UpdateGroups {
+		if g.TempName != "" {
+			temps = append(temps, g)
+		}
+	}
+	a.each(len(temps), func(i int) {
+		g := temps[i]
+		name := g.TempName
+		if err := a.r.cfg.Target.PatchGroup(a.rctx, g.ID, scim.GroupPatch{DisplayName: &name}); err != nil {
+			a.fail(scim.KindGroup, g.ExternalID, "rename to the temporary name "+name, err)
+			return
+		}
+		a.rec.putGroup(g.ID, scim.Group{ExternalID: g.ExternalID, DisplayName: name})
+	})
 }
 
 // recordOwnership writes the plan's claims and forgettings, which need no request.
@@ -157,32 +240,46 @@ func (a *applier) recordOwnership() error {
 	for ext, id := range a.userIDs {
 		extOf[id] = ext
 	}
+	var usersByID map[string]*scim.TargetUser
+	var groupsByID map[string]*scim.TargetGroup
+	if a.current != nil && len(a.p.Claims) > 0 {
+		usersByID = make(map[string]*scim.TargetUser, len(a.current.Users))
+		for i := range a.current.Users {
+			usersByID[a.current.Users[i].ID] = &a.current.Users[i]
+		}
+		groupsByID = make(map[string]*scim.TargetGroup, len(a.current.Groups))
+		for i := range a.current.Groups {
+			groupsByID[a.current.Groups[i].ID] = &a.current.Groups[i]
+		}
+	}
 	for _, c := range a.p.Claims {
 		if a.current == nil {
 			continue // claims need a full read
 		}
+		if c.Adopted != "" {
+			a.count(func(c *state.Counts) { c.Adopted++ })
+		}
 		if c.Kind == scim.KindUser {
-			for _, t := range a.current.Users {
-				if t.ID == c.ID {
-					u := t.User
-					u.Enterprise.Manager = extOf[u.Enterprise.Manager]
-					a.rec.putUser(c.ID, u)
-				}
+			if t := usersByID[c.ID]; t != nil {
+				u := t.User
+				u.Enterprise.Manager = extOf[u.Enterprise.Manager]
+				a.rec.putUser(c.ID, u)
 			}
 			continue
 		}
-		for _, t := range a.current.Groups {
-			if t.ID == c.ID {
-				a.rec.putGroup(c.ID, scim.Group{ExternalID: c.ExternalID, DisplayName: t.DisplayName})
-				var members []string
-				for _, m := range t.Members {
-					if ext := extOf[m]; ext != "" {
-						members = append(members, ext)
-					}
+		if t := groupsByID[c.ID]; t != nil {
+			a.rec.putGroup(c.ID, scim.Group{ExternalID: c.ExternalID, DisplayName: t.DisplayName})
+			var members []string
+			for _, m := range t.Members {
+				if ext := extOf[m]; ext != "" {
+					members = append(members, ext)
 				}
-				a.rec.addMembers(c.ExternalID, members)
 			}
+			a.rec.addMembers(c.ExternalID, members)
 		}
+	}
+	for _, c := range a.p.ClearPending {
+		a.rec.clearPending(c.Kind, c.ExternalID)
 	}
 	for _, f := range a.p.Forget {
 		a.rec.forget(f.Kind, f.ExternalID)
@@ -259,20 +356,21 @@ func (a *applier) managerID(u scim.User) (string, bool) {
 	return id, id != ""
 }
 
-func (a *applier) createUsers() error {
-	if len(a.p.CreateUsers) == 0 {
+func (a *applier) createUsers(users []scim.User) error {
+	if len(users) == 0 {
 		return nil
 	}
-	exts := make([]string, len(a.p.CreateUsers))
-	for i, u := range a.p.CreateUsers {
+	exts := make([]string, len(users))
+	for i, u := range users {
 		exts[i] = u.ExternalID
 	}
 	// The intent is durable before any request: after a crash, a user found in the target with
 	// one of these externalIds is known to be ours.
-	if err := a.r.cfg.State.RecordPending(a.rctx, state.KindUser, exts); err != nil {
+	a.pendingAt = a.r.cfg.Now()
+	if err := a.r.cfg.State.RecordPending(a.rctx, state.KindUser, exts, a.pendingAt); err != nil {
 		return fmt.Errorf("reconcile: record pending user creates: %w", err)
 	}
-	for _, level := range managerLevels(a.p.CreateUsers) {
+	for _, level := range managerLevels(users) {
 		a.each(len(level), func(i int) { a.createUser(level[i]) })
 		if a.stop.Err() != nil {
 			break
@@ -291,6 +389,9 @@ func (a *applier) createUser(u scim.User) {
 		id, err = a.resolveUserConflict(u, mgr)
 	}
 	a.progress(1)
+	if errors.Is(err, errClash) {
+		return
+	}
 	if err != nil {
 		if refused(err) {
 			a.rec.clearPending(scim.KindUser, u.ExternalID)
@@ -305,21 +406,75 @@ func (a *applier) createUser(u scim.User) {
 	a.count(func(c *state.Counts) { c.Created++ })
 }
 
-// resolveUserConflict handles a 409 on create: when the user that holds the name carries our
-// externalId, our earlier create went through and its answer was lost; it is ours, and is brought
-// in line. Anyone else's user is left alone.
+// errClash marks a create left out because an object scimbridge does not own holds its name
+// or externalId; the clash is recorded by the applier, not counted as a failure.
+var errClash = errors.New("clash with an object scimbridge does not own")
+
+// resolveUserConflict handles a 409 on create. When a user carries our externalId and could have
+// been made by this create (see plan.ClockSkew and the package doc), our create went through and
+// its answer was lost: it is ours, and is brought in line. Anyone else's user is left alone, the
+// record is left out as a clash, the pending intent is cleared and the user remembered as unowned.
 func (a *applier) resolveUserConflict(u scim.User, mgr string) (string, error) {
 	found, err := a.r.cfg.Target.FindUser(a.rctx, "externalId", u.ExternalID)
 	if err != nil {
 		return "", fmt.Errorf("look up after conflict: %w", err)
 	}
+	if found != nil && a.claimable(scim.KindUser, found.ID, found.Created) {
+		if err := a.r.cfg.Target.ReplaceUser(a.rctx, found.ID, u, mgr); err != nil {
+			return "", fmt.Errorf("update after conflict: %w", err)
+		}
+		return found.ID, nil
+	}
+	c := plan.Clash{Kind: scim.KindUser, ExternalID: u.ExternalID, Field: "externalId", Adopt: plan.AdoptExternalID}
 	if found == nil {
-		return "", fmt.Errorf("userName %q is taken by a user scimbridge does not own: %w", u.UserName, scim.ErrConflict)
+		// Someone else's user holds the userName; find it, so that the next run knows it.
+		holder, err := a.r.cfg.Target.FindUser(a.rctx, "userName", u.UserName)
+		if err != nil || holder == nil {
+			a.clash(c, u.UserName, nil)
+			return "", errClash
+		}
+		found = holder
+		c.Field, c.Adopt = "userName", plan.AdoptName
 	}
-	if err := a.r.cfg.Target.ReplaceUser(a.rctx, found.ID, u, mgr); err != nil {
-		return "", fmt.Errorf("update after conflict: %w", err)
+	c.TargetID, c.TargetExternalID, c.TargetName = found.ID, found.ExternalID, found.UserName
+	a.clash(c, found.UserName, &state.Unowned{Kind: state.KindUser, TargetID: found.ID, ExternalID: found.ExternalID, Name: found.UserName})
+	return "", errClash
+}
+
+// claimable reports whether an object found by externalId after a 409 could have been made by
+// this run's create: not seen as unowned by the last full read, and made no earlier than the
+// pending intent minus plan.ClockSkew (when the target says when it made it).
+func (a *applier) claimable(kind, id string, created time.Time) bool {
+	seen := a.seenUsers
+	if kind == scim.KindGroup {
+		seen = a.seenGroups
 	}
-	return found.ID, nil
+	if seen[id] {
+		return false
+	}
+	return created.IsZero() || a.pendingAt.IsZero() || !created.Before(a.pendingAt.Add(-plan.ClockSkew))
+}
+
+// clash records a create left out because of an unowned object, clears its pending intent and
+// remembers the object (when known) for the trusted runs that follow.
+func (a *applier) clash(c plan.Clash, name string, obj *state.Unowned) {
+	a.rec.clearPending(c.Kind, c.ExternalID)
+	reason := c.Field + " " + strconv.Quote(name) + " is held by an object scimbridge does not own, made since the last full read"
+	switch c.Adopt {
+	case plan.AdoptExternalID:
+		reason += " (its externalId matches: set adopt: external_id to take it over)"
+	case plan.AdoptName:
+		reason += " (set adopt: name to take it over)"
+	}
+	a.mu.Lock()
+	a.leftOut[c.Kind+"/"+c.ExternalID] = true
+	a.clashes = append(a.clashes, c)
+	a.clashProblems = append(a.clashProblems, scim.Problem{Kind: c.Kind, ID: c.ExternalID, Field: c.Field, Reason: reason, Dropped: true})
+	if obj != nil {
+		a.newUnowned = append(a.newUnowned, *obj)
+	}
+	a.mu.Unlock()
+	a.log.Warn("record left out: clash with an object scimbridge does not own", "kind", c.Kind, "id", c.ExternalID, "field", c.Field)
 }
 
 // managerLevels orders creates so that a manager is created before the people it manages; a
@@ -374,19 +529,24 @@ func (a *applier) deleteGroups() {
 
 // renameGroups sends the group updates of groups without member changes; the others ride on the
 // group's first membership PATCH.
-func (a *applier) renameGroups() {
+func (a *applier) renameGroups(updates []plan.GroupUpdate) {
 	withMembers := map[string]bool{}
 	for _, m := range a.p.Members {
 		withMembers[m.Group.ID] = true
 	}
 	var alone []plan.GroupUpdate
-	for _, u := range a.p.UpdateGroups {
+	for _, u := range updates {
 		if !withMembers[u.ID] {
 			alone = append(alone, u)
 		}
 	}
-	a.each(len(alone), func(i int) {
-		u := alone[i]
+	a.sendGroupUpdates(alone)
+}
+
+// sendGroupUpdates sends group updates on their own, concurrently.
+func (a *applier) sendGroupUpdates(updates []plan.GroupUpdate) {
+	a.each(len(updates), func(i int) {
+		u := updates[i]
 		err := a.r.cfg.Target.PatchGroup(a.rctx, u.ID, groupUpdatePatch(u))
 		a.progress(1)
 		if err != nil {
@@ -428,7 +588,8 @@ func (a *applier) createGroups() error {
 	for i, g := range a.p.CreateGroups {
 		exts[i] = g.ExternalID
 	}
-	if err := a.r.cfg.State.RecordPending(a.rctx, state.KindGroup, exts); err != nil {
+	a.pendingAt = a.r.cfg.Now()
+	if err := a.r.cfg.State.RecordPending(a.rctx, state.KindGroup, exts, a.pendingAt); err != nil {
 		return fmt.Errorf("reconcile: record pending group creates: %w", err)
 	}
 	max := a.r.cfg.MaxMembersPerRequest
@@ -441,6 +602,9 @@ func (a *applier) createGroups() error {
 			id, err = a.resolveGroupConflict(g, first)
 		}
 		a.progress(1 + len(first))
+		if errors.Is(err, errClash) {
+			return
+		}
 		if err != nil {
 			if refused(err) {
 				a.rec.clearPending(scim.KindGroup, g.ExternalID)
@@ -469,23 +633,36 @@ func refs(ids, exts []string) []plan.Ref {
 }
 
 // resolveGroupConflict handles a 409 on a group create the way resolveUserConflict does for
-// users: a group carrying our externalId is ours (its first members are then PATCHed in).
+// users: a group carrying our externalId that this create could have made is ours (its first
+// members are then PATCHed in); any other group is left alone and the record left out.
 func (a *applier) resolveGroupConflict(g scim.Group, first []string) (string, error) {
 	found, err := a.r.cfg.Target.FindGroup(a.rctx, "externalId", g.ExternalID)
 	if err != nil {
 		return "", fmt.Errorf("look up after conflict: %w", err)
 	}
-	if found == nil {
-		return "", fmt.Errorf("displayName %q is taken by a group scimbridge does not own: %w", g.DisplayName, scim.ErrConflict)
-	}
-	if len(first) > 0 {
-		// The lost create may or may not have carried its members; adding a member twice is
-		// harmless, so add them again.
-		if err := a.r.cfg.Target.PatchGroup(a.rctx, found.ID, scim.GroupPatch{Add: first}); err != nil {
-			return "", fmt.Errorf("add members after conflict: %w", err)
+	if found != nil && a.claimable(scim.KindGroup, found.ID, found.Created) {
+		if len(first) > 0 {
+			// The lost create may or may not have carried its members; adding a member twice is
+			// harmless, so add them again.
+			if err := a.r.cfg.Target.PatchGroup(a.rctx, found.ID, scim.GroupPatch{Add: first}); err != nil {
+				return "", fmt.Errorf("add members after conflict: %w", err)
+			}
 		}
+		return found.ID, nil
 	}
-	return found.ID, nil
+	c := plan.Clash{Kind: scim.KindGroup, ExternalID: g.ExternalID, Field: "externalId", Adopt: plan.AdoptExternalID}
+	if found == nil {
+		holder, err := a.r.cfg.Target.FindGroup(a.rctx, "displayName", g.DisplayName)
+		if err != nil || holder == nil {
+			a.clash(c, g.DisplayName, nil)
+			return "", errClash
+		}
+		found = holder
+		c.Field, c.Adopt = "displayName", plan.AdoptName
+	}
+	c.TargetID, c.TargetExternalID, c.TargetName = found.ID, found.ExternalID, found.DisplayName
+	a.clash(c, found.DisplayName, &state.Unowned{Kind: state.KindGroup, TargetID: found.ID, ExternalID: found.ExternalID, Name: found.DisplayName})
+	return "", errClash
 }
 
 // resolveMembers turns members named by externalId into target ids, dropping (and reporting)
@@ -498,17 +675,21 @@ func (a *applier) resolveMembers(groupExt string, exts []string) (ids, idExts []
 			continue
 		}
 		a.mu.Lock()
-		a.errs = append(a.errs, fmt.Sprintf("group %s: member %s not added: the user was not created in this run", groupExt, ext))
+		if !a.leftOut["user/"+ext] { // a clash is reported as such
+			a.errs = append(a.errs, fmt.Sprintf("group %s: member %s not added: the user was not created in this run", groupExt, ext))
+		}
 		a.mu.Unlock()
 	}
 	return ids, idExts
 }
 
-func (a *applier) patchMembers() {
+// patchMembers sends the membership changes; folded lists the group updates that ride on a
+// group's first membership PATCH.
+func (a *applier) patchMembers(folded []plan.GroupUpdate) {
 	max := a.r.cfg.MaxMembersPerRequest
 	updates := map[string]*plan.GroupUpdate{}
-	for i := range a.p.UpdateGroups {
-		updates[a.p.UpdateGroups[i].ID] = &a.p.UpdateGroups[i]
+	for i := range folded {
+		updates[folded[i].ID] = &folded[i]
 	}
 	changes := append(slices.Clone(a.p.Members), a.leftover...)
 	// A batch is a window of one change's operations (its adds, then its removes); the ids are
@@ -549,7 +730,9 @@ func (a *applier) patchMembers() {
 			}
 			if id == "" {
 				a.mu.Lock()
-				a.errs = append(a.errs, fmt.Sprintf("group %s: member %s not added: the user was not created in this run", mc.Group.ExternalID, r.ExternalID))
+				if !a.leftOut["user/"+r.ExternalID] {
+					a.errs = append(a.errs, fmt.Sprintf("group %s: member %s not added: the user was not created in this run", mc.Group.ExternalID, r.ExternalID))
+				}
 				a.mu.Unlock()
 				continue
 			}

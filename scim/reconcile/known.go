@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
 	"github.com/scimbridge/scimbridge/scim/plan"
@@ -26,6 +27,11 @@ type known struct {
 	members       map[string][]string // group externalId -> user externalIds
 	pendingUsers  map[string]bool
 	pendingGroups map[string]bool
+	// pendingUsersAt and pendingGroupsAt say when each pending create was recorded.
+	pendingUsersAt  map[string]time.Time
+	pendingGroupsAt map[string]time.Time
+	// unowned is what the last full read saw of the objects scimbridge does not own.
+	unowned []state.Unowned
 }
 
 func loadKnown(ctx context.Context, st *state.Store) (*known, error) {
@@ -64,22 +70,45 @@ func loadKnown(ctx context.Context, st *state.Store) (*known, error) {
 	if k.members, err = st.Members(ctx); err != nil {
 		return nil, fmt.Errorf("reconcile: load memberships: %w", err)
 	}
-	if k.pendingUsers, err = st.Pending(ctx, state.KindUser); err != nil {
+	if k.pendingUsersAt, err = st.PendingTimes(ctx, state.KindUser); err != nil {
 		return nil, fmt.Errorf("reconcile: load pending users: %w", err)
 	}
-	if k.pendingGroups, err = st.Pending(ctx, state.KindGroup); err != nil {
+	if k.pendingGroupsAt, err = st.PendingTimes(ctx, state.KindGroup); err != nil {
 		return nil, fmt.Errorf("reconcile: load pending groups: %w", err)
 	}
+	k.pendingUsers, k.pendingGroups = keys(k.pendingUsersAt), keys(k.pendingGroupsAt)
+	if k.unowned, err = st.ListUnowned(ctx); err != nil {
+		return nil, fmt.Errorf("reconcile: load unowned objects: %w", err)
+	}
 	return k, nil
+}
+
+func keys(m map[string]time.Time) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
 }
 
 // owned returns the ownership the plan needs.
 func (k *known) owned() plan.Owned {
 	o := plan.Owned{
-		Users:         make(map[string]string, len(k.users)),
-		Groups:        make(map[string]string, len(k.groups)),
-		PendingUsers:  k.pendingUsers,
-		PendingGroups: k.pendingGroups,
+		Users:             make(map[string]string, len(k.users)),
+		Groups:            make(map[string]string, len(k.groups)),
+		PendingUsers:      k.pendingUsers,
+		PendingGroups:     k.pendingGroups,
+		PendingUsersAt:    k.pendingUsersAt,
+		PendingGroupsAt:   k.pendingGroupsAt,
+		SeenUnownedUsers:  map[string]bool{},
+		SeenUnownedGroups: map[string]bool{},
+	}
+	for _, u := range k.unowned {
+		if u.Kind == state.KindUser {
+			o.SeenUnownedUsers[u.TargetID] = true
+		} else {
+			o.SeenUnownedGroups[u.TargetID] = true
+		}
 	}
 	for ext, obj := range k.users {
 		o.Users[obj.TargetID] = ext
@@ -90,7 +119,9 @@ func (k *known) owned() plan.Owned {
 	return o
 }
 
-// trustedState is the target as scimbridge last wrote it: its owned objects only. A run that
+// trustedState is the target as scimbridge last wrote it: its owned objects, plus the unowned
+// objects the last full read saw (id, externalId and name only), so that a trusted run reports
+// the clashes a full read reports and never plans a create that would run into one. A run that
 // trusts it makes no read request at all. The decoded users move into it rather than being
 // copied (a large directory would otherwise hold them twice); lastWritten still finds them.
 func (k *known) trustedState() scim.TargetState {
@@ -122,6 +153,13 @@ func (k *known) trustedState() scim.TargetState {
 	k.trustedAt = make(map[string]int, len(s.Users))
 	for i, u := range s.Users {
 		k.trustedAt[k.extOf(u.ID)] = i
+	}
+	for _, u := range k.unowned {
+		if u.Kind == state.KindUser {
+			s.Users = append(s.Users, scim.TargetUser{ID: u.TargetID, User: scim.User{ExternalID: u.ExternalID, UserName: u.Name, Active: true}})
+		} else {
+			s.Groups = append(s.Groups, scim.TargetGroup{ID: u.TargetID, ExternalID: u.ExternalID, DisplayName: u.Name})
+		}
 	}
 	return s
 }

@@ -2,6 +2,24 @@
 // current state, plans, checks the safety guards and applies the changes through a SCIM client,
 // recording what it owns and what each run did in the state store. Dry-run is decided here and
 // nowhere else.
+//
+// Ownership across runs:
+//
+//   - After every full read (of a whole, untargeted, not dry run) the state store records the
+//     target objects scimbridge does not own (id, externalId, userName or displayName). A run
+//     that trusts the state store plans against its owned objects plus these, so it reports the
+//     same clashes as a full read, plans no create into them and makes no request when nothing
+//     changed. A trusted plan that would adopt or claim reads the target and plans again.
+//   - A create answered 409 looks the object up by externalId. It is claimed (the create went
+//     through and its answer was lost) only when this create could have made it: the last full
+//     read did not see it as unowned, and the target's creation time (SCIM meta.created,
+//     identitystore CreatedAt), when given, is not earlier than the pending intent's time minus
+//     plan.ClockSkew (5 minutes). Otherwise, or when the lookup finds nothing, the record is left
+//     out as a clash (a problem, not a failure), its pending intent is cleared and the object
+//     holding the name or externalId is remembered as unowned (one more lookup by name when
+//     the externalId found nothing).
+//   - After a full read every pending intent that the plan does not claim is cleared; a create
+//     that is still wanted records its intent again, with a new time, before it is sent.
 package reconcile
 
 import (
@@ -269,6 +287,28 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	}
 
 	p := plan.Compute(desired, current, known.owned(), r.cfg.Plan)
+	if !full && (p.Adoptions() > 0 || len(p.Claims) > 0) {
+		// Taking an object over needs it as the target holds it now, not as the last full read
+		// saw its name: read the target and plan again.
+		log.Info("reading the target", "why", "the plan adopts objects the last full read saw")
+		full = true
+		res.FullRead = true
+		cur, err := r.cfg.Reader.ReadState(ctx)
+		if err != nil {
+			log.Error("target read failed", "err", err)
+			return fmt.Errorf("%w: %w", ErrTargetRead, err)
+		}
+		current = *cur
+		if known, err = loadKnown(ctx, r.cfg.State); err != nil { // trustedState moved its users out
+			return err
+		}
+		p = plan.Compute(desired, current, known.owned(), r.cfg.Plan)
+	}
+	p.TargetNotRead = !full
+	var unowned []state.Unowned
+	if full {
+		unowned = unownedAfter(current, known, p)
+	}
 	var sc *scope
 	if opts.Only != nil {
 		sc = newScope(*opts.Only)
@@ -300,6 +340,16 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	a := newApplier(r, log, p, known, cur)
 	a.scope = sc
 	applyErr := a.apply(ctx)
+	// Creates that ran into an object made since the last full read are left out like the
+	// clashes the plan found.
+	p.Clashes = append(p.Clashes, a.clashes...)
+	p.Problems = append(p.Problems, a.clashProblems...)
+	if len(a.newUnowned) > 0 {
+		if err := r.cfg.State.AddUnowned(context.WithoutCancel(ctx), a.newUnowned); err != nil {
+			return fmt.Errorf("reconcile: record unowned objects: %w", err)
+		}
+		unowned = append(unowned, a.newUnowned...)
+	}
 	res.Counts = a.counts
 	res.Counts.Skipped = countDropped(p.Problems)
 	res.Errors = a.errs
@@ -311,10 +361,16 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	known, current, cur, a.k, a.current = nil, scim.TargetState{}, nil, nil, nil
 	// A trusted run that changed nothing has nothing to refresh: the plan compared the source
 	// with the state itself.
-	nothingDone := !full && p.Empty() && len(p.Claims) == 0 && len(p.Forget) == 0
+	nothingDone := !full && p.Empty() && len(p.Claims) == 0 && len(p.Forget) == 0 && len(a.clashes) == 0
 	if !nothingDone {
 		if err := a.refresh(context.WithoutCancel(ctx), desired); err != nil {
 			return err
+		}
+	}
+	if full && sc == nil {
+		// What the read saw of objects scimbridge does not own, for the trusted runs until the next.
+		if err := r.cfg.State.ReplaceUnowned(context.WithoutCancel(ctx), unowned); err != nil {
+			return fmt.Errorf("reconcile: record unowned objects: %w", err)
 		}
 	}
 	// A targeted run repairs drift only for its selection: the next full read stays due.
@@ -361,6 +417,39 @@ func (r *Reconciler) needFullRead(ctx context.Context, opts RunOptions, k *known
 		return true, fmt.Sprintf("the last full read is %s old", age.Round(time.Second))
 	}
 	return false, ""
+}
+
+// unownedAfter lists the objects of a full read that scimbridge does not own once the plan's
+// claims and adoptions are recorded.
+func unownedAfter(current scim.TargetState, k *known, p *plan.Plan) []state.Unowned {
+	owned := make(map[string]bool, len(k.users)+len(k.groups))
+	for _, o := range k.users {
+		owned["user/"+o.TargetID] = true
+	}
+	for _, o := range k.groups {
+		owned["group/"+o.TargetID] = true
+	}
+	for _, c := range p.Claims {
+		owned[c.Kind+"/"+c.ID] = true
+	}
+	for _, u := range p.UpdateUsers {
+		owned["user/"+u.ID] = true
+	}
+	for _, g := range p.UpdateGroups {
+		owned["group/"+g.ID] = true
+	}
+	var out []state.Unowned
+	for _, u := range current.Users {
+		if !owned["user/"+u.ID] {
+			out = append(out, state.Unowned{Kind: state.KindUser, TargetID: u.ID, ExternalID: u.ExternalID, Name: u.UserName})
+		}
+	}
+	for _, g := range current.Groups {
+		if !owned["group/"+g.ID] {
+			out = append(out, state.Unowned{Kind: state.KindGroup, TargetID: g.ID, ExternalID: g.ExternalID, Name: g.DisplayName})
+		}
+	}
+	return out
 }
 
 func countDropped(ps []scim.Problem) int {

@@ -106,6 +106,7 @@ func (sc *scope) filter(p *plan.Plan) *plan.Plan {
 		OwnedUsers: p.OwnedUsers, OwnedGroups: p.OwnedGroups,
 		UserIDs:      p.UserIDs,
 		DesiredUsers: p.DesiredUsers, DesiredGroups: p.DesiredGroups,
+		TargetNotRead: p.TargetNotRead,
 	}
 	// Users a selected new group needs are created with it.
 	for _, g := range p.CreateGroups {
@@ -168,9 +169,19 @@ func (sc *scope) filter(p *plan.Plan) *plan.Plan {
 			c.Forget = append(c.Forget, f)
 		}
 	}
+	for _, cl := range p.ClearPending {
+		if sc.inScope(cl.Kind, cl.ExternalID) {
+			c.ClearPending = append(c.ClearPending, cl)
+		}
+	}
 	for _, pr := range p.Problems {
 		if sc.inScope(pr.Kind, pr.ID) {
 			out.Problems = append(out.Problems, pr)
+		}
+	}
+	for _, cl := range p.Clashes {
+		if sc.inScope(cl.Kind, cl.ExternalID) {
+			out.Clashes = append(out.Clashes, cl)
 		}
 	}
 	return out

@@ -44,7 +44,7 @@ func TestCrashChild(t *testing.T) {
 	for i := start; ; i++ {
 		u, g := fmt.Sprintf("u%06d", i), fmt.Sprintf("g%04d", i/10)
 		// One write per step; the parent checks each step's effect by number.
-		if err := s.RecordPending(ctx, KindUser, []string{u}); err != nil {
+		if err := s.RecordPending(ctx, KindUser, []string{u}, testNow); err != nil {
 			fail(err)
 		}
 		data, _ := json.Marshal(map[string]any{"externalId": u, "userName": u + "@example.com", "pad": strings.Repeat("x", 200)})

@@ -97,13 +97,27 @@ func (o Object) Group() (scim.Group, error) {
 }
 
 // RecordPending records, durably and in one transaction, that creates of these objects are
-// about to be sent. After a crash, a target object whose externalId is pending is ours.
-func (s *Store) RecordPending(ctx context.Context, kind Kind, externalIDs []string) error {
+// about to be sent, and when (now, the caller's clock). Recording an id again moves its time to
+// now: a create is only ever retried after a full read found no object for it. After a crash, a
+// target object whose externalId is pending, and that was made no earlier than the intent (see
+// package reconcile for the margin), is ours.
+func (s *Store) RecordPending(ctx context.Context, kind Kind, externalIDs []string, now time.Time) error {
 	if err := checkIDs(kind, externalIDs); err != nil {
 		return fmt.Errorf("state: record %d pending %ss: %w", len(externalIDs), kind, err)
 	}
+	at := formatTime(now)
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		return execEach(ctx, tx, "INSERT OR IGNORE INTO pending (kind, external_id) VALUES (?, ?)", kind, externalIDs)
+		st, err := tx.PrepareContext(ctx, "INSERT INTO pending (kind, external_id, created_at) VALUES (?, ?, ?) ON CONFLICT (kind, external_id) DO UPDATE SET created_at = excluded.created_at")
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, id := range externalIDs {
+			if _, err := st.ExecContext(ctx, string(kind), id, at); err != nil {
+				return fmt.Errorf("%q: %w", id, err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("state: record %d pending %ss: %w", len(externalIDs), kind, err)
@@ -114,21 +128,41 @@ func (s *Store) RecordPending(ctx context.Context, kind Kind, externalIDs []stri
 // Pending returns the externalIds of kind whose creates were recorded as pending and not yet
 // recorded as done (PutObjects) or cleared.
 func (s *Store) Pending(ctx context.Context, kind Kind) (map[string]bool, error) {
+	times, err := s.PendingTimes(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(times))
+	for id := range times {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// PendingTimes returns the pending creates of kind with the time each was recorded; the time is
+// zero for intents recorded by a build that did not keep it (schema version 1).
+func (s *Store) PendingTimes(ctx context.Context, kind Kind) (map[string]time.Time, error) {
 	if err := kind.check(); err != nil {
 		return nil, fmt.Errorf("state: list pending: %w", err)
 	}
-	rows, err := s.r.QueryContext(ctx, "SELECT external_id FROM pending WHERE kind = ?", string(kind))
+	rows, err := s.r.QueryContext(ctx, "SELECT external_id, created_at FROM pending WHERE kind = ?", string(kind))
 	if err != nil {
 		return nil, fmt.Errorf("state: list pending %ss: %w", kind, err)
 	}
 	defer rows.Close()
-	out := map[string]bool{}
+	out := map[string]time.Time{}
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var id, at string
+		if err := rows.Scan(&id, &at); err != nil {
 			return nil, fmt.Errorf("state: list pending %ss: %w", kind, err)
 		}
-		out[id] = true
+		var t time.Time
+		if at != "" {
+			if t, err = parseTime(at); err != nil {
+				return nil, fmt.Errorf("state: pending %s %q: %w", kind, id, err)
+			}
+		}
+		out[id] = t
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("state: list pending %ss: %w", kind, err)

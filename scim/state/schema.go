@@ -58,11 +58,25 @@ CREATE TABLE runs (
 );
 CREATE INDEX runs_open ON runs (id) WHERE ended_at IS NULL;
 `,
+	// 2: when each pending create was recorded (so that an object found by externalId is claimed
+	// only when this create could have made it), and the target objects scimbridge does not own
+	// that the last full read saw (so that a trusted run reports the same clashes as a full read).
+	`
+ALTER TABLE pending ADD COLUMN created_at TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE unowned (
+	kind        TEXT NOT NULL CHECK (kind IN ('user', 'group')),
+	target_id   TEXT NOT NULL,
+	external_id TEXT NOT NULL DEFAULT '',
+	name        TEXT NOT NULL,
+	PRIMARY KEY (kind, target_id)
+) WITHOUT ROWID;
+`,
 }
 
 // SchemaVersion is the schema version this build writes (PRAGMA user_version): the number of
 // migrations.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrate checks that the file is ours and applies the migrations it lacks, each in its own
 // transaction together with the new user_version.

@@ -1,7 +1,8 @@
 // Package state is scimbridge's durable memory, kept in one SQLite file: which target objects
 // scimbridge owns (externalId to target id, with the JSON and fingerprint of what it last wrote),
 // the write-ahead intents of creates in flight, the memberships of owned groups as last written,
-// a few key/values, and the history of runs.
+// a few key/values, the history of runs, and the objects it does not own that the last full read
+// of the target saw (see ReplaceUnowned).
 //
 // Every write commits before it returns, so a process killed at any instant leaves a file that
 // passes IntegrityCheck and holds every write that returned. Calls are safe for concurrent use:
@@ -259,7 +260,7 @@ func (s *Store) IntegrityCheck(ctx context.Context) error {
 // After Reset the next run must rediscover the target (adopting or ignoring what is there).
 func (s *Store) Reset(ctx context.Context) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		for _, table := range []string{"members", "objects", "pending", "meta"} {
+		for _, table := range []string{"members", "objects", "pending", "unowned", "meta"} {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
 				return fmt.Errorf("clear %s: %w", table, err)
 			}

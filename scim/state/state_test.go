@@ -214,10 +214,10 @@ func TestPutObjectsRejectsAndWritesNothing(t *testing.T) {
 func TestPending(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t)
-	if err := s.RecordPending(ctx, KindUser, []string{"a", "b", "c", "a"}); err != nil {
+	if err := s.RecordPending(ctx, KindUser, []string{"a", "b", "c", "a"}, testNow); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordPending(ctx, KindGroup, []string{"a"}); err != nil {
+	if err := s.RecordPending(ctx, KindGroup, []string{"a"}, testNow); err != nil {
 		t.Fatal(err)
 	}
 	// Creating "a" clears only the user intent of "a".
@@ -244,7 +244,7 @@ func TestPending(t *testing.T) {
 	if got, _ = s.Pending(ctx, KindGroup); len(got) != 0 {
 		t.Errorf("DeleteObjects left pending %v", got)
 	}
-	if err := s.RecordPending(ctx, KindUser, []string{"ok", ""}); !errors.Is(err, ErrInvalid) {
+	if err := s.RecordPending(ctx, KindUser, []string{"ok", ""}, testNow); !errors.Is(err, ErrInvalid) {
 		t.Errorf("RecordPending with empty id = %v", err)
 	}
 	if _, err := s.Pending(ctx, "robot"); !errors.Is(err, ErrInvalid) {
@@ -441,7 +441,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	must(t, s.AddMembers(ctx, "g1", []string{"u1"}))
-	must(t, s.RecordPending(ctx, KindUser, []string{"u2"}))
+	must(t, s.RecordPending(ctx, KindUser, []string{"u2"}, testNow))
 	must(t, s.SetMeta(ctx, "last_full", "x"))
 	id, err := s.StartRun(ctx, "cli", false, t0)
 	must(t, err)
@@ -478,7 +478,7 @@ func TestReset(t *testing.T) {
 	s, _ := openTemp(t)
 	must(t, s.PutObjects(ctx, []Object{mustGroup(t, "tg", scim.Group{ExternalID: "g1", DisplayName: "G"}, t0)}))
 	must(t, s.AddMembers(ctx, "g1", []string{"u1"}))
-	must(t, s.RecordPending(ctx, KindUser, []string{"u2"}))
+	must(t, s.RecordPending(ctx, KindUser, []string{"u2"}, testNow))
 	must(t, s.SetMeta(ctx, "source_fingerprint", "abc"))
 	id, _ := s.StartRun(ctx, "cli", false, t0)
 	must(t, s.FinishRun(ctx, id, ResultSuccess, Counts{}, nil, "", t0))
@@ -564,7 +564,7 @@ func TestConcurrentWriters(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				id := fmt.Sprintf("u-%d-%03d", w, i)
-				if err := s.RecordPending(ctx, KindUser, []string{id}); err != nil {
+				if err := s.RecordPending(ctx, KindUser, []string{id}, testNow); err != nil {
 					errs <- err
 				}
 				if err := s.PutObjects(ctx, []Object{mustUser(t, "t"+id, scim.User{ExternalID: id}, t0)}); err != nil {
