@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -79,49 +80,82 @@ CREATE TABLE unowned (
 const SchemaVersion = 2
 
 // migrate checks that the file is ours and applies the migrations it lacks, each in its own
-// transaction together with the new user_version.
+// transaction together with the new user_version. A file already up to date is only read. Each
+// migration step re-reads the version inside its (immediate) transaction, so two processes opening
+// a new or old file at once never apply a step twice or take the other's fresh tables for a
+// foreign schema.
 func (s *Store) migrate(ctx context.Context) error {
-	var version, appID int
-	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("state: open %s: read schema version: %w", s.path, err)
-	}
-	if err := s.w.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
-		return fmt.Errorf("state: open %s: read application id: %w", s.path, err)
-	}
-	if appID != 0 && appID != applicationID {
-		return fmt.Errorf("state: open %s: application id %#x: %w", s.path, appID, ErrForeignFile)
-	}
-	if version == 0 {
-		var tables int
-		if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
-			return fmt.Errorf("state: open %s: list tables: %w", s.path, err)
-		}
-		if tables > 0 {
-			return fmt.Errorf("state: open %s: holds %d unknown schema objects: %w", s.path, tables, ErrForeignFile)
-		}
-	}
 	if len(migrations) != SchemaVersion {
 		return fmt.Errorf("state: open %s: %d migrations for schema version %d: build is broken", s.path, len(migrations), SchemaVersion)
 	}
-	if version > SchemaVersion {
-		return fmt.Errorf("state: open %s: schema version %d, this build knows up to %d: %w",
-			s.path, version, SchemaVersion, ErrSchemaTooNew)
+	version, err := s.checkSchema(ctx, s.w)
+	if err != nil || version == SchemaVersion {
+		return err
 	}
-	for v := version; v < SchemaVersion; v++ {
+	for {
+		var done bool
 		err := s.write(ctx, func(tx *sql.Tx) error {
+			v, err := s.checkSchema(ctx, tx)
+			if err != nil || v == SchemaVersion {
+				done = true
+				return err
+			}
+			if v == 0 {
+				var tables int
+				if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
+					return fmt.Errorf("list tables: %w", err)
+				}
+				if tables > 0 {
+					return &schemaError{fmt.Errorf("state: open %s: holds %d unknown schema objects: %w", s.path, tables, ErrForeignFile)}
+				}
+			}
+			version = v + 1
 			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
+			_, err = tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("state: open %s: migrate schema to version %d: %w", s.path, v+1, err)
+			var se *schemaError
+			if errors.As(err, &se) {
+				return err
+			}
+			return fmt.Errorf("state: open %s: migrate schema to version %d: %w", s.path, version, err)
 		}
-		s.log.Debug("state schema migrated", "path", s.path, "version", v+1)
+		if done {
+			return nil
+		}
+		s.log.Debug("state schema migrated", "path", s.path, "version", version)
 	}
-	return nil
+}
+
+// schemaError is a check of the file's schema that failed; it names the file already.
+type schemaError struct{ err error }
+
+func (e *schemaError) Error() string { return e.err.Error() }
+func (e *schemaError) Unwrap() error { return e.err }
+
+// checkSchema reads the schema version and refuses a file that is not ours or is too new.
+func (s *Store) checkSchema(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int, error) {
+	var version, appID int
+	if err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return 0, &schemaError{fmt.Errorf("state: open %s: read schema version: %w", s.path, err)}
+	}
+	if err := q.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return 0, &schemaError{fmt.Errorf("state: open %s: read application id: %w", s.path, err)}
+	}
+	if appID != 0 && appID != applicationID {
+		return 0, &schemaError{fmt.Errorf("state: open %s: application id %#x: %w", s.path, appID, ErrForeignFile)}
+	}
+	if version > SchemaVersion {
+		return 0, &schemaError{fmt.Errorf("state: open %s: schema version %d, this build knows up to %d: %w",
+			s.path, version, SchemaVersion, ErrSchemaTooNew)}
+	}
+	return version, nil
 }
