@@ -125,6 +125,11 @@ func TestStateLockOneWriterAtATime(t *testing.T) {
 	srv.Emu.SetFaults(emulator.Faults{Latency: 100 * time.Millisecond})
 	victim, waitVictim := startSync(t, dir, env, "-c", cfg)
 	waitForLock(t, dir, victim.Process.Pid)
+	// The holder records its run in the lock file, for the message a second writer gets.
+	waitForLockText(t, dir, `"runId":`)
+	if _, errOut, code := runEnv(t, dir, env, "sync", "-c", cfg); code != exitLocked || !strings.Contains(errOut, ", run ") {
+		t.Errorf("a run during the victim's: exit %d, %q; want %d naming the holder's run", code, errOut, exitLocked)
+	}
 	if err := victim.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +172,19 @@ func waitForLock(t *testing.T, dir string, pid int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("process %d never took the lock", pid)
+}
+
+// waitForLockText waits until the lock file in dir holds text.
+func waitForLockText(t *testing.T, dir, text string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, _ := os.ReadFile(filepath.Join(dir, "state.db.lock")); strings.Contains(string(b), text) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("the lock file never held %s", text)
 }
 
 // runEnvCode runs the binary and returns its exit code and combined output.

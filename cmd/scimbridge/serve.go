@@ -76,6 +76,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if last, ok, err := rt.state.LastSuccess(ctx); err == nil && ok {
 		metrics.SetLastSuccess(last)
 	}
+	rt.onRunStart = lead.SetRunID
 	r, err := rt.reconciler(nil, nil)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/config"
 	"github.com/scimbridge/scimbridge/scim/plan"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
+	"github.com/scimbridge/scimbridge/scim/state"
 )
 
 // defaultConfig is the config used when --config is not given: $SCIMBRIDGE_CONFIG (as the
@@ -86,9 +87,9 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 	}
 	setMemoryLimit()
 	ctx := cmd.Context()
+	var lock *state.Lock
 	if !f.dryRun { // a dry run writes nothing to the target, so it neither needs nor waits for the lock
-		lock, err := lockState(ctx, cfg, "sync")
-		if err != nil {
+		if lock, err = lockState(ctx, cfg, "sync"); err != nil {
 			return err
 		}
 		defer lock.Release()
@@ -114,6 +115,7 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 			}
 		}
 	}
+	rt.onRunStart = func(id int64) { _ = lock.SetRunID(id) }
 	r, err := rt.reconciler(bar.update, onPlan)
 	if err != nil {
 		return err

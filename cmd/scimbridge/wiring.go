@@ -100,6 +100,8 @@ type app struct {
 	client  *scim.Client
 	reader  scim.StateReader
 	counter *counter
+	// onRunStart is told each run's id (the state lock's holder record).
+	onRunStart func(runID int64)
 	// targetDesc names the target for messages, without secrets.
 	targetDesc string
 	closers    []func() error
@@ -319,6 +321,7 @@ func (rt *app) reconciler(progress func(done, total int), onPlan func(*plan.Plan
 		Logger:               rt.log,
 		Progress:             progress,
 		OnPlan:               onPlan,
+		OnRunStart:           rt.onRunStart,
 		MaxMembersPerRequest: rt.maxMembers(),
 	})
 }

@@ -87,6 +87,9 @@ type Config struct {
 	// OnPlan, when set, is called with the plan once the guards have passed, before anything is
 	// written (and in a dry run, instead of writing).
 	OnPlan func(p *plan.Plan)
+	// OnRunStart, when set, is told the id of each run as it is recorded, before anything is read
+	// (the state lock records it for the message a waiting writer gets).
+	OnRunStart func(runID int64)
 }
 
 // Reconciler runs syncs. RunOnce may be called from one goroutine at a time.
@@ -204,6 +207,9 @@ func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, err
 		return nil, fmt.Errorf("reconcile: record run start: %w", err)
 	}
 	res.RunID = id
+	if r.cfg.OnRunStart != nil {
+		r.cfg.OnRunStart(id)
+	}
 	log := r.log.With("run_id", id, "trigger", opts.Trigger, "dry_run", opts.DryRun)
 	if opts.Only != nil {
 		log = log.With("only", opts.Only.String())
