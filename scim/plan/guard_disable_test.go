@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -60,5 +61,42 @@ func TestDirectoryDisableCountsAsDisabled(t *testing.T) {
 	}
 	if out.Summary.DisableUsers != 1 || out.Summary.UpdateUsers != 2 {
 		t.Errorf("JSON summary: %+v, want 1 to disable and 2 to update", out.Summary)
+	}
+}
+
+// Users disabled in the directory count against the deprovisioning guards like disables of
+// leavers: a mapping that reads `active` from a misspelt attribute would lock everyone out.
+func TestDirectoryDisablesMeetTheGuards(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		disabled int
+		blocked  bool
+	}{
+		{"a few leave", 3, false},
+		{"half the company", 20, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld()
+			var now []scim.User
+			for i := range 40 {
+				u := user(fmt.Sprint(i), fmt.Sprintf("user%02d", i))
+				w.addUser(u, true)
+				if i < tc.disabled {
+					u.Active = false
+				}
+				now = append(now, u)
+			}
+			p := compute(w, scim.Snapshot{Users: now}, Options{})
+			if users, _ := p.Deprovisions(); users != tc.disabled {
+				t.Errorf("Deprovisions() = %d users, want %d", users, tc.disabled)
+			}
+			err := DefaultGuards.Check(p)
+			if got := err != nil; got != tc.blocked {
+				t.Fatalf("blocked: got %v (%v), want %v", got, err, tc.blocked)
+			}
+			if tc.blocked && !strings.Contains(err.Error(), "20 of 40 owned users") {
+				t.Errorf("message %q does not count the disables", err)
+			}
+		})
 	}
 }

@@ -285,9 +285,17 @@ func (p *Plan) LeftOut() int {
 	return n
 }
 
-// Deprovisions counts the users deleted or disabled and the groups deleted.
+// Deprovisions counts the users deleted or disabled and the groups deleted. A user the directory
+// disabled counts too: a mapping mistake (`active` read from a misspelt attribute) or a scope
+// error would otherwise lock out everyone without a guard noticing.
 func (p *Plan) Deprovisions() (users, groups int) {
-	return len(p.DeleteUsers) + len(p.DisableUsers), len(p.DeleteGroups)
+	users = len(p.DeleteUsers) + len(p.DisableUsers)
+	for _, u := range p.UpdateUsers {
+		if u.Disables() {
+			users++
+		}
+	}
+	return users, len(p.DeleteGroups)
 }
 
 // Disables reports whether the update disables the user (active goes from true to false): the
