@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -36,10 +38,17 @@ type source struct {
 	afterPage func(what string, page int)
 	// goLDAPOnly, set by tests, pages with go-ldap even where the raw decoder would serve.
 	goLDAPOnly bool
+	// groupScope, when set (SetGroupScope), says which groups may be in scope.
+	groupScope func(*connectors.Entry) bool
+	// inChain bounds the in-chain searches run at once (inChainConcurrency; tests change it).
+	inChain int
 }
 
-var _ connectors.Source = (*source)(nil)
-var _ connectors.Checker = (*source)(nil)
+var (
+	_ connectors.Source      = (*source)(nil)
+	_ connectors.Checker     = (*source)(nil)
+	_ connectors.GroupScoped = (*source)(nil)
+)
 
 // Open validates the configuration and returns a source for it: a server source for url, an
 // LDIF source for ldif_file. A server source connects lazily, on the first Read or Check, and
@@ -60,7 +69,7 @@ func (c Config) Open(logger *slog.Logger) (connectors.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &source{cfg: c, conv: converter{cfg: c}, dialer: d, logger: logger}, nil
+	return &source{cfg: c, conv: converter{cfg: c}, dialer: d, logger: logger, inChain: inChainConcurrency}, nil
 }
 
 // Close closes the connection, if one is open.
@@ -202,10 +211,29 @@ func (s *source) read(ctx context.Context) (*connectors.Directory, error) {
 		return nil, gerr
 	}
 
-	var conn *goldap.Conn // go-ldap, for range retrieval and in-chain searches, when needed
+	if s.cfg.Groups.Nested == NestedServer {
+		entries := make([]*goldap.Entry, len(groups))
+		for i, p := range groups {
+			entries[i] = p.entry
+		}
+		members, err := s.inChainMembers(ctx, entries)
+		if err != nil {
+			return nil, err
+		}
+		for i, p := range groups {
+			g, err := s.conv.group(p.entry, members[i])
+			if err != nil {
+				return nil, err
+			}
+			dir.Groups = append(dir.Groups, g)
+		}
+		return dir, nil
+	}
+
+	var conn *goldap.Conn // go-ldap, for range retrieval, when needed
 	for _, p := range groups {
 		var err error
-		if conn == nil && (len(p.next) > 0 || s.cfg.Groups.Nested == NestedServer) {
+		if conn == nil && len(p.next) > 0 {
 			if conn, err = s.connect(); err != nil {
 				return nil, err
 			}
@@ -217,11 +245,6 @@ func (s *source) read(ctx context.Context) (*connectors.Directory, error) {
 				return nil, err
 			}
 			members = append(members, rest...)
-		}
-		if s.cfg.Groups.Nested == NestedServer {
-			if members, err = s.transitiveUsers(ctx, conn, p.entry.DN); err != nil {
-				return nil, err
-			}
 		}
 		g, err := s.conv.group(p.entry, members)
 		if err != nil {
@@ -310,12 +333,85 @@ func (s *source) fetchRange(ctx context.Context, conn *goldap.Conn, dn, attr str
 	}
 }
 
+// inChainConcurrency bounds the in-chain searches of a read that run at once, each over a
+// connection of its own. A DC evaluates each such search over the whole user scope; a few at once
+// use its cores without crowding it.
+const inChainConcurrency = 4
+
+// SetGroupScope implements connectors.GroupScoped: with nested server, the members of a group
+// for which inScope is false are not searched for (and come back empty).
+func (s *source) SetGroupScope(inScope func(*connectors.Entry) bool) { s.groupScope = inScope }
+
+// inChainMembers returns, for each group entry that may be in scope, the DNs of the users in the
+// configured user scope that are its members directly or through nested groups (AD's in-chain
+// rule), searching for up to inChainConcurrency groups at once. Groups out of scope get nil.
+// Any failed search fails the whole read.
+func (s *source) inChainMembers(ctx context.Context, groups []*goldap.Entry) ([][]string, error) {
+	start := time.Now()
+	var todo []int
+	for i, e := range groups {
+		if s.groupScope != nil {
+			g, err := s.conv.group(e, nil)
+			if err == nil && !s.groupScope(&g) {
+				continue // an entry that cannot be converted fails the read later
+			}
+		}
+		todo = append(todo, i)
+	}
+	out := make([][]string, len(groups))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+	workers := min(max(1, s.inChain), len(todo))
+	for range workers {
+		wg.Go(func() {
+			page, closer, err := s.pagedConn()
+			if err != nil {
+				fail(err)
+				return
+			}
+			defer closer()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(todo) || ctx.Err() != nil {
+					return
+				}
+				i := todo[k]
+				users, err := s.transitiveUsers(ctx, page, groups[i].DN)
+				if err != nil {
+					fail(err)
+					return
+				}
+				out[i] = users
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil && len(todo) > 0 {
+		return nil, fmt.Errorf("ldap: in-chain member searches: %w", err)
+	}
+	s.logger.Info("ldap: in-chain member searches", "searches", len(todo), "groups_out_of_scope", len(groups)-len(todo),
+		"concurrency", workers, "duration", time.Since(start).Round(time.Millisecond))
+	return out, nil
+}
+
 // transitiveUsers asks AD for every user in the configured user scope that is a member of the
 // group, directly or through nested groups.
-func (s *source) transitiveUsers(ctx context.Context, conn *goldap.Conn, groupDN string) ([]string, error) {
+func (s *source) transitiveUsers(ctx context.Context, page pager, groupDN string) ([]string, error) {
 	filter := fmt.Sprintf("(&%s(memberOf:%s:=%s))", s.cfg.Users.Filter, inChainRule, goldap.EscapeFilter(groupDN))
 	var dns []string
-	err := s.search(ctx, goPager(conn), "transitive members", s.cfg.Users.BaseDN, s.cfg.Users.Scope, filter, []string{"1.1"}, func(e *goldap.Entry) error {
+	err := s.search(ctx, page, "transitive members", s.cfg.Users.BaseDN, s.cfg.Users.Scope, filter, []string{"1.1"}, func(e *goldap.Entry) error {
 		dns = append(dns, e.DN)
 		return nil
 	})
