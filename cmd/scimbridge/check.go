@@ -158,10 +158,15 @@ func runCheck(cmd *cobra.Command, rt *app) error {
 		fmt.Fprintf(w, "  read: FAILED: %v\n", err)
 	} else {
 		snap := rt.mapping.Apply(dir)
+		warnings := rt.mapping.Report(dir, snap).Lines()
 		fmt.Fprintf(w, "  read: %d user entries, %d group entries in %s\n", len(dir.Users), len(dir.Groups), time.Since(start).Round(time.Millisecond))
-		fmt.Fprintf(w, "  mapped (%s flavour): %d users, %d groups in scope; %d problems\n", rt.mapping.Flavour(), len(snap.Users), len(snap.Groups), len(snap.Skipped))
+		fmt.Fprintf(w, "  mapped (%s flavour): %d users, %d groups in scope; %d problems, %d warnings\n",
+			rt.mapping.Flavour(), len(snap.Users), len(snap.Groups), len(snap.Skipped), len(warnings))
 		for _, p := range snap.Skipped[:min(5, len(snap.Skipped))] {
 			fmt.Fprintf(w, "    ? %s\n", p.Error())
+		}
+		for _, line := range warnings {
+			fmt.Fprintf(w, "    ! %s\n", line)
 		}
 		for _, u := range snap.Users[:min(3, len(snap.Users))] {
 			fmt.Fprintf(w, "  sample user %s\n", describeUser(u))

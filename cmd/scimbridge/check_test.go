@@ -108,3 +108,47 @@ func TestDefaultConfigOutsideTheRepository(t *testing.T) {
 		t.Errorf("the default config from the repository root: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestCheckAndSyncReportMissingAndAbsentAttributes: a user without an email, and a mapping that
+// names an attribute no entry holds, are reported by check (count, first ids, the key and a
+// suggestion) and logged by sync, though neither stops them.
+func TestCheckAndSyncReportMissingAndAbsentAttributes(t *testing.T) {
+	dir := quickstart(t)
+	path := filepath.Join(dir, "directory.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(b), "    email: linus.torvalds@example.com\n", "", 1)
+	if edited == string(b) {
+		t.Fatal("the example directory changed: update this test")
+	}
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, dir, "check", "-c", "scimbridge.yaml")
+	if code != 0 || !strings.Contains(out, "0 problems, 1 warnings") ||
+		!strings.Contains(out, "    ! 1 of 15 users synced have no email (flavour file default mapping.user.email; first: u-1004)\n") {
+		t.Fatalf("check of a user without email: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	cfg := filepath.Join(dir, "scimbridge.yaml")
+	b, err = os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append(b, "mapping:\n  user:\n    department: attr(\"departmnet\")\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = run(t, dir, "check", "-c", "scimbridge.yaml")
+	if code != 0 || !strings.Contains(out, "0 problems, 3 warnings") ||
+		!strings.Contains(out, "    ! 15 of 15 users synced have no department (mapping.user.department (line 27); first: u-1001, u-1002, u-1003, u-1004, u-1005)\n") ||
+		!strings.Contains(out, "    ! mapping.user.department (line 27): attribute \"departmnet\" is on none of the 15 user entries read (did you mean \"department\"?)\n") {
+		t.Fatalf("check of a misspelt attribute: exit %d\n%s\n%s", code, out, errOut)
+	}
+	_, errOut, code = run(t, dir, "sync", "-c", "scimbridge.yaml", "--dry-run")
+	if code != exitChanges || !strings.Contains(errOut, `msg="users synced without an expected attribute" target=email key="flavour file default mapping.user.email" count=1 of=15 first=u-1004`) ||
+		!strings.Contains(errOut, `msg="a source attribute the configuration names is on no entry read" key="mapping.user.department (line 27)" attribute=departmnet kind=user entries=15 suggest=department`) {
+		t.Fatalf("sync log: exit %d\n%s", code, errOut)
+	}
+}
