@@ -5,12 +5,15 @@
 // objectGUID in canonical form, OpenLDAP entryUUID), the keys are the normalised DN plus the
 // flavour's key attributes (sAMAccountName, userPrincipalName, uid, mail), and a group's Members
 // are its raw references: normalised member DNs and memberUid values. The shared mapping
-// resolves them through the keys and flattens nested groups; with `nested: server` (Active
-// Directory only) the connector asks the server for each group's transitive users with the
-// in-chain matching rule instead. A DC evaluates each such search over the whole user scope, so
-// only groups the scope may keep are searched (the mapping's GroupMayBeInScope, passed through
-// connectors.GroupScoped; a group out of scope comes back without members), up to four at once
-// over connections of their own.
+// resolves them through the keys and flattens nested groups. With `nested: server` (Active
+// Directory only) the server resolves the nesting, wherever in the domain the nested groups are:
+// for each group the scope may keep (the mapping's GroupMayBeInScope, passed through
+// connectors.GroupScoped; a group out of scope comes back without members) one search with the
+// in-chain matching rule lists the groups nested in it, up to four such searches at once; a
+// user read (with its memberOf) is a member when one of its direct groups is the group or one of
+// those. A search of the users per group with the in-chain rule would make the DC evaluate the
+// rule over every user for every group: on a Samba DC with 1,606 users, 40 groups took 100 s
+// that way and now take under a second.
 //
 // TLS is verified by default (tls.ca_file, tls.server_name). A Samba AD DC left with the
 // certificate it generates for itself cannot be used from Go: its serial number is often

@@ -3,6 +3,8 @@ package ldap_test
 import (
 	"context"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,7 +31,7 @@ func inChainRead(t *testing.T, cfg ldap.Config, m *connectors.Mapping, n int) (*
 	ldap.SetInChainConcurrency(src, n)
 	var searches atomic.Int64
 	ldap.SetAfterPage(src, func(what string, page int) {
-		if what == "transitive members" && page == 1 {
+		if what == "nested groups" && page == 1 {
 			searches.Add(1)
 		}
 	})
@@ -119,5 +121,44 @@ func TestSambaInChainFigures(t *testing.T) {
 	} {
 		dir, searches, took := inChainRead(t, cfg, tc.m, tc.n)
 		t.Logf("%-42s %d groups read, %3d in-chain searches, %v", tc.name, len(dir.Groups), searches, took.Round(time.Millisecond))
+	}
+}
+
+// nestFixture adds OU=Nest with group Top (alice and group Inner), and Inner (carol) under
+// OU=Outside: a nested group outside the groups' base DN.
+const nestFixture = `
+import sys
+from samba.samdb import SamDB
+from samba.param import LoadParm
+from samba.auth import system_session
+lp = LoadParm(); lp.load(sys.argv[1])
+db = SamDB(url=sys.argv[2], session_info=system_session(), lp=lp)
+B = "DC=example,DC=test"
+db.transaction_start()
+db.add({"dn": "OU=Nest," + B, "objectClass": "organizationalUnit"})
+inner = "CN=Inner,OU=Outside," + B
+db.add({"dn": inner, "objectClass": "group", "sAMAccountName": "Inner", "member": ["CN=Carol Cruz,OU=Staff," + B]})
+db.add({"dn": "CN=Top,OU=Nest," + B, "objectClass": "group", "sAMAccountName": "Top",
+        "member": ["CN=Alice Archer,OU=Staff," + B, inner]})
+db.transaction_commit()
+`
+
+var nestOnce sync.Once
+
+// TestSambaInChainFollowsGroupsOutsideTheBase: with nested server, members reach a group through
+// a nested group outside groups.base_dn, which the client-side flattening cannot see.
+func TestSambaInChainFollowsGroupsOutsideTheBase(t *testing.T) {
+	s := adSamba(t)
+	nestOnce.Do(func() { s.Python(t, nestFixture) })
+	cfg := adConfig(s)
+	cfg.Groups.BaseDN = "OU=Nest," + ldaptest.SambaBaseDN
+	cfg.Groups.Nested = ldap.NestedServer
+	if diff := cmp.Diff([]string{"alice", "carol"}, membersByName(t, read(t, cfg, nil))["Top"]); diff != "" {
+		t.Errorf("in-chain members of Top (-want +got):\n%s", diff)
+	}
+	cfg.Groups.Nested = ldap.NestedClient
+	got := membersByName(t, read(t, cfg, nil))["Top"]
+	if len(got) != 2 || got[0] != "alice" || !strings.HasSuffix(got[1], "(unresolved)") {
+		t.Errorf("client-side members of Top = %q, want alice and Inner unresolved", got)
 	}
 }

@@ -188,8 +188,20 @@ func (s *source) read(ctx context.Context) (*connectors.Directory, error) {
 		defer closer()
 	}
 	uattrs := searchAttributes(s.cfg.Users.Attributes, append([]string{s.cfg.IDAttribute}, s.cfg.Users.KeyAttributes...)...)
+	if s.cfg.Groups.Nested == NestedServer {
+		uattrs = searchAttributes(uattrs, memberOfAttribute) // the users' direct groups, for inChainMembers
+	}
 	if uerr == nil {
 		uerr = s.search(gctx, upager, "users", s.cfg.Users.BaseDN, s.cfg.Users.Scope, s.cfg.Users.Filter, uattrs, func(e *goldap.Entry) error {
+			if s.cfg.Groups.Nested == NestedServer {
+				for _, a := range e.Attributes {
+					if n, _, _, ok := parseRange(a.Name); ok && strings.EqualFold(n, memberOfAttribute) {
+						// A user in more groups than the server's MaxValRange: its groups came back
+						// in slices, and a missing slice would drop memberships.
+						return fmt.Errorf("ldap: user %q: %s came back in ranges (%s); use groups.nested client: %w", e.DN, memberOfAttribute, a.Name, ErrIncomplete)
+					}
+				}
+			}
 			u, err := s.conv.user(e)
 			if err != nil {
 				return err
@@ -216,7 +228,7 @@ func (s *source) read(ctx context.Context) (*connectors.Directory, error) {
 		for i, p := range groups {
 			entries[i] = p.entry
 		}
-		members, err := s.inChainMembers(ctx, entries)
+		members, err := s.inChainMembers(ctx, entries, dir.Users)
 		if err != nil {
 			return nil, err
 		}
@@ -334,19 +346,24 @@ func (s *source) fetchRange(ctx context.Context, conn *goldap.Conn, dn, attr str
 }
 
 // inChainConcurrency bounds the in-chain searches of a read that run at once, each over a
-// connection of its own. A DC evaluates each such search over the whole user scope; a few at once
-// use its cores without crowding it.
+// connection of its own.
 const inChainConcurrency = 4
 
+// memberOfAttribute lists a user's direct groups (AD keeps it for every member attribute).
+const memberOfAttribute = "memberOf"
+
 // SetGroupScope implements connectors.GroupScoped: with nested server, the members of a group
-// for which inScope is false are not searched for (and come back empty).
+// for which inScope is false are not worked out (the group comes back without members).
 func (s *source) SetGroupScope(inScope func(*connectors.Entry) bool) { s.groupScope = inScope }
 
-// inChainMembers returns, for each group entry that may be in scope, the DNs of the users in the
-// configured user scope that are its members directly or through nested groups (AD's in-chain
-// rule), searching for up to inChainConcurrency groups at once. Groups out of scope get nil.
-// Any failed search fails the whole read.
-func (s *source) inChainMembers(ctx context.Context, groups []*goldap.Entry) ([][]string, error) {
+// inChainMembers returns, for each group entry that may be in scope, the DNs of the users read
+// that are its members directly or through nested groups; groups out of scope get nil. AD is
+// asked, with the in-chain rule, for the groups nested in each group in scope, wherever they are
+// in the domain (one search over groups, which are few, per group in scope, up to
+// inChainConcurrency at once); a user is a member when one of its direct groups (memberOf, read
+// with the users) is the group or one of those. Searching the users once per group instead made
+// the DC evaluate the rule over every user for every group. Any failed search fails the read.
+func (s *source) inChainMembers(ctx context.Context, groups []*goldap.Entry, users []connectors.Entry) ([][]string, error) {
 	start := time.Now()
 	var todo []int
 	for i, e := range groups {
@@ -358,7 +375,7 @@ func (s *source) inChainMembers(ctx context.Context, groups []*goldap.Entry) ([]
 		}
 		todo = append(todo, i)
 	}
-	out := make([][]string, len(groups))
+	nested := make([][]string, len(groups))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -385,12 +402,12 @@ func (s *source) inChainMembers(ctx context.Context, groups []*goldap.Entry) ([]
 					return
 				}
 				i := todo[k]
-				users, err := s.transitiveUsers(ctx, page, groups[i].DN)
+				dns, err := s.nestedGroups(ctx, page, groups[i].DN)
 				if err != nil {
 					fail(err)
 					return
 				}
-				out[i] = users
+				nested[i] = dns
 			}
 		})
 	}
@@ -399,23 +416,71 @@ func (s *source) inChainMembers(ctx context.Context, groups []*goldap.Entry) ([]
 		return nil, firstErr
 	}
 	if err := ctx.Err(); err != nil && len(todo) > 0 {
-		return nil, fmt.Errorf("ldap: in-chain member searches: %w", err)
+		return nil, fmt.Errorf("ldap: in-chain group searches: %w", err)
 	}
-	s.logger.Info("ldap: in-chain member searches", "searches", len(todo), "groups_out_of_scope", len(groups)-len(todo),
+
+	// Each group in scope, and each group nested in it, leads to it.
+	leadsTo := map[string][]int{}
+	for _, i := range todo {
+		for _, dn := range append([]string{groups[i].DN}, nested[i]...) {
+			k := NormalizeDN(dn)
+			if l := leadsTo[k]; len(l) == 0 || l[len(l)-1] != i {
+				leadsTo[k] = append(l, i)
+			}
+		}
+	}
+	out := make([][]string, len(groups))
+	last := make([]int, len(groups)) // 1 + the index of the last user added to each group
+	for u := range users {
+		for _, dn := range users[u].Values(memberOfAttribute) {
+			for _, i := range leadsTo[NormalizeDN(dn)] {
+				if last[i] != u+1 {
+					last[i] = u + 1
+					out[i] = append(out[i], users[u].Keys[0]) // the user's DN as the server spells it
+				}
+			}
+		}
+	}
+	s.logger.Info("ldap: in-chain nested-group searches", "searches", len(todo), "groups_out_of_scope", len(groups)-len(todo),
 		"concurrency", workers, "duration", time.Since(start).Round(time.Millisecond))
 	return out, nil
 }
 
-// transitiveUsers asks AD for every user in the configured user scope that is a member of the
-// group, directly or through nested groups.
-func (s *source) transitiveUsers(ctx context.Context, page pager, groupDN string) ([]string, error) {
-	filter := fmt.Sprintf("(&%s(memberOf:%s:=%s))", s.cfg.Users.Filter, inChainRule, goldap.EscapeFilter(groupDN))
+// nestedGroups asks AD for the DNs of every group nested in the group, at any depth, in the
+// group's domain.
+func (s *source) nestedGroups(ctx context.Context, page pager, groupDN string) ([]string, error) {
+	filter := fmt.Sprintf("(&(objectCategory=group)(memberOf:%s:=%s))", inChainRule, goldap.EscapeFilter(groupDN))
 	var dns []string
-	err := s.search(ctx, page, "transitive members", s.cfg.Users.BaseDN, s.cfg.Users.Scope, filter, []string{"1.1"}, func(e *goldap.Entry) error {
+	err := s.search(ctx, page, "nested groups", domainRoot(groupDN), "sub", filter, []string{"1.1"}, func(e *goldap.Entry) error {
 		dns = append(dns, e.DN)
 		return nil
 	})
 	return dns, err
+}
+
+// domainRoot returns the domain part of a DN: its trailing DC= components (the DN itself when it
+// has none or does not parse).
+func domainRoot(dn string) string {
+	parsed, err := goldap.ParseDN(dn)
+	if err != nil {
+		return dn
+	}
+	i := len(parsed.RDNs)
+	for i > 0 {
+		r := parsed.RDNs[i-1]
+		if len(r.Attributes) != 1 || !strings.EqualFold(r.Attributes[0].Type, "dc") {
+			break
+		}
+		i--
+	}
+	if i == len(parsed.RDNs) {
+		return dn
+	}
+	parts := make([]string, 0, len(parsed.RDNs)-i)
+	for _, r := range parsed.RDNs[i:] {
+		parts = append(parts, r.String())
+	}
+	return strings.Join(parts, ",")
 }
 
 // pager runs one page of a paged search, streaming its entries to each, and returns the
