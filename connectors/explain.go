@@ -27,6 +27,12 @@ type Explanation struct {
 	Group *scim.Group `json:"group,omitempty"`
 	// Problems are the problems reported for this entry (fatal ones have Dropped set).
 	Problems []scim.Problem `json:"problems,omitempty"`
+	// Flavour and Mapping are the flavour and every target the mapping maps, with its expression.
+	Flavour string         `json:"flavour"`
+	Mapping []MappedTarget `json:"mapping"`
+	// Report is what the mapping of the whole directory shows: users synced without an expected
+	// attribute, attributes the configuration names that no entry holds.
+	Report Report `json:"report"`
 }
 
 // Explain maps the whole directory, as Apply does (references and nested groups need it), and
@@ -96,6 +102,7 @@ func (m *Mapping) Explain(d *Directory, id string) (Explanation, error) {
 	if st == stateIn && !ex.InScope {
 		ex.Scope = stateText[stateFailed]
 	}
+	ex.Flavour, ex.Mapping, ex.Report = m.flavour, m.Targets(), m.Report(d, r.snapshot)
 	return ex, nil
 }
 
@@ -139,6 +146,22 @@ func (ex Explanation) String() string {
 	}
 	for _, p := range ex.Problems {
 		fmt.Fprintf(&b, "  problem: %s\n", p.Error())
+	}
+	if len(ex.Mapping) > 0 {
+		fmt.Fprintf(&b, "  mapping (%s flavour; * = from the configuration):\n", ex.Flavour)
+		for _, t := range ex.Mapping {
+			if t.Kind != ex.Kind {
+				continue
+			}
+			mark := " "
+			if t.FromConfig {
+				mark = "*"
+			}
+			fmt.Fprintf(&b, "   %s%-18s %s\n", mark, t.Target, t.Expression)
+		}
+	}
+	for _, line := range ex.Report.Lines() {
+		fmt.Fprintf(&b, "  warning (all entries read): %s\n", line)
 	}
 	return b.String()
 }

@@ -134,9 +134,11 @@ const (
 
 // program is one compiled expression.
 type program struct {
-	key  string // the configuration key, for messages
-	kind resultKind
-	prog *vm.Program
+	key   string // the configuration key, for messages
+	where string // key and line: `mapping.user.title (line 12)`
+	text  string // the expression's source text
+	kind  resultKind
+	prog  *vm.Program
 	// fastAttr is set when the whole expression is attr("literal"): it is then evaluated without
 	// the VM, which is most default mappings.
 	fastAttr string
@@ -162,7 +164,7 @@ func compileExpression(key string, x Expression, kind resultKind) (*program, err
 	if err := checkLiteralRegexes(p.Node()); err != nil {
 		return nil, configErrorf("%s: %v", x.where(key), err)
 	}
-	out := &program{key: key, kind: kind, prog: p}
+	out := &program{key: key, where: x.where(key), text: x.Text, kind: kind, prog: p}
 	if call, ok := p.Node().(*ast.CallNode); ok && len(call.Arguments) == 1 && kind == kindString {
 		if id, ok := call.Callee.(*ast.IdentifierNode); ok && id.Value == "attr" {
 			if s, ok := call.Arguments[0].(*ast.StringNode); ok {
@@ -289,4 +291,41 @@ func runtimeError(err error) error {
 		return errors.New(fe.Message)
 	}
 	return err
+}
+
+// fromConfig reports whether the expression was written in the configuration (not a flavour's
+// default).
+func (p *program) fromConfig() bool { return !strings.HasPrefix(p.key, "flavour ") }
+
+// attributeNames returns the source attribute names the expression reads by a literal name:
+// attr("x"), values("x"), hasValue("x", ...), attrs["x"] and attrs.x, in order, without repeats.
+func (p *program) attributeNames() []string {
+	var names []string
+	add := func(n string) {
+		for _, have := range names {
+			if strings.EqualFold(have, n) {
+				return
+			}
+		}
+		names = append(names, n)
+	}
+	ast.Find(p.prog.Node(), func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.CallNode:
+			if id, ok := n.Callee.(*ast.IdentifierNode); ok && len(n.Arguments) > 0 &&
+				(id.Value == "attr" || id.Value == "values" || id.Value == "hasValue") {
+				if s, ok := n.Arguments[0].(*ast.StringNode); ok {
+					add(s.Value)
+				}
+			}
+		case *ast.MemberNode:
+			if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "attrs" {
+				if s, ok := n.Property.(*ast.StringNode); ok {
+					add(s.Value)
+				}
+			}
+		}
+		return false
+	})
+	return names
 }

@@ -35,6 +35,7 @@ type userTarget struct {
 	name string
 	kind resultKind
 	set  func(u *scim.User, v string)
+	get  func(u *scim.User) string // the value in a mapped user, for reports
 }
 
 func addr(u *scim.User) *scim.Address {
@@ -51,38 +52,45 @@ const targetManager = "manager"
 const targetActive = "active"
 
 var userTargets = []userTarget{
-	{"userName", kindString, func(u *scim.User, v string) { u.UserName = v }},
-	{"displayName", kindString, func(u *scim.User, v string) { u.DisplayName = v }},
-	{"givenName", kindString, func(u *scim.User, v string) { u.GivenName = v }},
-	{"familyName", kindString, func(u *scim.User, v string) { u.FamilyName = v }},
-	{"middleName", kindString, func(u *scim.User, v string) { u.MiddleName = v }},
-	{"honorificPrefix", kindString, func(u *scim.User, v string) { u.HonorificPrefix = v }},
-	{"honorificSuffix", kindString, func(u *scim.User, v string) { u.HonorificSuffix = v }},
-	{"nickName", kindString, func(u *scim.User, v string) { u.NickName = v }},
-	{"profileUrl", kindString, func(u *scim.User, v string) { u.ProfileURL = v }},
-	{"title", kindString, func(u *scim.User, v string) { u.Title = v }},
-	{"userType", kindString, func(u *scim.User, v string) { u.UserType = v }},
-	{"preferredLanguage", kindString, func(u *scim.User, v string) { u.PreferredLanguage = v }},
-	{"locale", kindString, func(u *scim.User, v string) { u.Locale = v }},
-	{"timezone", kindString, func(u *scim.User, v string) { u.Timezone = v }},
-	{"email", kindString, func(u *scim.User, v string) { u.Email = v }},
-	{"emailType", kindString, func(u *scim.User, v string) { u.EmailType = v }},
-	{"phoneNumber", kindString, func(u *scim.User, v string) { u.PhoneNumber = v }},
-	{"phoneType", kindString, func(u *scim.User, v string) { u.PhoneType = v }},
-	{"address.formatted", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Formatted }) }},
-	{"address.streetAddress", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.StreetAddress }) }},
-	{"address.locality", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Locality }) }},
-	{"address.region", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Region }) }},
-	{"address.postalCode", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.PostalCode }) }},
-	{"address.country", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Country }) }},
-	{"address.type", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Type }) }},
-	{targetActive, kindBool, nil}, // set by the caller
-	{"employeeNumber", kindString, func(u *scim.User, v string) { u.Enterprise.EmployeeNumber = v }},
-	{"costCenter", kindString, func(u *scim.User, v string) { u.Enterprise.CostCenter = v }},
-	{"organization", kindString, func(u *scim.User, v string) { u.Enterprise.Organization = v }},
-	{"division", kindString, func(u *scim.User, v string) { u.Enterprise.Division = v }},
-	{"department", kindString, func(u *scim.User, v string) { u.Enterprise.Department = v }},
-	{targetManager, kindString, nil}, // a reference, resolved by Apply
+	{"userName", kindString, func(u *scim.User, v string) { u.UserName = v }, func(u *scim.User) string { return u.UserName }},
+	{"displayName", kindString, func(u *scim.User, v string) { u.DisplayName = v }, func(u *scim.User) string { return u.DisplayName }},
+	{"givenName", kindString, func(u *scim.User, v string) { u.GivenName = v }, func(u *scim.User) string { return u.GivenName }},
+	{"familyName", kindString, func(u *scim.User, v string) { u.FamilyName = v }, func(u *scim.User) string { return u.FamilyName }},
+	{"middleName", kindString, func(u *scim.User, v string) { u.MiddleName = v }, func(u *scim.User) string { return u.MiddleName }},
+	{"honorificPrefix", kindString, func(u *scim.User, v string) { u.HonorificPrefix = v }, func(u *scim.User) string { return u.HonorificPrefix }},
+	{"honorificSuffix", kindString, func(u *scim.User, v string) { u.HonorificSuffix = v }, func(u *scim.User) string { return u.HonorificSuffix }},
+	{"nickName", kindString, func(u *scim.User, v string) { u.NickName = v }, func(u *scim.User) string { return u.NickName }},
+	{"profileUrl", kindString, func(u *scim.User, v string) { u.ProfileURL = v }, func(u *scim.User) string { return u.ProfileURL }},
+	{"title", kindString, func(u *scim.User, v string) { u.Title = v }, func(u *scim.User) string { return u.Title }},
+	{"userType", kindString, func(u *scim.User, v string) { u.UserType = v }, func(u *scim.User) string { return u.UserType }},
+	{"preferredLanguage", kindString, func(u *scim.User, v string) { u.PreferredLanguage = v }, func(u *scim.User) string { return u.PreferredLanguage }},
+	{"locale", kindString, func(u *scim.User, v string) { u.Locale = v }, func(u *scim.User) string { return u.Locale }},
+	{"timezone", kindString, func(u *scim.User, v string) { u.Timezone = v }, func(u *scim.User) string { return u.Timezone }},
+	{"email", kindString, func(u *scim.User, v string) { u.Email = v }, func(u *scim.User) string { return u.Email }},
+	{"emailType", kindString, func(u *scim.User, v string) { u.EmailType = v }, func(u *scim.User) string { return u.EmailType }},
+	{"phoneNumber", kindString, func(u *scim.User, v string) { u.PhoneNumber = v }, func(u *scim.User) string { return u.PhoneNumber }},
+	{"phoneType", kindString, func(u *scim.User, v string) { u.PhoneType = v }, func(u *scim.User) string { return u.PhoneType }},
+	{"address.formatted", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Formatted }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.Formatted }) }},
+	{"address.streetAddress", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.StreetAddress }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.StreetAddress }) }},
+	{"address.locality", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Locality }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.Locality }) }},
+	{"address.region", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Region }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.Region }) }},
+	{"address.postalCode", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.PostalCode }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.PostalCode }) }},
+	{"address.country", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Country }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.Country }) }},
+	{"address.type", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Type }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.Type }) }},
+	{targetActive, kindBool, nil, nil}, // set by the caller
+	{"employeeNumber", kindString, func(u *scim.User, v string) { u.Enterprise.EmployeeNumber = v }, func(u *scim.User) string { return u.Enterprise.EmployeeNumber }},
+	{"costCenter", kindString, func(u *scim.User, v string) { u.Enterprise.CostCenter = v }, func(u *scim.User) string { return u.Enterprise.CostCenter }},
+	{"organization", kindString, func(u *scim.User, v string) { u.Enterprise.Organization = v }, func(u *scim.User) string { return u.Enterprise.Organization }},
+	{"division", kindString, func(u *scim.User, v string) { u.Enterprise.Division = v }, func(u *scim.User) string { return u.Enterprise.Division }},
+	{"department", kindString, func(u *scim.User, v string) { u.Enterprise.Department = v }, func(u *scim.User) string { return u.Enterprise.Department }},
+	{targetManager, kindString, nil, func(u *scim.User) string { return u.Enterprise.Manager }}, // a reference, resolved by Apply
+}
+
+func getAddr(u *scim.User, field func(*scim.Address) string) string {
+	if u.Address == nil {
+		return ""
+	}
+	return field(u.Address)
 }
 
 func setAddr(u *scim.User, v string, field func(*scim.Address) *string) {

@@ -190,3 +190,25 @@ func filter(ev *evaluator, include, exclude *program) (in bool, failed string, e
 	}
 	return true, "", nil
 }
+
+// GroupMayBeInScope reports whether the group entry e can be in scope. It is false only when the
+// group filters or the name selection put the group out of scope for certain; a filter or a
+// displayName that fails to evaluate counts as "may be" (Apply reports such a group as skipped,
+// and its members still count in user_mode group_members). Members are not needed to decide, so
+// a source can ask before it reads them. Safe for concurrent use.
+func (m *Mapping) GroupMayBeInScope(e *Entry) bool {
+	ev := newEvaluator()
+	ev.env.set(e)
+	in, _, err := filter(ev, m.scope.groupInclude, m.scope.groupExclude)
+	if err != nil {
+		return true
+	}
+	if !in {
+		return false
+	}
+	if !m.scope.byName() {
+		return true
+	}
+	name, err := m.mapGroupName(ev, e)
+	return err != nil || m.scope.nameInScope(name)
+}

@@ -73,6 +73,14 @@ type Source interface {
 	Close() error
 }
 
+// GroupScoped is implemented by sources that can leave out work for groups out of scope, such
+// as the LDAP connector's server-side (in-chain) member searches. inScope is the compiled
+// mapping's GroupMayBeInScope; a source given it may return groups for which it is false without
+// their members. Whoever opens a source with a mapping passes it on.
+type GroupScoped interface {
+	SetGroupScope(inScope func(*Entry) bool)
+}
+
 // Checker is implemented by sources that can report on themselves for `scimbridge check`:
 // whom they authenticated as and what they can see.
 type Checker interface {

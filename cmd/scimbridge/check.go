@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +17,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/config"
 	"github.com/scimbridge/scimbridge/connectors"
+	"github.com/scimbridge/scimbridge/connectors/secret"
 	"github.com/scimbridge/scimbridge/scim"
 )
 
@@ -21,8 +27,10 @@ func newCheckCmd() *cobra.Command {
 		Use:   "check",
 		Short: "Validate the config and reach the source and the target",
 		Long: `Validates the config (every problem at once), reads the source and maps it (counts,
-records that would be skipped, three sample users), and reaches the target with the configured
-token. Nothing is written. Exit code 0 when everything is reachable, 1 otherwise.`,
+records that would be skipped, attributes that records lack, three sample users), and reaches the
+target with the configured token. Nothing is written: the state store is not opened, and the
+embedded Identity Center, when it is the target, is read from a throw-away copy of its data file.
+Exit code 0 when everything is reachable, 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath)
@@ -31,7 +39,7 @@ token. Nothing is written. Exit code 0 when everything is reachable, 1 otherwise
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "config %s: ok\n", cfgPath)
 			log := newLogger(io.Discard, cfg.Log, false)
-			rt, err := newRuntime(cmd.Context(), cfg, log)
+			rt, err := openForCheck(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
 			}
@@ -41,6 +49,83 @@ token. Nothing is written. Exit code 0 when everything is reachable, 1 otherwise
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", defaultConfig, "config file")
 	return cmd
+}
+
+// openForCheck opens the source and the target as newRuntime does, but writes nothing: it opens
+// no state store (check does not need one), and it starts the embedded Identity Center only on a
+// copy of its data file in a temporary directory, or not at all when no sync has made the file.
+// rt.client is nil in that last case.
+func openForCheck(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
+	rt := &app{cfg: cfg, log: log, counter: newCounter()}
+	secret.SetDefault(secret.NewResolver(secret.ResolverOptions{Logger: log.With("component", "secret")}))
+	if cfg.Target.SCIMURL != "" {
+		if _, err := cfg.SCIMToken(); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		if err != nil {
+			_ = rt.Close()
+		}
+	}()
+	if rt.mapping, err = cfg.CompileMapping(); err != nil {
+		return nil, err
+	}
+	if rt.source, err = cfg.OpenSource(log.With("component", "source")); err != nil {
+		return nil, fmt.Errorf("open source: %w", err)
+	}
+	rt.closers = append(rt.closers, rt.source.Close)
+	if cfg.Target.SCIMURL != "" {
+		return rt, rt.openTarget(ctx)
+	}
+
+	data := cfg.EmbeddedDataFile()
+	desc := "the embedded Identity Center (" + data + ")"
+	if _, err := os.Stat(data); errors.Is(err, fs.ErrNotExist) {
+		rt.targetDesc = desc + ": not created yet; the first sync creates it"
+		return rt, nil
+	}
+	tmp, err := os.MkdirTemp("", "scimbridge-check-")
+	if err != nil {
+		return nil, fmt.Errorf("embedded identity center: %w", err)
+	}
+	rt.closers = append(rt.closers, func() error { return os.RemoveAll(tmp) })
+	copyFile := filepath.Join(tmp, "identity-center.db")
+	for _, suffix := range []string{"", "-wal"} { // SQLite in WAL mode: recent writes live in -wal
+		if err := copyIfExists(data+suffix, copyFile+suffix); err != nil {
+			return nil, fmt.Errorf("embedded identity center: copy %s: %w", data+suffix, err)
+		}
+	}
+	c := *cfg
+	c.Target.Embedded.DataFile = copyFile
+	rt.cfg = &c
+	err = rt.openTarget(ctx)
+	rt.cfg, rt.targetDesc = cfg, desc
+	if err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+// copyIfExists copies the file src to dst; a missing src is not an error.
+func copyIfExists(src, dst string) error {
+	in, err := os.Open(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 func runCheck(cmd *cobra.Command, rt *app) error {
@@ -73,10 +158,15 @@ func runCheck(cmd *cobra.Command, rt *app) error {
 		fmt.Fprintf(w, "  read: FAILED: %v\n", err)
 	} else {
 		snap := rt.mapping.Apply(dir)
+		warnings := rt.mapping.Report(dir, snap).Lines()
 		fmt.Fprintf(w, "  read: %d user entries, %d group entries in %s\n", len(dir.Users), len(dir.Groups), time.Since(start).Round(time.Millisecond))
-		fmt.Fprintf(w, "  mapped (%s flavour): %d users, %d groups in scope; %d problems\n", rt.mapping.Flavour(), len(snap.Users), len(snap.Groups), len(snap.Skipped))
+		fmt.Fprintf(w, "  mapped (%s flavour): %d users, %d groups in scope; %d problems, %d warnings\n",
+			rt.mapping.Flavour(), len(snap.Users), len(snap.Groups), len(snap.Skipped), len(warnings))
 		for _, p := range snap.Skipped[:min(5, len(snap.Skipped))] {
 			fmt.Fprintf(w, "    ? %s\n", p.Error())
+		}
+		for _, line := range warnings {
+			fmt.Fprintf(w, "    ! %s\n", line)
 		}
 		for _, u := range snap.Users[:min(3, len(snap.Users))] {
 			fmt.Fprintf(w, "  sample user %s\n", describeUser(u))
@@ -84,6 +174,9 @@ func runCheck(cmd *cobra.Command, rt *app) error {
 	}
 
 	fmt.Fprintf(w, "target (%s):\n", rt.targetDesc)
+	if rt.client == nil {
+		return finishCheck(w, failed)
+	}
 	if _, err := rt.client.FindUser(ctx, "userName", "scimbridge-check-does-not-exist"); err != nil {
 		failed = append(failed, fmt.Errorf("target: %w", err))
 		fmt.Fprintf(w, "  SCIM: FAILED: %v\n", err)
@@ -98,6 +191,11 @@ func runCheck(cmd *cobra.Command, rt *app) error {
 			fmt.Fprintf(w, "  identitystore: reachable\n")
 		}
 	}
+	return finishCheck(w, failed)
+}
+
+// finishCheck ends the report: exit code 1 with the failures, or "everything reachable".
+func finishCheck(w io.Writer, failed []error) error {
 	if err := errors.Join(failed...); err != nil {
 		return &codeError{exitError, err}
 	}

@@ -40,7 +40,10 @@ func newRootCmd() *cobra.Command {
 		Short:         "Sync a workforce directory into AWS IAM Identity Center over SCIM",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkConfigFlag(cmd); err != nil {
+				return err
+			}
 			if cpuProfile == "" {
 				return nil
 			}

@@ -139,7 +139,7 @@ func TestConfigErrorsAreAllReported(t *testing.T) {
 func TestCheck(t *testing.T) {
 	dir := quickstart(t)
 	out, errOut, code := run(t, dir, "check", "-c", "scimbridge.yaml")
-	if code != 0 || !strings.Contains(out, "15 users, 6 groups") || strings.Count(out, "sample user") != 3 || !strings.Contains(out, "token accepted") {
+	if code != 0 || !strings.Contains(out, "15 users, 6 groups") || strings.Count(out, "sample user") != 3 || !strings.Contains(out, "everything reachable") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 }

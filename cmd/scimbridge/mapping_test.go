@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,4 +103,89 @@ func TestMappingTestConfigError(t *testing.T) {
 		t.Fatalf("error %v, want the mapping error", err)
 	}
 	t.Logf("reported: %v", err)
+}
+
+var update = flag.Bool("update", false, "rewrite connectors/DEFAULTS.md")
+
+// TestMappingDefaultsDoc keeps connectors/DEFAULTS.md, the flavours' default mappings, in step
+// with the code (go generate ./cmd/scimbridge rewrites it).
+func TestMappingDefaultsDoc(t *testing.T) {
+	path := filepath.Join("..", "..", "connectors", "DEFAULTS.md")
+	got := flavourDefaultsMarkdown()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s is out of date: run go generate ./cmd/scimbridge", path)
+	}
+	for _, f := range flavours() {
+		if !strings.Contains(got, "## "+f.flavour.Name+"\n") {
+			t.Errorf("the defaults lack flavour %s", f.flavour.Name)
+		}
+	}
+}
+
+func TestMappingDefaultsCommand(t *testing.T) {
+	run := func(args ...string) (string, error) {
+		cmd := newMappingCmd()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(append([]string{"defaults"}, args...))
+		err := cmd.Execute()
+		return out.String(), err
+	}
+	out, err := run("--flavour", "active_directory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"active_directory (source.type: ldap, source.ldap.flavour: active_directory;",
+		"| user | `userName` | `default(attr(\"userPrincipalName\"), attr(\"sAMAccountName\"))` |\n",
+		"| user | `email` | `attr(\"mail\")` |\n",
+		"| group | `displayName` | `default(attr(\"name\"), attr(\"cn\"))` |\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := run("--flavour", "novell"); err == nil || !strings.Contains(err.Error(), "use one of active_directory, openldap, generic, google, file") {
+		t.Errorf("unknown flavour: error %v", err)
+	}
+}
+
+// TestMappingTestShowsMappingAndWarnings: mapping test lists the mapping in effect (the
+// configuration's targets marked) and warns about an attribute no entry holds.
+func TestMappingTestShowsMappingAndWarnings(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "examples", "directory.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "directory.yaml", string(b))
+	cfg := writeFile(t, dir, "c.yaml", "source:\n  type: file\n  file:\n    path: directory.yaml\nmapping:\n  user:\n    email: lower(attr(\"emial\"))\n")
+	out, err := runMapping(t, "--config", cfg, "--id", "u-1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"  mapping (file flavour; * = from the configuration):\n",
+		"    userName           attr(\"userName\")\n",
+		"   *email              lower(attr(\"emial\"))\n",
+		"  warning (all entries read): 15 of 15 users synced have no email (mapping.user.email (line 7); first: u-1001, u-1002, u-1003, u-1004, u-1005)\n",
+		"  warning (all entries read): mapping.user.email (line 7): attribute \"emial\" is on none of the 15 user entries read (did you mean \"email\"?)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "   displayName        default(attr(\"name\"), id)") {
+		t.Errorf("a user's explanation lists the group mapping:\n%s", out)
+	}
 }

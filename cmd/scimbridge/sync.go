@@ -26,7 +26,7 @@ var defaultConfig = func() string {
 	if p := os.Getenv("SCIMBRIDGE_CONFIG"); p != "" {
 		return p
 	}
-	return "deploy/examples/scimbridge.yaml"
+	return quickstartConfig
 }()
 
 type syncFlags struct {

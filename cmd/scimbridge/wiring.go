@@ -367,5 +367,7 @@ func (rt *app) desired(ctx context.Context) (scim.Snapshot, error) {
 	if err != nil {
 		return scim.Snapshot{}, err
 	}
-	return rt.mapping.Apply(dir), nil
+	snap := rt.mapping.Apply(dir)
+	rt.mapping.Report(dir, snap).Log(rt.log) // users without an email, attributes no entry holds
+	return snap, nil
 }

@@ -2,12 +2,10 @@ package ldap
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 
 	goldap "github.com/go-ldap/ldap/v3"
 	"github.com/go-ldap/ldap/v3/gssapi"
@@ -31,8 +29,12 @@ func newDialer(cfg Config, logger *slog.Logger) (*dialer, error) {
 	}
 	d := &dialer{cfg: cfg, host: u.Hostname(), logger: logger}
 	if u.Scheme == "ldaps" || cfg.StartTLS {
-		if d.tls, err = buildTLS(cfg.TLS, d.host); err != nil {
+		var skipped []error
+		if d.tls, skipped, err = buildTLS(cfg.TLS, d.host); err != nil {
 			return nil, err
+		}
+		for _, err := range skipped {
+			logger.Warn("ldap: tls.ca_file: a certificate was left out", "error", err.Error())
 		}
 		if cfg.TLS.InsecureSkipVerify {
 			logger.Warn("ldap: TLS certificate verification is OFF (tls.insecure_skip_verify); the bind password and directory data can be intercepted",
@@ -50,33 +52,6 @@ func newDialer(cfg Config, logger *slog.Logger) (*dialer, error) {
 	return d, nil
 }
 
-// buildTLS turns the TLS settings into a tls.Config that verifies the server by default.
-func buildTLS(t TLSConfig, host string) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // explicit, warned option
-	if t.ServerName != "" {
-		c.ServerName = t.ServerName
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ldap: tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ldap: tls.ca_file %q holds no PEM certificate", t.CAFile)
-		}
-		c.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("ldap: tls client certificate %q: %w", t.CertFile, err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
-}
-
 // dial connects, upgrades with StartTLS when configured, and binds.
 func (d *dialer) dial() (*goldap.Conn, error) {
 	opts := []goldap.DialOpt{goldap.DialWithDialer(&net.Dialer{Timeout: d.cfg.DialTimeout})}
@@ -85,13 +60,13 @@ func (d *dialer) dial() (*goldap.Conn, error) {
 	}
 	conn, err := goldap.DialURL(d.cfg.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("ldap: dial %s: %w", d.cfg.URL, err)
+		return nil, fmt.Errorf("ldap: dial %s: %w", d.cfg.URL, explainTLS(err))
 	}
 	conn.SetTimeout(d.cfg.RequestTimeout)
 	if d.cfg.StartTLS {
 		if err := conn.StartTLS(d.tls); err != nil {
 			_ = conn.Close()
-			return nil, fmt.Errorf("ldap: starttls with %s: %w", d.cfg.URL, err)
+			return nil, fmt.Errorf("ldap: starttls with %s: %w", d.cfg.URL, explainTLS(err))
 		}
 	}
 	if err := d.bind(conn); err != nil {

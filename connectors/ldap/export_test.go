@@ -21,3 +21,6 @@ var (
 	DecodeEntry  = decodeEntry
 	PagingCookie = pagingCookie
 )
+
+// SetInChainConcurrency sets how many in-chain searches a server source runs at once.
+func SetInChainConcurrency(src connectors.Source, n int) { src.(*source).inChain = n }

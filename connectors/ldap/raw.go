@@ -54,7 +54,7 @@ func (d *dialer) dialRaw() (*rawConn, error) {
 		c, err = nd.Dial("tcp", host)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ldap: dial %s: %w", d.cfg.URL, err)
+		return nil, fmt.Errorf("ldap: dial %s: %w", d.cfg.URL, explainTLS(err))
 	}
 	rc := &rawConn{conn: c, r: bufio.NewReaderSize(c, 64<<10), timeout: d.cfg.RequestTimeout}
 	fail := func(err error) (*rawConn, error) {
@@ -70,7 +70,7 @@ func (d *dialer) dialRaw() (*rawConn, error) {
 		tc := tls.Client(c, d.tls)
 		_ = tc.SetDeadline(time.Now().Add(d.cfg.DialTimeout))
 		if err := tc.Handshake(); err != nil {
-			return fail(fmt.Errorf("ldap: starttls with %s: %w", d.cfg.URL, err))
+			return fail(fmt.Errorf("ldap: starttls with %s: %w", d.cfg.URL, explainTLS(err)))
 		}
 		_ = tc.SetDeadline(time.Time{})
 		rc.conn, rc.r = tc, bufio.NewReaderSize(tc, 64<<10)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
@@ -36,10 +38,17 @@ type source struct {
 	afterPage func(what string, page int)
 	// goLDAPOnly, set by tests, pages with go-ldap even where the raw decoder would serve.
 	goLDAPOnly bool
+	// groupScope, when set (SetGroupScope), says which groups may be in scope.
+	groupScope func(*connectors.Entry) bool
+	// inChain bounds the in-chain searches run at once (inChainConcurrency; tests change it).
+	inChain int
 }
 
-var _ connectors.Source = (*source)(nil)
-var _ connectors.Checker = (*source)(nil)
+var (
+	_ connectors.Source      = (*source)(nil)
+	_ connectors.Checker     = (*source)(nil)
+	_ connectors.GroupScoped = (*source)(nil)
+)
 
 // Open validates the configuration and returns a source for it: a server source for url, an
 // LDIF source for ldif_file. A server source connects lazily, on the first Read or Check, and
@@ -60,7 +69,7 @@ func (c Config) Open(logger *slog.Logger) (connectors.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &source{cfg: c, conv: converter{cfg: c}, dialer: d, logger: logger}, nil
+	return &source{cfg: c, conv: converter{cfg: c}, dialer: d, logger: logger, inChain: inChainConcurrency}, nil
 }
 
 // Close closes the connection, if one is open.
@@ -179,8 +188,20 @@ func (s *source) read(ctx context.Context) (*connectors.Directory, error) {
 		defer closer()
 	}
 	uattrs := searchAttributes(s.cfg.Users.Attributes, append([]string{s.cfg.IDAttribute}, s.cfg.Users.KeyAttributes...)...)
+	if s.cfg.Groups.Nested == NestedServer {
+		uattrs = searchAttributes(uattrs, memberOfAttribute) // the users' direct groups, for inChainMembers
+	}
 	if uerr == nil {
 		uerr = s.search(gctx, upager, "users", s.cfg.Users.BaseDN, s.cfg.Users.Scope, s.cfg.Users.Filter, uattrs, func(e *goldap.Entry) error {
+			if s.cfg.Groups.Nested == NestedServer {
+				for _, a := range e.Attributes {
+					if n, _, _, ok := parseRange(a.Name); ok && strings.EqualFold(n, memberOfAttribute) {
+						// A user in more groups than the server's MaxValRange: its groups came back
+						// in slices, and a missing slice would drop memberships.
+						return fmt.Errorf("ldap: user %q: %s came back in ranges (%s); use groups.nested client: %w", e.DN, memberOfAttribute, a.Name, ErrIncomplete)
+					}
+				}
+			}
 			u, err := s.conv.user(e)
 			if err != nil {
 				return err
@@ -202,10 +223,29 @@ func (s *source) read(ctx context.Context) (*connectors.Directory, error) {
 		return nil, gerr
 	}
 
-	var conn *goldap.Conn // go-ldap, for range retrieval and in-chain searches, when needed
+	if s.cfg.Groups.Nested == NestedServer {
+		entries := make([]*goldap.Entry, len(groups))
+		for i, p := range groups {
+			entries[i] = p.entry
+		}
+		members, err := s.inChainMembers(ctx, entries, dir.Users)
+		if err != nil {
+			return nil, err
+		}
+		for i, p := range groups {
+			g, err := s.conv.group(p.entry, members[i])
+			if err != nil {
+				return nil, err
+			}
+			dir.Groups = append(dir.Groups, g)
+		}
+		return dir, nil
+	}
+
+	var conn *goldap.Conn // go-ldap, for range retrieval, when needed
 	for _, p := range groups {
 		var err error
-		if conn == nil && (len(p.next) > 0 || s.cfg.Groups.Nested == NestedServer) {
+		if conn == nil && len(p.next) > 0 {
 			if conn, err = s.connect(); err != nil {
 				return nil, err
 			}
@@ -217,11 +257,6 @@ func (s *source) read(ctx context.Context) (*connectors.Directory, error) {
 				return nil, err
 			}
 			members = append(members, rest...)
-		}
-		if s.cfg.Groups.Nested == NestedServer {
-			if members, err = s.transitiveUsers(ctx, conn, p.entry.DN); err != nil {
-				return nil, err
-			}
 		}
 		g, err := s.conv.group(p.entry, members)
 		if err != nil {
@@ -310,16 +345,142 @@ func (s *source) fetchRange(ctx context.Context, conn *goldap.Conn, dn, attr str
 	}
 }
 
-// transitiveUsers asks AD for every user in the configured user scope that is a member of the
-// group, directly or through nested groups.
-func (s *source) transitiveUsers(ctx context.Context, conn *goldap.Conn, groupDN string) ([]string, error) {
-	filter := fmt.Sprintf("(&%s(memberOf:%s:=%s))", s.cfg.Users.Filter, inChainRule, goldap.EscapeFilter(groupDN))
+// inChainConcurrency bounds the in-chain searches of a read that run at once, each over a
+// connection of its own.
+const inChainConcurrency = 4
+
+// memberOfAttribute lists a user's direct groups (AD keeps it for every member attribute).
+const memberOfAttribute = "memberOf"
+
+// SetGroupScope implements connectors.GroupScoped: with nested server, the members of a group
+// for which inScope is false are not worked out (the group comes back without members).
+func (s *source) SetGroupScope(inScope func(*connectors.Entry) bool) { s.groupScope = inScope }
+
+// inChainMembers returns, for each group entry that may be in scope, the DNs of the users read
+// that are its members directly or through nested groups; groups out of scope get nil. AD is
+// asked, with the in-chain rule, for the groups nested in each group in scope, wherever they are
+// in the domain (one search over groups, which are few, per group in scope, up to
+// inChainConcurrency at once); a user is a member when one of its direct groups (memberOf, read
+// with the users) is the group or one of those. Searching the users once per group instead made
+// the DC evaluate the rule over every user for every group. Any failed search fails the read.
+func (s *source) inChainMembers(ctx context.Context, groups []*goldap.Entry, users []connectors.Entry) ([][]string, error) {
+	start := time.Now()
+	var todo []int
+	for i, e := range groups {
+		if s.groupScope != nil {
+			g, err := s.conv.group(e, nil)
+			if err == nil && !s.groupScope(&g) {
+				continue // an entry that cannot be converted fails the read later
+			}
+		}
+		todo = append(todo, i)
+	}
+	nested := make([][]string, len(groups))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+	workers := min(max(1, s.inChain), len(todo))
+	for range workers {
+		wg.Go(func() {
+			page, closer, err := s.pagedConn()
+			if err != nil {
+				fail(err)
+				return
+			}
+			defer closer()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(todo) || ctx.Err() != nil {
+					return
+				}
+				i := todo[k]
+				dns, err := s.nestedGroups(ctx, page, groups[i].DN)
+				if err != nil {
+					fail(err)
+					return
+				}
+				nested[i] = dns
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil && len(todo) > 0 {
+		return nil, fmt.Errorf("ldap: in-chain group searches: %w", err)
+	}
+
+	// Each group in scope, and each group nested in it, leads to it.
+	leadsTo := map[string][]int{}
+	for _, i := range todo {
+		for _, dn := range append([]string{groups[i].DN}, nested[i]...) {
+			k := NormalizeDN(dn)
+			if l := leadsTo[k]; len(l) == 0 || l[len(l)-1] != i {
+				leadsTo[k] = append(l, i)
+			}
+		}
+	}
+	out := make([][]string, len(groups))
+	last := make([]int, len(groups)) // 1 + the index of the last user added to each group
+	for u := range users {
+		for _, dn := range users[u].Values(memberOfAttribute) {
+			for _, i := range leadsTo[NormalizeDN(dn)] {
+				if last[i] != u+1 {
+					last[i] = u + 1
+					out[i] = append(out[i], users[u].Keys[0]) // the user's DN as the server spells it
+				}
+			}
+		}
+	}
+	s.logger.Info("ldap: in-chain nested-group searches", "searches", len(todo), "groups_out_of_scope", len(groups)-len(todo),
+		"concurrency", workers, "duration", time.Since(start).Round(time.Millisecond))
+	return out, nil
+}
+
+// nestedGroups asks AD for the DNs of every group nested in the group, at any depth, in the
+// group's domain.
+func (s *source) nestedGroups(ctx context.Context, page pager, groupDN string) ([]string, error) {
+	filter := fmt.Sprintf("(&(objectCategory=group)(memberOf:%s:=%s))", inChainRule, goldap.EscapeFilter(groupDN))
 	var dns []string
-	err := s.search(ctx, goPager(conn), "transitive members", s.cfg.Users.BaseDN, s.cfg.Users.Scope, filter, []string{"1.1"}, func(e *goldap.Entry) error {
+	err := s.search(ctx, page, "nested groups", domainRoot(groupDN), "sub", filter, []string{"1.1"}, func(e *goldap.Entry) error {
 		dns = append(dns, e.DN)
 		return nil
 	})
 	return dns, err
+}
+
+// domainRoot returns the domain part of a DN: its trailing DC= components (the DN itself when it
+// has none or does not parse).
+func domainRoot(dn string) string {
+	parsed, err := goldap.ParseDN(dn)
+	if err != nil {
+		return dn
+	}
+	i := len(parsed.RDNs)
+	for i > 0 {
+		r := parsed.RDNs[i-1]
+		if len(r.Attributes) != 1 || !strings.EqualFold(r.Attributes[0].Type, "dc") {
+			break
+		}
+		i--
+	}
+	if i == len(parsed.RDNs) {
+		return dn
+	}
+	parts := make([]string, 0, len(parsed.RDNs)-i)
+	for _, r := range parsed.RDNs[i:] {
+		parts = append(parts, r.String())
+	}
+	return strings.Join(parts, ",")
 }
 
 // pager runs one page of a paged search, streaming its entries to each, and returns the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -67,6 +68,10 @@ func ParseRef(v string) (Ref, error) {
 		r.Name = rest
 		if r.Name == "" {
 			return Ref{}, fmt.Errorf("%w: file:// needs a path", ErrBadRef)
+		}
+		if !strings.HasPrefix(r.Name, "/") {
+			// file://run/x names the host "run" in a URL; the path was meant to be /run/x.
+			return Ref{}, fmt.Errorf("%w: file:// needs an absolute path, written with three slashes (file:///run/secrets/token)", ErrBadRef)
 		}
 		return r, nil
 	case SchemeEnv:
@@ -148,4 +153,90 @@ func pickKey(doc, key string) (string, error) {
 		return string(raw), nil
 	}
 	return "", fmt.Errorf("JSON key %q holds an object, a list or null, not a string", key)
+}
+
+// schemeLike matches a value that starts the way a URI does: a scheme (RFC 3986: a letter, then
+// letters, digits, "+", "-" or ".") and a colon.
+var schemeLike = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]{0,63}):`)
+
+// refForms is how each reference scheme is written, for messages.
+var refForms = map[string]string{
+	SchemeSecretsManager: "aws-secretsmanager://NAME[#json-key]",
+	SchemeSSM:            "aws-ssm:///path/to/parameter[#json-key]",
+	SchemeFile:           "file:///absolute/path",
+	SchemeEnv:            "env://VARIABLE",
+}
+
+// CheckValue reports whether v, the value of a Secret field as written in the configuration, can
+// be used as it is: a literal secret, or a reference that parses. It returns an error wrapping
+// ErrBadRef for a reference that does not parse, and for a value that looks like a reference but
+// is none, so that a typo is not silently sent as the secret itself:
+//
+//   - a known scheme written another way: file:/run/x (one slash), FILE:///x, env:VAR;
+//   - a scheme one or two letters away from a known one: aws-secretmanager://NAME, aws-sm:///p;
+//   - any other scheme followed by "/", as URLs are written: vault://..., https://..., s3:/...
+//
+// Other values containing a colon ("Pass:word1") are literals. A literal that must start like a
+// reference goes in the field's *_file sibling instead. The error names a scheme only when it
+// is, or is close to, a known one, and never shows the rest of the value.
+func CheckValue(v string) error {
+	if v == "" {
+		return nil
+	}
+	if IsRef(v) {
+		_, err := ParseRef(v)
+		return err
+	}
+	m := schemeLike.FindStringSubmatch(v)
+	if m == nil {
+		return nil
+	}
+	scheme, rest := m[1], v[len(m[0]):]
+	lower := strings.ToLower(scheme)
+	if form, ok := refForms[lower]; ok {
+		return fmt.Errorf("%w: %s references are written %s", ErrBadRef, lower, form)
+	}
+	if near := nearScheme(lower); near != "" {
+		return fmt.Errorf("%w: unknown scheme %q; did you mean %s?", ErrBadRef, scheme, refForms[near])
+	}
+	if strings.HasPrefix(rest, "/") {
+		what := "an unknown scheme"
+		if strings.HasPrefix(rest, "//") && len(scheme) <= 20 {
+			what = fmt.Sprintf("the unknown scheme %q", scheme) // a URL's scheme, not secret text
+		}
+		return fmt.Errorf("%w: the value is written like a URL or reference, with %s (known: aws-secretsmanager://, aws-ssm://, file://, env://)", ErrBadRef, what)
+	}
+	return nil
+}
+
+// nearScheme returns the known scheme within a small edit distance of s (none for the short
+// ones, env and file, whose near misses are too likely in a password), or "".
+func nearScheme(s string) string {
+	for _, k := range []string{SchemeSecretsManager, SchemeSSM, SchemeFile, SchemeEnv} {
+		if d := editDistance(s, k); d > 0 && d <= len(k)/6 {
+			return k
+		}
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes; schemes are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

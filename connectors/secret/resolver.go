@@ -126,21 +126,26 @@ func ResolveContext(ctx context.Context, field string, inline Secret, file strin
 }
 
 // Resolve is the package-level Resolve on this Resolver: inline or file, and an inline value that
-// is a reference is fetched. Errors name the field and the reference, never a value.
+// is a reference is fetched. An inline value that looks like a reference but is none is an error
+// (see CheckValue). Errors name the field and the reference, never a value.
 func (r *Resolver) Resolve(ctx context.Context, field string, inline Secret, file string) (Secret, error) {
 	switch {
 	case inline != "" && file != "":
 		return "", fmt.Errorf("%s and %s_file are both set; use one", field, field)
 	case file != "":
 		return readFile(field+"_file", file)
-	case IsRef(string(inline)):
-		s, err := r.Value(ctx, string(inline))
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", field, err)
-		}
-		return s, nil
 	}
-	return inline, nil
+	if err := CheckValue(string(inline)); err != nil {
+		return "", fmt.Errorf("%s: %w (a literal value that starts this way goes in %s_file)", field, err, field)
+	}
+	if !IsRef(string(inline)) {
+		return inline, nil
+	}
+	s, err := r.Value(ctx, string(inline))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	return s, nil
 }
 
 // Value returns the value a reference names.

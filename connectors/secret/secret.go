@@ -5,6 +5,9 @@
 // Resolve picks whichever is set. The value may also be a reference to where the secret lives
 // (aws-secretsmanager://NAME#json-key, aws-ssm:///path, file:///path, env://VAR), fetched when
 // it is resolved: at start and on each use, so a rotated secret is picked up without a restart.
+// A value that looks like a reference but is not a valid one (file:/run/x with one slash,
+// aws-secretmanager://NAME, vault://...) is an error, never used as the secret itself (see
+// CheckValue); a literal secret that must start that way goes in the `*_file` sibling.
 package secret
 
 import (

@@ -42,7 +42,8 @@ type Samba struct {
 	// ProvisionTime and StartTime say how long provisioning and starting took.
 	ProvisionTime, StartTime time.Duration
 
-	cmd *exec.Cmd
+	cmd  *exec.Cmd
+	conf []byte // smb.conf as provisioned
 }
 
 var (
@@ -161,21 +162,11 @@ func startSamba() (*Samba, error) {
 		return fail(fmt.Errorf("provision: %w\n%s", err, lastLines(out, 20)))
 	}
 	s.ProvisionTime = time.Since(start)
-	// Provision does not keep these; put them at the top of [global].
-	conf, err := os.ReadFile(s.Conf)
-	if err != nil {
+	// Provision does not keep these; put them at the top of [global] (writeConf).
+	if s.conf, err = os.ReadFile(s.Conf); err != nil {
 		return fail(err)
 	}
-	extra := strings.Join([]string{
-		"[global]",
-		"\tldap server require strong auth = no",
-		"\ttls enabled = yes",
-		"\ttls keyfile = " + s.PKI.KeyFile,
-		"\ttls certfile = " + s.PKI.CertFile,
-		"\ttls cafile = " + s.PKI.CAFile,
-	}, "\n")
-	conf = bytes.Replace(conf, []byte("[global]"), []byte(extra), 1)
-	if err := os.WriteFile(s.Conf, conf, 0o644); err != nil {
+	if err := s.writeConf(s.PKI); err != nil {
 		return fail(err)
 	}
 	krb5 := fmt.Sprintf("[libdefaults]\n default_realm = %[1]s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n\n[realms]\n %[1]s = {\n  kdc = 127.0.0.1\n }\n\n[domain_realm]\n .example.test = %[1]s\n example.test = %[1]s\n", SambaRealm)
@@ -184,16 +175,39 @@ func startSamba() (*Samba, error) {
 	}
 
 	start = time.Now()
-	cmd := exec.Command("samba", "-i", "-s", s.Conf)
-	logFile, err := os.Create(filepath.Join(dir, "samba.out"))
-	if err != nil {
+	if err := s.run(); err != nil {
 		return fail(err)
+	}
+	s.StartTime = time.Since(start)
+	return s, nil
+}
+
+// writeConf writes smb.conf: the provisioned one, with the settings provision does not keep
+// and the TLS files of pki at the top of [global].
+func (s *Samba) writeConf(pki *PKI) error {
+	extra := strings.Join([]string{
+		"[global]",
+		"\tldap server require strong auth = no",
+		"\ttls enabled = yes",
+		"\ttls keyfile = " + pki.KeyFile,
+		"\ttls certfile = " + pki.CertFile,
+		"\ttls cafile = " + pki.CAFile,
+	}, "\n")
+	return os.WriteFile(s.Conf, bytes.Replace(s.conf, []byte("[global]"), []byte(extra), 1), 0o644)
+}
+
+// run starts samba on the written smb.conf and waits until it answers LDAP.
+func (s *Samba) run() error {
+	cmd := exec.Command("samba", "-i", "-s", s.Conf)
+	logFile, err := os.Create(filepath.Join(s.Dir, "samba.out"))
+	if err != nil {
+		return err
 	}
 	defer logFile.Close()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return fail(fmt.Errorf("start samba: %w", err))
+		return fmt.Errorf("start samba: %w", err)
 	}
 	s.cmd = cmd
 	_ = os.WriteFile(SambaPIDFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
@@ -202,20 +216,48 @@ func startSamba() (*Samba, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if err := ldapReady(); err == nil {
-			s.StartTime = time.Since(start)
-			return s, nil
+			return nil
 		}
 		select {
 		case err := <-exited:
-			out, _ := os.ReadFile(filepath.Join(dir, "samba.out"))
-			return fail(fmt.Errorf("samba exited: %v\n%s", err, lastLines(out, 20)))
+			out, _ := os.ReadFile(filepath.Join(s.Dir, "samba.out"))
+			s.cmd = nil
+			return fmt.Errorf("samba exited: %v\n%s", err, lastLines(out, 20))
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			killGroup(cmd.Process.Pid)
-			return fail(errors.New("samba did not answer LDAP within 60s"))
+			s.cmd = nil
+			return errors.New("samba did not answer LDAP within 60s")
 		}
 	}
+}
+
+// RestartWithTLS restarts the shared Samba serving the certificate and key of pki (for LDAPS and
+// StartTLS) on the same database, and registers a cleanup that restarts it with its own test PKI
+// again. Tests that use it must not run in parallel with other Samba tests.
+func (s *Samba) RestartWithTLS(tb testing.TB, pki *PKI) {
+	tb.Helper()
+	restart := func(p *PKI) error {
+		sambaMu.Lock()
+		defer sambaMu.Unlock()
+		if s.cmd != nil {
+			killGroup(s.cmd.Process.Pid)
+			s.cmd = nil
+		}
+		if err := s.writeConf(p); err != nil {
+			return err
+		}
+		return s.run()
+	}
+	if err := restart(pki); err != nil {
+		tb.Fatalf("ldaptest: restart samba with other TLS files: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := restart(s.PKI); err != nil {
+			tb.Errorf("ldaptest: restart samba with its test PKI: %v", err)
+		}
+	})
 }
 
 // ldapReady reports whether Samba answers an authenticated LDAP search.

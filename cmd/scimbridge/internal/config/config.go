@@ -487,6 +487,7 @@ func (c *Config) Validate() error {
 		add("log.format: %q is not text or json", c.Log.Format)
 	}
 	errs = append(errs, c.Service.validate()...)
+	errs = append(errs, c.validateSecrets()...)
 	if c.Source.Type != "" && c.Source.config() != nil {
 		if _, err := c.CompileMapping(); err != nil {
 			errs = append(errs, err)

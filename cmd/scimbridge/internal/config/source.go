@@ -82,7 +82,8 @@ func (s *Source) validate() error {
 	return errors.Join(errs...)
 }
 
-// OpenSource opens the configured connector.
+// OpenSource opens the configured connector. A connector that can leave out work for groups out
+// of scope (connectors.GroupScoped) is given the compiled scope.
 func (c *Config) OpenSource(logger *slog.Logger) (connectors.Source, error) {
 	sc := c.Source.config()
 	if sc == nil {
@@ -93,7 +94,19 @@ func (c *Config) OpenSource(logger *slog.Logger) (connectors.Source, error) {
 		resolved.Path = c.Path(f.Path)
 		sc = &resolved
 	}
-	return sc.Open(logger)
+	src, err := sc.Open(logger)
+	if err != nil {
+		return nil, err
+	}
+	if gs, ok := src.(connectors.GroupScoped); ok {
+		m, err := c.CompileMapping()
+		if err != nil {
+			_ = src.Close()
+			return nil, err
+		}
+		gs.SetGroupScope(m.GroupMayBeInScope)
+	}
+	return src, nil
 }
 
 // prefix puts a key path before each of err's joined errors.
