@@ -89,6 +89,12 @@ type Options struct {
 	Policy      Policy
 	Deprovision Deprovision
 	Adopt       Adopt
+	// AdoptUnmatched, with an adopt mode other than none and the sync policy, also takes over the
+	// unowned objects that carry an externalId no source record has, to deprovision them: on
+	// Identity Center only a SCIM client sets externalId, so such objects were left by the tool
+	// before scimbridge for people and groups that left the directory before the switch. Objects
+	// without an externalId cannot be told from ones made by hand and are never taken.
+	AdoptUnmatched bool
 	// MaxMembersPerRequest is the most membership changes one request may carry (100 for
 	// Identity Center); it only shapes the request count the plan predicts.
 	MaxMembersPerRequest int
@@ -121,6 +127,8 @@ type Ref struct {
 	ID         string `json:"id,omitempty"`
 	ExternalID string `json:"externalId,omitempty"`
 	Name       string `json:"name"`
+	// Adopted is set on a deprovision of an unowned object taken over by AdoptUnmatched.
+	Adopted string `json:"adopted,omitempty"`
 }
 
 // UserUpdate is an owned user whose attributes differ from the source.
@@ -269,6 +277,13 @@ func (p *Plan) Adoptions() int {
 	for _, g := range p.UpdateGroups {
 		if g.Adopted != "" {
 			n++
+		}
+	}
+	for _, refs := range [][]Ref{p.DeleteUsers, p.DisableUsers, p.DeleteGroups} {
+		for _, r := range refs {
+			if r.Adopted != "" {
+				n++
+			}
 		}
 	}
 	return n
@@ -510,6 +525,9 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 			r.deleted[id] = true
 		}
 	}
+	if m.adoptUnmatched() {
+		m.deprovisionUnmatchedUsers(p, r, matched)
+	}
 	// Pass 3: desired users that match nothing are created, unless an unowned user holds their
 	// externalId or userName. A create may take a userName that an owned user gives up in this
 	// run (renamed away or deleted: apply orders those first).
@@ -636,6 +654,41 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 	return r
 }
 
+// AdoptedUnmatched marks the adoption of an object left behind by the tool before scimbridge
+// (Options.AdoptUnmatched), taken over to be deprovisioned.
+const AdoptedUnmatched = "unmatched externalId"
+
+func (m *matcher) adoptUnmatched() bool {
+	return m.opts.AdoptUnmatched && m.opts.Adopt != AdoptNone && m.opts.Policy == PolicySync
+}
+
+// deprovisionUnmatchedUsers takes over the unowned users that carry an externalId no source
+// record has, and deletes or disables them as the deprovisioning mode says. A disable writes the
+// user as the target holds it with active false, and records it as owned from then on; a user
+// already inactive is only recorded.
+func (m *matcher) deprovisionUnmatchedUsers(p *Plan, r *userResolution, matched map[string]bool) {
+	for i := range m.current.Users {
+		t := &m.current.Users[i]
+		if t.ExternalID == "" || m.userOwned(t.ID) || matched[t.ID] || m.sourceUsers[t.ExternalID] {
+			continue
+		}
+		matched[t.ID] = true
+		if m.opts.Deprovision != DeprovisionDisable {
+			p.DeleteUsers = append(p.DeleteUsers, Ref{ID: t.ID, ExternalID: t.ExternalID, Name: t.UserName, Adopted: AdoptedUnmatched})
+			r.deleted[t.ID] = true
+			continue
+		}
+		if !t.Active {
+			p.Claims = append(p.Claims, Claim{Kind: scim.KindUser, ExternalID: t.ExternalID, ID: t.ID, Adopted: AdoptedUnmatched, Name: t.UserName})
+			continue
+		}
+		u := t.User
+		u.Active = false
+		u.Enterprise.Manager = r.extByTargetID[t.Enterprise.Manager]
+		p.UpdateUsers = append(p.UpdateUsers, UserUpdate{ID: t.ID, User: u, Fields: diffUser(t.User, u, r.extByTargetID), Adopted: AdoptedUnmatched})
+	}
+}
+
 // clash records a desired record left out because an unowned object holds its externalId or name.
 func (m *matcher) clash(p *Plan, c Clash) {
 	p.Clashes = append(p.Clashes, c)
@@ -748,6 +801,17 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 		if m.opts.Policy == PolicySync {
 			p.DeleteGroups = append(p.DeleteGroups, Ref{ID: id, ExternalID: ext, Name: t.DisplayName})
 			deleted[id] = true
+		}
+	}
+	// Groups the tool before scimbridge left behind (see Options.AdoptUnmatched) are deleted.
+	if m.adoptUnmatched() {
+		for i := range m.current.Groups {
+			t := &m.current.Groups[i]
+			if t.ExternalID == "" || m.groupOwned(t.ID) || matched[t.ID] || m.sourceGroups[t.ExternalID] {
+				continue
+			}
+			matched[t.ID], deleted[t.ID] = true, true
+			p.DeleteGroups = append(p.DeleteGroups, Ref{ID: t.ID, ExternalID: t.ExternalID, Name: t.DisplayName, Adopted: AdoptedUnmatched})
 		}
 	}
 	// held tells who holds a displayName that group self wants: a matched group (renamed away in

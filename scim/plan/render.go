@@ -136,7 +136,9 @@ func (p *Plan) WriteText(w io.Writer, maxMembers int) error {
 		b.WriteString("scimbridge will make the following changes:\n\n")
 	}
 	for _, c := range p.Claims {
-		if c.Adopted != "" {
+		if c.Adopted == AdoptedUnmatched {
+			fmt.Fprintf(&b, "  = adopt %s %s (%s)%s; already inactive: recorded as owned, no request\n", c.Kind, q(c.Name), c.ExternalID, unmatchedNote)
+		} else if c.Adopted != "" {
 			fmt.Fprintf(&b, "  = adopt %s %s (%s) [matched by %s; nothing differs: recorded as owned, no request]\n", c.Kind, q(c.Name), c.ExternalID, c.Adopted)
 		}
 	}
@@ -148,9 +150,12 @@ func (p *Plan) WriteText(w io.Writer, maxMembers int) error {
 		if u.Adopted != "" {
 			adopted = " [adopt: matched by " + u.Adopted + "]"
 		}
-		if u.Disables() {
+		switch {
+		case u.Adopted == AdoptedUnmatched:
+			fmt.Fprintf(&b, "  ! disable user %s (%s)%s\n", q(u.User.UserName), u.User.ExternalID, unmatchedNote)
+		case u.Disables():
 			fmt.Fprintf(&b, "  ! disable user %s (%s)%s: disabled in the directory\n", q(u.User.UserName), u.User.ExternalID, adopted)
-		} else {
+		default:
 			fmt.Fprintf(&b, "  ~ user %s (%s)%s\n", q(u.User.UserName), u.User.ExternalID, adopted)
 		}
 		if u.TempName != "" {
@@ -164,7 +169,7 @@ func (p *Plan) WriteText(w io.Writer, maxMembers int) error {
 		fmt.Fprintf(&b, "  ! disable user %s (%s)\n", q(u.Name), u.ExternalID)
 	}
 	for _, u := range p.DeleteUsers {
-		fmt.Fprintf(&b, "  - user %s (%s)\n", q(u.Name), u.ExternalID)
+		fmt.Fprintf(&b, "  - user %s (%s)%s\n", q(u.Name), u.ExternalID, adoptNote(u))
 	}
 	for _, g := range p.CreateGroups {
 		fmt.Fprintf(&b, "  + group %s (%s) with %d members\n", q(g.DisplayName), g.ExternalID, len(g.Members))
@@ -187,7 +192,7 @@ func (p *Plan) WriteText(w io.Writer, maxMembers int) error {
 		}
 	}
 	for _, g := range p.DeleteGroups {
-		fmt.Fprintf(&b, "  - group %s (%s)\n", q(g.Name), g.ExternalID)
+		fmt.Fprintf(&b, "  - group %s (%s)%s\n", q(g.Name), g.ExternalID, adoptNote(g))
 	}
 	for _, m := range p.Members {
 		fmt.Fprintf(&b, "  ~ members of %s (%s): +%d -%d\n", q(m.Group.Name), m.Group.ExternalID, len(m.Add), len(m.Remove))
@@ -233,6 +238,16 @@ func (p *Plan) WriteText(w io.Writer, maxMembers int) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// unmatchedNote explains the deprovision of an object adopted by sync.adopt_unmatched.
+const unmatchedNote = " [adopt_unmatched: its externalId matches no source record; left by the tool before scimbridge]"
+
+func adoptNote(r Ref) string {
+	if r.Adopted == AdoptedUnmatched {
+		return unmatchedNote
+	}
+	return ""
 }
 
 func listRefs(b *strings.Builder, sign string, refs []Ref) {

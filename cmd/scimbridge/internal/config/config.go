@@ -114,6 +114,10 @@ type Sync struct {
 	Policy      plan.Policy      `yaml:"policy,omitempty"`
 	Deprovision plan.Deprovision `yaml:"deprovision,omitempty"`
 	Adopt       plan.Adopt       `yaml:"adopt,omitempty"`
+	// AdoptUnmatched (with adopt external_id or name, and policy sync) also takes over the unowned
+	// users and groups whose externalId matches no source record, left by the tool before
+	// scimbridge, to deprovision them under the guards. See plan.Options.AdoptUnmatched.
+	AdoptUnmatched bool `yaml:"adopt_unmatched,omitempty"`
 	// FullReconcileInterval is how often a run reads the whole target to repair drift; between
 	// full reads the state store is trusted and a no-change run makes no request. 0: every run
 	// reads the target. Default 24h.
@@ -453,6 +457,12 @@ func (c *Config) Validate() error {
 	default:
 		add("sync.adopt: %q is not none, external_id or name", s.Adopt)
 	}
+	if s.AdoptUnmatched && s.Adopt == plan.AdoptNone {
+		add("sync.adopt_unmatched: needs sync.adopt external_id or name (it takes over objects, which adopt none never does)")
+	}
+	if s.AdoptUnmatched && s.Policy != "" && s.Policy != plan.PolicySync {
+		add("sync.adopt_unmatched: needs sync.policy sync (it deprovisions what it takes over; %s never does)", s.Policy)
+	}
 	if s.FullReconcileInterval == nil {
 		d := Duration(24 * time.Hour)
 		s.FullReconcileInterval = &d
@@ -516,7 +526,7 @@ func (c *Config) Guards() plan.Guards {
 
 // PlanOptions returns the plan options the config asks for.
 func (c *Config) PlanOptions() plan.Options {
-	return plan.Options{Policy: c.Sync.Policy, Deprovision: c.Sync.Deprovision, Adopt: c.Sync.Adopt}
+	return plan.Options{Policy: c.Sync.Policy, Deprovision: c.Sync.Deprovision, Adopt: c.Sync.Adopt, AdoptUnmatched: c.Sync.AdoptUnmatched}
 }
 
 // CompileMapping compiles the mapping and scope on top of the source flavour's defaults.
