@@ -56,13 +56,26 @@ func (p *Plan) Summarize(maxMembers int) Summary {
 // LowerBound is the fewest write requests that can express the plan, the figure the apply is
 // measured against: one request per user or group to create, update, disable or delete; for
 // memberships, ceil(changes / maxMembers) per group, after the first maxMembers members that a
-// new group's POST carries; nothing for what did not change. Reads are counted apart.
+// new group's POST carries; nothing for what did not change. A group update (rename) of a group
+// whose members change rides on its first membership PATCH, so it costs nothing more. Reads are
+// counted apart.
 func (p *Plan) LowerBound(maxMembers int) int {
 	if maxMembers <= 0 {
 		maxMembers = 100
 	}
 	n := len(p.CreateUsers) + len(p.UpdateUsers) + len(p.DisableUsers) + len(p.DeleteUsers) +
-		len(p.CreateGroups) + len(p.UpdateGroups) + len(p.DeleteGroups)
+		len(p.CreateGroups) + len(p.DeleteGroups)
+	patched := make(map[string]bool, len(p.Members))
+	for _, m := range p.Members {
+		if len(m.Add)+len(m.Remove) > 0 {
+			patched[m.Group.ID] = true
+		}
+	}
+	for _, u := range p.UpdateGroups {
+		if !patched[u.ID] {
+			n++
+		}
+	}
 	for _, g := range p.CreateGroups {
 		if extra := len(g.Members) - maxMembers; extra > 0 {
 			n += ceilDiv(extra, maxMembers)
