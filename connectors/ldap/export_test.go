@@ -21,3 +21,6 @@ var (
 	DecodeEntry  = decodeEntry
 	PagingCookie = pagingCookie
 )
+
+// ErrMalformed exposes errRaw, the error every decoder failure wraps, to the fuzz test.
+var ErrMalformed = errRaw
