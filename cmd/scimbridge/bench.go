@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"strings"
 	"time"
@@ -27,8 +28,11 @@ func newBenchCmd() *cobra.Command {
 seeded), starts the embedded Identity Center with a request-rate limit and latency the client is not
 told, and runs scimbridge sync as a child process for each phase: the initial sync, a no-change
 sync, and a sync after 1% of users changed, 1% moved groups and 0.5% left. For each phase it
-reports write requests against the lower bound (and their ratio), reads, 429s, wall time against
-the time the lower bound needs at the configured rate, and the sync process's peak RSS and CPU time.`,
+reports write requests against the lower bound, reads, 429s, wall time against the time the lower
+bound needs at the configured rate, and the sync process's peak RSS and CPU time. The writes and
+429s are reported twice, as the sync counted them and as the embedded Identity Center counted them;
+the ratio is the target's accepted writes over the lower bound, and the bench fails (after printing
+the report) when the two counts disagree on any operation.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
@@ -44,15 +48,20 @@ the time the lower bound needs at the configured rate, and the sync process's pe
 				o.Log = newLogger(cmd.ErrOrStderr(), config.Log{}, true)
 			}
 			rep, err := bench.Run(cmd.Context(), o)
-			if err != nil {
+			if rep == nil {
 				return err
 			}
+			// A report whose counts disagree is printed too (the disagreement is in it), and the
+			// command then fails with the error naming each phase and count.
+			var werr error
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
+				werr = enc.Encode(rep)
+			} else {
+				werr = rep.WriteTable(cmd.OutOrStdout())
 			}
-			return rep.WriteTable(cmd.OutOrStdout())
+			return errors.Join(err, werr)
 		},
 	}
 	f := cmd.Flags()

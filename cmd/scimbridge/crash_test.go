@@ -1,7 +1,8 @@
 package main
 
 // Crash recovery (issue 9): `scimbridge sync` as a child process, killed with SIGKILL at ten
-// points of a large initial sync against a throttled emulator, then run again until it converges.
+// points of a large initial sync against a throttled emulator (points drawn from a logged seed
+// inside each step), then run again until it converges.
 // After every kill the state file passes SQLite's integrity check and the target holds no
 // duplicate; at the end the target equals the directory exactly.
 
@@ -10,14 +11,19 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/scimbridge/scimbridge/scim/emulator"
 	"github.com/scimbridge/scimbridge/scim/emulator/emulatortest"
@@ -29,14 +35,86 @@ const (
 	crashGroups = 50
 )
 
-// crashDirectory writes the directory file: crashUsers users, crashGroups groups of about 80
-// members each, and g-000 "Everyone" holding every user (a POST of 100 and 19 PATCHes).
+// crashUser is user i of crashDirectory as the target must hold it (id, revision and manager
+// id left out), with its manager's id in the directory. Every attribute scimbridge manages is
+// set on some users and absent on others: middle name and honorifics on two thirds, a phone on
+// four fifths, an address on six sevenths; emailType, phoneType and the address's type and
+// formatted form come through the mapping from custom attributes; one user in 97 is suspended;
+// some users have a manager among the first seven.
+func crashUser(i int) (emulator.DumpUser, string) {
+	name := fmt.Sprintf("user%05d@example.com", i)
+	u := emulator.DumpUser{ExternalID: fmt.Sprintf("u-%05d", i), UserName: name, DisplayName: fmt.Sprintf("User %05d", i),
+		GivenName: "User", FamilyName: fmt.Sprintf("N%05d", i), NickName: fmt.Sprintf("n%d", i),
+		ProfileURL: fmt.Sprintf("https://example.com/p/%d", i), Title: []string{"Engineer", "Manager", "Analyst"}[i%3],
+		UserType: []string{"Employee", "Contractor"}[i%2], PreferredLanguage: []string{"en-US", "fr-FR"}[i%2],
+		Locale: []string{"en-US", "de-DE", "ja-JP"}[i%3], Timezone: []string{"Europe/Paris", "America/Chicago"}[i%2],
+		Email: name, EmailType: []string{"work", "home", "other"}[i%3], Active: i%97 != 1, CreatedBy: "scim",
+		Enterprise: emulator.DumpEnterprise{EmployeeNumber: fmt.Sprintf("E%05d", i), CostCenter: fmt.Sprintf("CC%d", i%5),
+			Organization: "Example Corp", Division: []string{"R&D", "Operations"}[i%2],
+			Department: []string{"Engineering", "Finance", "Sales", "Legal"}[i%4]}}
+	if i%3 != 0 {
+		u.MiddleName, u.HonorificPrefix, u.HonorificSuffix = fmt.Sprintf("M%d", i), []string{"Dr.", "Ms.", "Mr."}[i%3], "Jr."
+	}
+	if i%5 != 0 {
+		u.PhoneNumber, u.PhoneType = fmt.Sprintf("+1 555 %04d", i%10000), []string{"work", "mobile", "home"}[i%3]
+	}
+	if i%7 != 0 {
+		u.Address = &emulator.DumpAddress{Formatted: fmt.Sprintf("%d Main St, Springfield", i), StreetAddress: fmt.Sprintf("%d Main St", i),
+			Locality: "Springfield", Region: "IL", PostalCode: fmt.Sprintf("62%03d", i%1000), Country: "US", Type: []string{"work", "home"}[i%2]}
+	}
+	manager := ""
+	if i >= 7 && i%3 == 0 {
+		manager = fmt.Sprintf("u-%05d", i%7)
+	}
+	return u, manager
+}
+
+// crashMapping maps the custom attributes crashDirectory writes to emailType, phoneType and the
+// address's formatted form and type (the file format's defaults make them "work" or nothing).
+const crashMapping = `mapping:
+  user:
+    emailType: attr("emailKind")
+    phoneType: attr("phoneKind")
+    address.formatted: attr("formatted")
+    address.type: attr("addressKind")
+`
+
+// crashDirectory writes the directory file: crashUsers users (see crashUser), crashGroups groups
+// of about 80 members each, and g-000 "Everyone" holding every user (a POST of 100 and 19
+// PATCHes).
 func crashDirectory(t *testing.T, path string) {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("users:\n")
+	q := strconv.Quote
 	for i := range crashUsers {
-		fmt.Fprintf(&b, "  - {id: u-%05d, userName: user%05d@example.com, givenName: User, familyName: N%05d, email: user%05d@example.com}\n", i, i, i, i)
+		u, manager := crashUser(i)
+		e := u.Enterprise
+		fmt.Fprintf(&b, "  - id: %s\n    userName: %s\n    displayName: %s\n    givenName: %s\n    familyName: %s\n", u.ExternalID, q(u.UserName), q(u.DisplayName), q(u.GivenName), q(u.FamilyName))
+		for _, f := range []struct{ key, value string }{{"middleName", u.MiddleName}, {"honorificPrefix", u.HonorificPrefix},
+			{"honorificSuffix", u.HonorificSuffix}, {"nickName", u.NickName}, {"profileUrl", u.ProfileURL}, {"title", u.Title},
+			{"userType", u.UserType}, {"preferredLanguage", u.PreferredLanguage}, {"locale", u.Locale}, {"timezone", u.Timezone},
+			{"email", u.Email}, {"phone", u.PhoneNumber}, {"employeeNumber", e.EmployeeNumber}, {"costCenter", e.CostCenter},
+			{"organization", e.Organization}, {"division", e.Division}, {"department", e.Department}, {"manager", manager}} {
+			if f.value != "" {
+				fmt.Fprintf(&b, "    %s: %s\n", f.key, q(f.value))
+			}
+		}
+		custom := map[string]string{"emailKind": u.EmailType, "phoneKind": u.PhoneType}
+		if a := u.Address; a != nil {
+			fmt.Fprintf(&b, "    streetAddress: %s\n    locality: %s\n    region: %s\n    postalCode: %s\n    country: %s\n",
+				q(a.StreetAddress), q(a.Locality), q(a.Region), q(a.PostalCode), q(a.Country))
+			custom["formatted"], custom["addressKind"] = a.Formatted, a.Type
+		}
+		if !u.Active {
+			b.WriteString("    suspended: true\n")
+		}
+		b.WriteString("    attributes:\n")
+		for _, k := range slices.Sorted(maps.Keys(custom)) {
+			if custom[k] != "" {
+				fmt.Fprintf(&b, "      %s: %s\n", k, q(custom[k]))
+			}
+		}
 	}
 	b.WriteString("groups:\n")
 	for g := range crashGroups {
@@ -148,18 +226,22 @@ func TestCrashRecoveryWithSIGKILL(t *testing.T) {
 	crashDirectory(t, filepath.Join(dir, "directory.yaml"))
 	srv := emulatortest.Start(t, emulator.Options{})
 	manual := addUnmanaged(t, srv)
-	srv.Emu.SetFaults(emulator.Faults{RateLimit: 600, Burst: 60})
+	// The sync starts at 400 requests/s (rate.initial): each run meets 429s before its limiter
+	// settles, which the end of the test checks (at 600/s the runs were never throttled).
+	srv.Emu.SetFaults(emulator.Faults{RateLimit: 120, Burst: 20})
 	srv.Emu.ResetStats()
-	cfg := targetConfig(t, dir, srv, "")
+	cfg := targetConfig(t, dir, srv, crashMapping)
 	env := childEnv(dir, srv.Token)
 
-	// Kill points, as the number of writes the target has received: from the first user creates
-	// to the last membership PATCHes of Everyone (2,069 writes in all: 2,000 users, 50 groups, 19 PATCHes). A break-glass user in a
-	// Control Tower group, made outside scimbridge, must come through untouched.
-	points := []int64{40, 300, 650, 1000, 1350, 1700, 1990, 2025, 2050, 2062}
+	// Kill points in every step of the initial sync, from the first user creates to the last
+	// membership PATCHes of Everyone (2,069 writes in all: 2,000 users, 50 groups, 19 PATCHes).
+	// A break-glass user in a Control Tower group, made outside scimbridge, must come through
+	// untouched.
+	points := crashPoints(t)
 	start := time.Now()
 	killed := 0
-	for i, at := range points {
+	for i, pt := range points {
+		base := srv.Emu.Stats()[pt.op]
 		cmd := exec.Command(binary, "sync", "-c", cfg)
 		cmd.Dir, cmd.Env = dir, env
 		var out strings.Builder
@@ -173,10 +255,10 @@ func TestCrashRecoveryWithSIGKILL(t *testing.T) {
 		for !done {
 			select {
 			case err := <-exited:
-				t.Logf("point %d (%d writes): the run finished before the kill: %v", i, at, err)
+				t.Logf("point %d (%s): the run finished before the kill: %v", i, pt, err)
 				done = true
 			case <-time.After(2 * time.Millisecond):
-				if writeCount(srv.Emu.Stats()) >= at {
+				if srv.Emu.Stats()[pt.op]-base >= pt.at {
 					_ = cmd.Process.Signal(syscall.SIGKILL)
 					<-exited
 					killed++
@@ -190,7 +272,8 @@ func TestCrashRecoveryWithSIGKILL(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkNoDuplicates(t, d)
-		t.Logf("point %d: killed at %d writes; target %s", i, writeCount(srv.Emu.Stats()), d.Counts())
+		t.Logf("point %d (%s): killed after %d such requests in the run, %d writes in all; target %s",
+			i, pt, srv.Emu.Stats()[pt.op]-base, writeCount(srv.Emu.Stats()), d.Counts())
 	}
 	if killed < 8 {
 		t.Errorf("only %d of %d kills landed in the sync; move the points", killed, len(points))
@@ -223,10 +306,16 @@ func TestCrashRecoveryWithSIGKILL(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "No changes") {
 		t.Errorf("a full run after recovery is not a no-op: exit %d\n%s\n%s", code, tail(out), errOut)
 	}
-	t.Logf("10 kills and recovery in %s; %d writes for a lower bound of 2,069", time.Since(start).Round(time.Millisecond), writeCount(srv.Emu.Stats()))
+	st := srv.Emu.Stats()
+	t.Logf("10 kills and recovery in %s; %d writes for a lower bound of 2,069; %d requests throttled",
+		time.Since(start).Round(time.Millisecond), writeCount(st), st["throttled"])
+	if st["throttled"] == 0 {
+		t.Errorf("the target throttled no request: the runs were not made against a throttled target (%v)", st)
+	}
 }
 
-// checkCrashTarget compares the target with crashDirectory exactly.
+// checkCrashTarget compares the target with crashDirectory exactly: every managed attribute of
+// every user, and every group's members.
 func checkCrashTarget(t *testing.T, d emulator.Dump) {
 	t.Helper()
 	d.Users = slices.DeleteFunc(slices.Clone(d.Users), func(u emulator.DumpUser) bool { return u.CreatedBy != "scim" })
@@ -236,11 +325,26 @@ func checkCrashTarget(t *testing.T, d emulator.Dump) {
 	}
 	ext := map[string]string{}
 	for _, u := range d.Users {
-		i := strings.TrimPrefix(u.ExternalID, "u-")
-		if u.UserName != "user"+i+"@example.com" || u.Email != u.UserName || u.FamilyName != "N"+i || !u.Active {
-			t.Errorf("user %s is %+v", u.ExternalID, u)
-		}
 		ext[u.ID] = u.ExternalID
+	}
+	bad := 0
+	for _, u := range d.Users {
+		var i int
+		if _, err := fmt.Sscanf(u.ExternalID, "u-%05d", &i); err != nil {
+			t.Fatalf("user %+v", u)
+		}
+		want, manager := crashUser(i)
+		got := u
+		got.ID, got.Revision, got.Enterprise.Manager = "", 0, ext[u.Enterprise.Manager]
+		want.Enterprise.Manager = manager
+		if diff := cmp.Diff(want, got); diff != "" {
+			if bad++; bad <= 5 {
+				t.Errorf("user %s differs from the directory (-want +got):\n%s", u.ExternalID, diff)
+			}
+		}
+	}
+	if bad > 5 {
+		t.Errorf("%d users differ from the directory", bad)
 	}
 	for _, g := range d.Groups {
 		var n int
@@ -261,6 +365,45 @@ func checkCrashTarget(t *testing.T, d emulator.Dump) {
 			t.Errorf("group %s (%s): %d members, want %d", g.ExternalID, g.DisplayName, len(got), len(want))
 		}
 	}
+}
+
+// crashPoint kills a run once the target has received at requests of operation op in that run.
+type crashPoint struct {
+	op string
+	at int64
+}
+
+func (p crashPoint) String() string { return fmt.Sprintf("%s #%d", p.op, p.at) }
+
+// crashPoints chooses the ten kill points at offsets drawn from a seed inside each step of the
+// initial sync: six runs killed among their user creates (managers first; the six offsets add
+// up to less than the 2,000 users), two among their group creates (the two add up to less than
+// the 50 groups) and two among their membership PATCHes (fewer than the 19 of Everyone). Offsets
+// count the requests of the step's operation in the killed run, so each kill lands inside its
+// step however much earlier runs did. The seed is logged; SCIMBRIDGE_CRASH_SEED replays one.
+func crashPoints(t *testing.T) []crashPoint {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("SCIMBRIDGE_CRASH_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("SCIMBRIDGE_CRASH_SEED=%q: %v", v, err)
+		}
+		seed = n
+	}
+	rng := rand.New(rand.NewPCG(seed, 0xc4a54))
+	var points []crashPoint
+	for range 6 {
+		points = append(points, crashPoint{"scim.CreateUser", int64(1 + rng.IntN(300))})
+	}
+	// 16 requests run at once: the first group kill comes after the first wave, most often with
+	// some creates done and others in flight; the second may come with all of its wave in flight.
+	points = append(points, crashPoint{"scim.CreateGroup", int64(17 + rng.IntN(18))}, crashPoint{"scim.CreateGroup", int64(1 + rng.IntN(12))})
+	for range 2 {
+		points = append(points, crashPoint{"scim.PatchGroup", int64(1 + rng.IntN(12))})
+	}
+	t.Logf("kill points %v (SCIMBRIDGE_CRASH_SEED=%d replays them)", points, seed)
+	return points
 }
 
 // runEnv runs the binary in dir with env and returns stdout, stderr and the exit code.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -138,6 +139,14 @@ func TestTransportStopsWaitingWhenCancelled(t *testing.T) {
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	tr := newTransport(http.DefaultTransport, Config{MaxAttempts: 5, RetryBackoff: time.Hour, MaxRetryBackoff: time.Hour, Concurrency: 1}, slog.New(slog.DiscardHandler))
+	// The cancel must come while the transport waits out its backoff, not while the first
+	// request is in flight (which a poll of the request count could not tell apart): the real
+	// sleep runs, and says when it has started.
+	waiting := make(chan time.Duration, 1)
+	tr.sleep = func(ctx context.Context, d time.Duration) error {
+		waiting <- d
+		return sleepCtx(ctx, d)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL, nil)
 	done := make(chan error, 1)
@@ -145,12 +154,16 @@ func TestTransportStopsWaitingWhenCancelled(t *testing.T) {
 		_, err := tr.RoundTrip(req)
 		done <- err
 	}()
-	for tr.requests.Load() == 0 {
-		time.Sleep(time.Millisecond)
+	if d := <-waiting; d < 30*time.Minute {
+		t.Errorf("backoff %s, want about an hour", d)
 	}
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("RoundTrip = %v, want context.Canceled", err)
+	err := <-done
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "waiting to retry") {
+		t.Errorf("RoundTrip = %v, want context.Canceled from the wait to retry", err)
+	}
+	if got := tr.requests.Load(); got != 1 {
+		t.Errorf("attempts = %d, want 1 (none after the cancel)", got)
 	}
 }
 

@@ -24,3 +24,6 @@ var (
 
 // SetInChainConcurrency sets how many in-chain searches a server source runs at once.
 func SetInChainConcurrency(src connectors.Source, n int) { src.(*source).inChain = n }
+
+// ErrMalformed exposes errRaw, the error every decoder failure wraps, to the fuzz test.
+var ErrMalformed = errRaw

@@ -76,13 +76,17 @@ func (p *Plan) Summarize(maxMembers int) Summary {
 // measured against: one request per user or group to create, update, disable or delete; for
 // memberships, ceil(changes / maxMembers) per group, after the first maxMembers members that a
 // new group's POST carries; one more per rename cycle (its temporary rename); nothing for what
-// did not change, adoptions without a difference included. Reads are counted apart.
+// did not change, adoptions without a difference included. A group update (rename) of a group
+// whose members change rides on its first membership PATCH and costs nothing more, unless it must
+// go first on its own (a rename chain or cycle, or a rename that frees a name a new group takes:
+// see GroupWaves). Reads are counted apart.
 func (p *Plan) LowerBound(maxMembers int) int {
 	if maxMembers <= 0 {
 		maxMembers = 100
 	}
 	n := len(p.CreateUsers) + len(p.UpdateUsers) + len(p.DisableUsers) + len(p.DeleteUsers) +
 		len(p.CreateGroups) + len(p.UpdateGroups) + len(p.DeleteGroups) + p.tempRenames()
+	n -= p.foldedGroupUpdates()
 	for _, g := range p.CreateGroups {
 		if extra := len(g.Members) - maxMembers; extra > 0 {
 			n += ceilDiv(extra, maxMembers)
@@ -95,6 +99,32 @@ func (p *Plan) LowerBound(maxMembers int) int {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// foldedGroupUpdates counts the group updates the applier folds into the group's first membership
+// PATCH: those GroupWaves does not send on their own, of groups whose members change.
+func (p *Plan) foldedGroupUpdates() int {
+	if len(p.UpdateGroups) == 0 || len(p.Members) == 0 {
+		return 0
+	}
+	patched := make(map[string]bool, len(p.Members))
+	for _, m := range p.Members {
+		if len(m.Add)+len(m.Remove) > 0 {
+			patched[m.Group.ID] = true
+		}
+	}
+	created := make(map[string]bool, len(p.CreateGroups))
+	for _, g := range p.CreateGroups {
+		created[strings.ToLower(g.DisplayName)] = true
+	}
+	_, rest := GroupWaves(p.UpdateGroups, created)
+	n := 0
+	for _, u := range rest {
+		if patched[u.ID] {
+			n++
+		}
+	}
+	return n
+}
 
 func (p *Plan) tempRenames() int {
 	n := 0

@@ -127,12 +127,42 @@ func (f *faultEnv) addUnmanaged() {
 	f.srv.Emu.ResetStats()
 }
 
-// faultCompany is n users (every fifth one managed by the first) and g groups with overlapping
-// members, one of them with more than 100 members when n allows.
+// richUser is a user carrying every attribute scimbridge manages, with values that vary with i
+// (and some left empty: no middle name on every third, no phone on every fifth, no address on
+// every seventh), so that an exact comparison covers each attribute and its absence.
+func richUser(i int, ext, name string) scim.User {
+	u := scim.User{ExternalID: ext, UserName: name + "@example.com", DisplayName: fmt.Sprintf("User %d", i),
+		GivenName: fmt.Sprintf("Given%d", i), FamilyName: fmt.Sprintf("Family%d", i%13),
+		NickName: fmt.Sprintf("nick%d", i), ProfileURL: fmt.Sprintf("https://example.com/people/%d", i),
+		Title: []string{"Engineer", "Manager", "Analyst", "Director"}[i%4], UserType: []string{"Employee", "Contractor"}[i%2],
+		PreferredLanguage: []string{"en-US", "fr-FR", "de-DE"}[i%3], Locale: []string{"en-US", "fr-CA"}[i%2],
+		Timezone: []string{"Europe/Paris", "America/New_York", "Asia/Tokyo"}[i%3],
+		Email:    name + "@example.com", EmailType: []string{"work", "home"}[i%2], Active: true,
+		Enterprise: scim.Enterprise{EmployeeNumber: fmt.Sprintf("E%05d", i), CostCenter: fmt.Sprintf("CC%d", i%4),
+			Organization: "Example Corp", Division: []string{"R&D", "Operations"}[i%2],
+			Department: []string{"Engineering", "Finance", "Sales"}[i%3]}}
+	if i%3 != 0 {
+		u.MiddleName = fmt.Sprintf("Middle%d", i)
+		u.HonorificPrefix = []string{"Dr.", "Ms.", "Mr."}[i%3]
+		u.HonorificSuffix = "PhD"
+	}
+	if i%5 != 0 {
+		u.PhoneNumber, u.PhoneType = fmt.Sprintf("+1 555 %04d", i), []string{"work", "mobile"}[i%2]
+	}
+	if i%7 != 0 {
+		u.Address = &scim.Address{Formatted: fmt.Sprintf("%d Main St, Springfield", i), StreetAddress: fmt.Sprintf("%d Main St", i),
+			Locality: "Springfield", Region: "IL", PostalCode: fmt.Sprintf("62%03d", i%1000), Country: "US", Type: "work"}
+	}
+	return u
+}
+
+// faultCompany is n users carrying every managed attribute (every fifth one managed by the
+// first) and g groups with overlapping members, one of them with more than 100 members when n
+// allows.
 func faultCompany(n, g int) scim.Snapshot {
 	var s scim.Snapshot
 	for i := range n {
-		u := person(fmt.Sprintf("u%04d", i), fmt.Sprintf("user%04d", i))
+		u := richUser(i, fmt.Sprintf("u%04d", i), fmt.Sprintf("user%04d", i))
 		if i > 0 && i%5 == 0 {
 			u.Enterprise.Manager = "u0000"
 		}
@@ -240,8 +270,19 @@ func exactView(t *testing.T, s scim.Snapshot, manual emulator.Dump) fullView {
 		byExt[u.ExternalID] = u.UserName
 	}
 	for _, u := range s.Users {
-		v.Users[strings.ToLower(u.UserName)] = fmt.Sprintf("ext=%s name=%q given=%q family=%q email=%q active=%v dept=%q manager=%q by=scim",
-			u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName, u.Email, u.Active, u.Enterprise.Department, byExt[u.Enterprise.Manager])
+		d := emulator.DumpUser{ExternalID: u.ExternalID, UserName: u.UserName, DisplayName: u.DisplayName,
+			GivenName: u.GivenName, FamilyName: u.FamilyName, MiddleName: u.MiddleName,
+			HonorificPrefix: u.HonorificPrefix, HonorificSuffix: u.HonorificSuffix, NickName: u.NickName,
+			ProfileURL: u.ProfileURL, Title: u.Title, UserType: u.UserType, PreferredLanguage: u.PreferredLanguage,
+			Locale: u.Locale, Timezone: u.Timezone, Email: u.Email, EmailType: u.EmailType,
+			PhoneNumber: u.PhoneNumber, PhoneType: u.PhoneType, Active: u.Active, CreatedBy: "scim",
+			Enterprise: emulator.DumpEnterprise{EmployeeNumber: u.Enterprise.EmployeeNumber, CostCenter: u.Enterprise.CostCenter,
+				Organization: u.Enterprise.Organization, Division: u.Enterprise.Division, Department: u.Enterprise.Department}}
+		if a := u.Address; a != nil {
+			d.Address = &emulator.DumpAddress{Formatted: a.Formatted, StreetAddress: a.StreetAddress, Locality: a.Locality,
+				Region: a.Region, PostalCode: a.PostalCode, Country: a.Country, Type: a.Type}
+		}
+		v.Users[strings.ToLower(u.UserName)] = userLine(d, byExt[u.Enterprise.Manager])
 	}
 	for _, g := range s.Groups {
 		var names []string
@@ -273,8 +314,7 @@ func dumpView(t *testing.T, d emulator.Dump) fullView {
 		if _, dup := v.Users[k]; dup {
 			t.Errorf("duplicate user %q", u.UserName)
 		}
-		v.Users[k] = fmt.Sprintf("ext=%s name=%q given=%q family=%q email=%q active=%v dept=%q manager=%q by=%s",
-			u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName, u.Email, u.Active, u.Enterprise.Department, names[u.Enterprise.Manager], u.CreatedBy)
+		v.Users[k] = userLine(u, names[u.Enterprise.Manager])
 	}
 	for _, g := range d.Groups {
 		if _, dup := v.Groups[g.DisplayName]; dup {
@@ -290,6 +330,23 @@ func dumpView(t *testing.T, d emulator.Dump) fullView {
 	return v
 }
 
+// userLine renders every attribute of a stored user that scimbridge manages (and role, which it
+// never writes), with the manager named by userName; id and revision are left out.
+func userLine(u emulator.DumpUser, manager string) string {
+	addr := "none"
+	if a := u.Address; a != nil {
+		addr = fmt.Sprintf("%q/%q/%q/%q/%q/%q/%q", a.Formatted, a.StreetAddress, a.Locality, a.Region, a.PostalCode, a.Country, a.Type)
+	}
+	e := u.Enterprise
+	return fmt.Sprintf("ext=%s userName=%q name=%q given=%q middle=%q family=%q prefix=%q suffix=%q nick=%q profile=%q "+
+		"title=%q type=%q lang=%q locale=%q tz=%q email=%q emailType=%q phone=%q phoneType=%q role=%q address=%s "+
+		"active=%v employee=%q cost=%q org=%q division=%q dept=%q manager=%q by=%s",
+		u.ExternalID, u.UserName, u.DisplayName, u.GivenName, u.MiddleName, u.FamilyName, u.HonorificPrefix, u.HonorificSuffix,
+		u.NickName, u.ProfileURL, u.Title, u.UserType, u.PreferredLanguage, u.Locale, u.Timezone, u.Email, u.EmailType,
+		u.PhoneNumber, u.PhoneType, u.Role, addr, u.Active, e.EmployeeNumber, e.CostCenter, e.Organization, e.Division,
+		e.Department, manager, u.CreatedBy)
+}
+
 // change edits the desired state so that a second run exercises updates, renames, member moves
 // and deletes under the same faults.
 func change(s scim.Snapshot) scim.Snapshot {
@@ -302,6 +359,14 @@ func change(s scim.Snapshot) scim.Snapshot {
 	for i := range s.Groups {
 		s.Groups[i].Members = slices.DeleteFunc(slices.Clone(s.Groups[i].Members), func(m string) bool { return gone[m] })
 	}
+	// Every kind of managed attribute changes on some user, and some are cleared.
+	s.Users[5].Title, s.Users[5].MiddleName, s.Users[5].HonorificPrefix = "Principal Engineer", "Changed", "Prof."
+	s.Users[6].PhoneNumber, s.Users[6].PhoneType, s.Users[6].EmailType = "+44 20 7946 0000", "mobile", "other"
+	s.Users[7].Address = &scim.Address{StreetAddress: "1 Rue de Rivoli", Locality: "Paris", PostalCode: "75001", Country: "FR", Type: "home"}
+	s.Users[8].Enterprise.CostCenter, s.Users[8].Enterprise.Division, s.Users[8].Enterprise.EmployeeNumber = "CC9", "Legal", "X1"
+	s.Users[9].Locale, s.Users[9].Timezone, s.Users[9].PreferredLanguage, s.Users[9].NickName = "de-DE", "Europe/Berlin", "de", "neo"
+	s.Users[10].Address, s.Users[10].PhoneNumber, s.Users[10].PhoneType = nil, "", ""
+	s.Users[11].ProfileURL, s.Users[11].UserType, s.Users[11].HonorificSuffix = "", "Intern", ""
 	s.Groups[1].DisplayName = "Team 01 renamed"
 	s.Groups[2].Members = append(s.Groups[2].Members, "u0001")
 	s.Groups = s.Groups[:len(s.Groups)-1] // the last group is removed
@@ -357,6 +422,13 @@ func TestFaultMixed(t *testing.T) {
 	f.scenario(func() {
 		f.srv.Emu.SetFaults(emulator.Faults{RateLimit: 80, Burst: 20, ErrorRatio: 0.15, DropRatio: 0.15})
 	}, f.reconciler(), 6)
+	// Each fault kind must have fired, or the scenario proved less than its name says.
+	st := f.srv.Emu.Stats()
+	for _, kind := range []string{"throttled", "injected", "dropped"} {
+		if st[kind] == 0 {
+			t.Errorf("no request was %s: %v", kind, st)
+		}
+	}
 }
 
 func TestFaultSlowAnswersPastTimeout(t *testing.T) {

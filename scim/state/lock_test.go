@@ -82,12 +82,23 @@ func TestLockWaitsForTheHolder(t *testing.T) {
 		released <- time.Now()
 		first.Release()
 	}()
+	start := time.Now()
 	second, err := AcquireLock(ctx, path, lockInfo("sync"), 10*time.Second)
+	acquired := time.Now()
 	if err != nil {
 		t.Fatalf("waiting AcquireLock: %v", err)
 	}
 	second.Release()
-	if got := time.Since(<-released); got > 5*time.Second {
+	rel := <-released
+	// The path this test names: the second writer started while the lock was held, and got it
+	// only after the release (not before, not long after).
+	if start.After(rel) {
+		t.Fatalf("the second AcquireLock started %s after the release: it never waited", start.Sub(rel))
+	}
+	if acquired.Before(rel) {
+		t.Errorf("took the lock %s before its holder released it", rel.Sub(acquired))
+	}
+	if got := acquired.Sub(rel); got > 5*time.Second {
 		t.Errorf("took the lock %s after its release", got)
 	}
 

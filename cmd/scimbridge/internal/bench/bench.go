@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -50,11 +51,16 @@ type Phase struct {
 	Writes    int `json:"writes"`
 	Reads     int `json:"reads"`
 	Throttled int `json:"throttled"`
-	// AcceptedWrites are the write attempts not answered 429: the writes the target carried out
-	// (or refused for a reason other than its rate).
+	// AcceptedWrites are the write attempts not answered 429, by the sync's count: the writes the
+	// target carried out (or refused for a reason other than its rate).
 	AcceptedWrites int `json:"acceptedWrites"`
-	// LowerBound is the fewest write requests that express the phase's plan; Ratio is Writes over it
-	// (1 when both are 0).
+	// Target is what the embedded Identity Center counted on its side of the wire during the phase.
+	Target TargetCounts `json:"target"`
+	// Mismatches lists every count on which the sync and the target disagree; a phase with any
+	// makes the bench fail (ErrCountsDisagree).
+	Mismatches []string `json:"mismatches,omitempty"`
+	// LowerBound is the fewest write requests that express the phase's plan; Ratio is the target's
+	// accepted writes over it (1 when both are 0).
 	LowerBound int     `json:"lowerBound"`
 	Ratio      float64 `json:"ratio"`
 	// WallSeconds is the sync process's wall time, from start to exit; LowerBoundSeconds is the
@@ -69,20 +75,105 @@ type Phase struct {
 	Changes map[string]int `json:"changes"`
 }
 
-// Report is the whole bench.
-type Report struct {
-	Users       int              `json:"users"`
-	Groups      int              `json:"groups"`
-	Memberships int              `json:"memberships"`
-	Seed        uint64           `json:"seed"`
-	RPS         float64          `json:"rps"`
-	LatencyMS   float64          `json:"latencyMs"`
-	Churn       string           `json:"churn"`
-	Phases      []Phase          `json:"phases"`
-	Emulator    map[string]int64 `json:"emulatorCalls"`
+// TargetCounts are the embedded Identity Center's own counters (emulator.Stats) for one phase.
+type TargetCounts struct {
+	// Requests counts, by operation in the emulator's names ("scim.PutUser", ...), the requests that
+	// got past the rate limit and the fault knobs and reached the operation.
+	Requests map[string]int64 `json:"requests"`
+	// Writes and Reads split Requests: Writes are the accepted writes the ratio is computed from.
+	Writes int64 `json:"writes"`
+	Reads  int64 `json:"reads"`
+	// Throttled, Injected and Dropped count the requests the rate limit answered 429 /
+	// ThrottlingException, the ones answered an injected 500 and the ones whose connection was cut.
+	Throttled int64 `json:"throttled"`
+	Injected  int64 `json:"injected"`
+	Dropped   int64 `json:"dropped"`
 }
 
-// Run generates the directory, starts the emulator and runs the phases.
+// ErrCountsDisagree is returned by Run, with the report, when a phase's request counts by the sync
+// differ from the target's own counts: the figures of that phase cannot be trusted.
+var ErrCountsDisagree = errors.New("bench: the sync's request counts and the target's disagree")
+
+// targetCounts splits the emulator's counters into operations and fault counts.
+func targetCounts(st emulator.Stats) TargetCounts {
+	t := TargetCounts{Requests: map[string]int64{}}
+	for k, n := range st {
+		switch k {
+		case "throttled":
+			t.Throttled = n
+		case "injected":
+			t.Injected = n
+		case "dropped":
+			t.Dropped = n
+		default:
+			t.Requests[k] = n
+			if isWrite(k) {
+				t.Writes += n
+			} else {
+				t.Reads += n
+			}
+		}
+	}
+	return t
+}
+
+// targetOp names the client's operation as the emulator counts it; the client calls a full
+// replace of a user ReplaceUser, the SCIM API reference (and the emulator) PutUser.
+func targetOp(clientOp string) string {
+	if clientOp == "scim.ReplaceUser" {
+		return "scim.PutUser"
+	}
+	return clientOp
+}
+
+// compareCounts checks, operation by operation, that the requests the sync says were not
+// throttled are the requests the target says reached it, and that both count the same throttled
+// requests. It returns one line per disagreement, sorted.
+func compareCounts(requests, throttledBy map[string]int, throttled int, t TargetCounts) []string {
+	accepted := map[string]int64{}
+	for op, n := range requests {
+		accepted[targetOp(op)] += int64(n - throttledBy[op])
+	}
+	ops := map[string]bool{}
+	for op := range accepted {
+		ops[op] = true
+	}
+	for op := range t.Requests {
+		ops[op] = true
+	}
+	var out []string
+	for _, op := range slices.Sorted(maps.Keys(ops)) {
+		if accepted[op] != t.Requests[op] {
+			out = append(out, fmt.Sprintf("%s: sync %d accepted, target %d", op, accepted[op], t.Requests[op]))
+		}
+	}
+	if int64(throttled) != t.Throttled {
+		out = append(out, fmt.Sprintf("throttled: sync %d, target %d", throttled, t.Throttled))
+	}
+	// The bench injects no errors or drops; the sync cannot tell them apart in its counts.
+	if t.Injected != 0 || t.Dropped != 0 {
+		out = append(out, fmt.Sprintf("faults the bench does not inject: target %d injected, %d dropped", t.Injected, t.Dropped))
+	}
+	return out
+}
+
+// Report is the whole bench.
+type Report struct {
+	Users       int     `json:"users"`
+	Groups      int     `json:"groups"`
+	Memberships int     `json:"memberships"`
+	Seed        uint64  `json:"seed"`
+	RPS         float64 `json:"rps"`
+	LatencyMS   float64 `json:"latencyMs"`
+	Churn       string  `json:"churn"`
+	Phases      []Phase `json:"phases"`
+	// Emulator is the target's counters of the last phase run (each phase's are in Phase.Target).
+	Emulator map[string]int64 `json:"emulatorCalls"`
+}
+
+// Run generates the directory, starts the emulator and runs the phases. When the target's counts
+// disagree with the sync's in any phase it still runs them all, and returns the report with an
+// error wrapping ErrCountsDisagree that names each phase and count.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	log := o.Log
 	if log == nil {
@@ -154,6 +245,7 @@ log: {level: warn}
 	log.Info("directory generated", "users", u, "groups", g, "memberships", m, "took", time.Since(start).Round(time.Millisecond))
 	rep := &Report{Users: u, Groups: g, Memberships: m, Seed: o.Spec.Seed, RPS: o.RPS, LatencyMS: float64(o.Latency) / float64(time.Millisecond)}
 
+	var disagree []string
 	want := func(name string) bool { return len(o.Phases) == 0 || slices.Contains(o.Phases, name) }
 	phases := []struct {
 		name   string
@@ -177,17 +269,25 @@ log: {level: warn}
 		}
 		emu.ResetStats()
 		log.Info("phase started", "phase", ph.name)
-		p, err := runPhase(ctx, o.Binary, cfgPath, allow, o.RPS)
+		p, err := runPhase(ctx, o.Binary, cfgPath, allow, o.RPS, emu.Stats)
 		if err != nil {
 			return nil, fmt.Errorf("phase %s: %w", ph.name, err)
 		}
 		p.Name = ph.name
-		log.Info("phase done", "phase", ph.name, "writes", p.Writes, "lower_bound", p.LowerBound, "wall_s", p.WallSeconds)
+		log.Info("phase done", "phase", ph.name, "writes", p.Writes, "target_writes", p.Target.Writes,
+			"lower_bound", p.LowerBound, "wall_s", p.WallSeconds)
+		for _, m := range p.Mismatches {
+			log.Error("the sync's and the target's counts disagree", "phase", ph.name, "count", m)
+			disagree = append(disagree, fmt.Sprintf("%s: %s", ph.name, m))
+		}
 		if want(ph.name) {
 			rep.Phases = append(rep.Phases, *p)
 		}
 	}
 	rep.Emulator = emu.Stats()
+	if len(disagree) > 0 {
+		return rep, fmt.Errorf("%w: %s", ErrCountsDisagree, strings.Join(disagree, "; "))
+	}
 	return rep, nil
 }
 
@@ -219,7 +319,8 @@ type syncOutput struct {
 	} `json:"summary"`
 }
 
-func runPhase(ctx context.Context, binary, cfgPath string, allowDeletes int, rps float64) (*Phase, error) {
+// runPhase runs one sync and measures it; stats returns the target's counters, reset before.
+func runPhase(ctx context.Context, binary, cfgPath string, allowDeletes int, rps float64, stats func() emulator.Stats) (*Phase, error) {
 	cmd := exec.CommandContext(ctx, binary, "sync", "--config", cfgPath, "--output", "json", "--summary-only", "--allow-deletes", strconv.Itoa(allowDeletes))
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true")
 	var stdout, stderr bytes.Buffer
@@ -227,6 +328,8 @@ func runPhase(ctx context.Context, binary, cfgPath string, allowDeletes int, rps
 	start := time.Now()
 	err := cmd.Run()
 	wall := time.Since(start)
+	// The child has exited: every request it sent has been answered or cut, and counted.
+	target := targetCounts(stats())
 	var out syncOutput
 	if jerr := json.Unmarshal(stdout.Bytes(), &out); jerr != nil {
 		return nil, fmt.Errorf("sync: %v: %s", errors.Join(err, jerr), tail(stderr.String()))
@@ -235,7 +338,7 @@ func runPhase(ctx context.Context, binary, cfgPath string, allowDeletes int, rps
 		return nil, fmt.Errorf("sync: %v (result %s): %s", err, out.Result, tail(stderr.String()))
 	}
 	p := &Phase{Requests: out.Requests, Throttled: out.Throttled, LowerBound: out.Summary.LowerBound,
-		WallSeconds: wall.Seconds(), Result: out.Result}
+		WallSeconds: wall.Seconds(), Result: out.Result, Target: target}
 	for op, n := range out.Requests {
 		if isWrite(op) {
 			p.Writes += n
@@ -244,12 +347,8 @@ func runPhase(ctx context.Context, binary, cfgPath string, allowDeletes int, rps
 			p.Reads += n
 		}
 	}
-	p.Ratio = 1
-	if p.LowerBound > 0 {
-		p.Ratio = float64(p.Writes) / float64(p.LowerBound)
-	} else if p.Writes > 0 {
-		p.Ratio = float64(p.Writes)
-	}
+	p.Mismatches = compareCounts(out.Requests, out.ThrottledRequests, out.Throttled, target)
+	p.Ratio = ratio(target.Writes, p.LowerBound)
 	if rps > 0 {
 		p.LowerBoundSeconds = float64(p.LowerBound) / rps
 	}
@@ -266,13 +365,25 @@ func runPhase(ctx context.Context, binary, cfgPath string, allowDeletes int, rps
 	return p, nil
 }
 
-// isWrite tells write operations from reads by the client's operation names.
+// ratio is the target's accepted writes over the lower bound: 1 when both are 0, the writes
+// themselves when only the lower bound is.
+func ratio(writes int64, lowerBound int) float64 {
+	switch {
+	case lowerBound > 0:
+		return float64(writes) / float64(lowerBound)
+	case writes > 0:
+		return float64(writes)
+	}
+	return 1
+}
+
+// isWrite tells write operations from reads, by the client's or the emulator's operation names.
 func isWrite(op string) bool {
 	api, name, _ := strings.Cut(op, ".")
 	if api != "scim" {
 		return false
 	}
-	for _, p := range []string{"Create", "Replace", "Patch", "Delete", "SetUserActive"} {
+	for _, p := range []string{"Create", "Replace", "Put", "Patch", "Delete", "SetUserActive"} {
 		if strings.HasPrefix(name, p) {
 			return true
 		}
@@ -299,14 +410,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(w, "churn: %s\n", r.Churn)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\twrites\taccepted\treads\tlower bound\tratio\t429s\twall\tlower bound time\tpeak RSS\tCPU\tresult\t")
+	fmt.Fprintln(tw, "phase\twrites sent\taccepted (sync)\taccepted (target)\treads\tlower bound\tratio\t429s (sync)\t429s (target)\twall\tlower bound time\tpeak RSS\tCPU\tresult\t")
 	for _, p := range r.Phases {
 		lbt := "-"
 		if p.LowerBoundSeconds > 0 {
 			lbt = fmt.Sprintf("%.1fs", p.LowerBoundSeconds)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.3f\t%d\t%.1fs\t%s\t%.0f MB\t%.1fs\t%s\t\n", p.Name, p.Writes, p.AcceptedWrites, p.Reads, p.LowerBound,
-			p.Ratio, p.Throttled, p.WallSeconds, lbt, float64(p.PeakRSSBytes)/(1<<20), p.CPUSeconds, p.Result)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.3f\t%d\t%d\t%.1fs\t%s\t%.0f MB\t%.1fs\t%s\t\n", p.Name, p.Writes, p.AcceptedWrites, p.Target.Writes,
+			p.Reads, p.LowerBound, p.Ratio, p.Throttled, p.Target.Throttled, p.WallSeconds, lbt, float64(p.PeakRSSBytes)/(1<<20), p.CPUSeconds, p.Result)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -318,6 +429,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		slices.Sort(ops)
 		fmt.Fprintf(w, "%s requests: %s\n", p.Name, strings.Join(ops, ", "))
+	}
+	for _, p := range r.Phases {
+		for _, m := range p.Mismatches {
+			fmt.Fprintf(w, "COUNTS DISAGREE in %s: %s\n", p.Name, m)
+		}
 	}
 	return nil
 }

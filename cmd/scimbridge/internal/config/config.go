@@ -251,7 +251,7 @@ func expandText(raw []byte, root *yaml.Node, lookup func(string) (string, bool),
 		}
 		v := expand(n.Value, n.Line, lookup, errs)
 		text := strconv.Quote(v)
-		if n.Style == 0 && plainWord.MatchString(v) {
+		if n.Style == 0 && plainSafe(v) {
 			text = v
 		}
 		edits = append(edits, edit{n.Line - 1, start, end, text})
@@ -266,8 +266,28 @@ func expandText(raw []byte, root *yaml.Node, lookup func(string) (string, bool),
 	return []byte(strings.Join(lines, ""))
 }
 
-// plainWord matches values that stay one scalar, of the type they look like, when written plain.
+// plainWord matches values that may stay one scalar, of the type they look like, when written
+// plain; plainSafe makes sure.
 var plainWord = regexp.MustCompile(`^[A-Za-z0-9_./@+-][A-Za-z0-9_./@+:-]*$`)
+
+// plainSafe reports whether v, written plain as a value in block and in flow style, reads back
+// as one non-null scalar with exactly the text v. "a:", "-", "@x" and "null" are not: written
+// plain they would break the document or lose the value.
+func plainSafe(v string) bool {
+	if !plainWord.MatchString(v) {
+		return false
+	}
+	for _, doc := range []string{"k: " + v + "\n", "{k: " + v + "}\n"} {
+		var n yaml.Node
+		if yaml.Unmarshal([]byte(doc), &n) != nil || len(n.Content) != 1 || len(n.Content[0].Content) != 2 {
+			return false
+		}
+		if val := n.Content[0].Content[1]; val.Kind != yaml.ScalarNode || val.Value != v || val.ShortTag() == "!!null" {
+			return false
+		}
+	}
+	return true
+}
 
 // runeOffset converts a 0-based column in runes to a byte offset in line.
 func runeOffset(line string, col int) int {
@@ -350,6 +370,8 @@ func expand(s string, line int, lookup func(string) (string, bool), errs *[]erro
 			name, def, hasDef := strings.Cut(s[i+2:i+end], ":-")
 			v, ok := lookup(name)
 			switch {
+			case name == "":
+				*errs = append(*errs, fmt.Errorf("line %d: ${} names no environment variable", line))
 			case ok && !utf8.ValidString(v):
 				// Written into the YAML text it would come back as other characters (a token
 				// silently changed); the value itself is never quoted in the message.
