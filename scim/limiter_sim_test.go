@@ -156,23 +156,26 @@ func simulateFrom(initial, serverRate float64, serverBurst float64, workers int,
 // TestLimiterFindsUnknownLimit drives the limiter in virtual time against targets whose limit it
 // is not told (5 to 100 req/s), and requires it to use at least 90% of each limit after a minute
 // of adaptation, with fewer than 1% of requests throttled at the 20 req/s of the sync benchmark.
-// Targets without any burst allowance (burst 1) are only reported: latency jitter alone makes
-// requests arrive closer together than the limit there, so no client keeps 90% of them.
+// Against targets without any burst allowance (burst 1) latency jitter alone makes requests arrive
+// closer together than the limit, so no client keeps 90% of it: there the bar is 85% of what a
+// perfectly even sender keeps (reachable). `make test` runs these cases without -race too, where
+// the 50 and 100 req/s ones are not skipped.
 func TestLimiterFindsUnknownLimit(t *testing.T) {
+	even := func(rate float64) float64 { return 0.85 * reachable(rate, 1) / rate }
 	for _, tc := range []struct {
 		rate, burst  float64
-		minFraction  float64 // 0: report only
-		maxThrottled float64 // 0: report only
+		minFraction  float64
+		maxThrottled float64 // 0: not checked
 	}{
 		{5, 5, 0.90, 0},
-		{5, 1, 0, 0},
+		{5, 1, even(5), 0},
 		{20, 5, 0.90, 0.01},
 		{20, 20, 0.90, 0.01},
-		{20, 1, 0, 0},
-		{50, 10, 0.90, 0},
-		{100, 20, 0.90, 0},
-		{100, 100, 0.90, 0},
-		{100, 1, 0, 0},
+		{20, 1, even(20), 0.01},
+		{50, 10, 0.90, 0.01},
+		{100, 20, 0.90, 0.01},
+		{100, 100, 0.90, 0.01},
+		{100, 1, even(100), 0.02},
 	} {
 		t.Run(fmt.Sprintf("rate=%v/burst=%v", tc.rate, tc.burst), func(t *testing.T) {
 			t.Parallel()
@@ -182,7 +185,7 @@ func TestLimiterFindsUnknownLimit(t *testing.T) {
 			r := simulate(tc.rate, tc.burst, 16, 20*time.Millisecond, 400*time.Second, 60*time.Second, 1)
 			t.Logf("server %v req/s burst %v: achieved %.1f%% of the limit, 429s after warm-up %.2f%%, all 429s %d of %d, final rate %.1f",
 				tc.rate, tc.burst, 100*r.fraction, 100*r.throttledFrac, r.throttledAll, r.sentAll, r.finalRate)
-			if tc.minFraction > 0 && r.fraction < tc.minFraction {
+			if r.fraction < tc.minFraction {
 				t.Errorf("achieved %.3f of the limit, want >= %.2f", r.fraction, tc.minFraction)
 			}
 			if tc.maxThrottled > 0 && r.throttledFrac >= tc.maxThrottled {
