@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -21,14 +22,27 @@ func lockInfo(command string) state.LockInfo {
 	return state.LockInfo{PID: os.Getpid(), Host: host, Command: command, Started: time.Now().UTC()}
 }
 
-// lockState takes the state store's writer lock for command, waiting up to state.lock_timeout. A
-// lock held by another writer comes back as exit code 4.
-func lockState(ctx context.Context, cfg *config.Config, command string) (*state.Lock, error) {
+// lockState takes the state store's writer lock for command, waiting up to state.lock_timeout
+// (and saying so in the log). A lock held by another writer comes back as exit code 4.
+func lockState(ctx context.Context, cfg *config.Config, command string, log *slog.Logger) (*state.Lock, error) {
 	path := cfg.StatePath()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	l, err := state.AcquireLock(ctx, path, lockInfo(command), time.Duration(cfg.State.LockTimeout))
+	info, wait := lockInfo(command), time.Duration(cfg.State.LockTimeout)
+	l, err := state.AcquireLock(ctx, path, info, 0)
+	var le *state.LockedError
+	if errors.As(err, &le) && wait > 0 {
+		holder := "another process"
+		if le.HolderKnown {
+			holder = le.Holder.String()
+		}
+		log.Warn("waiting for the state lock", "holder", holder, "lock_timeout", wait.String())
+		started := time.Now()
+		if l, err = state.AcquireLock(ctx, path, info, wait); err == nil {
+			log.Warn("took the state lock", "waited", time.Since(started).Round(time.Millisecond).String())
+		}
+	}
 	if errors.Is(err, state.ErrLocked) {
 		return nil, &codeError{exitLocked, err}
 	}

@@ -101,6 +101,7 @@ func TestStateLockOneWriterAtATime(t *testing.T) {
 		lockDirectoryRename(t, dir, i)
 	}
 	srv.Emu.ResetStats()
+	srv.Emu.SetFaults(emulator.Faults{Latency: 150 * time.Millisecond}) // the first run lasts while the second starts
 	waitEnv := append(env[:len(env):len(env)], "SCIMBRIDGE_STATE_LOCK_TIMEOUT=2m")
 	first, waitFirst := startSync(t, dir, waitEnv, "-c", cfg)
 	waitForLock(t, dir, first.Process.Pid)
@@ -110,6 +111,9 @@ func TestStateLockOneWriterAtATime(t *testing.T) {
 	code2, out2 := waitSecond()
 	if code1 != exitOK || code2 != exitOK {
 		t.Fatalf("waiting runs: exit %d and %d\n%s\n%s", code1, code2, tail(out1), tail(out2))
+	}
+	if !strings.Contains(out2, "waiting for the state lock") || !strings.Contains(out2, "took the state lock") || !strings.Contains(out2, fmt.Sprintf("pid %d", first.Process.Pid)) {
+		t.Errorf("the second run did not wait for the lock:\n%s", tail(out2))
 	}
 	if writesOfFirst != 20 {
 		t.Errorf("first run: got %d writes, want 20 renames", writesOfFirst)

@@ -87,14 +87,14 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 	}
 	setMemoryLimit()
 	ctx := cmd.Context()
+	log := newLogger(cmd.ErrOrStderr(), cfg.Log, f.verbose)
 	var lock *state.Lock
 	if !f.dryRun { // a dry run writes nothing to the target, so it neither needs nor waits for the lock
-		if lock, err = lockState(ctx, cfg, "sync"); err != nil {
+		if lock, err = lockState(ctx, cfg, "sync", log); err != nil {
 			return err
 		}
 		defer lock.Release()
 	}
-	log := newLogger(cmd.ErrOrStderr(), cfg.Log, f.verbose)
 	rt, err := newRuntime(ctx, cfg, log)
 	if err != nil {
 		return err
