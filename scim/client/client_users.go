@@ -1,10 +1,12 @@
-package scim
+package client
 
 import (
 	"context"
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/scimbridge/scimbridge/scim"
 )
 
 // SCIM schema URNs.
@@ -98,7 +100,7 @@ type scimValue struct {
 
 // userBody renders u for POST or PUT. The manager is given as a target id (managerID), never
 // from u.Enterprise.Manager, which holds a source id in a desired snapshot.
-func userBody(u User, managerID string) scimUser {
+func userBody(u scim.User, managerID string) scimUser {
 	active := u.Active
 	b := scimUser{
 		Schemas:           []string{SchemaUser},
@@ -129,7 +131,7 @@ func userBody(u User, managerID string) scimUser {
 	if u.PhoneNumber != "" {
 		b.PhoneNumbers = []scimMulti{{Value: u.PhoneNumber, Type: u.PhoneType}}
 	}
-	if u.Address != nil && *u.Address != (Address{}) {
+	if u.Address != nil && *u.Address != (scim.Address{}) {
 		a := u.Address
 		b.Addresses = []scimAddress{{Formatted: a.Formatted, StreetAddress: a.StreetAddress, Locality: a.Locality,
 			Region: a.Region, PostalCode: a.PostalCode, Country: a.Country, Type: a.Type}}
@@ -148,8 +150,8 @@ func userBody(u User, managerID string) scimUser {
 
 // toTarget maps a user read from the target back to the model; Enterprise.Manager is the
 // manager's target id.
-func (s *scimUser) toTarget() TargetUser {
-	t := TargetUser{ID: s.ID, User: User{
+func (s *scimUser) toTarget() scim.TargetUser {
+	t := scim.TargetUser{ID: s.ID, User: scim.User{
 		ExternalID: s.ExternalID, UserName: s.UserName, DisplayName: s.DisplayName,
 		NickName: s.NickName, ProfileURL: s.ProfileURL, Title: s.Title, UserType: s.UserType,
 		PreferredLanguage: s.PreferredLanguage, Locale: s.Locale, Timezone: s.Timezone,
@@ -173,14 +175,14 @@ func (s *scimUser) toTarget() TargetUser {
 				break
 			}
 		}
-		t.Address = &Address{Formatted: a.Formatted, StreetAddress: a.StreetAddress, Locality: a.Locality,
+		t.Address = &scim.Address{Formatted: a.Formatted, StreetAddress: a.StreetAddress, Locality: a.Locality,
 			Region: a.Region, PostalCode: a.PostalCode, Country: a.Country, Type: a.Type}
-		if *t.Address == (Address{}) {
+		if *t.Address == (scim.Address{}) {
 			t.Address = nil
 		}
 	}
 	if e := s.Enterprise; e != nil {
-		t.Enterprise = Enterprise{EmployeeNumber: e.EmployeeNumber, CostCenter: e.CostCenter,
+		t.Enterprise = scim.Enterprise{EmployeeNumber: e.EmployeeNumber, CostCenter: e.CostCenter,
 			Organization: e.Organization, Division: e.Division, Department: e.Department}
 		if e.Manager != nil {
 			t.Enterprise.Manager = e.Manager.Value
@@ -203,7 +205,7 @@ func pickPrimary(vs []scimMulti) *scimMulti {
 
 // CreateUser creates u (POST /Users) with managerID as its manager's target id ("" for none)
 // and returns the new user's id. A duplicate userName fails with an error matching ErrConflict.
-func (c *Client) CreateUser(ctx context.Context, u User, managerID string) (string, error) {
+func (c *Client) CreateUser(ctx context.Context, u scim.User, managerID string) (string, error) {
 	var out scimUser
 	if err := c.call(ctx, "CreateUser", "POST", "/Users", nil, userBody(u, managerID), &out); err != nil {
 		return "", err
@@ -216,7 +218,7 @@ func (c *Client) CreateUser(ctx context.Context, u User, managerID string) (stri
 
 // ReplaceUser replaces every attribute of user id with u (PUT /Users/{id}); attributes empty in
 // u are cleared on the target.
-func (c *Client) ReplaceUser(ctx context.Context, id string, u User, managerID string) error {
+func (c *Client) ReplaceUser(ctx context.Context, id string, u scim.User, managerID string) error {
 	if id == "" {
 		return fmt.Errorf("scim: replace user %s: empty id", quote(u.UserName))
 	}
@@ -254,7 +256,7 @@ func (c *Client) DeleteUser(ctx context.Context, id string) error {
 
 // FindUser returns the user whose attr ("userName" or "externalId") equals value, or nil and
 // no error when there is none.
-func (c *Client) FindUser(ctx context.Context, attr, value string) (*TargetUser, error) {
+func (c *Client) FindUser(ctx context.Context, attr, value string) (*scim.TargetUser, error) {
 	if attr != "userName" && attr != "externalId" {
 		return nil, fmt.Errorf("scim: find user by %q: want userName or externalId", attr)
 	}
