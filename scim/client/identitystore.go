@@ -330,34 +330,13 @@ func isUser(u *types.User) (scim.TargetUser, error) {
 		t.GivenName, t.FamilyName, t.MiddleName = aws.ToString(n.GivenName), aws.ToString(n.FamilyName), aws.ToString(n.MiddleName)
 		t.HonorificPrefix, t.HonorificSuffix = aws.ToString(n.HonorificPrefix), aws.ToString(n.HonorificSuffix)
 	}
-	if len(u.Emails) > 0 {
-		e := u.Emails[0]
-		for _, x := range u.Emails {
-			if x.Primary {
-				e = x
-				break
-			}
-		}
+	if e, ok := primary(u.Emails, func(e types.Email) bool { return e.Primary }); ok {
 		t.Email, t.EmailType = aws.ToString(e.Value), aws.ToString(e.Type)
 	}
-	if len(u.PhoneNumbers) > 0 {
-		p := u.PhoneNumbers[0]
-		for _, x := range u.PhoneNumbers {
-			if x.Primary {
-				p = x
-				break
-			}
-		}
+	if p, ok := primary(u.PhoneNumbers, func(p types.PhoneNumber) bool { return p.Primary }); ok {
 		t.PhoneNumber, t.PhoneType = aws.ToString(p.Value), aws.ToString(p.Type)
 	}
-	if len(u.Addresses) > 0 {
-		a := u.Addresses[0]
-		for _, x := range u.Addresses {
-			if x.Primary {
-				a = x
-				break
-			}
-		}
+	if a, ok := primary(u.Addresses, func(a types.Address) bool { return a.Primary }); ok {
 		addr := scim.Address{Formatted: aws.ToString(a.Formatted), StreetAddress: aws.ToString(a.StreetAddress),
 			Locality: aws.ToString(a.Locality), Region: aws.ToString(a.Region), PostalCode: aws.ToString(a.PostalCode),
 			Country: aws.ToString(a.Country), Type: aws.ToString(a.Type)}

@@ -85,6 +85,9 @@ type scimAddress struct {
 	Primary       bool   `json:"primary,omitempty"`
 }
 
+func (m scimMulti) isPrimary() bool   { return m.Primary }
+func (a scimAddress) isPrimary() bool { return a.Primary }
+
 type scimEnterprise struct {
 	EmployeeNumber string     `json:"employeeNumber,omitempty"`
 	CostCenter     string     `json:"costCenter,omitempty"`
@@ -161,20 +164,13 @@ func (s *scimUser) toTarget() scim.TargetUser {
 		t.GivenName, t.FamilyName, t.MiddleName = s.Name.GivenName, s.Name.FamilyName, s.Name.MiddleName
 		t.HonorificPrefix, t.HonorificSuffix = s.Name.HonorificPrefix, s.Name.HonorificSuffix
 	}
-	if e := pickPrimary(s.Emails); e != nil {
+	if e, ok := primary(s.Emails, scimMulti.isPrimary); ok {
 		t.Email, t.EmailType = e.Value, e.Type
 	}
-	if p := pickPrimary(s.PhoneNumbers); p != nil {
+	if p, ok := primary(s.PhoneNumbers, scimMulti.isPrimary); ok {
 		t.PhoneNumber, t.PhoneType = p.Value, p.Type
 	}
-	if len(s.Addresses) > 0 {
-		a := s.Addresses[0]
-		for _, x := range s.Addresses {
-			if x.Primary {
-				a = x
-				break
-			}
-		}
+	if a, ok := primary(s.Addresses, scimAddress.isPrimary); ok {
 		t.Address = &scim.Address{Formatted: a.Formatted, StreetAddress: a.StreetAddress, Locality: a.Locality,
 			Region: a.Region, PostalCode: a.PostalCode, Country: a.Country, Type: a.Type}
 		if *t.Address == (scim.Address{}) {
@@ -191,16 +187,19 @@ func (s *scimUser) toTarget() scim.TargetUser {
 	return t
 }
 
-func pickPrimary(vs []scimMulti) *scimMulti {
-	if len(vs) == 0 {
-		return nil
-	}
-	for i := range vs {
-		if vs[i].Primary {
-			return &vs[i]
+// primary returns the value of a multi-valued attribute that is marked primary, else the first;
+// ok is false when there is none. The model keeps one value of each, as Identity Center does, and
+// both readers pick it this way.
+func primary[T any](vs []T, isPrimary func(T) bool) (v T, ok bool) {
+	for _, v := range vs {
+		if isPrimary(v) {
+			return v, true
 		}
 	}
-	return &vs[0]
+	if len(vs) == 0 {
+		return v, false
+	}
+	return vs[0], true
 }
 
 // CreateUser creates u (POST /Users) with managerID as its manager's target id ("" for none)
