@@ -1,5 +1,8 @@
-// Package scim holds the resource model that scimbridge syncs (User, Group, Snapshot), the rules
-// IAM Identity Center applies to it, and the SCIM 2.0 client that writes it to a target.
+// Package scim holds the resource model that scimbridge syncs (User, Group, Snapshot, and a
+// target's state), the rules IAM Identity Center applies to it, and the problems a record that
+// breaks them is reported with. It is a leaf: it imports only the standard library, so the pure
+// plan and every connector build without the AWS SDK. The SCIM client and the identitystore
+// reader that talk to a target are in scim/client.
 //
 // Data flows one way: a connector produces a Snapshot (the desired state, keyed by stable source
 // ids that become SCIM externalIds), the plan compares it with the target's current state, and

@@ -153,8 +153,8 @@ func (u User) normalized() User {
 	}
 	if u.Address != nil {
 		a := *u.Address
-		for _, p := range []*string{&a.Formatted, &a.StreetAddress, &a.Locality, &a.Region, &a.PostalCode, &a.Country, &a.Type} {
-			*p = strings.TrimSpace(*p)
+		for _, f := range a.fields() {
+			*f.ptr = strings.TrimSpace(*f.ptr)
 		}
 		if a == (Address{}) {
 			u.Address = nil
@@ -208,6 +208,27 @@ func (u *User) fields() [numFields]userField {
 	}
 }
 
+// addressPrefix is the SCIM path of the address, which Identity Center keeps as the one value of
+// the multi-valued addresses attribute.
+const addressPrefix = "addresses."
+
+// numAddressFields is the number of attributes Address.fields lists.
+const numAddressFields = 7
+
+// fields lists a's attributes by their SCIM sub-attribute names, in a fixed order; the pointers
+// write into a. Normalize, check and Attributes all walk this one list.
+func (a *Address) fields() [numAddressFields]userField {
+	return [numAddressFields]userField{
+		{"formatted", &a.Formatted, false, MaxAttributeLen},
+		{"streetAddress", &a.StreetAddress, false, MaxAttributeLen},
+		{"locality", &a.Locality, false, MaxAttributeLen},
+		{"region", &a.Region, false, MaxAttributeLen},
+		{"postalCode", &a.PostalCode, false, MaxAttributeLen},
+		{"country", &a.Country, false, MaxAttributeLen},
+		{"type", &a.Type, false, MaxAttributeLen},
+	}
+}
+
 // Check reports the first reason u cannot be sent to Identity Center, if any.
 func (u User) Check() error {
 	if p, bad := u.normalized().check(); bad {
@@ -232,13 +253,10 @@ func (u User) check() (Problem, bool) {
 		return bad("emails", fmt.Sprintf("%s is not an email address", quote(u.Email)))
 	}
 	if u.Address != nil {
-		a := u.Address
-		for _, f := range []struct {
-			name string
-			v    string
-		}{{"formatted", a.Formatted}, {"streetAddress", a.StreetAddress}, {"locality", a.Locality}, {"region", a.Region}, {"postalCode", a.PostalCode}, {"country", a.Country}, {"type", a.Type}} {
-			if reason := checkString(f.v, false, MaxAttributeLen); reason != "" {
-				return bad("addresses."+f.name, reason)
+		a := *u.Address
+		for _, f := range a.fields() {
+			if reason := checkString(*f.ptr, f.required, f.max); reason != "" {
+				return bad(addressPrefix+f.name, reason)
 			}
 		}
 	}
@@ -289,7 +307,7 @@ type Attribute struct {
 // address flattened into addresses.* names. The externalId is included; active is not.
 func (u User) Attributes() []Attribute {
 	fs := u.fields()
-	out := make([]Attribute, 0, numFields+7)
+	out := make([]Attribute, 0, numFields+numAddressFields)
 	for _, f := range fs {
 		out = append(out, Attribute{f.name, *f.ptr})
 	}
@@ -297,13 +315,8 @@ func (u User) Attributes() []Attribute {
 	if u.Address != nil {
 		a = *u.Address
 	}
-	return append(out,
-		Attribute{"addresses.formatted", a.Formatted},
-		Attribute{"addresses.streetAddress", a.StreetAddress},
-		Attribute{"addresses.locality", a.Locality},
-		Attribute{"addresses.region", a.Region},
-		Attribute{"addresses.postalCode", a.PostalCode},
-		Attribute{"addresses.country", a.Country},
-		Attribute{"addresses.type", a.Type},
-	)
+	for _, f := range a.fields() {
+		out = append(out, Attribute{addressPrefix + f.name, *f.ptr})
+	}
+	return out
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/scimbridge/scimbridge/connectors"
 	"github.com/scimbridge/scimbridge/connectors/secret"
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/reconcile"
 )
 
 func newCheckCmd() *cobra.Command {
@@ -183,7 +184,7 @@ func runCheck(cmd *cobra.Command, rt *app) error {
 	} else {
 		fmt.Fprintf(w, "  SCIM: reachable, token accepted\n")
 	}
-	if rt.reader != scim.StateReader(rt.client) {
+	if rt.reader != reconcile.StateReader(rt.client) {
 		if _, err := rt.reader.ReadState(ctx); err != nil {
 			failed = append(failed, fmt.Errorf("identitystore: %w", err))
 			fmt.Fprintf(w, "  identitystore: FAILED: %v\n", err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 )
 
 // TestSyncLeftOutExitCode: a record whose userName a hand-made user holds is left out. The full
@@ -15,7 +16,7 @@ import (
 func TestSyncLeftOutExitCode(t *testing.T) {
 	b := newRig(t, "sync: {full_reconcile_interval: 1h}\n")
 	b.people(3, nil)
-	c, err := scim.NewClient(scim.ClientConfig{BaseURL: b.srv.URL, Token: func(context.Context) (string, error) { return b.srv.Token, nil }})
+	c, err := client.New(client.Config{BaseURL: b.srv.URL, Token: func(context.Context) (string, error) { return b.srv.Token, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

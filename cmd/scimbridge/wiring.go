@@ -24,6 +24,7 @@ import (
 	"github.com/scimbridge/scimbridge/connectors"
 	"github.com/scimbridge/scimbridge/connectors/secret"
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 	"github.com/scimbridge/scimbridge/scim/emulator"
 	"github.com/scimbridge/scimbridge/scim/plan"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
@@ -55,13 +56,13 @@ func newLogger(w io.Writer, c config.Log, verbose bool) *slog.Logger {
 // Observer, for the summary line, the bench command and the metrics.
 type counter struct {
 	mu        sync.Mutex
-	requests  map[string]int // attempts by "api.Operation", throttled ones included
-	throttled map[string]int // the attempts answered 429 / ThrottlingException, by operation
-	next      scim.Observer  // also told, when set (serve's metrics)
+	requests  map[string]int  // attempts by "api.Operation", throttled ones included
+	throttled map[string]int  // the attempts answered 429 / ThrottlingException, by operation
+	next      client.Observer // also told, when set (serve's metrics)
 }
 
 // forward makes the counter pass every request on to o as well.
-func (c *counter) forward(o scim.Observer) {
+func (c *counter) forward(o client.Observer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.next = o
@@ -69,11 +70,11 @@ func (c *counter) forward(o scim.Observer) {
 
 func newCounter() *counter { return &counter{requests: map[string]int{}, throttled: map[string]int{}} }
 
-// ObserveRequest implements scim.Observer.
+// ObserveRequest implements client.Observer.
 func (c *counter) ObserveRequest(api, op string, status int, d time.Duration, err error) {
 	c.mu.Lock()
 	c.requests[api+"."+op]++
-	if status == http.StatusTooManyRequests || errors.Is(err, scim.ErrThrottled) {
+	if status == http.StatusTooManyRequests || errors.Is(err, client.ErrThrottled) {
 		c.throttled[api+"."+op]++
 	}
 	next := c.next
@@ -97,8 +98,8 @@ type app struct {
 	source  connectors.Source
 	mapping *connectors.Mapping
 	state   *state.Store
-	client  *scim.Client
-	reader  scim.StateReader
+	client  *client.Client
+	reader  reconcile.StateReader
 	counter *counter
 	// onRunStart is told each run's id (the state lock's holder record).
 	onRunStart func(runID int64)
@@ -160,7 +161,7 @@ func (rt *app) openTarget(ctx context.Context) error {
 		return err
 	}
 	profile := targetProfile(t)
-	rate := scim.LimiterConfig{Initial: t.Rate.Initial, Min: t.Rate.Min, Max: t.Rate.Max}
+	rate := client.LimiterConfig{Initial: t.Rate.Initial, Min: t.Rate.Min, Max: t.Rate.Max}
 	if rate.Initial == 0 {
 		rate.Initial = 10 // about half of what Identity Center's APIs are known to allow
 	}
@@ -169,7 +170,7 @@ func (rt *app) openTarget(ctx context.Context) error {
 		s, err := cfg.SCIMToken() // read on every request: a rotated token file is picked up
 		return s.Reveal(), err
 	}
-	var isCfg *scim.IdentityStoreConfig
+	var isCfg *client.IdentityStoreConfig
 	if baseURL == "" {
 		emu, url, isEndpoint, err := startEmbedded(cfg.EmbeddedDataFile(), rt.log.With("component", "embedded-identity-center"))
 		if err != nil {
@@ -179,7 +180,7 @@ func (rt *app) openTarget(ctx context.Context) error {
 		baseURL = url
 		tok := emu.Token()
 		token = func(context.Context) (string, error) { return tok, nil }
-		isCfg = &scim.IdentityStoreConfig{StoreID: emu.IdentityStoreID(), Region: "us-east-1", Endpoint: isEndpoint,
+		isCfg = &client.IdentityStoreConfig{StoreID: emu.IdentityStoreID(), Region: "us-east-1", Endpoint: isEndpoint,
 			Credentials: credentials.NewStaticCredentialsProvider("embedded", "embedded", "")}
 		rt.targetDesc = "the embedded Identity Center (" + cfg.EmbeddedDataFile() + ")"
 		if t.Rate.Initial == 0 {
@@ -192,15 +193,15 @@ func (rt *app) openTarget(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			isCfg = &scim.IdentityStoreConfig{StoreID: t.IdentityStoreID, AWS: &awsCfg, Endpoint: t.IdentityStoreEndpoint}
+			isCfg = &client.IdentityStoreConfig{StoreID: t.IdentityStoreID, AWS: &awsCfg, Endpoint: t.IdentityStoreEndpoint}
 		}
 	}
-	rt.client, err = scim.NewClient(scim.ClientConfig{
+	rt.client, err = client.New(client.Config{
 		BaseURL:         baseURL,
 		Token:           token,
 		HTTPClient:      httpClient,
 		Profile:         profile,
-		Limiter:         scim.NewLimiter(rate),
+		Limiter:         client.NewLimiter(rate),
 		Observer:        rt.counter,
 		Logger:          rt.log.With("component", "scim"),
 		UserAgent:       "scimbridge/" + version,
@@ -216,8 +217,8 @@ func (rt *app) openTarget(ctx context.Context) error {
 		isCfg.HTTPClient = httpClient
 		isCfg.Observer = rt.counter
 		isCfg.Logger = rt.log.With("component", "identitystore")
-		isCfg.Limiter = scim.NewLimiter(scim.LimiterConfig{Initial: rate.Initial, Min: rate.Min, Max: rate.Max}) // its own bucket: identitystore is limited apart from SCIM
-		if rt.reader, err = scim.NewIdentityStoreReader(ctx, *isCfg); err != nil {
+		isCfg.Limiter = client.NewLimiter(client.LimiterConfig{Initial: rate.Initial, Min: rate.Min, Max: rate.Max}) // its own bucket: identitystore is limited apart from SCIM
+		if rt.reader, err = client.NewIdentityStoreReader(ctx, *isCfg); err != nil {
 			return err
 		}
 	}
@@ -252,7 +253,7 @@ func loadAWSConfig(ctx context.Context, t config.Target) (aws.Config, error) {
 }
 
 func targetHTTPClient(cfg *config.Config) (*http.Client, error) {
-	c := scim.DefaultHTTPClient()
+	c := client.DefaultHTTPClient()
 	c.Timeout = time.Duration(cfg.Target.Timeout)
 	if cfg.Target.CAFile == "" {
 		return c, nil
@@ -334,10 +335,10 @@ func (rt *app) maxMembers() int {
 // targetProfile is the SCIM profile of the configured target: identity_center or generic, with
 // target.page_size, target.members_per_request and target.group_members where they are set (a
 // generic target's /ServiceProviderConfig gives the rest).
-func targetProfile(t config.Target) scim.Profile {
-	p := scim.IdentityCenter
+func targetProfile(t config.Target) client.Profile {
+	p := client.IdentityCenter
 	if t.Profile == "generic" {
-		p = scim.Generic
+		p = client.Generic
 	}
 	if t.PageSize > 0 {
 		p.MaxPageSize = t.PageSize
@@ -347,16 +348,16 @@ func targetProfile(t config.Target) scim.Profile {
 	}
 	switch t.GroupMembers {
 	case "auto":
-		p.Members = scim.MembersAuto
+		p.Members = client.MembersAuto
 		if t.Profile != "generic" {
-			p.Members = scim.MembersByFilter
+			p.Members = client.MembersByFilter
 		}
 	case "listings":
-		p.Members = scim.MembersInListings
+		p.Members = client.MembersInListings
 	case "filter":
-		p.Members = scim.MembersByFilter
+		p.Members = client.MembersByFilter
 	case "get":
-		p.Members = scim.MembersByGet
+		p.Members = client.MembersByGet
 	}
 	return p
 }

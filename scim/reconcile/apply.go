@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 	"github.com/scimbridge/scimbridge/scim/plan"
 	"github.com/scimbridge/scimbridge/scim/state"
 )
@@ -225,7 +226,7 @@ func (a *applier) tempRenameGroups() {
 	a.each(len(temps), func(i int) {
 		g := temps[i]
 		name := g.TempName
-		if err := a.r.cfg.Target.PatchGroup(a.rctx, g.ID, scim.GroupPatch{DisplayName: &name}); err != nil {
+		if err := a.r.cfg.Target.PatchGroup(a.rctx, g.ID, client.GroupPatch{DisplayName: &name}); err != nil {
 			a.fail(scim.KindGroup, g.ExternalID, "rename to the temporary name "+name, err)
 			return
 		}
@@ -292,11 +293,11 @@ func (a *applier) deprovisionUsers() {
 		r := a.p.DisableUsers[i]
 		err := a.r.cfg.Target.SetUserActive(a.rctx, r.ID, false)
 		a.progress(1)
-		if err != nil && !errors.Is(err, scim.ErrNotFound) {
+		if err != nil && !errors.Is(err, client.ErrNotFound) {
 			a.fail(scim.KindUser, r.ExternalID, "disable", err)
 			return
 		}
-		if errors.Is(err, scim.ErrNotFound) {
+		if errors.Is(err, client.ErrNotFound) {
 			a.rec.forget(scim.KindUser, r.ExternalID)
 			return
 		}
@@ -309,7 +310,7 @@ func (a *applier) deprovisionUsers() {
 		r := a.p.DeleteUsers[i]
 		err := a.r.cfg.Target.DeleteUser(a.rctx, r.ID)
 		a.progress(1)
-		if err != nil && !errors.Is(err, scim.ErrNotFound) { // 404: already gone, counts as done
+		if err != nil && !errors.Is(err, client.ErrNotFound) { // 404: already gone, counts as done
 			a.fail(scim.KindUser, r.ExternalID, "delete", err)
 			return
 		}
@@ -385,7 +386,7 @@ func (a *applier) createUser(u scim.User) {
 		u.Enterprise.Manager = "" // its manager's create failed; set on a later run
 	}
 	id, err := a.r.cfg.Target.CreateUser(a.rctx, u, mgr)
-	if errors.Is(err, scim.ErrConflict) {
+	if errors.Is(err, client.ErrConflict) {
 		id, err = a.resolveUserConflict(u, mgr)
 	}
 	a.progress(1)
@@ -518,7 +519,7 @@ func (a *applier) deleteGroups() {
 		r := a.p.DeleteGroups[i]
 		err := a.r.cfg.Target.DeleteGroup(a.rctx, r.ID)
 		a.progress(1)
-		if err != nil && !errors.Is(err, scim.ErrNotFound) {
+		if err != nil && !errors.Is(err, client.ErrNotFound) {
 			a.fail(scim.KindGroup, r.ExternalID, "delete", err)
 			return
 		}
@@ -557,8 +558,8 @@ func (a *applier) sendGroupUpdates(updates []plan.GroupUpdate) {
 	})
 }
 
-func groupUpdatePatch(u plan.GroupUpdate) scim.GroupPatch {
-	var p scim.GroupPatch
+func groupUpdatePatch(u plan.GroupUpdate) client.GroupPatch {
+	var p client.GroupPatch
 	if u.From != u.To {
 		p.DisplayName = &u.To
 	}
@@ -598,7 +599,7 @@ func (a *applier) createGroups() error {
 		ids, idExts := a.resolveMembers(g.ExternalID, g.Members)
 		first, firstExt := ids[:min(max, len(ids))], idExts[:min(max, len(ids))]
 		id, err := a.r.cfg.Target.CreateGroup(a.rctx, scim.Group{ExternalID: g.ExternalID, DisplayName: g.DisplayName}, first)
-		if errors.Is(err, scim.ErrConflict) {
+		if errors.Is(err, client.ErrConflict) {
 			id, err = a.resolveGroupConflict(g, first)
 		}
 		a.progress(1 + len(first))
@@ -644,7 +645,7 @@ func (a *applier) resolveGroupConflict(g scim.Group, first []string) (string, er
 		if len(first) > 0 {
 			// The lost create may or may not have carried its members; adding a member twice is
 			// harmless, so add them again.
-			if err := a.r.cfg.Target.PatchGroup(a.rctx, found.ID, scim.GroupPatch{Add: first}); err != nil {
+			if err := a.r.cfg.Target.PatchGroup(a.rctx, found.ID, client.GroupPatch{Add: first}); err != nil {
 				return "", fmt.Errorf("add members after conflict: %w", err)
 			}
 		}
@@ -715,7 +716,7 @@ func (a *applier) patchMembers(folded []plan.GroupUpdate) {
 	a.each(len(batches), func(i int) {
 		b := batches[i]
 		mc := changes[b.change]
-		var p scim.GroupPatch
+		var p client.GroupPatch
 		var addExt, remExt []string
 		for k := b.from; k < b.to; k++ {
 			if k >= len(mc.Add) {
@@ -770,7 +771,7 @@ func (a *applier) failedGroup(ext string) bool {
 // was created: a 4xx other than 409 and 429. A lost answer, a timeout or a 5xx may hide a create
 // that went through, so its pending intent stays for the next run to resolve.
 func refused(err error) bool {
-	var apiErr *scim.APIError
+	var apiErr *client.APIError
 	return errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 &&
-		!errors.Is(err, scim.ErrConflict) && !errors.Is(err, scim.ErrThrottled)
+		!errors.Is(err, client.ErrConflict) && !errors.Is(err, client.ErrThrottled)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 	"github.com/scimbridge/scimbridge/scim/emulator"
 	"github.com/scimbridge/scimbridge/scim/emulator/emulatortest"
 	"github.com/scimbridge/scimbridge/scim/plan"
@@ -39,7 +40,7 @@ import (
 type faultEnv struct {
 	t       *testing.T
 	srv     *emulatortest.Server
-	client  *scim.Client
+	client  *client.Client
 	st      *state.Store
 	desired scim.Snapshot
 	// manual is the unmanaged part of the target as it was before the scenario.
@@ -51,10 +52,10 @@ type faultEnv struct {
 type faultOptions struct {
 	timeout   time.Duration
 	transport http.RoundTripper
-	limiter   *scim.Limiter
+	limiter   *client.Limiter
 }
 
-// ObserveRequest implements scim.Observer.
+// ObserveRequest implements client.Observer.
 func (f *faultEnv) ObserveRequest(_, _ string, status int, _ time.Duration, err error) {
 	if err != nil && status == 0 {
 		f.noAnswer.Add(1)
@@ -64,25 +65,25 @@ func (f *faultEnv) ObserveRequest(_, _ string, status int, _ time.Duration, err 
 func newFaultEnv(t *testing.T, o faultOptions) *faultEnv {
 	t.Helper()
 	f := &faultEnv{t: t, srv: emulatortest.Start(t, emulator.Options{Seed: 9})}
-	hc := scim.DefaultHTTPClient()
+	hc := client.DefaultHTTPClient()
 	if o.timeout > 0 {
 		hc.Timeout = o.timeout
 	}
 	if o.transport != nil {
 		hc.Transport = o.transport
 	}
-	client, err := scim.NewClient(scim.ClientConfig{
+	c, err := client.New(client.Config{
 		BaseURL:    f.srv.URL,
 		Token:      func(context.Context) (string, error) { return f.srv.Token, nil },
 		HTTPClient: hc,
 		Limiter:    o.limiter,
 		Observer:   f,
-		Retry:      scim.RetryPolicy{MaxAttempts: 10, BaseDelay: 2 * time.Millisecond, MaxDelay: 50 * time.Millisecond},
+		Retry:      client.RetryPolicy{MaxAttempts: 10, BaseDelay: 2 * time.Millisecond, MaxDelay: 50 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.client = client
+	f.client = c
 	st, err := state.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +242,7 @@ func (f *faultEnv) verify() {
 		}
 	}
 	// A plain client (no fault, no limiter cut down by the scenario) reads the whole target.
-	plain, err := scim.NewClient(scim.ClientConfig{BaseURL: f.srv.URL,
+	plain, err := client.New(client.Config{BaseURL: f.srv.URL,
 		Token: func(context.Context) (string, error) { return f.srv.Token, nil }})
 	if err != nil {
 		f.t.Fatal(err)
@@ -393,7 +394,7 @@ func (f *faultEnv) scenario(arm func(), r *reconcile.Reconciler, maxRuns int) {
 
 func TestFaultThrottleStorm(t *testing.T) {
 	// The client starts far above the target's limit: a storm of 429s with Retry-After.
-	f := newFaultEnv(t, faultOptions{limiter: scim.NewLimiter(scim.LimiterConfig{Initial: 1000, Max: 2000})})
+	f := newFaultEnv(t, faultOptions{limiter: client.NewLimiter(client.LimiterConfig{Initial: 1000, Max: 2000})})
 	f.scenario(func() { f.srv.Emu.SetFaults(emulator.Faults{RateLimit: 100, Burst: 20}) }, f.reconciler(), 3)
 	if st := f.srv.Emu.Stats(); st["throttled"] == 0 {
 		t.Errorf("no request was throttled; the scenario did not storm: %v", st)
@@ -418,7 +419,7 @@ func TestFaultDroppedConnections(t *testing.T) {
 
 func TestFaultMixed(t *testing.T) {
 	// All at once, with a strict budget of retries: runs fail part-way and later runs finish.
-	f := newFaultEnv(t, faultOptions{limiter: scim.NewLimiter(scim.LimiterConfig{Initial: 200})})
+	f := newFaultEnv(t, faultOptions{limiter: client.NewLimiter(client.LimiterConfig{Initial: 200})})
 	f.scenario(func() {
 		f.srv.Emu.SetFaults(emulator.Faults{RateLimit: 80, Burst: 20, ErrorRatio: 0.15, DropRatio: 0.15})
 	}, f.reconciler(), 6)
@@ -550,7 +551,7 @@ func (l *lossyGroupTarget) CreateGroup(ctx context.Context, g scim.Group, ids []
 	return id, err
 }
 
-func (l *lossyGroupTarget) PatchGroup(ctx context.Context, id string, p scim.GroupPatch) error {
+func (l *lossyGroupTarget) PatchGroup(ctx context.Context, id string, p client.GroupPatch) error {
 	err := l.Target.PatchGroup(ctx, id, p)
 	if err == nil && l.take() {
 		return errors.New("read tcp: connection reset by peer")

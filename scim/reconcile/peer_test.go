@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 	"github.com/scimbridge/scimbridge/scim/plan"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
 )
@@ -77,7 +78,7 @@ func fillAsPeer(t testing.TB, e *env, p peer, d scim.Snapshot, phone bool) {
 			t.Fatal(err)
 		}
 		for from := 100; from < len(members); from += 100 {
-			if err := e.client.PatchGroup(ctx, id, scim.GroupPatch{Add: members[from:min(from+100, len(members))]}); err != nil {
+			if err := e.client.PatchGroup(ctx, id, client.GroupPatch{Add: members[from:min(from+100, len(members))]}); err != nil {
 				t.Fatal(err)
 			}
 		}

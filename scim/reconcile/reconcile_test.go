@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 	"github.com/scimbridge/scimbridge/scim/emulator"
 	"github.com/scimbridge/scimbridge/scim/emulator/emulatortest"
 	"github.com/scimbridge/scimbridge/scim/plan"
@@ -31,7 +32,7 @@ import (
 type env struct {
 	t      *testing.T
 	srv    *emulatortest.Server
-	client *scim.Client
+	client *client.Client
 	st     *state.Store
 	path   string
 
@@ -43,15 +44,15 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	srv := emulatortest.Start(t, emulator.Options{})
-	client, err := scim.NewClient(scim.ClientConfig{
+	c, err := client.New(client.Config{
 		BaseURL: srv.URL,
 		Token:   func(context.Context) (string, error) { return srv.Token, nil },
-		Retry:   scim.RetryPolicy{MaxAttempts: 5, BaseDelay: time.Millisecond, MaxDelay: 20 * time.Millisecond},
+		Retry:   client.RetryPolicy{MaxAttempts: 5, BaseDelay: time.Millisecond, MaxDelay: 20 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, srv: srv, client: client, path: filepath.Join(t.TempDir(), "state.db")}
+	e := &env{t: t, srv: srv, client: c, path: filepath.Join(t.TempDir(), "state.db")}
 	e.open()
 	return e
 }

@@ -32,24 +32,36 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 	"github.com/scimbridge/scimbridge/scim/plan"
 	"github.com/scimbridge/scimbridge/scim/state"
 )
 
-// Target is what the reconciler needs of a SCIM client; *scim.Client implements it.
+// Target is what the reconciler needs of a SCIM client; *client.Client implements it.
 type Target interface {
 	CreateUser(ctx context.Context, u scim.User, managerID string) (string, error)
 	ReplaceUser(ctx context.Context, id string, u scim.User, managerID string) error
 	SetUserActive(ctx context.Context, id string, active bool) error
 	DeleteUser(ctx context.Context, id string) error
 	CreateGroup(ctx context.Context, g scim.Group, memberIDs []string) (string, error)
-	PatchGroup(ctx context.Context, id string, p scim.GroupPatch) error
+	PatchGroup(ctx context.Context, id string, p client.GroupPatch) error
 	DeleteGroup(ctx context.Context, id string) error
 	FindUser(ctx context.Context, attr, value string) (*scim.TargetUser, error)
 	FindGroup(ctx context.Context, attr, value string) (*scim.TargetGroup, error)
 }
 
-var _ Target = (*scim.Client)(nil)
+var _ Target = (*client.Client)(nil)
+
+// StateReader reads everything a target holds now: *client.Client through SCIM, or
+// *client.IdentityStoreReader through the AWS identitystore API.
+type StateReader interface {
+	ReadState(ctx context.Context) (*scim.TargetState, error)
+}
+
+var (
+	_ StateReader = (*client.Client)(nil)
+	_ StateReader = (*client.IdentityStoreReader)(nil)
+)
 
 // DesiredFunc reads the source and returns the desired snapshot. The reconciler normalises it
 // (scim.Normalize) whatever the source did, since the plan relies on it.
@@ -64,7 +76,7 @@ type Config struct {
 	Target Target
 	// Reader reads the target's whole current state (the SCIM client, or the identitystore
 	// reader when AWS credentials are configured).
-	Reader scim.StateReader
+	Reader StateReader
 	// State is the state store.
 	State *state.Store
 	// Plan and Guards steer planning.

@@ -10,13 +10,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 	"github.com/scimbridge/scimbridge/scim/plan"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
 )
 
 // Metrics are the service's Prometheus metrics, all named scimbridge_*. It is the SCIM client's
-// scim.Observer (API calls and throttles) and is told about every run by the controller. They are
+// client.Observer (API calls and throttles) and is told about every run by the controller. They are
 // served at /metrics with no authentication: counts and timings, no names or secrets, yet the
 // listener should be reachable by the scraper only.
 type Metrics struct {
@@ -38,7 +38,7 @@ type Metrics struct {
 	standby      prometheus.Gauge
 }
 
-var _ scim.Observer = (*Metrics)(nil)
+var _ client.Observer = (*Metrics)(nil)
 
 // NewMetrics registers the metrics, with the Go runtime and process collectors, in a registry
 // of their own.
@@ -105,7 +105,7 @@ func (m *Metrics) Handler() http.Handler {
 // Registry returns the registry, for tests and for adding collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// ObserveRequest implements scim.Observer.
+// ObserveRequest implements client.Observer.
 func (m *Metrics) ObserveRequest(api, op string, status int, d time.Duration, err error) {
 	code := "none"
 	if status > 0 {
@@ -113,7 +113,7 @@ func (m *Metrics) ObserveRequest(api, op string, status int, d time.Duration, er
 	}
 	m.apiRequests.WithLabelValues(api, op, code).Inc()
 	m.apiDuration.WithLabelValues(api).Observe(d.Seconds())
-	if status == http.StatusTooManyRequests || errors.Is(err, scim.ErrThrottled) {
+	if status == http.StatusTooManyRequests || errors.Is(err, client.ErrThrottled) {
 		m.apiThrottled.WithLabelValues(api, op).Inc()
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/connectors/google"
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 	"github.com/scimbridge/scimbridge/scim/emulator"
 	"github.com/scimbridge/scimbridge/scim/emulator/emulatortest"
 	"github.com/scimbridge/scimbridge/scim/plan"
@@ -343,7 +344,7 @@ func TestReadyz(t *testing.T) {
 func TestMetricsAfterRun(t *testing.T) {
 	emu := emulatortest.Start(t, emulator.Options{})
 	metrics := NewMetrics()
-	client, err := scim.NewClient(scim.ClientConfig{
+	c, err := client.New(client.Config{
 		BaseURL:  emu.URL,
 		Token:    func(context.Context) (string, error) { return emu.Token, nil },
 		Observer: metrics,
@@ -366,7 +367,7 @@ func TestMetricsAfterRun(t *testing.T) {
 	var mu sync.Mutex
 	r, err := reconcile.New(reconcile.Config{
 		Desired: func(context.Context) (scim.Snapshot, error) { mu.Lock(); defer mu.Unlock(); return desired, nil },
-		Target:  client, Reader: client, State: st,
+		Target:  c, Reader: c, State: st,
 		Guards: plan.Guards{MaxDeletes: 0, MaxDeletePercent: -1},
 	})
 	if err != nil {
@@ -435,7 +436,7 @@ func TestMetricsAfterRun(t *testing.T) {
 	}
 
 	// Throttles are counted by target and operation.
-	metrics.ObserveRequest("identitystore", "ListUsers", 400, time.Millisecond, scim.ErrThrottled)
+	metrics.ObserveRequest("identitystore", "ListUsers", 400, time.Millisecond, client.ErrThrottled)
 	metrics.ObserveRequest("scim", "PatchGroup", 429, time.Millisecond, nil)
 	text = f.do("GET", "/metrics", "", nil).Body.String()
 	for _, want := range []string{

@@ -1,4 +1,4 @@
-package scim
+package client
 
 import (
 	"context"
@@ -151,4 +151,14 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// quote quotes s for messages, keeping it printable however hostile the target's value is; the
+// same rule as the model's messages in package scim.
+func quote(s string) string {
+	const max = 200
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return strconv.QuoteToGraphic(s)
 }

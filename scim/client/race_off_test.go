@@ -1,5 +1,5 @@
 //go:build !race
 
-package scim
+package client
 
 const raceEnabled = false

@@ -1,4 +1,4 @@
-package scim
+package client
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package scim_test
+package client_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 )
 
 type countObserver struct{ n atomic.Int64 }
@@ -35,7 +35,7 @@ func TestTLSVerifiedByDefault(t *testing.T) {
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
 	obs := &countObserver{}
-	c, err := scim.NewClient(scim.ClientConfig{BaseURL: ts.URL + "/t/scim/v2", Observer: obs,
+	c, err := client.New(client.Config{BaseURL: ts.URL + "/t/scim/v2", Observer: obs,
 		Token: func(context.Context) (string, error) { return "token", nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -45,14 +45,14 @@ func TestTLSVerifiedByDefault(t *testing.T) {
 	if !errors.As(err, &ua) {
 		t.Fatalf("a self-signed target: err = %v, want an unknown authority", err)
 	}
-	if scim.IsRetryable(err) || obs.n.Load() != 1 || reached.Load() != 0 {
+	if client.IsRetryable(err) || obs.n.Load() != 1 || reached.Load() != 0 {
 		t.Errorf("retryable %v, %d attempts, %d requests reached the server; want no retry and none",
-			scim.IsRetryable(err), obs.n.Load(), reached.Load())
+			client.IsRetryable(err), obs.n.Load(), reached.Load())
 	}
 
 	// The identitystore reader's default client verifies too.
-	r, err := scim.NewIdentityStoreReader(context.Background(), scim.IdentityStoreConfig{StoreID: "d-1234567890", Region: "us-east-1",
-		Endpoint: ts.URL, Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""), Retry: scim.RetryPolicy{MaxAttempts: 1}})
+	r, err := client.NewIdentityStoreReader(context.Background(), client.IdentityStoreConfig{StoreID: "d-1234567890", Region: "us-east-1",
+		Endpoint: ts.URL, Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""), Retry: client.RetryPolicy{MaxAttempts: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,9 +63,9 @@ func TestTLSVerifiedByDefault(t *testing.T) {
 	// With the server's certificate trusted, the same request goes through.
 	pool := x509.NewCertPool()
 	pool.AddCert(ts.Certificate())
-	hc := scim.DefaultHTTPClient()
+	hc := client.DefaultHTTPClient()
 	hc.Transport.(*http.Transport).TLSClientConfig.RootCAs = pool
-	c, err = scim.NewClient(scim.ClientConfig{BaseURL: ts.URL + "/t/scim/v2", HTTPClient: hc,
+	c, err = client.New(client.Config{BaseURL: ts.URL + "/t/scim/v2", HTTPClient: hc,
 		Token: func(context.Context) (string, error) { return "token", nil }})
 	if err != nil {
 		t.Fatal(err)

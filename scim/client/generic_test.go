@@ -1,4 +1,4 @@
-package scim_test
+package client_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 	"github.com/scimbridge/scimbridge/scim/emulator"
 	"github.com/scimbridge/scimbridge/scim/emulator/emulatortest"
 )
@@ -31,7 +32,7 @@ func dumpMembers(t *testing.T, s *emulatortest.Server, gid string) []string {
 }
 
 // seed creates n users and one group holding the first members of them through c.
-func seed(t *testing.T, c *scim.Client, n, members int) (uids []string, gid string) {
+func seed(t *testing.T, c *client.Client, n, members int) (uids []string, gid string) {
 	t.Helper()
 	ctx := context.Background()
 	for i := range n {
@@ -60,10 +61,10 @@ func TestGenericProfileAgainstStrictRFC(t *testing.T) {
 	for _, inListings := range []bool{false, true} {
 		t.Run(fmt.Sprintf("MembersInListings=%v", inListings), func(t *testing.T) {
 			s := emulatortest.Start(t, emulator.Options{StrictRFC: true, MaxResults: 7, MembersInListings: inListings})
-			c := emuClient(t, s, func(cfg *scim.ClientConfig) { cfg.Profile = scim.Generic })
+			c := emuClient(t, s, func(cfg *client.Config) { cfg.Profile = client.Generic })
 			uids, gid := seed(t, c, 20, 10)
 			s.Emu.ResetStats()
-			if err := c.PatchGroup(ctx, gid, scim.GroupPatch{Remove: uids[2:5], Add: uids[10:12]}); err != nil {
+			if err := c.PatchGroup(ctx, gid, client.GroupPatch{Remove: uids[2:5], Add: uids[10:12]}); err != nil {
 				t.Fatal(err)
 			}
 			want := slices.Concat(uids[:2], uids[5:12])
@@ -104,9 +105,9 @@ func TestGenericProfileAgainstStrictRFC(t *testing.T) {
 	}
 	t.Run("members by GET", func(t *testing.T) {
 		s := emulatortest.Start(t, emulator.Options{StrictRFC: true, MembersInListings: true})
-		p := scim.Generic
-		p.Members = scim.MembersByGet
-		c := emuClient(t, s, func(cfg *scim.ClientConfig) { cfg.Profile = p })
+		p := client.Generic
+		p.Members = client.MembersByGet
+		c := emuClient(t, s, func(cfg *client.Config) { cfg.Profile = p })
 		uids, _ := seed(t, c, 5, 3)
 		st, err := c.ReadState(ctx)
 		if err != nil {
@@ -127,9 +128,9 @@ func TestGenericProfileAgainstStrictRFC(t *testing.T) {
 func TestIdentityCenterProfileAgainstStrictRFC(t *testing.T) {
 	ctx := context.Background()
 	s := emulatortest.Start(t, emulator.Options{StrictRFC: true})
-	c := emuClient(t, s, func(cfg *scim.ClientConfig) { cfg.ProfileHint = "set target.profile: generic" })
+	c := emuClient(t, s, func(cfg *client.Config) { cfg.ProfileHint = "set target.profile: generic" })
 	uids, gid := seed(t, c, 5, 5)
-	if err := c.PatchGroup(ctx, gid, scim.GroupPatch{Remove: uids[:1]}); err != nil {
+	if err := c.PatchGroup(ctx, gid, client.GroupPatch{Remove: uids[:1]}); err != nil {
 		t.Fatal(err)
 	}
 	if got := dumpMembers(t, s, gid); len(got) != 0 {
@@ -142,7 +143,7 @@ func TestIdentityCenterProfileAgainstStrictRFC(t *testing.T) {
 		}
 	}
 	_, err := c.ReadState(ctx)
-	if !errors.Is(err, scim.ErrTruncated) || !strings.Contains(err.Error(), "target.profile: generic") {
+	if !errors.Is(err, client.ErrTruncated) || !strings.Contains(err.Error(), "target.profile: generic") {
 		t.Errorf("got %v, want ErrTruncated naming target.profile", err)
 	}
 }

@@ -1,4 +1,4 @@
-package scim
+package client
 
 import (
 	"bytes"
@@ -77,8 +77,8 @@ type Observer interface {
 	ObserveRequest(api, op string, status int, d time.Duration, err error)
 }
 
-// ClientConfig configures a Client.
-type ClientConfig struct {
+// Config configures a Client.
+type Config struct {
 	// BaseURL is the SCIM base URL, ending in /scim/v2 for Identity Center.
 	BaseURL string
 	// Token returns the bearer token; it is called for every request, so a rotated token is
@@ -134,18 +134,8 @@ type Client struct {
 	discovered *discovered // nil until read (or not to be read)
 }
 
-var (
-	_ StateReader = (*Client)(nil)
-	_ StateReader = (*IdentityStoreReader)(nil)
-)
-
-// StateReader reads everything a target holds now.
-type StateReader interface {
-	ReadState(ctx context.Context) (*TargetState, error)
-}
-
-// NewClient returns a client for the target in cfg.
-func NewClient(cfg ClientConfig) (*Client, error) {
+// New returns a client for the target in cfg.
+func New(cfg Config) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 	if err != nil {
 		return nil, fmt.Errorf("scim: base url: %w", err)

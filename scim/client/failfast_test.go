@@ -1,4 +1,4 @@
-package scim_test
+package client_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 )
 
 // closedAddr returns the URL of a loopback port that nothing listens on.
@@ -33,9 +33,9 @@ func TestRefusedConnectionFailsFast(t *testing.T) {
 	ctx := context.Background()
 	t.Run("nothing listens", func(t *testing.T) {
 		rec := &recorder{}
-		c := newClient(t, closedAddr(t), "tok", func(cfg *scim.ClientConfig) {
+		c := newClient(t, closedAddr(t), "tok", func(cfg *client.Config) {
 			cfg.Observer = rec
-			cfg.Retry = scim.RetryPolicy{MaxAttempts: 8, BaseDelay: 50 * time.Millisecond, MaxDelay: time.Second}
+			cfg.Retry = client.RetryPolicy{MaxAttempts: 8, BaseDelay: 50 * time.Millisecond, MaxDelay: time.Second}
 			cfg.UnreachableHint = "check target.scim_url"
 		})
 		start := time.Now()
@@ -65,9 +65,9 @@ func TestRefusedConnectionFailsFast(t *testing.T) {
 		hs := &http.Server{Handler: f}
 		go func() { _ = hs.Serve(ln) }()
 		srv.Close()
-		c := newClient(t, "http://"+ln.Addr().String(), f.token, func(cfg *scim.ClientConfig) {
+		c := newClient(t, "http://"+ln.Addr().String(), f.token, func(cfg *client.Config) {
 			cfg.Observer = rec
-			cfg.Retry = scim.RetryPolicy{MaxAttempts: 4, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
+			cfg.Retry = client.RetryPolicy{MaxAttempts: 4, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
 		})
 		if _, err := c.FindUser(ctx, "userName", "ann"); err != nil {
 			t.Fatalf("first request: %v", err)
@@ -93,12 +93,12 @@ func TestAuthFailuresNameTheToken(t *testing.T) {
 		}))
 		t.Cleanup(srv.Close)
 		rec := &recorder{}
-		c := newClient(t, srv.URL, "s3cr3t-token-value", func(cfg *scim.ClientConfig) {
+		c := newClient(t, srv.URL, "s3cr3t-token-value", func(cfg *client.Config) {
 			cfg.Observer = rec
 			cfg.AuthHint = "check target.token (or target.token_file)"
 		})
 		_, err := c.ReadState(ctx)
-		var ae *scim.APIError
+		var ae *client.APIError
 		if !errors.As(err, &ae) || ae.Status != status {
 			t.Fatalf("got %v, want an APIError with status %d", err, status)
 		}

@@ -1,10 +1,12 @@
-package scim
+package client
 
 import (
 	"context"
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/scimbridge/scimbridge/scim"
 )
 
 // SCIM schema URNs.
@@ -83,6 +85,9 @@ type scimAddress struct {
 	Primary       bool   `json:"primary,omitempty"`
 }
 
+func (m scimMulti) isPrimary() bool   { return m.Primary }
+func (a scimAddress) isPrimary() bool { return a.Primary }
+
 type scimEnterprise struct {
 	EmployeeNumber string     `json:"employeeNumber,omitempty"`
 	CostCenter     string     `json:"costCenter,omitempty"`
@@ -98,7 +103,7 @@ type scimValue struct {
 
 // userBody renders u for POST or PUT. The manager is given as a target id (managerID), never
 // from u.Enterprise.Manager, which holds a source id in a desired snapshot.
-func userBody(u User, managerID string) scimUser {
+func userBody(u scim.User, managerID string) scimUser {
 	active := u.Active
 	b := scimUser{
 		Schemas:           []string{SchemaUser},
@@ -129,7 +134,7 @@ func userBody(u User, managerID string) scimUser {
 	if u.PhoneNumber != "" {
 		b.PhoneNumbers = []scimMulti{{Value: u.PhoneNumber, Type: u.PhoneType}}
 	}
-	if u.Address != nil && *u.Address != (Address{}) {
+	if u.Address != nil && *u.Address != (scim.Address{}) {
 		a := u.Address
 		b.Addresses = []scimAddress{{Formatted: a.Formatted, StreetAddress: a.StreetAddress, Locality: a.Locality,
 			Region: a.Region, PostalCode: a.PostalCode, Country: a.Country, Type: a.Type}}
@@ -148,8 +153,8 @@ func userBody(u User, managerID string) scimUser {
 
 // toTarget maps a user read from the target back to the model; Enterprise.Manager is the
 // manager's target id.
-func (s *scimUser) toTarget() TargetUser {
-	t := TargetUser{ID: s.ID, User: User{
+func (s *scimUser) toTarget() scim.TargetUser {
+	t := scim.TargetUser{ID: s.ID, User: scim.User{
 		ExternalID: s.ExternalID, UserName: s.UserName, DisplayName: s.DisplayName,
 		NickName: s.NickName, ProfileURL: s.ProfileURL, Title: s.Title, UserType: s.UserType,
 		PreferredLanguage: s.PreferredLanguage, Locale: s.Locale, Timezone: s.Timezone,
@@ -159,28 +164,21 @@ func (s *scimUser) toTarget() TargetUser {
 		t.GivenName, t.FamilyName, t.MiddleName = s.Name.GivenName, s.Name.FamilyName, s.Name.MiddleName
 		t.HonorificPrefix, t.HonorificSuffix = s.Name.HonorificPrefix, s.Name.HonorificSuffix
 	}
-	if e := pickPrimary(s.Emails); e != nil {
+	if e, ok := primary(s.Emails, scimMulti.isPrimary); ok {
 		t.Email, t.EmailType = e.Value, e.Type
 	}
-	if p := pickPrimary(s.PhoneNumbers); p != nil {
+	if p, ok := primary(s.PhoneNumbers, scimMulti.isPrimary); ok {
 		t.PhoneNumber, t.PhoneType = p.Value, p.Type
 	}
-	if len(s.Addresses) > 0 {
-		a := s.Addresses[0]
-		for _, x := range s.Addresses {
-			if x.Primary {
-				a = x
-				break
-			}
-		}
-		t.Address = &Address{Formatted: a.Formatted, StreetAddress: a.StreetAddress, Locality: a.Locality,
+	if a, ok := primary(s.Addresses, scimAddress.isPrimary); ok {
+		t.Address = &scim.Address{Formatted: a.Formatted, StreetAddress: a.StreetAddress, Locality: a.Locality,
 			Region: a.Region, PostalCode: a.PostalCode, Country: a.Country, Type: a.Type}
-		if *t.Address == (Address{}) {
+		if *t.Address == (scim.Address{}) {
 			t.Address = nil
 		}
 	}
 	if e := s.Enterprise; e != nil {
-		t.Enterprise = Enterprise{EmployeeNumber: e.EmployeeNumber, CostCenter: e.CostCenter,
+		t.Enterprise = scim.Enterprise{EmployeeNumber: e.EmployeeNumber, CostCenter: e.CostCenter,
 			Organization: e.Organization, Division: e.Division, Department: e.Department}
 		if e.Manager != nil {
 			t.Enterprise.Manager = e.Manager.Value
@@ -189,21 +187,24 @@ func (s *scimUser) toTarget() TargetUser {
 	return t
 }
 
-func pickPrimary(vs []scimMulti) *scimMulti {
-	if len(vs) == 0 {
-		return nil
-	}
-	for i := range vs {
-		if vs[i].Primary {
-			return &vs[i]
+// primary returns the value of a multi-valued attribute that is marked primary, else the first;
+// ok is false when there is none. The model keeps one value of each, as Identity Center does, and
+// both readers pick it this way.
+func primary[T any](vs []T, isPrimary func(T) bool) (v T, ok bool) {
+	for _, v := range vs {
+		if isPrimary(v) {
+			return v, true
 		}
 	}
-	return &vs[0]
+	if len(vs) == 0 {
+		return v, false
+	}
+	return vs[0], true
 }
 
 // CreateUser creates u (POST /Users) with managerID as its manager's target id ("" for none)
 // and returns the new user's id. A duplicate userName fails with an error matching ErrConflict.
-func (c *Client) CreateUser(ctx context.Context, u User, managerID string) (string, error) {
+func (c *Client) CreateUser(ctx context.Context, u scim.User, managerID string) (string, error) {
 	var out scimUser
 	if err := c.call(ctx, "CreateUser", "POST", "/Users", nil, userBody(u, managerID), &out); err != nil {
 		return "", err
@@ -216,7 +217,7 @@ func (c *Client) CreateUser(ctx context.Context, u User, managerID string) (stri
 
 // ReplaceUser replaces every attribute of user id with u (PUT /Users/{id}); attributes empty in
 // u are cleared on the target.
-func (c *Client) ReplaceUser(ctx context.Context, id string, u User, managerID string) error {
+func (c *Client) ReplaceUser(ctx context.Context, id string, u scim.User, managerID string) error {
 	if id == "" {
 		return fmt.Errorf("scim: replace user %s: empty id", quote(u.UserName))
 	}
@@ -254,7 +255,7 @@ func (c *Client) DeleteUser(ctx context.Context, id string) error {
 
 // FindUser returns the user whose attr ("userName" or "externalId") equals value, or nil and
 // no error when there is none.
-func (c *Client) FindUser(ctx context.Context, attr, value string) (*TargetUser, error) {
+func (c *Client) FindUser(ctx context.Context, attr, value string) (*scim.TargetUser, error) {
 	if attr != "userName" && attr != "externalId" {
 		return nil, fmt.Errorf("scim: find user by %q: want userName or externalId", attr)
 	}

@@ -1,4 +1,4 @@
-package scim_test
+package client_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 )
 
 type recorder struct {
@@ -30,19 +31,19 @@ func (r *recorder) ObserveRequest(api, op string, status int, d time.Duration, e
 	r.calls = append(r.calls, fmt.Sprintf("%s.%s %d", api, op, status))
 }
 
-func newClient(t *testing.T, url, token string, mod func(*scim.ClientConfig)) *scim.Client {
+func newClient(t *testing.T, url, token string, mod func(*client.Config)) *client.Client {
 	t.Helper()
-	cfg := scim.ClientConfig{
+	cfg := client.Config{
 		BaseURL: url + "/scim/v2",
 		Token:   func(context.Context) (string, error) { return token, nil },
-		Retry:   scim.RetryPolicy{MaxAttempts: 4, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond},
+		Retry:   client.RetryPolicy{MaxAttempts: 4, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond},
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
-	c, err := scim.NewClient(cfg)
+	c, err := client.New(cfg)
 	if err != nil {
-		t.Fatalf("NewClient: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	return c
 }
@@ -86,7 +87,7 @@ func TestUserRoundTrip(t *testing.T) {
 	if len(emails) != 1 || emails[0].(map[string]any)["primary"] != true || emails[0].(map[string]any)["type"] != "home" {
 		t.Errorf("emails = %v, want one primary of type home", emails)
 	}
-	ent := wire[scim.SchemaEnterprise].(map[string]any)
+	ent := wire[client.SchemaEnterprise].(map[string]any)
 	if got := fmt.Sprint(ent["manager"]); got != "map[value:u-manager]" {
 		t.Errorf("manager = %s, want map[value:u-manager]", got)
 	}
@@ -141,7 +142,7 @@ func TestDefaultEmailType(t *testing.T) {
 	if !strings.Contains(f.bodies[0], `"emails":[{"value":"b@example.com","type":"work","primary":true}]`) {
 		t.Errorf("body = %s, want one primary work email", f.bodies[0])
 	}
-	if strings.Contains(f.bodies[0], scim.SchemaEnterprise) {
+	if strings.Contains(f.bodies[0], client.SchemaEnterprise) {
 		t.Errorf("body names the enterprise schema without enterprise fields: %s", f.bodies[0])
 	}
 }
@@ -182,20 +183,20 @@ func TestErrorsAndRetries(t *testing.T) {
 	t.Run("conflict is not retried and matches ErrConflict", func(t *testing.T) {
 		f, srv := newFake(t)
 		rec := &recorder{}
-		c := newClient(t, srv.URL, f.token, func(cfg *scim.ClientConfig) { cfg.Observer = rec })
+		c := newClient(t, srv.URL, f.token, func(cfg *client.Config) { cfg.Observer = rec })
 		g := scim.Group{ExternalID: "g1", DisplayName: "Admins"}
 		if _, err := c.CreateGroup(ctx, g, nil); err != nil {
 			t.Fatal(err)
 		}
 		_, err := c.CreateGroup(ctx, g, nil)
-		if !errors.Is(err, scim.ErrConflict) || errors.Is(err, scim.ErrNotFound) {
+		if !errors.Is(err, client.ErrConflict) || errors.Is(err, client.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrConflict", err)
 		}
-		var ae *scim.APIError
+		var ae *client.APIError
 		if !errors.As(err, &ae) || ae.Status != 409 || ae.RequestID != "req-123" || ae.Detail != "Refused to create a new, duplicate resource." {
 			t.Errorf("APIError = %+v", ae)
 		}
-		if scim.IsRetryable(err) {
+		if client.IsRetryable(err) {
 			t.Error("409 classified retryable")
 		}
 		if got := f.count("POST", "/scim/v2/Groups"); got != 2 {
@@ -233,8 +234,8 @@ func TestErrorsAndRetries(t *testing.T) {
 		f.before = func(w http.ResponseWriter, r *http.Request, n int) bool { awsError(w, 503, "down"); return true }
 		c := newClient(t, srv.URL, f.token, nil)
 		err := c.DeleteUser(ctx, "u-1")
-		var ae *scim.APIError
-		if !errors.As(err, &ae) || ae.Status != 503 || !scim.IsRetryable(err) {
+		var ae *client.APIError
+		if !errors.As(err, &ae) || ae.Status != 503 || !client.IsRetryable(err) {
 			t.Fatalf("err = %v, want a retryable 503", err)
 		}
 		if got := f.count("DELETE", "/scim/v2/Users/u-1"); got != 4 {
@@ -251,10 +252,10 @@ func TestErrorsAndRetries(t *testing.T) {
 			}
 			return false
 		}
-		lim := scim.NewLimiter(scim.LimiterConfig{Initial: 50})
-		c := newClient(t, srv.URL, f.token, func(cfg *scim.ClientConfig) { cfg.Limiter = lim })
+		lim := client.NewLimiter(client.LimiterConfig{Initial: 50})
+		c := newClient(t, srv.URL, f.token, func(cfg *client.Config) { cfg.Limiter = lim })
 		start := time.Now()
-		if err := c.DeleteUser(ctx, "nope"); !errors.Is(err, scim.ErrNotFound) {
+		if err := c.DeleteUser(ctx, "nope"); !errors.Is(err, client.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound after the retry", err)
 		}
 		if el := time.Since(start); el < time.Second {
@@ -293,7 +294,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 		awsError(w, 500, "boom")
 		return true
 	}
-	c := newClient(t, srv.URL, "", func(cfg *scim.ClientConfig) {
+	c := newClient(t, srv.URL, "", func(cfg *client.Config) {
 		cfg.Token = func(context.Context) (string, error) { calls.Add(1); return f.token, nil }
 		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
@@ -311,7 +312,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 		t.Error("no debug log of the retries")
 	}
 	// A failing token source is reported without retries of the request.
-	c2 := newClient(t, srv.URL, "", func(cfg *scim.ClientConfig) {
+	c2 := newClient(t, srv.URL, "", func(cfg *client.Config) {
 		cfg.Token = func(context.Context) (string, error) { return "", errors.New("secret store unavailable") }
 	})
 	if err := c2.DeleteUser(context.Background(), "u"); err == nil || !strings.Contains(err.Error(), "secret store unavailable") {
@@ -319,8 +320,8 @@ func TestTokenNeverLeaks(t *testing.T) {
 	}
 	// Wrong token: 401, not retried.
 	c3 := newClient(t, srv.URL, "wrong", nil)
-	var ae *scim.APIError
-	if err := c3.DeleteUser(context.Background(), "u"); !errors.As(err, &ae) || ae.Status != 401 || scim.IsRetryable(err) {
+	var ae *client.APIError
+	if err := c3.DeleteUser(context.Background(), "u"); !errors.As(err, &ae) || ae.Status != 401 || client.IsRetryable(err) {
 		t.Errorf("err = %v, want a permanent 401", err)
 	}
 }
@@ -342,7 +343,7 @@ func TestGroupsAndMemberships(t *testing.T) {
 		t.Fatal(err)
 	}
 	name, ext := "Team 2", "g-ext-2"
-	if err := c.PatchGroup(ctx, gid, scim.GroupPatch{DisplayName: &name, ExternalID: &ext, Add: uids[:2], Remove: uids[4:]}); err != nil {
+	if err := c.PatchGroup(ctx, gid, client.GroupPatch{DisplayName: &name, ExternalID: &ext, Add: uids[:2], Remove: uids[4:]}); err != nil {
 		t.Fatal(err)
 	}
 	patch := f.bodies[len(f.bodies)-1]
@@ -353,7 +354,7 @@ func TestGroupsAndMemberships(t *testing.T) {
 		}
 	}
 	before := len(f.requests)
-	if err := c.PatchGroup(ctx, gid, scim.GroupPatch{}); err != nil || len(f.requests) != before {
+	if err := c.PatchGroup(ctx, gid, client.GroupPatch{}); err != nil || len(f.requests) != before {
 		t.Errorf("empty patch: err %v, %d requests sent", err, len(f.requests)-before)
 	}
 	st, err := c.ReadState(ctx)
@@ -375,7 +376,7 @@ func TestGroupsAndMemberships(t *testing.T) {
 	if _, err := c.CreateGroup(ctx, scim.Group{DisplayName: "Big"}, many); err == nil {
 		t.Error("CreateGroup with 101 members: want an error")
 	}
-	if err := c.PatchGroup(ctx, gid, scim.GroupPatch{Add: many[:60], Remove: many[:41]}); err == nil {
+	if err := c.PatchGroup(ctx, gid, client.GroupPatch{Add: many[:60], Remove: many[:41]}); err == nil {
 		t.Error("PatchGroup with 101 changes: want an error")
 	}
 	if len(f.requests) != before {
@@ -384,14 +385,14 @@ func TestGroupsAndMemberships(t *testing.T) {
 	if err := c.DeleteGroup(ctx, gid); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.DeleteGroup(ctx, gid); !errors.Is(err, scim.ErrNotFound) {
+	if err := c.DeleteGroup(ctx, gid); !errors.Is(err, client.ErrNotFound) {
 		t.Errorf("second delete: %v, want ErrNotFound", err)
 	}
 }
 
 func TestPaging(t *testing.T) {
 	ctx := context.Background()
-	seed := func(t *testing.T, c *scim.Client, n int) {
+	seed := func(t *testing.T, c *client.Client, n int) {
 		for i := range n {
 			if _, err := c.CreateUser(ctx, scim.User{UserName: fmt.Sprintf("user%03d", i), DisplayName: "U", GivenName: "G", FamilyName: "F", Active: true}, ""); err != nil {
 				t.Fatal(err)
@@ -418,7 +419,7 @@ func TestPaging(t *testing.T) {
 		c := newClient(t, srv.URL, f.token, nil)
 		seed(t, c, 60)
 		f.strict = true
-		if _, err := c.ReadState(ctx); !errors.Is(err, scim.ErrTruncated) {
+		if _, err := c.ReadState(ctx); !errors.Is(err, client.ErrTruncated) {
 			t.Errorf("ReadState = %v, want ErrTruncated", err)
 		}
 	})
@@ -434,16 +435,16 @@ func TestPaging(t *testing.T) {
 	})
 }
 
-func TestNewClientValidates(t *testing.T) {
+func TestNewValidates(t *testing.T) {
 	tok := func(context.Context) (string, error) { return "t", nil }
-	for _, cfg := range []scim.ClientConfig{
+	for _, cfg := range []client.Config{
 		{BaseURL: "ftp://x/scim/v2", Token: tok},
 		{BaseURL: "/relative", Token: tok},
 		{BaseURL: "https://user:pw@x/scim/v2", Token: tok},
 		{BaseURL: "https://x/scim/v2"},
 	} {
-		if _, err := scim.NewClient(cfg); err == nil {
-			t.Errorf("NewClient(%q): want an error", cfg.BaseURL)
+		if _, err := client.New(cfg); err == nil {
+			t.Errorf("New(%q): want an error", cfg.BaseURL)
 		} else if strings.Contains(err.Error(), "pw") {
 			t.Errorf("error leaks the password: %v", err)
 		}

@@ -1,4 +1,4 @@
-package scim_test
+package client_test
 
 import (
 	"context"
@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 )
 
 // FuzzDecodeAnswers makes a fake target answer every request with one fuzzed status and body, and
 // runs each client operation against it: decoding a list, user, group or error body must never
 // panic nor hang, an error status must come back as an *APIError carrying it, and a success must
-// never be taken from an error status. Run: go test -fuzz FuzzDecodeAnswers -fuzztime 2m ./scim/
+// never be taken from an error status. Run: go test -fuzz FuzzDecodeAnswers -fuzztime 2m ./scim/client/
 func FuzzDecodeAnswers(f *testing.F) {
 	seeds := []struct {
 		status int
@@ -51,9 +52,9 @@ func FuzzDecodeAnswers(f *testing.F) {
 		_, _ = w.Write(b)
 	}))
 	f.Cleanup(srv.Close)
-	c, err := scim.NewClient(scim.ClientConfig{BaseURL: srv.URL + "/t/scim/v2",
+	c, err := client.New(client.Config{BaseURL: srv.URL + "/t/scim/v2",
 		Token: func(context.Context) (string, error) { return "token", nil },
-		Retry: scim.RetryPolicy{MaxAttempts: 1}, ReadConcurrency: 2})
+		Retry: client.RetryPolicy{MaxAttempts: 1}, ReadConcurrency: 2})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func FuzzDecodeAnswers(f *testing.F) {
 				t.Fatalf("%s did not finish: %v", op, err)
 			}
 			if st >= 400 {
-				var ae *scim.APIError
+				var ae *client.APIError
 				if !errors.As(err, &ae) || ae.Status != st {
 					t.Fatalf("%s: status %d gave error %v", op, st, err)
 				}
@@ -93,7 +94,7 @@ func FuzzDecodeAnswers(f *testing.F) {
 		}
 		_, err = c.CreateGroup(ctx, scim.Group{ExternalID: "g", DisplayName: "G"}, []string{"u1"})
 		check("CreateGroup", err)
-		check("PatchGroup", c.PatchGroup(ctx, "g1", scim.GroupPatch{Add: []string{"u1"}}))
+		check("PatchGroup", c.PatchGroup(ctx, "g1", client.GroupPatch{Add: []string{"u1"}}))
 		check("DeleteUser", c.DeleteUser(ctx, "u1"))
 	})
 }

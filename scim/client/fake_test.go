@@ -1,4 +1,4 @@
-package scim_test
+package client_test
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package scim
+package client
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/scimbridge/scimbridge/scim"
 )
 
 // ErrTruncated: a listing of a target without paging came back exactly at its cap, so it may have
@@ -23,8 +25,8 @@ type scimGroup struct {
 	Meta        *scimMeta   `json:"meta,omitempty"` // read only; never sent
 }
 
-func (g *scimGroup) toTarget() TargetGroup {
-	return TargetGroup{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.DisplayName, Created: g.Meta.created()}
+func (g *scimGroup) toTarget() scim.TargetGroup {
+	return scim.TargetGroup{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.DisplayName, Created: g.Meta.created()}
 }
 
 // listResponse is a page of a listing, in both paging forms.
@@ -57,7 +59,7 @@ func memberValues(ids []string) []scimValue {
 // CreateGroup creates g (POST /Groups) carrying memberIDs (target user ids; at most the
 // profile's MaxMembersPerRequest) and returns its id; g.Members is ignored. A duplicate
 // displayName fails with an error matching ErrConflict.
-func (c *Client) CreateGroup(ctx context.Context, g Group, memberIDs []string) (string, error) {
+func (c *Client) CreateGroup(ctx context.Context, g scim.Group, memberIDs []string) (string, error) {
 	if n := len(memberIDs); n > c.profile.MaxMembersPerRequest {
 		return "", fmt.Errorf("scim: create group %s: %d members, the target takes at most %d in one request",
 			quote(g.DisplayName), n, c.profile.MaxMembersPerRequest)
@@ -131,7 +133,7 @@ func (c *Client) DeleteGroup(ctx context.Context, id string) error {
 
 // FindGroup returns the group whose attr ("displayName" or "externalId") equals value, or nil
 // and no error when there is none. Members are not read.
-func (c *Client) FindGroup(ctx context.Context, attr, value string) (*TargetGroup, error) {
+func (c *Client) FindGroup(ctx context.Context, attr, value string) (*scim.TargetGroup, error) {
 	if attr != "displayName" && attr != "externalId" {
 		return nil, fmt.Errorf("scim: find group by %q: want displayName or externalId", attr)
 	}
@@ -222,8 +224,8 @@ func list[T any](ctx context.Context, c *Client, op, path, filter string, each f
 // Members says. Identity Center returns groups without members, so there memberships are read per
 // user (GET /Groups?filter=members.value eq "<id>"), ReadConcurrency at a time under the limiter;
 // a generic target's listing is trusted when it shows members. Members of each group are sorted.
-func (c *Client) ReadState(ctx context.Context) (*TargetState, error) {
-	st := &TargetState{}
+func (c *Client) ReadState(ctx context.Context) (*scim.TargetState, error) {
+	st := &scim.TargetState{}
 	if err := list(ctx, c, "ListUsers", "/Users", "", func(u scimUser) { st.Users = append(st.Users, u.toTarget()) }); err != nil {
 		return nil, fmt.Errorf("scim: read users: %w", err)
 	}
@@ -258,8 +260,8 @@ func (c *Client) ReadState(ctx context.Context) (*TargetState, error) {
 		slices.Sort(g.Members)
 		g.Members = slices.Compact(g.Members)
 	}
-	slices.SortFunc(st.Users, func(a, b TargetUser) int { return cmpStr(a.ID, b.ID) })
-	slices.SortFunc(st.Groups, func(a, b TargetGroup) int { return cmpStr(a.ID, b.ID) })
+	slices.SortFunc(st.Users, func(a, b scim.TargetUser) int { return cmpStr(a.ID, b.ID) })
+	slices.SortFunc(st.Groups, func(a, b scim.TargetGroup) int { return cmpStr(a.ID, b.ID) })
 	return st, nil
 }
 
@@ -290,7 +292,7 @@ func (c *Client) memberRead(ctx context.Context, listed, users, groups int) (Mem
 
 // readGroupsMembers reads each group with GET /Groups/{id} for its members, ReadConcurrency at a
 // time; the first failure cancels the rest and is returned.
-func (c *Client) readGroupsMembers(ctx context.Context, groups []TargetGroup) (map[string][]string, error) {
+func (c *Client) readGroupsMembers(ctx context.Context, groups []scim.TargetGroup) (map[string][]string, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
@@ -343,7 +345,7 @@ func cmpStr(a, b string) int {
 
 // readMemberships asks, for every user, which groups hold it; the first failure cancels the
 // rest and is returned.
-func (c *Client) readMemberships(ctx context.Context, users []TargetUser) (map[string][]string, error) {
+func (c *Client) readMemberships(ctx context.Context, users []scim.TargetUser) (map[string][]string, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (

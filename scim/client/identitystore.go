@@ -1,4 +1,4 @@
-package scim
+package client
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/identitystore/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/scimbridge/scimbridge/scim"
 )
 
 // enterpriseExtension is the identitystore name of the SCIM enterprise user extension.
@@ -163,8 +165,8 @@ func awsAPIError(op string, err error) *APIError {
 // ReadState reads every user and group of the identity store, with the enterprise extension
 // and externalIds, and every group's members (one paged ListGroupMemberships per group,
 // ReadConcurrency at a time). Members of each group are sorted.
-func (r *IdentityStoreReader) ReadState(ctx context.Context) (*TargetState, error) {
-	st := &TargetState{}
+func (r *IdentityStoreReader) ReadState(ctx context.Context) (*scim.TargetState, error) {
+	st := &scim.TargetState{}
 	var wg sync.WaitGroup
 	var uerr, gerr error
 	wg.Go(func() { st.Users, uerr = r.listUsers(ctx) })
@@ -176,13 +178,13 @@ func (r *IdentityStoreReader) ReadState(ctx context.Context) (*TargetState, erro
 	if err := r.readMembers(ctx, st.Groups); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(st.Users, func(a, b TargetUser) int { return cmpStr(a.ID, b.ID) })
-	slices.SortFunc(st.Groups, func(a, b TargetGroup) int { return cmpStr(a.ID, b.ID) })
+	slices.SortFunc(st.Users, func(a, b scim.TargetUser) int { return cmpStr(a.ID, b.ID) })
+	slices.SortFunc(st.Groups, func(a, b scim.TargetGroup) int { return cmpStr(a.ID, b.ID) })
 	return st, nil
 }
 
-func (r *IdentityStoreReader) listUsers(ctx context.Context) ([]TargetUser, error) {
-	var users []TargetUser
+func (r *IdentityStoreReader) listUsers(ctx context.Context) ([]scim.TargetUser, error) {
+	var users []scim.TargetUser
 	var token *string
 	for {
 		var out *identitystore.ListUsersOutput
@@ -212,8 +214,8 @@ func (r *IdentityStoreReader) listUsers(ctx context.Context) ([]TargetUser, erro
 	}
 }
 
-func (r *IdentityStoreReader) listGroups(ctx context.Context) ([]TargetGroup, error) {
-	var groups []TargetGroup
+func (r *IdentityStoreReader) listGroups(ctx context.Context) ([]scim.TargetGroup, error) {
+	var groups []scim.TargetGroup
 	var token *string
 	for {
 		var out *identitystore.ListGroupsOutput
@@ -227,7 +229,7 @@ func (r *IdentityStoreReader) listGroups(ctx context.Context) ([]TargetGroup, er
 			return nil, fmt.Errorf("identitystore: list groups: %w", err)
 		}
 		for _, g := range out.Groups {
-			groups = append(groups, TargetGroup{ID: aws.ToString(g.GroupId), ExternalID: pickExternalID(g.ExternalIds),
+			groups = append(groups, scim.TargetGroup{ID: aws.ToString(g.GroupId), ExternalID: pickExternalID(g.ExternalIds),
 				DisplayName: aws.ToString(g.DisplayName), Created: aws.ToTime(g.CreatedAt)})
 		}
 		if out.NextToken == nil || *out.NextToken == "" {
@@ -241,10 +243,10 @@ func (r *IdentityStoreReader) listGroups(ctx context.Context) ([]TargetGroup, er
 }
 
 // readMembers fills in the members of every group; the first failure cancels the rest.
-func (r *IdentityStoreReader) readMembers(ctx context.Context, groups []TargetGroup) error {
+func (r *IdentityStoreReader) readMembers(ctx context.Context, groups []scim.TargetGroup) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	next := make(chan *TargetGroup)
+	next := make(chan *scim.TargetGroup)
 	var wg sync.WaitGroup
 	for range min(r.readC, max(1, len(groups))) {
 		wg.Go(func() {
@@ -316,8 +318,8 @@ func pickExternalID(ids []types.ExternalId) string {
 }
 
 // isUser maps an identitystore user to the model, the same way a SCIM read does.
-func isUser(u *types.User) (TargetUser, error) {
-	t := TargetUser{ID: aws.ToString(u.UserId), User: User{
+func isUser(u *types.User) (scim.TargetUser, error) {
+	t := scim.TargetUser{ID: aws.ToString(u.UserId), User: scim.User{
 		ExternalID: pickExternalID(u.ExternalIds), UserName: aws.ToString(u.UserName),
 		DisplayName: aws.ToString(u.DisplayName), NickName: aws.ToString(u.NickName),
 		ProfileURL: aws.ToString(u.ProfileUrl), Title: aws.ToString(u.Title), UserType: aws.ToString(u.UserType),
@@ -328,45 +330,24 @@ func isUser(u *types.User) (TargetUser, error) {
 		t.GivenName, t.FamilyName, t.MiddleName = aws.ToString(n.GivenName), aws.ToString(n.FamilyName), aws.ToString(n.MiddleName)
 		t.HonorificPrefix, t.HonorificSuffix = aws.ToString(n.HonorificPrefix), aws.ToString(n.HonorificSuffix)
 	}
-	if len(u.Emails) > 0 {
-		e := u.Emails[0]
-		for _, x := range u.Emails {
-			if x.Primary {
-				e = x
-				break
-			}
-		}
+	if e, ok := primary(u.Emails, func(e types.Email) bool { return e.Primary }); ok {
 		t.Email, t.EmailType = aws.ToString(e.Value), aws.ToString(e.Type)
 	}
-	if len(u.PhoneNumbers) > 0 {
-		p := u.PhoneNumbers[0]
-		for _, x := range u.PhoneNumbers {
-			if x.Primary {
-				p = x
-				break
-			}
-		}
+	if p, ok := primary(u.PhoneNumbers, func(p types.PhoneNumber) bool { return p.Primary }); ok {
 		t.PhoneNumber, t.PhoneType = aws.ToString(p.Value), aws.ToString(p.Type)
 	}
-	if len(u.Addresses) > 0 {
-		a := u.Addresses[0]
-		for _, x := range u.Addresses {
-			if x.Primary {
-				a = x
-				break
-			}
-		}
-		addr := Address{Formatted: aws.ToString(a.Formatted), StreetAddress: aws.ToString(a.StreetAddress),
+	if a, ok := primary(u.Addresses, func(a types.Address) bool { return a.Primary }); ok {
+		addr := scim.Address{Formatted: aws.ToString(a.Formatted), StreetAddress: aws.ToString(a.StreetAddress),
 			Locality: aws.ToString(a.Locality), Region: aws.ToString(a.Region), PostalCode: aws.ToString(a.PostalCode),
 			Country: aws.ToString(a.Country), Type: aws.ToString(a.Type)}
-		if addr != (Address{}) {
+		if addr != (scim.Address{}) {
 			t.Address = &addr
 		}
 	}
 	if doc, ok := u.Extensions[enterpriseExtension]; ok && doc != nil {
 		e, err := enterpriseFromDocument(doc)
 		if err != nil {
-			return TargetUser{}, fmt.Errorf("user %s: enterprise extension: %w", t.ID, err)
+			return scim.TargetUser{}, fmt.Errorf("user %s: enterprise extension: %w", t.ID, err)
 		}
 		t.Enterprise = e
 	}
@@ -375,13 +356,13 @@ func isUser(u *types.User) (TargetUser, error) {
 
 // enterpriseFromDocument decodes the enterprise extension; the manager comes as {"value": id}
 // (or, leniently, as a plain id).
-func enterpriseFromDocument(doc document.Interface) (Enterprise, error) {
+func enterpriseFromDocument(doc document.Interface) (scim.Enterprise, error) {
 	var m map[string]any
 	if err := doc.UnmarshalSmithyDocument(&m); err != nil {
-		return Enterprise{}, err
+		return scim.Enterprise{}, err
 	}
 	str := func(k string) string { s, _ := m[k].(string); return s }
-	e := Enterprise{EmployeeNumber: str("employeeNumber"), CostCenter: str("costCenter"),
+	e := scim.Enterprise{EmployeeNumber: str("employeeNumber"), CostCenter: str("costCenter"),
 		Organization: str("organization"), Division: str("division"), Department: str("department")}
 	switch v := m["manager"].(type) {
 	case string:

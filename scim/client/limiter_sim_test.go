@@ -1,4 +1,4 @@
-package scim
+package client
 
 import (
 	"container/heap"
@@ -197,7 +197,7 @@ func TestLimiterFindsUnknownLimit(t *testing.T) {
 
 // BenchmarkLimiterSimulation reports, per target limit, the fraction of the limit the limiter
 // achieves after a minute of adaptation and the share of requests answered 429, in virtual
-// time (10 virtual minutes per run). Run: go test -run '^$' -bench LimiterSimulation ./scim/
+// time (10 virtual minutes per run). Run: go test -run '^$' -bench LimiterSimulation ./scim/client/
 func BenchmarkLimiterSimulation(b *testing.B) {
 	for _, rate := range []float64{5, 20, 100} {
 		for _, burst := range []float64{1, rate / 4, rate} {

@@ -1,6 +1,6 @@
 //go:build race
 
-package scim
+package client
 
 // raceEnabled: the race detector slows the single-goroutine simulations tenfold without
 // checking anything in them, so the large ones are skipped under -race.
