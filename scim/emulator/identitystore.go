@@ -120,8 +120,8 @@ func isConflict(detail string) *apiError {
 	return &apiError{status: http.StatusBadRequest, detail: detail, awsType: "ConflictException"}
 }
 
-// writeISError writes an AWS JSON 1.1 error.
-func writeISError(w http.ResponseWriter, ae *apiError, extra map[string]any) {
+// writeAWSJSONError writes an AWS JSON 1.1 error.
+func writeAWSJSONError(w http.ResponseWriter, ae *apiError, extra map[string]any) {
 	typ := ae.awsType
 	if typ == "" {
 		switch ae.status {
@@ -156,33 +156,29 @@ var isOperations = map[string]bool{
 }
 
 func (e *Emulator) serveIdentityStore(w http.ResponseWriter, r *http.Request) {
-	if rest := strings.TrimPrefix(r.URL.Path, e.isPath); rest != "" && rest != "/" {
-		writeISError(w, &apiError{status: http.StatusNotFound, detail: "unknown path", awsType: "UnknownOperationException"}, nil)
-		return
-	}
 	if r.Method != http.MethodPost {
-		writeISError(w, isValidation("the identitystore API takes POST requests"), nil)
+		writeAWSJSONError(w, isValidation("the identitystore API takes POST requests"), nil)
 		return
 	}
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
-		writeISError(w, &apiError{status: http.StatusForbidden, detail: "Missing Authentication Token",
+		writeAWSJSONError(w, &apiError{status: http.StatusForbidden, detail: "Missing Authentication Token",
 			awsType: "MissingAuthenticationTokenException"}, nil)
 		return
 	}
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := strings.CutPrefix(target, "AWSIdentityStore.")
 	if !ok || !isOperations[op] {
-		writeISError(w, &apiError{status: http.StatusBadRequest, detail: fmt.Sprintf("unknown operation %q", target),
+		writeAWSJSONError(w, &apiError{status: http.StatusBadRequest, detail: fmt.Sprintf("unknown operation %q", target),
 			awsType: "UnknownOperationException"}, nil)
 		return
 	}
 	admitted := e.admit(w, r, "identitystore", func(retry time.Duration) {
 		secs := max(1, int((retry+time.Second-1)/time.Second))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		writeISError(w, &apiError{status: http.StatusBadRequest, detail: detailThrottled, awsType: "ThrottlingException"},
+		writeAWSJSONError(w, &apiError{status: http.StatusBadRequest, detail: detailThrottled, awsType: "ThrottlingException"},
 			map[string]any{"RetryAfterSeconds": secs})
 	}, func() {
-		writeISError(w, &apiError{status: http.StatusInternalServerError, detail: "An internal error occurred (injected by the emulator).",
+		writeAWSJSONError(w, &apiError{status: http.StatusInternalServerError, detail: "An internal error occurred (injected by the emulator).",
 			awsType: "InternalServerException"}, map[string]any{"RetryAfterSeconds": 1})
 	})
 	if !admitted {
@@ -191,16 +187,16 @@ func (e *Emulator) serveIdentityStore(w http.ResponseWriter, r *http.Request) {
 	e.count("identitystore." + op)
 	body, err := readBody(r)
 	if err != nil {
-		writeISError(w, asAPIError(err), nil)
+		writeAWSJSONError(w, asAPIError(err), nil)
 		return
 	}
 	req, err := decodeISRequest(body)
 	if err != nil {
-		writeISError(w, asAPIError(err), nil)
+		writeAWSJSONError(w, asAPIError(err), nil)
 		return
 	}
 	if req.IdentityStoreID == nil || *req.IdentityStoreID != e.storeID {
-		writeISError(w, &apiError{status: http.StatusBadRequest, detail: "identity store not found",
+		writeAWSJSONError(w, &apiError{status: http.StatusBadRequest, detail: "identity store not found",
 			awsType: "ResourceNotFoundException"}, map[string]any{"ResourceType": "IDENTITY_STORE"})
 		return
 	}
@@ -210,7 +206,7 @@ func (e *Emulator) serveIdentityStore(w http.ResponseWriter, r *http.Request) {
 		if ae.status == http.StatusInternalServerError {
 			e.log.ErrorContext(r.Context(), "emulator identitystore request failed", "operation", op, "error", err)
 		}
-		writeISError(w, ae, nil)
+		writeAWSJSONError(w, ae, nil)
 		return
 	}
 	writeJSON(w, http.StatusOK, isContentType, out)
@@ -502,7 +498,7 @@ func (e *Emulator) isDispatch(ctx context.Context, op string, req *isRequest) (m
 		if err != nil {
 			return nil, err
 		}
-		g, err := e.createGroup(ctx, name, "", derefS(req.Description), "identitystore", nil)
+		g, err := e.insertGroup(ctx, name, "", derefS(req.Description), "identitystore", nil)
 		if err != nil {
 			return nil, isErr(err)
 		}
