@@ -11,18 +11,6 @@ import (
 	"github.com/elimity-com/scim/schema"
 )
 
-// The emulator uses github.com/elimity-com/scim for what it does well and only for that: the
-// discovery endpoints (/ServiceProviderConfig, /Schemas, /ResourceTypes), rendered from the
-// library's definitions of the core User, Group and enterprise User schemas, with its paging and
-// filtering of those lists. /Users and /Groups are served by the emulator's own handlers, because
-// Identity Center's rules do not fit the library's resource handlers: lists page with cursors
-// (or StrictRFC's startIndex) and filter with Identity Center's few eq forms, PATCH accepts forms
-// the library's validation rejects (a bare manager id, a members remove with a value list),
-// bodies must be decoded with Identity Center's limits and field-specific details, and errors
-// have Identity Center's body. Going through the library for those meant decoding every body
-// twice, stubbing GetAll and rewriting every error; now each body is decoded once and errors are
-// written in Identity Center's shape directly.
-
 // buildDiscovery makes the library server that answers the discovery endpoints. Its resource
 // types carry no handler: the routes in routes.go send it discovery requests only.
 func (e *Emulator) buildDiscovery() error {

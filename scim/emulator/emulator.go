@@ -10,6 +10,24 @@
 // deliberately imports nothing from package scim: it is the independent oracle the client is
 // tested against.
 //
+// Requests are routed by net/http ServeMux patterns: the SCIM operations by method and path
+// (scimOperations in routes.go, one entry per operation and Stats key), the identitystore
+// operations, which all POST to one path, by their X-Amz-Target header
+// (identityStoreOperations in identitystore.go, handlers in identitystore_users.go,
+// identitystore_groups.go and identitystore_memberships.go).
+//
+// Of github.com/elimity-com/scim the emulator uses only what it does well: its definitions of
+// the core User, Group and enterprise User schemas and its discovery endpoints
+// (/ServiceProviderConfig, /Schemas, /ResourceTypes; discovery.go). /Users and /Groups are served
+// by the emulator's own handlers, because Identity Center's behaviour does not fit the
+// library's resource handlers: lists page with cursors (or StrictRFC's startIndex) and filter
+// with Identity Center's few eq forms, PATCH accepts forms the library's validation rejects (a
+// bare manager id, for one), bodies are checked with Identity
+// Center's limits and field-specific details, and errors have Identity Center's body, not RFC
+// 7644's. Going through the library for those meant decoding each body twice, a stubbed GetAll
+// and rewriting every error; now each body is decoded once and errors are written in Identity
+// Center's shape directly.
+//
 // Use it in a test through package emulatortest, or standalone:
 //
 //	emu, err := emulator.New(emulator.Options{DataPath: "emu.db"})
