@@ -430,7 +430,11 @@ func decodeUser(body []byte) (userDoc, error) {
 	if err != nil {
 		return userDoc{}, err
 	}
-	return userFromMap(m)
+	d, err := userFromMap(m)
+	if err != nil {
+		return d, err
+	}
+	return d, checkSchemasSpelling(raw, userSchemaURN)
 }
 
 // decodeGroup strictly decodes a SCIM group body (POST).
@@ -459,5 +463,19 @@ func decodeGroup(body []byte) (groupDoc, error) {
 	if len(d.Members) > maxMembersOp {
 		return d, badRequest("Request is unparsable, syntactically incorrect, or violates schema: at most %d members may be sent, got %d", maxMembersOp, len(d.Members))
 	}
-	return d, nil
+	return d, checkSchemasSpelling(raw, groupSchemaURN)
+}
+
+// checkSchemasSpelling applies, after every other check, the rule the emulator kept from the
+// elimity-com/scim server it once decoded POST and PUT bodies with: the attribute is spelled
+// "schemas" and lists the core schema URN spelled exactly so, though other attribute names and
+// the URN compare without case elsewhere.
+func checkSchemasSpelling(raw map[string]any, urn string) error {
+	list, _ := raw["schemas"].([]any)
+	for _, s := range list {
+		if s == urn {
+			return nil
+		}
+	}
+	return badRequest("The request body message structure was invalid or did not conform to the request schema.")
 }

@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/google/uuid"
 )
 
@@ -83,58 +81,4 @@ func writeSCIMError(w http.ResponseWriter, status int, detail string) {
 	w.Header().Del("Content-Length")
 	w.WriteHeader(status)
 	w.Write(body)
-}
-
-// toLibError converts an error from the storage layer into the library's error type, so the
-// library sends the status we chose; the errorRewriter then reshapes the body.
-func (e *Emulator) toLibError(r *http.Request, err error) error {
-	ae := asAPIError(err)
-	if ae.status == http.StatusInternalServerError {
-		e.log.ErrorContext(r.Context(), "emulator request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-	}
-	return scimerrors.ScimError{Status: ae.status, Detail: ae.detail}
-}
-
-// errorRewriter sits between the elimity-com/scim server and the client and turns the library's
-// RFC 7644 error bodies into Identity Center's shape.
-type errorRewriter struct {
-	http.ResponseWriter
-	status int
-	buf    bytes.Buffer
-}
-
-func (w *errorRewriter) WriteHeader(code int) {
-	if w.status != 0 {
-		return
-	}
-	w.status = code
-	if code < 400 {
-		w.ResponseWriter.WriteHeader(code)
-	}
-}
-
-func (w *errorRewriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.status >= 400 {
-		return w.buf.Write(b)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// finish sends a buffered error in the AWS shape.
-func (w *errorRewriter) finish() {
-	if w.status < 400 {
-		return
-	}
-	var lib struct {
-		Detail string `json:"detail"`
-	}
-	_ = json.Unmarshal(w.buf.Bytes(), &lib)
-	detail := lib.Detail
-	if w.status == http.StatusBadRequest && detail == "" {
-		detail = detailUnparsable
-	}
-	writeSCIMError(w.ResponseWriter, w.status, detail)
 }

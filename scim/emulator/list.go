@@ -339,16 +339,16 @@ func (e *Emulator) parseListParams(r *http.Request) (listParams, error) {
 			return p, badRequest("query parameter cursor is not supported")
 		}
 		p.count = min(p.count, strictMax)
-	case e.rfc:
+	case e.strictRFC:
 		// RFC 7644 3.4.2.4: count may be anything >= 0, the server caps it; startIndex is 1-based
 		// and values below 1 mean 1.
-		p.count = e.maxRes
+		p.count = e.rfcPageSize
 		if q.Has("count") {
 			n, err := strconv.Atoi(q.Get("count"))
 			if err != nil {
 				return p, badRequest("count must be an integer, got %q", q.Get("count"))
 			}
-			p.count = min(max(n, 0), e.maxRes)
+			p.count = min(max(n, 0), e.rfcPageSize)
 		}
 		p.start = 1
 		if q.Has("startIndex") {
@@ -388,7 +388,7 @@ func (e *Emulator) writeListPage(w http.ResponseWriter, resources []any, next st
 		"Resources":    resources,
 		"itemsPerPage": len(resources),
 	}
-	if e.rfc {
+	if e.strictRFC {
 		body["totalResults"] = total
 		body["startIndex"] = start
 		writeJSON(w, http.StatusOK, "application/scim+json", body)
@@ -403,15 +403,8 @@ func (e *Emulator) writeListPage(w http.ResponseWriter, resources []any, next st
 	writeJSON(w, http.StatusOK, "application/scim+json", body)
 }
 
-func (e *Emulator) sendSCIMError(w http.ResponseWriter, r *http.Request, err error) {
-	ae := asAPIError(err)
-	if ae.status == http.StatusInternalServerError {
-		e.log.ErrorContext(r.Context(), "emulator request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-	}
-	writeSCIMError(w, ae.status, ae.detail)
-}
-
-func (e *Emulator) listUsers(w http.ResponseWriter, r *http.Request) {
+// listUsers serves GET /Users.
+func (e *Emulator) listUsers(w http.ResponseWriter, r *http.Request, _ []byte) {
 	p, err := e.parseListParams(r)
 	if err != nil {
 		e.sendSCIMError(w, r, err)
@@ -429,7 +422,7 @@ func (e *Emulator) listUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := p.count
-	if e.rfc {
+	if e.strictRFC {
 		limit = everything
 	}
 	users, next, err := e.pageUsers(r.Context(), q, key, max(limit, 1))
@@ -438,13 +431,12 @@ func (e *Emulator) listUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	total := 0
-	if e.rfc {
+	if e.strictRFC {
 		users, total = rfcPage(users, p)
 	}
-	schemas := []string{userSchemaURN, enterpriseSchemaURN}
 	out := make([]any, 0, len(users))
 	for i := range users {
-		out = append(out, fullResource(e.userResource(&users[i]), "User", schemas))
+		out = append(out, userResource(&users[i]).render())
 	}
 	if next != "" {
 		next = encodeCursor(sig, next)
@@ -452,7 +444,8 @@ func (e *Emulator) listUsers(w http.ResponseWriter, r *http.Request) {
 	e.writeListPage(w, out, next, p.start, total)
 }
 
-func (e *Emulator) listGroups(w http.ResponseWriter, r *http.Request) {
+// listGroups serves GET /Groups.
+func (e *Emulator) listGroups(w http.ResponseWriter, r *http.Request, _ []byte) {
 	p, err := e.parseListParams(r)
 	if err != nil {
 		e.sendSCIMError(w, r, err)
@@ -482,7 +475,7 @@ func (e *Emulator) listGroups(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := p.count
-	if e.rfc {
+	if e.strictRFC {
 		limit = everything
 	}
 	groups, next, err := e.pageGroups(r.Context(), q, key, max(limit, 1))
@@ -491,18 +484,17 @@ func (e *Emulator) listGroups(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	total := 0
-	if e.rfc {
+	if e.strictRFC {
 		groups, total = rfcPage(groups, p)
 	}
-	schemas := []string{groupSchemaURN}
 	out := make([]any, 0, len(groups))
 	for i := range groups {
-		res, err := e.groupResourceCtx(r.Context(), &groups[i])
+		res, err := e.groupResourceWithMembers(r.Context(), &groups[i])
 		if err != nil {
 			e.sendSCIMError(w, r, err)
 			return
 		}
-		out = append(out, fullResource(res, "Group", schemas))
+		out = append(out, res.render())
 	}
 	if next != "" {
 		next = encodeCursor(sig, next)
