@@ -16,7 +16,7 @@ test: test-deps lint
 	$(GO) test -race -timeout 25m ./...
 	@# The limiter simulations at 50 and 100 req/s are skipped under -race (ten times slower):
 	@# run them once more without it, so that CI checks every rate.
-	$(GO) test -count=1 -run 'TestLimiter' ./scim/
+	$(GO) test -count=1 -run 'TestLimiter' ./scim/client/
 
 ## test-deps: the Debian packages the tests start as real servers (slapd, Samba AD DC, Chromium)
 test-deps:

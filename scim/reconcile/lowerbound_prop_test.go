@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/client"
 	"github.com/scimbridge/scimbridge/scim/emulator"
 	"github.com/scimbridge/scimbridge/scim/emulator/emulatortest"
 	"github.com/scimbridge/scimbridge/scim/plan"
@@ -187,10 +188,10 @@ func TestAcceptedWritesEqualLowerBound(t *testing.T) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			t.Parallel()
 			srv := emulatortest.Start(t, emulator.Options{})
-			client, err := scim.NewClient(scim.ClientConfig{
+			c, err := client.New(client.Config{
 				BaseURL: srv.URL,
 				Token:   func(context.Context) (string, error) { return srv.Token, nil },
-				Retry:   scim.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
+				Retry:   client.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -207,7 +208,7 @@ func TestAcceptedWritesEqualLowerBound(t *testing.T) {
 			}
 			r, err := reconcile.New(reconcile.Config{
 				Desired: func(context.Context) (scim.Snapshot, error) { return d.snapshot(), nil },
-				Target:  client, Reader: client, State: st,
+				Target:  c, Reader: c, State: st,
 				Plan:   plan.Options{Deprovision: deprovision},
 				Guards: plan.Guards{MaxDeletes: -1, MaxDeletePercent: -1, MaxClearPercent: -1},
 			})
