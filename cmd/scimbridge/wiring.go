@@ -160,10 +160,7 @@ func (rt *app) openTarget(ctx context.Context) error {
 		return err
 	}
 	profile := targetProfile(t)
-	rate := scim.LimiterConfig{Initial: t.Rate.Initial, Min: t.Rate.Min, Max: t.Rate.Max}
-	if rate.Initial == 0 {
-		rate.Initial = 10 // about half of what Identity Center's APIs are known to allow
-	}
+	rate := scim.LimiterConfig{Initial: t.Rate.Initial, Min: t.Rate.Min, Max: t.Rate.Max} // defaults from config
 	baseURL := t.SCIMURL
 	token := func(context.Context) (string, error) {
 		s, err := cfg.SCIMToken() // read on every request: a rotated token file is picked up
@@ -182,9 +179,6 @@ func (rt *app) openTarget(ctx context.Context) error {
 		isCfg = &scim.IdentityStoreConfig{StoreID: emu.IdentityStoreID(), Region: "us-east-1", Endpoint: isEndpoint,
 			Credentials: credentials.NewStaticCredentialsProvider("embedded", "embedded", "")}
 		rt.targetDesc = "the embedded Identity Center (" + cfg.EmbeddedDataFile() + ")"
-		if t.Rate.Initial == 0 {
-			rate.Initial = 500 // the embedded target has no rate limit
-		}
 	} else {
 		rt.targetDesc = baseURL
 		if t.IdentityStoreID != "" {
@@ -331,12 +325,12 @@ func (rt *app) maxMembers() int {
 	return targetProfile(rt.cfg.Target).MaxMembersPerRequest
 }
 
-// targetProfile is the SCIM profile of the configured target: identity_center or generic, with
-// target.page_size, target.members_per_request and target.group_members where they are set (a
-// generic target's /ServiceProviderConfig gives the rest).
+// targetProfile converts the configured target.profile into the client's profile: identity_center
+// or generic, with target.page_size, target.members_per_request and target.group_members where
+// they are set (a generic target's /ServiceProviderConfig gives the rest).
 func targetProfile(t config.Target) scim.Profile {
 	p := scim.IdentityCenter
-	if t.Profile == "generic" {
+	if t.Profile == config.ProfileGeneric {
 		p = scim.Generic
 	}
 	if t.PageSize > 0 {
@@ -346,16 +340,16 @@ func targetProfile(t config.Target) scim.Profile {
 		p.MaxMembersPerRequest = t.MembersPerRequest
 	}
 	switch t.GroupMembers {
-	case "auto":
+	case config.GroupMembersAuto:
 		p.Members = scim.MembersAuto
-		if t.Profile != "generic" {
+		if t.Profile != config.ProfileGeneric {
 			p.Members = scim.MembersByFilter
 		}
-	case "listings":
+	case config.GroupMembersListings:
 		p.Members = scim.MembersInListings
-	case "filter":
+	case config.GroupMembersFilter:
 		p.Members = scim.MembersByFilter
-	case "get":
+	case config.GroupMembersGet:
 		p.Members = scim.MembersByGet
 	}
 	return p
