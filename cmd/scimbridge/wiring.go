@@ -97,6 +97,7 @@ type app struct {
 	source  connectors.Source
 	mapping *connectors.Mapping
 	state   *state.Store
+	secrets *secret.Resolver // the process's one resolver of secret references
 	client  *scim.Client
 	reader  scim.StateReader
 	counter *counter
@@ -115,14 +116,19 @@ func (rt *app) Close() error {
 	return errors.Join(errs...)
 }
 
+// newSecrets is the process's resolver of secret references (AWS values cached for a minute),
+// passed to the config's secrets, the source connector and the SCIM client's token.
+func newSecrets(log *slog.Logger) *secret.Resolver {
+	return secret.NewResolver(secret.ResolverOptions{Logger: log.With("component", "secret")})
+}
+
 // newRuntime opens the source, the state store and the target (starting the embedded Identity
-// Center when no target is configured).
-func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
-	rt := &app{cfg: cfg, log: log, counter: newCounter()}
-	secret.SetDefault(secret.NewResolver(secret.ResolverOptions{Logger: log.With("component", "secret")}))
+// Center when no target is configured). Secret references resolve through secrets.
+func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, secrets *secret.Resolver) (_ *app, err error) {
+	rt := &app{cfg: cfg, log: log, secrets: secrets, counter: newCounter()}
 	if cfg.Target.SCIMURL != "" {
 		// Fail at start, not at the first request, when the token cannot be had.
-		if _, err := cfg.SCIMToken(); err != nil {
+		if _, err := cfg.SCIMToken(ctx, secrets); err != nil {
 			return nil, err
 		}
 	}
@@ -134,7 +140,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *a
 	if rt.mapping, err = cfg.CompileMapping(); err != nil {
 		return nil, err
 	}
-	if rt.source, err = cfg.OpenSource(log.With("component", "source")); err != nil {
+	if rt.source, err = cfg.OpenSource(log.With("component", "source"), secrets); err != nil {
 		return nil, fmt.Errorf("open source: %w", err)
 	}
 	rt.closers = append(rt.closers, rt.source.Close)
@@ -162,8 +168,8 @@ func (rt *app) openTarget(ctx context.Context) error {
 	profile := targetProfile(t)
 	rate := scim.LimiterConfig{Initial: t.Rate.Initial, Min: t.Rate.Min, Max: t.Rate.Max} // defaults from config
 	baseURL := t.SCIMURL
-	token := func(context.Context) (string, error) {
-		s, err := cfg.SCIMToken() // read on every request: a rotated token file is picked up
+	token := func(ctx context.Context) (string, error) {
+		s, err := cfg.SCIMToken(ctx, rt.secrets) // read on every request: a rotated token file is picked up
 		return s.Reveal(), err
 	}
 	var isCfg *scim.IdentityStoreConfig
@@ -251,7 +257,7 @@ func targetHTTPClient(cfg *config.Config) (*http.Client, error) {
 	if cfg.Target.CAFile == "" {
 		return c, nil
 	}
-	pem, err := os.ReadFile(cfg.Path(cfg.Target.CAFile))
+	pem, err := os.ReadFile(cfg.Target.CAFile) // absolute: resolved when the config was loaded
 	if err != nil {
 		return nil, fmt.Errorf("target.ca_file: %w", err)
 	}

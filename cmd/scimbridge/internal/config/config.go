@@ -19,6 +19,7 @@ package config
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -50,11 +51,9 @@ type Config struct {
 	Log     Log                      `yaml:"log,omitempty"`
 	Service Service                  `yaml:"service,omitempty"`
 	// DataDir holds the state file and the embedded Identity Center's data when their paths are
-	// not given. Relative to the working directory; default "data".
+	// not given. Relative to the working directory, unlike every other path (see paths.go);
+	// default "data".
 	DataDir string `yaml:"data_dir,omitempty"`
-
-	// dir is the directory of the config file; relative paths in it are resolved against it.
-	dir string
 }
 
 // Target is where users and groups are written.
@@ -218,7 +217,7 @@ func Load(path string) (*Config, error) {
 	}
 	envErr := c.applyEnv(os.Environ()) // SCIMBRIDGE_* variables win over the file (env.go)
 	c.setDefaults()                    // after the environment: some defaults depend on other keys
-	c.dir = filepath.Dir(abs)
+	c.resolvePaths(filepath.Dir(abs))  // once, for every key that names a file (paths.go)
 	if err := errors.Join(envErr, c.Validate()); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -560,18 +559,10 @@ func (c *Config) CompileMapping() (*connectors.Mapping, error) {
 	return connectors.Compile(c.Source.config().Flavour(), c.Mapping, c.Scope)
 }
 
-// Path resolves a path from the config file against the file's directory.
-func (c *Config) Path(p string) string {
-	if p == "" || filepath.IsAbs(p) || c.dir == "" {
-		return p
-	}
-	return filepath.Join(c.dir, p)
-}
-
 // StatePath is the state store's file.
 func (c *Config) StatePath() string {
 	if c.State.Path != "" {
-		return c.Path(c.State.Path)
+		return c.State.Path
 	}
 	return filepath.Join(c.DataDir, "state.db")
 }
@@ -579,14 +570,15 @@ func (c *Config) StatePath() string {
 // EmbeddedDataFile is the embedded Identity Center's SQLite file.
 func (c *Config) EmbeddedDataFile() string {
 	if c.Target.Embedded.DataFile != "" {
-		return c.Path(c.Target.Embedded.DataFile)
+		return c.Target.Embedded.DataFile
 	}
 	return filepath.Join(c.DataDir, "identity-center.db")
 }
 
-// SCIMToken resolves the SCIM token from token or token_file.
-func (c *Config) SCIMToken() (secret.Secret, error) {
-	return secret.Resolve("target.token", c.Target.Token, c.Path(c.Target.TokenFile))
+// SCIMToken resolves the SCIM token from token or token_file, fetching a reference through
+// secrets (nil: a Resolver with the default options).
+func (c *Config) SCIMToken(ctx context.Context, secrets *secret.Resolver) (secret.Secret, error) {
+	return secrets.Resolve(ctx, "target.token", c.Target.Token, c.Target.TokenFile)
 }
 
 func isLoopback(host string) bool {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"time"
@@ -115,16 +116,16 @@ func (s *Service) validate() []error {
 }
 
 // WebhookSecret resolves service.webhook_secret or its _file.
-func (c *Config) WebhookSecret() (secret.Secret, error) {
-	return secret.Resolve("service.webhook_secret", c.Service.WebhookSecret, c.Path(c.Service.WebhookSecretFile))
+func (c *Config) WebhookSecret(ctx context.Context, secrets *secret.Resolver) (secret.Secret, error) {
+	return secrets.Resolve(ctx, "service.webhook_secret", c.Service.WebhookSecret, c.Service.WebhookSecretFile)
 }
 
 // BearerToken resolves service.bearer_token or its _file.
-func (c *Config) BearerToken() (secret.Secret, error) {
-	return secret.Resolve("service.bearer_token", c.Service.BearerToken, c.Path(c.Service.BearerTokenFile))
+func (c *Config) BearerToken(ctx context.Context, secrets *secret.Resolver) (secret.Secret, error) {
+	return secrets.Resolve(ctx, "service.bearer_token", c.Service.BearerToken, c.Service.BearerTokenFile)
 }
 
 // UIPassword resolves service.ui_password or its _file.
-func (c *Config) UIPassword() (secret.Secret, error) {
-	return secret.Resolve("service.ui_password", c.Service.UIPassword, c.Path(c.Service.UIPasswordFile))
+func (c *Config) UIPassword(ctx context.Context, secrets *secret.Resolver) (secret.Secret, error) {
+	return secrets.Resolve(ctx, "service.ui_password", c.Service.UIPassword, c.Service.UIPasswordFile)
 }
