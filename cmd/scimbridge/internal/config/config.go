@@ -1,6 +1,10 @@
 // Package config loads scimbridge's configuration file: YAML decoded strictly (an unknown key is
-// an error), `${ENV}` expanded in values, a `*_file` sibling for every secret, and every problem
-// reported at once. Secrets never print: the rendered config and every message show <secret>.
+// an error), `${ENV}` expanded in values, SCIMBRIDGE_* variables applied over the file, the
+// defaults filled in by one function (defaults.go; deploy/CONFIG.md lists them), every relative
+// file path resolved once against the config file's folder (paths.go; data_dir is the one
+// exception), then every problem reported at once by Validate, which changes nothing. Secrets
+// never print: the rendered config and every message show <secret>; their references resolve
+// through the secret.Resolver the program passes in.
 //
 //	source:
 //	  type: file                     # file | ldap | google
