@@ -1,8 +1,13 @@
 package config
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/scimbridge/scimbridge/connectors/google"
+	"github.com/scimbridge/scimbridge/connectors/ldap"
 	"github.com/scimbridge/scimbridge/scim/plan"
 )
 
@@ -28,6 +33,42 @@ var describedDefaults = map[string]string{
 	"target.embedded.data_file":  "identity-center.db in data_dir",
 	"state.path":                 "state.db in data_dir",
 	"service.ready_max_age":      "3 × service.interval",
+	// The LDAP connector's flavour (active_directory, openldap, generic) gives these.
+	"source.ldap.id_attribute":                 "by flavour",
+	"source.ldap.users.filter":                 "by flavour",
+	"source.ldap.users.attributes":             "by flavour",
+	"source.ldap.users.key_attributes":         "by flavour",
+	"source.ldap.groups.filter":                "by flavour",
+	"source.ldap.groups.attributes":            "by flavour",
+	"source.ldap.groups.member_attributes":     "by flavour",
+	"source.ldap.groups.member_uid_attributes": "by flavour",
+}
+
+// connectorDefaults are the defaults the source connectors fill in themselves when they open,
+// taken from their own constants, for deploy/CONFIG.md.
+func connectorDefaults() map[string]string {
+	dur := func(d time.Duration) string { return zeroUnits.ReplaceAllString(d.String(), "$1") }
+	return map[string]string{
+		"source.google.customer":           google.DefaultCustomer,
+		"source.google.suspended":          fmt.Sprint(google.Disable),
+		"source.google.archived":           fmt.Sprint(google.Disable),
+		"source.google.nested_groups":      fmt.Sprint(google.Expand),
+		"source.google.concurrency":        strconv.Itoa(google.DefaultConcurrency),
+		"source.google.max_attempts":       strconv.Itoa(google.DefaultMaxAttempts),
+		"source.google.retry_backoff":      dur(google.DefaultRetryBackoff),
+		"source.google.max_retry_backoff":  dur(google.DefaultMaxRetryBackoff),
+		"source.google.endpoint":           google.DefaultEndpoint,
+		"source.google.watch.events":       "[" + strings.Join(google.DefaultWatchEvents, ", ") + "]",
+		"source.google.watch.ttl":          dur(google.DefaultWatchTTL),
+		"source.google.watch.renew_before": dur(google.DefaultRenewBefore),
+		"source.ldap.page_size":            strconv.Itoa(ldap.MaxPageSize),
+		"source.ldap.dial_timeout":         dur(ldap.DefaultDialTimeout),
+		"source.ldap.request_timeout":      dur(ldap.DefaultRequestTimeout),
+		"source.ldap.users.scope":          "sub",
+		"source.ldap.groups.scope":         "sub",
+		"source.ldap.groups.nested":        fmt.Sprint(ldap.NestedClient),
+		"source.ldap.kerberos.krb5_conf":   "/etc/krb5.conf",
+	}
 }
 
 // setDefaults fills in every key the person left out: the one home of the config's defaults.

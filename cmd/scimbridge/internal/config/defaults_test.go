@@ -95,16 +95,38 @@ func TestReferenceShowsEveryRealDefault(t *testing.T) {
 		got[v.Key] = v.Default
 	}
 	for key, want := range map[string]string{
-		"target.concurrency":    "16",
-		"target.rate.initial":   "10; 500 for the embedded target",
-		"target.rate.min":       "0.5",
-		"target.rate.max":       "1000, or rate.min when higher",
-		"target.group_members":  "auto",
-		"log.level":             "info",
-		"service.ready_max_age": "3 × service.interval",
+		"target.concurrency":          "16",
+		"target.rate.initial":         "10; 500 for the embedded target",
+		"target.rate.min":             "0.5",
+		"target.rate.max":             "1000, or rate.min when higher",
+		"target.group_members":        "auto",
+		"log.level":                   "info",
+		"service.ready_max_age":       "3 × service.interval",
+		"source.google.concurrency":   "4",
+		"source.ldap.request_timeout": "2m",
 	} {
 		if got[key] != want {
 			t.Errorf("%s: default %q, want %q", key, got[key], want)
+		}
+	}
+}
+
+// TestDescribedDefaultsNameRealKeys: a default written out by key (a connector's, or one that
+// depends on other keys) names a key the config has, so that a renamed key cannot leave its
+// default behind unseen.
+func TestDescribedDefaultsNameRealKeys(t *testing.T) {
+	keys := map[string]bool{}
+	for _, v := range EnvVars() {
+		keys[v.Key] = true
+	}
+	for key := range connectorDefaults() {
+		if !keys[key] {
+			t.Errorf("connectorDefaults names %s, which is not a config key", key)
+		}
+	}
+	for key := range describedDefaults {
+		if !keys[key] {
+			t.Errorf("describedDefaults names %s, which is not a config key", key)
 		}
 	}
 }

@@ -242,6 +242,7 @@ func defaultValues() map[string]string {
 		}
 		out[ev.Key] = zeroUnits.ReplaceAllString(strings.TrimSpace(string(b)), "$1")
 	}
+	maps.Copy(out, connectorDefaults())
 	maps.Copy(out, describedDefaults)
 	return out
 }
