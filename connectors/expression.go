@@ -145,12 +145,6 @@ type program struct {
 	fast     bool
 }
 
-var (
-	typeString      = reflect.TypeOf("")
-	typeBool        = reflect.TypeOf(true)
-	typeStringSlice = reflect.TypeOf([]string(nil))
-)
-
 // compileExpression compiles x for key; a problem is a configError naming the key and line.
 func compileExpression(key string, x Expression, kind resultKind) (*program, error) {
 	opts := append([]expr.Option{expr.Env(&env{})}, functionOptions()...)

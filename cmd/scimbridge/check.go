@@ -17,7 +17,6 @@ import (
 
 	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/config"
 	"github.com/scimbridge/scimbridge/connectors"
-	"github.com/scimbridge/scimbridge/connectors/secret"
 	"github.com/scimbridge/scimbridge/scim"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
 )
@@ -57,10 +56,9 @@ Exit code 0 when everything is reachable, 1 otherwise.`,
 // copy of its data file in a temporary directory, or not at all when no sync has made the file.
 // rt.client is nil in that last case.
 func openForCheck(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
-	rt := &app{cfg: cfg, log: log, counter: newCounter()}
-	secret.SetDefault(secret.NewResolver(secret.ResolverOptions{Logger: log.With("component", "secret")}))
+	rt := &app{cfg: cfg, log: log, secrets: newSecrets(log), counter: newCounter()}
 	if cfg.Target.SCIMURL != "" {
-		if _, err := cfg.SCIMToken(); err != nil {
+		if _, err := cfg.SCIMToken(ctx, rt.secrets); err != nil {
 			return nil, err
 		}
 	}
@@ -72,7 +70,7 @@ func openForCheck(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ 
 	if rt.mapping, err = cfg.CompileMapping(); err != nil {
 		return nil, err
 	}
-	if rt.source, err = cfg.OpenSource(log.With("component", "source")); err != nil {
+	if rt.source, err = cfg.OpenSource(log.With("component", "source"), rt.secrets); err != nil {
 		return nil, fmt.Errorf("open source: %w", err)
 	}
 	rt.closers = append(rt.closers, rt.source.Close)

@@ -201,7 +201,7 @@ func runMappingTest(cmd *cobra.Command, f mappingTestFlags) error {
 		}
 	} else {
 		log := newLogger(cmd.ErrOrStderr(), cfg.Log, false)
-		src, err := cfg.OpenSource(log)
+		src, err := cfg.OpenSource(log, newSecrets(log))
 		if err != nil {
 			return err
 		}

@@ -53,16 +53,17 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if f.listen != "" {
 		sc.Listen = f.listen
 	}
-	whSecret, err1 := cfg.WebhookSecret()
-	bearer, err2 := cfg.BearerToken()
-	uiPass, err3 := cfg.UIPassword()
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return fmt.Errorf("config %s: %w", f.config, err)
-	}
 	// ctx ends on SIGTERM or SIGINT (see main).
 	ctx := cmd.Context()
 	log := newLogger(cmd.ErrOrStderr(), cfg.Log, f.verbose)
-	rt, err := newRuntime(ctx, cfg, log)
+	secrets := newSecrets(log)
+	whSecret, err1 := cfg.WebhookSecret(ctx, secrets)
+	bearer, err2 := cfg.BearerToken(ctx, secrets)
+	uiPass, err3 := cfg.UIPassword(ctx, secrets)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return fmt.Errorf("config %s: %w", f.config, err)
+	}
+	rt, err := newRuntime(ctx, cfg, log, secrets)
 	if err != nil {
 		return err
 	}

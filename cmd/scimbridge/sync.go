@@ -95,7 +95,7 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 		}
 		defer lock.Release()
 	}
-	rt, err := newRuntime(ctx, cfg, log)
+	rt, err := newRuntime(ctx, cfg, log, newSecrets(log))
 	if err != nil {
 		return err
 	}

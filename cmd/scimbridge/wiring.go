@@ -98,6 +98,7 @@ type app struct {
 	source  connectors.Source
 	mapping *connectors.Mapping
 	state   *state.Store
+	secrets *secret.Resolver // the process's one resolver of secret references
 	client  *client.Client
 	reader  reconcile.StateReader
 	counter *counter
@@ -116,14 +117,19 @@ func (rt *app) Close() error {
 	return errors.Join(errs...)
 }
 
+// newSecrets is the process's resolver of secret references (AWS values cached for a minute),
+// passed to the config's secrets, the source connector and the SCIM client's token.
+func newSecrets(log *slog.Logger) *secret.Resolver {
+	return secret.NewResolver(secret.ResolverOptions{Logger: log.With("component", "secret")})
+}
+
 // newRuntime opens the source, the state store and the target (starting the embedded Identity
-// Center when no target is configured).
-func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
-	rt := &app{cfg: cfg, log: log, counter: newCounter()}
-	secret.SetDefault(secret.NewResolver(secret.ResolverOptions{Logger: log.With("component", "secret")}))
+// Center when no target is configured). Secret references resolve through secrets.
+func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, secrets *secret.Resolver) (_ *app, err error) {
+	rt := &app{cfg: cfg, log: log, secrets: secrets, counter: newCounter()}
 	if cfg.Target.SCIMURL != "" {
 		// Fail at start, not at the first request, when the token cannot be had.
-		if _, err := cfg.SCIMToken(); err != nil {
+		if _, err := cfg.SCIMToken(ctx, secrets); err != nil {
 			return nil, err
 		}
 	}
@@ -135,7 +141,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *a
 	if rt.mapping, err = cfg.CompileMapping(); err != nil {
 		return nil, err
 	}
-	if rt.source, err = cfg.OpenSource(log.With("component", "source")); err != nil {
+	if rt.source, err = cfg.OpenSource(log.With("component", "source"), secrets); err != nil {
 		return nil, fmt.Errorf("open source: %w", err)
 	}
 	rt.closers = append(rt.closers, rt.source.Close)
@@ -161,13 +167,10 @@ func (rt *app) openTarget(ctx context.Context) error {
 		return err
 	}
 	profile := targetProfile(t)
-	rate := client.LimiterConfig{Initial: t.Rate.Initial, Min: t.Rate.Min, Max: t.Rate.Max}
-	if rate.Initial == 0 {
-		rate.Initial = 10 // about half of what Identity Center's APIs are known to allow
-	}
+	rate := client.LimiterConfig{Initial: t.Rate.Initial, Min: t.Rate.Min, Max: t.Rate.Max} // defaults from config
 	baseURL := t.SCIMURL
-	token := func(context.Context) (string, error) {
-		s, err := cfg.SCIMToken() // read on every request: a rotated token file is picked up
+	token := func(ctx context.Context) (string, error) {
+		s, err := cfg.SCIMToken(ctx, rt.secrets) // read on every request: a rotated token file is picked up
 		return s.Reveal(), err
 	}
 	var isCfg *client.IdentityStoreConfig
@@ -183,9 +186,6 @@ func (rt *app) openTarget(ctx context.Context) error {
 		isCfg = &client.IdentityStoreConfig{StoreID: emu.IdentityStoreID(), Region: "us-east-1", Endpoint: isEndpoint,
 			Credentials: credentials.NewStaticCredentialsProvider("embedded", "embedded", "")}
 		rt.targetDesc = "the embedded Identity Center (" + cfg.EmbeddedDataFile() + ")"
-		if t.Rate.Initial == 0 {
-			rate.Initial = 500 // the embedded target has no rate limit
-		}
 	} else {
 		rt.targetDesc = baseURL
 		if t.IdentityStoreID != "" {
@@ -258,7 +258,7 @@ func targetHTTPClient(cfg *config.Config) (*http.Client, error) {
 	if cfg.Target.CAFile == "" {
 		return c, nil
 	}
-	pem, err := os.ReadFile(cfg.Path(cfg.Target.CAFile))
+	pem, err := os.ReadFile(cfg.Target.CAFile) // absolute: resolved when the config was loaded
 	if err != nil {
 		return nil, fmt.Errorf("target.ca_file: %w", err)
 	}
@@ -332,12 +332,12 @@ func (rt *app) maxMembers() int {
 	return targetProfile(rt.cfg.Target).MaxMembersPerRequest
 }
 
-// targetProfile is the SCIM profile of the configured target: identity_center or generic, with
-// target.page_size, target.members_per_request and target.group_members where they are set (a
-// generic target's /ServiceProviderConfig gives the rest).
+// targetProfile converts the configured target.profile into the client's profile: identity_center
+// or generic, with target.page_size, target.members_per_request and target.group_members where
+// they are set (a generic target's /ServiceProviderConfig gives the rest).
 func targetProfile(t config.Target) client.Profile {
 	p := client.IdentityCenter
-	if t.Profile == "generic" {
+	if t.Profile == config.ProfileGeneric {
 		p = client.Generic
 	}
 	if t.PageSize > 0 {
@@ -347,16 +347,16 @@ func targetProfile(t config.Target) client.Profile {
 		p.MaxMembersPerRequest = t.MembersPerRequest
 	}
 	switch t.GroupMembers {
-	case "auto":
+	case config.GroupMembersAuto:
 		p.Members = client.MembersAuto
-		if t.Profile != "generic" {
+		if t.Profile != config.ProfileGeneric {
 			p.Members = client.MembersByFilter
 		}
-	case "listings":
+	case config.GroupMembersListings:
 		p.Members = client.MembersInListings
-	case "filter":
+	case config.GroupMembersFilter:
 		p.Members = client.MembersByFilter
-	case "get":
+	case config.GroupMembersGet:
 		p.Members = client.MembersByGet
 	}
 	return p

@@ -12,8 +12,6 @@ import (
 	admin "google.golang.org/api/admin/directory/v1"
 	"google.golang.org/api/impersonate"
 	"google.golang.org/api/option"
-
-	"github.com/scimbridge/scimbridge/connectors/secret"
 )
 
 // Scopes are the OAuth scopes the connector asks for: the narrowest read-only ones that
@@ -50,7 +48,7 @@ func tokenSource(ctx context.Context, c Config, base *http.Client) (oauth2.Token
 		}
 		return ts, c.ImpersonateServiceAccount, nil
 	}
-	key, err := secret.Resolve("service_account_key", c.ServiceAccountKey, c.ServiceAccountKeyFile)
+	key, err := c.Secrets.Resolve(ctx, "service_account_key", c.ServiceAccountKey, c.ServiceAccountKeyFile)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrAuth, err)
 	}

@@ -63,6 +63,9 @@ type Config struct {
 	ServiceAccountKey secret.Secret `yaml:"service_account_key"`
 	// ServiceAccountKeyFile names a file holding the service-account key.
 	ServiceAccountKeyFile string `yaml:"service_account_key_file"`
+	// Secrets resolves ServiceAccountKey when it is a reference (aws-secretsmanager://, ...); set
+	// by the program, not the config file. Nil: one with the default options.
+	Secrets *secret.Resolver `yaml:"-"`
 	// ImpersonateServiceAccount is the email of a service account with domain-wide delegation
 	// that the ambient credentials (Application Default Credentials, for example a workload
 	// identity federation config) impersonate: no key file at all.

@@ -114,8 +114,8 @@ func TestWatchVerifyRenewClose(t *testing.T) {
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			h, body, _ := e.fake.Notify(upd.Id, "update", alice, 8)
-			body = tc.edit(h)
+			h, _, _ := e.fake.Notify(upd.Id, "update", alice, 8)
+			body := tc.edit(h)
 			_, err := s.Verify(h, body)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Verify = %v, want %v", err, tc.want)

@@ -60,6 +60,9 @@ type Config struct {
 	// BindPassword is the simple bind password; BindPasswordFile names a file holding it.
 	BindPassword     secret.Secret `yaml:"bind_password"`
 	BindPasswordFile string        `yaml:"bind_password_file"`
+	// Secrets resolves BindPassword when it is a reference (aws-secretsmanager://, env://, ...);
+	// set by the program, not the config file. Nil: one with the default options.
+	Secrets *secret.Resolver `yaml:"-"`
 	// Kerberos, when set, binds with SASL GSSAPI using a keytab instead of a simple bind.
 	Kerberos *KerberosConfig `yaml:"kerberos"`
 	// LDIFFile reads an LDIF export (ldifde, ldapsearch) instead of a server.

@@ -1,6 +1,7 @@
 package ldap
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -45,7 +46,7 @@ func newDialer(cfg Config, logger *slog.Logger) (*dialer, error) {
 			"url", cfg.URL)
 	}
 	if cfg.Kerberos == nil {
-		if d.password, err = secret.Resolve("bind_password", cfg.BindPassword, cfg.BindPasswordFile); err != nil {
+		if d.password, err = cfg.Secrets.Resolve(context.Background(), "bind_password", cfg.BindPassword, cfg.BindPasswordFile); err != nil {
 			return nil, fmt.Errorf("ldap: %w", err)
 		}
 	}

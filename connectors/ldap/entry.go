@@ -136,14 +136,6 @@ func attrValue(name string, raw []byte) string {
 	return base64.StdEncoding.EncodeToString(raw)
 }
 
-// baseName strips attribute options (";range=...", ";binary") from an attribute description.
-func baseName(desc string) string {
-	if i := strings.IndexByte(desc, ';'); i >= 0 {
-		return desc[:i]
-	}
-	return desc
-}
-
 // attributes renders an entry's attributes, ranged member slices excluded (they are gathered
 // separately).
 func attributes(e *goldap.Entry) map[string][]string {

@@ -76,7 +76,7 @@ func (m *matcher) eval(p *ber.Packet, attrs map[string][]string) (bool, error) {
 		ok, err := m.eval(p.Children[0], attrs)
 		return !ok, err
 	case goldap.FilterPresent:
-		return len(values(attrs, string(p.Data.Bytes()))) > 0, nil
+		return len(values(attrs, p.Data.String())) > 0, nil
 	case goldap.FilterEqualityMatch, goldap.FilterApproxMatch, goldap.FilterGreaterOrEqual, goldap.FilterLessOrEqual:
 		if len(p.Children) != 2 {
 			return false, fmt.Errorf("malformed comparison: %w", ErrUnsupportedFilter)

@@ -105,30 +105,19 @@ func NewResolver(o ResolverOptions) *Resolver {
 	return &Resolver{o: o, entries: map[string]*entry{}, sm: map[string]*secretsmanager.Client{}, ssm: map[string]*ssm.Client{}}
 }
 
-var defaultResolver atomic.Pointer[Resolver]
-
-// Default returns the process's Resolver, the one Resolve uses; it is created on first use with
-// the zero ResolverOptions unless SetDefault installed another.
-func Default() *Resolver {
-	if r := defaultResolver.Load(); r != nil {
-		return r
-	}
-	defaultResolver.CompareAndSwap(nil, NewResolver(ResolverOptions{}))
-	return defaultResolver.Load()
-}
-
-// SetDefault installs r as the process's Resolver (for example one with the process logger).
-func SetDefault(r *Resolver) { defaultResolver.Store(r) }
-
-// ResolveContext is Resolve with a context for the AWS calls.
-func ResolveContext(ctx context.Context, field string, inline Secret, file string) (Secret, error) {
-	return Default().Resolve(ctx, field, inline, file)
-}
-
-// Resolve is the package-level Resolve on this Resolver: inline or file, and an inline value that
-// is a reference is fetched. An inline value that looks like a reference but is none is an error
-// (see CheckValue). Errors name the field and the reference, never a value.
+// Resolve returns the value of a secret given inline or through a file. field names the config
+// key for messages; giving both, or a file that cannot be read, is an error that names the field
+// and the file but never the value. A trailing newline in the file is dropped. An inline value
+// that is a reference (aws-secretsmanager://, aws-ssm://, file://, env://; see Ref) is fetched;
+// one that looks like a reference but is none is an error (see CheckValue). Errors name the field
+// and the reference, never a value.
+//
+// A nil Resolver resolves with the zero ResolverOptions and caches nothing: there is no
+// process-wide Resolver; the program makes one and passes it to whatever resolves secrets.
 func (r *Resolver) Resolve(ctx context.Context, field string, inline Secret, file string) (Secret, error) {
+	if r == nil {
+		r = NewResolver(ResolverOptions{})
+	}
 	switch {
 	case inline != "" && file != "":
 		return "", fmt.Errorf("%s and %s_file are both set; use one", field, field)

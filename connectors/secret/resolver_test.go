@@ -307,10 +307,11 @@ func TestResolveKeepsLiteralAndFileBehaviour(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "target.token: env://NOPE") {
 		t.Fatalf("error %v, want it to name the field and the reference", err)
 	}
-	// The package-level Resolve goes through the Default resolver.
+	// A nil Resolver (a connector config nobody gave one) resolves with the default options.
 	t.Setenv("SCIMBRIDGE_TEST_SECRET", "via-default")
-	if s, err := secret.Resolve("x", "env://SCIMBRIDGE_TEST_SECRET", ""); err != nil || s.Reveal() != "via-default" {
-		t.Fatalf("secret.Resolve(env://) = %q, %v", s.Reveal(), err)
+	var none *secret.Resolver
+	if s, err := none.Resolve(ctx, "x", "env://SCIMBRIDGE_TEST_SECRET", ""); err != nil || s.Reveal() != "via-default" {
+		t.Fatalf("nil Resolver: Resolve(env://) = %q, %v", s.Reveal(), err)
 	}
 }
 

@@ -2,7 +2,9 @@
 // so that they never print: a Secret formats, marshals and logs as "<secret>".
 //
 // A config field of type Secret has a sibling `*_file` field naming a file that holds the value;
-// Resolve picks whichever is set. The value may also be a reference to where the secret lives
+// Resolver.Resolve picks whichever is set. There is no process-wide Resolver: the program makes
+// one (with its logger) and passes it to the config, the connectors and the SCIM client's token
+// source. The value may also be a reference to where the secret lives
 // (aws-secretsmanager://NAME#json-key, aws-ssm:///path, file:///path, env://VAR), fetched when
 // it is resolved: at start and on each use, so a rotated secret is picked up without a restart.
 // A value that looks like a reference but is not a valid one (file:/run/x with one slash,
@@ -11,7 +13,6 @@
 package secret
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -46,12 +47,3 @@ func (s Secret) Reveal() string { return string(s) }
 
 // IsSet reports whether a value was given.
 func (s Secret) IsSet() bool { return s != "" }
-
-// Resolve returns the value of a secret given inline or through a file. field names the config key
-// for messages; giving both, or a file that cannot be read, is an error that names the field and
-// the file but never the value. A trailing newline in the file is dropped. An inline value that is
-// a reference (aws-secretsmanager://, aws-ssm://, file://, env://; see Ref) is fetched through the
-// Default Resolver, which caches AWS values for a short TTL.
-func Resolve(field string, inline Secret, file string) (Secret, error) {
-	return Default().Resolve(context.Background(), field, inline, file)
-}

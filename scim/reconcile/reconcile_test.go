@@ -218,7 +218,7 @@ func TestSyncLifecycle(t *testing.T) {
 	d.Groups[1].DisplayName = "Finance & Accounting"
 	e.set(d)
 	e.srv.Emu.ResetStats()
-	res = e.run(r, reconcile.RunOptions{})
+	e.run(r, reconcile.RunOptions{})
 	st := e.srv.Emu.Stats()
 	if st["scim.DeleteUser"]+st["scim.CreateUser"]+st["scim.DeleteGroup"]+st["scim.CreateGroup"] != 0 || writes(st) != 2 {
 		t.Fatalf("rename should be one user update and one group PATCH, got %v", st)

@@ -50,7 +50,6 @@ var (
 	sambaOnce sync.Once
 	sambaInst *Samba
 	sambaErr  error
-	sambaSkip string
 	sambaMu   sync.Mutex
 )
 

@@ -1,6 +1,10 @@
 // Package config loads scimbridge's configuration file: YAML decoded strictly (an unknown key is
-// an error), `${ENV}` expanded in values, a `*_file` sibling for every secret, and every problem
-// reported at once. Secrets never print: the rendered config and every message show <secret>.
+// an error), `${ENV}` expanded in values, SCIMBRIDGE_* variables applied over the file, the
+// defaults filled in by one function (defaults.go; deploy/CONFIG.md lists them), every relative
+// file path resolved once against the config file's folder (paths.go; data_dir is the one
+// exception), then every problem reported at once by Validate, which changes nothing. Secrets
+// never print: the rendered config and every message show <secret>; their references resolve
+// through the secret.Resolver the program passes in.
 //
 //	source:
 //	  type: file                     # file | ldap | google
@@ -19,6 +23,7 @@ package config
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -50,11 +55,9 @@ type Config struct {
 	Log     Log                      `yaml:"log,omitempty"`
 	Service Service                  `yaml:"service,omitempty"`
 	// DataDir holds the state file and the embedded Identity Center's data when their paths are
-	// not given. Relative to the working directory; default "data".
+	// not given. Relative to the working directory, unlike every other path (see paths.go);
+	// default "data".
 	DataDir string `yaml:"data_dir,omitempty"`
-
-	// dir is the directory of the config file; relative paths in it are resolved against it.
-	dir string
 }
 
 // Target is where users and groups are written.
@@ -65,7 +68,7 @@ type Target struct {
 	TokenFile string        `yaml:"token_file,omitempty"`
 	// Profile is identity_center (default) or generic (a plain SCIM 2.0 server, whose
 	// /ServiceProviderConfig is read for the defaults of the settings below).
-	Profile string `yaml:"profile,omitempty"`
+	Profile Profile `yaml:"profile,omitempty"`
 	// PageSize is the count asked for per page of a listing. Default: 100 for identity_center
 	// (its most); for generic, the target's filter.maxResults, else 100.
 	PageSize int `yaml:"page_size,omitempty"`
@@ -76,7 +79,7 @@ type Target struct {
 	// listing when it shows any, else per user with a filter when the target filters, else per
 	// group with a GET), listings, filter (per user: members.value eq "<id>") or get (per group).
 	// identity_center returns groups without members: only filter works there.
-	GroupMembers string `yaml:"group_members,omitempty"`
+	GroupMembers GroupMembers `yaml:"group_members,omitempty"`
 	// IdentityStoreID enables bulk reads through the identitystore API with the AWS configuration
 	// of the environment, loaded as the AWS CLI does (AWS_PROFILE, shared config and credentials
 	// files, AWS_REGION, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_IDENTITYSTORE, roles). Region and
@@ -96,11 +99,41 @@ type Target struct {
 	Embedded Embedded `yaml:"embedded,omitempty"`
 }
 
+// Profile names the SCIM dialect of a target. The wiring turns it (with page_size,
+// members_per_request and group_members) into the client's profile; this package does not import
+// the client.
+type Profile string
+
+// The target profiles.
+const (
+	// ProfileIdentityCenter is AWS IAM Identity Center: 100 per page and per membership request,
+	// groups listed without members.
+	ProfileIdentityCenter Profile = "identity_center"
+	// ProfileGeneric is a plain SCIM 2.0 server, described by its /ServiceProviderConfig.
+	ProfileGeneric Profile = "generic"
+)
+
+// GroupMembers is how a target's group members are read.
+type GroupMembers string
+
+// The ways of reading group members.
+const (
+	// GroupMembersAuto picks for the target: filter on identity_center; on generic, listings when
+	// the group listing shows members, else filter when the target filters, else get.
+	GroupMembersAuto     GroupMembers = "auto"
+	GroupMembersListings GroupMembers = "listings" // from the group listing
+	GroupMembersFilter   GroupMembers = "filter"   // per user: members.value eq "<id>"
+	GroupMembersGet      GroupMembers = "get"      // per group, with a GET
+)
+
 // Rate configures the adaptive limiter.
 type Rate struct {
+	// Initial is the starting rate; default 10, or 500 for the embedded target.
 	Initial float64 `yaml:"initial,omitempty"`
-	Min     float64 `yaml:"min,omitempty"`
-	Max     float64 `yaml:"max,omitempty"`
+	// Min is the lowest rate the limiter backs off to; default 0.5.
+	Min float64 `yaml:"min,omitempty"`
+	// Max is the highest rate the limiter grows to; default 1000 (raised to min when min is higher).
+	Max float64 `yaml:"max,omitempty"`
 }
 
 // Embedded configures the embedded Identity Center.
@@ -182,21 +215,33 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := Parse(raw, os.LookupEnv)
+	c, err := decode(raw, os.LookupEnv)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	envErr := c.applyEnv(os.Environ()) // SCIMBRIDGE_* variables win over the file (env.go)
-	c.dir = filepath.Dir(abs)
+	c.setDefaults()                    // after the environment: some defaults depend on other keys
+	c.resolvePaths(filepath.Dir(abs))  // once, for every key that names a file (paths.go)
 	if err := errors.Join(envErr, c.Validate()); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
 }
 
-// Parse decodes a config from YAML, expanding ${VAR} in every value through lookup. It checks
-// the shape (unknown keys, wrong types) but not the meaning: call Validate for that.
+// Parse decodes a config from YAML, expanding ${VAR} in every value through lookup, and fills in
+// the defaults. It checks the shape (unknown keys, wrong types) but not the meaning: call
+// Validate for that.
 func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
+	c, err := decode(raw, lookup)
+	if err != nil {
+		return nil, err
+	}
+	c.setDefaults()
+	return c, nil
+}
+
+// decode is Parse without the defaults.
+func decode(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
 		return nil, err
@@ -391,17 +436,14 @@ func expand(s string, line int, lookup func(string) (string, bool), errs *[]erro
 	return b.String()
 }
 
-// Validate checks the config's meaning, sets defaults, compiles the mapping and reports every
-// problem at once.
+// Validate checks the config's meaning (its defaults already filled in by Parse or Load),
+// compiles the mapping and reports every problem at once. It changes nothing.
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	if err := c.Source.validate(); err != nil {
 		errs = append(errs, err)
-	}
-	if c.DataDir == "" {
-		c.DataDir = "data"
 	}
 	t := &c.Target
 	if t.SCIMURL != "" {
@@ -422,14 +464,12 @@ func (c *Config) Validate() error {
 		add("target: token and token_file are both set; use one")
 	}
 	switch t.Profile {
-	case "":
-		t.Profile = "identity_center"
-	case "identity_center", "generic":
+	case ProfileIdentityCenter, ProfileGeneric:
 	default:
 		add("target.profile: %q is not identity_center or generic", t.Profile)
 	}
 	maxPage, maxMembers := 1000, 10000
-	if t.Profile == "identity_center" {
+	if t.Profile == ProfileIdentityCenter {
 		maxPage, maxMembers = 100, 100
 	}
 	if t.PageSize < 0 || t.PageSize > maxPage {
@@ -439,16 +479,13 @@ func (c *Config) Validate() error {
 		add("target.members_per_request: %d is outside 1..%d for the %s profile", t.MembersPerRequest, maxMembers, t.Profile)
 	}
 	switch t.GroupMembers {
-	case "", "auto", "filter":
-	case "listings", "get":
-		if t.Profile == "identity_center" {
+	case GroupMembersAuto, GroupMembersFilter:
+	case GroupMembersListings, GroupMembersGet:
+		if t.Profile == ProfileIdentityCenter {
 			add("target.group_members: %q does not work with the identity_center profile, which returns groups without members; use filter (or leave it unset)", t.GroupMembers)
 		}
 	default:
 		add("target.group_members: %q is not auto, listings, filter or get", t.GroupMembers)
-	}
-	if t.Timeout == 0 {
-		t.Timeout = Duration(30 * time.Second)
 	}
 	if t.Concurrency < 0 || t.Concurrency > 256 {
 		add("target.concurrency: %d is outside 1..256", t.Concurrency)
@@ -459,22 +496,16 @@ func (c *Config) Validate() error {
 
 	s := &c.Sync
 	switch s.Policy {
-	case "":
-		s.Policy = plan.PolicySync
 	case plan.PolicySync, plan.PolicyUpsertOnly, plan.PolicyCreateOnly:
 	default:
 		add("sync.policy: %q is not sync, upsert-only or create-only", s.Policy)
 	}
 	switch s.Deprovision {
-	case "":
-		s.Deprovision = plan.DeprovisionDelete
 	case plan.DeprovisionDelete, plan.DeprovisionDisable:
 	default:
 		add("sync.deprovision: %q is not delete or disable", s.Deprovision)
 	}
 	switch s.Adopt {
-	case "":
-		s.Adopt = plan.AdoptNone
 	case plan.AdoptNone, plan.AdoptExternalID, plan.AdoptName:
 	default:
 		add("sync.adopt: %q is not none, external_id or name", s.Adopt)
@@ -482,13 +513,10 @@ func (c *Config) Validate() error {
 	if s.AdoptUnmatched && s.Adopt == plan.AdoptNone {
 		add("sync.adopt_unmatched: needs sync.adopt external_id or name (it takes over objects, which adopt none never does)")
 	}
-	if s.AdoptUnmatched && s.Policy != "" && s.Policy != plan.PolicySync {
+	if s.AdoptUnmatched && s.Policy != plan.PolicySync {
 		add("sync.adopt_unmatched: needs sync.policy sync (it deprovisions what it takes over; %s never does)", s.Policy)
 	}
-	if s.FullReconcileInterval == nil {
-		d := Duration(24 * time.Hour)
-		s.FullReconcileInterval = &d
-	} else if *s.FullReconcileInterval < 0 {
+	if s.FullReconcileInterval != nil && *s.FullReconcileInterval < 0 {
 		add("sync.full_reconcile_interval: must not be negative")
 	}
 	if c.State.LockTimeout < 0 {
@@ -528,7 +556,8 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Guards returns the plan guards the config asks for, defaults filled in.
+// Guards returns the plan guards the config asks for (setDefaults filled in plan.DefaultGuards'
+// limits where the config gives none).
 func (c *Config) Guards() plan.Guards {
 	g := plan.DefaultGuards
 	if c.Sync.Guards.MaxDeletes != nil {
@@ -556,18 +585,10 @@ func (c *Config) CompileMapping() (*connectors.Mapping, error) {
 	return connectors.Compile(c.Source.config().Flavour(), c.Mapping, c.Scope)
 }
 
-// Path resolves a path from the config file against the file's directory.
-func (c *Config) Path(p string) string {
-	if p == "" || filepath.IsAbs(p) || c.dir == "" {
-		return p
-	}
-	return filepath.Join(c.dir, p)
-}
-
 // StatePath is the state store's file.
 func (c *Config) StatePath() string {
 	if c.State.Path != "" {
-		return c.Path(c.State.Path)
+		return c.State.Path
 	}
 	return filepath.Join(c.DataDir, "state.db")
 }
@@ -575,14 +596,15 @@ func (c *Config) StatePath() string {
 // EmbeddedDataFile is the embedded Identity Center's SQLite file.
 func (c *Config) EmbeddedDataFile() string {
 	if c.Target.Embedded.DataFile != "" {
-		return c.Path(c.Target.Embedded.DataFile)
+		return c.Target.Embedded.DataFile
 	}
 	return filepath.Join(c.DataDir, "identity-center.db")
 }
 
-// SCIMToken resolves the SCIM token from token or token_file.
-func (c *Config) SCIMToken() (secret.Secret, error) {
-	return secret.Resolve("target.token", c.Target.Token, c.Path(c.Target.TokenFile))
+// SCIMToken resolves the SCIM token from token or token_file, fetching a reference through
+// secrets (nil: a Resolver with the default options).
+func (c *Config) SCIMToken(ctx context.Context, secrets *secret.Resolver) (secret.Secret, error) {
+	return secrets.Resolve(ctx, "target.token", c.Target.Token, c.Target.TokenFile)
 }
 
 func isLoopback(host string) bool {

@@ -156,8 +156,8 @@ func TestLoadResolvesPathsAgainstTheConfigFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Path("d.yaml"); got != filepath.Join(dir, "d.yaml") {
-		t.Errorf("Path = %q", got)
+	if got := c.Source.File.Path; got != filepath.Join(dir, "d.yaml") {
+		t.Errorf("source.file.path = %q, want it resolved against the config's folder", got)
 	}
 	if _, err := Load(filepath.Join(dir, "nope.yaml")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)

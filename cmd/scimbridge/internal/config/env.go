@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -30,7 +31,7 @@ type EnvVar struct {
 	// or list/map (given whole as YAML or JSON).
 	Type string
 	// Default is the value used when neither the file nor the environment sets the key ("" when
-	// there is none or it depends on other keys).
+	// there is none), or for a default that depends on other keys, its description.
 	Default string
 
 	path []int // field indexes from Config
@@ -221,14 +222,12 @@ func scalarNode(text string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Value: text, Line: 1, Column: 1}
 }
 
-// defaultValues returns the defaults Validate fills in, rendered as YAML scalars, by key.
+// defaultValues returns the defaults setDefaults fills in, rendered as YAML scalars, by key, and
+// the description of those that depend on other keys.
 func defaultValues() map[string]string {
 	out := map[string]string{}
-	c := &Config{Source: Source{Type: "file"}}
-	_ = c.Validate() // only the defaults it sets are wanted
-	c.Source = Source{}
-	g := c.Guards() // the guards' defaults live in package plan
-	c.Sync.Guards.MaxDeletes, c.Sync.Guards.MaxDeletePercent, c.Sync.Guards.MaxClearPercent = &g.MaxDeletes, &g.MaxDeletePercent, &g.MaxClearPercent
+	c := &Config{}
+	c.setDefaults()
 	var vars []EnvVar
 	walkKeys(reflect.TypeFor[Config](), nil, nil, &vars)
 	root := reflect.ValueOf(c).Elem()
@@ -243,6 +242,8 @@ func defaultValues() map[string]string {
 		}
 		out[ev.Key] = zeroUnits.ReplaceAllString(strings.TrimSpace(string(b)), "$1")
 	}
+	maps.Copy(out, connectorDefaults())
+	maps.Copy(out, describedDefaults)
 	return out
 }
 
@@ -295,7 +296,7 @@ A default left empty is none, or depends on other keys (see the package document
 `)
 	for _, v := range EnvVars() {
 		def := v.Default
-		if def != "" {
+		if _, described := describedDefaults[v.Key]; def != "" && !described {
 			def = "`" + def + "`"
 		}
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", v.Key, v.Name, v.Type, def)

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -131,7 +132,7 @@ func FuzzExpandedValueKeepsStructure(f *testing.F) {
 		if c.Target.Token.Reveal() != strings.TrimSpace(value) && c.Target.Token.Reveal() != value {
 			t.Errorf("token = %q, want %q", c.Target.Token.Reveal(), value)
 		}
-		if c.Target.Concurrency != 4 || c.Target.SCIMURL != "https://x/scim/v2" || c.Target.Timeout != 0 {
+		if c.Target.Concurrency != 4 || c.Target.SCIMURL != "https://x/scim/v2" || c.Target.Timeout != Duration(30*time.Second) {
 			t.Errorf("the value changed other keys: %+v", c.Target)
 		}
 	})

@@ -13,7 +13,7 @@ import (
 // message shows a value.
 func (c *Config) validateSecrets() []error {
 	var vars []EnvVar
-	walkKeys(reflect.TypeFor[Config](), nil, nil, &vars) // not EnvVars: its defaults come from Validate
+	walkKeys(reflect.TypeFor[Config](), nil, nil, &vars) // not EnvVars: the defaults are not needed here
 	keys := make(map[string]bool, len(vars))
 	for _, v := range vars {
 		keys[v.Key] = true

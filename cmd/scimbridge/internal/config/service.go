@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"time"
@@ -63,9 +64,6 @@ type Service struct {
 func (s *Service) validate() []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if s.Listen == "" {
-		s.Listen = "127.0.0.1:8080"
-	}
 	for _, l := range [][2]string{{"service.listen", s.Listen}, {"service.webhook_listen", s.WebhookListen}} {
 		if l[1] == "" {
 			continue
@@ -74,22 +72,13 @@ func (s *Service) validate() []error {
 			add("%s: %q is not host:port", l[0], l[1])
 		}
 	}
-	switch {
-	case s.Interval == 0:
-		s.Interval = Duration(time.Hour)
-	case s.Interval < Duration(time.Second):
+	if s.Interval < Duration(time.Second) {
 		add("service.interval: %s is under 1s", time.Duration(s.Interval))
 	}
-	if s.Jitter == nil {
-		j := 0.1
-		s.Jitter = &j
-	} else if *s.Jitter < 0 || *s.Jitter > 1 {
+	if s.Jitter != nil && (*s.Jitter < 0 || *s.Jitter > 1) {
 		add("service.jitter: %g is outside 0..1", *s.Jitter)
 	}
-	if s.MinTriggerGap == nil {
-		d := Duration(30 * time.Second)
-		s.MinTriggerGap = &d
-	} else if *s.MinTriggerGap < 0 {
+	if s.MinTriggerGap != nil && *s.MinTriggerGap < 0 {
 		add("service.min_trigger_gap: must not be negative")
 	}
 	for _, p := range []struct {
@@ -105,50 +94,38 @@ func (s *Service) validate() []error {
 			add("%s and %s_file are both set; use one", p.key, p.key)
 		}
 	}
-	if s.AuthFailuresPerMinute == 0 {
-		s.AuthFailuresPerMinute = 5
-	} else if s.AuthFailuresPerMinute < 0 {
+	if s.AuthFailuresPerMinute < 0 {
 		add("service.auth_failures_per_minute: must not be negative")
 	}
-	if s.ReplayWindow == 0 {
-		s.ReplayWindow = Duration(5 * time.Minute)
-	} else if s.ReplayWindow < 0 {
+	if s.ReplayWindow < 0 {
 		add("service.replay_window: must not be negative")
 	}
-	if s.MaxBodyBytes == 0 {
-		s.MaxBodyBytes = 1 << 20
-	} else if s.MaxBodyBytes < 0 {
+	if s.MaxBodyBytes < 0 {
 		add("service.max_body_bytes: must not be negative")
 	}
-	if s.ReadyMaxAge == 0 {
-		s.ReadyMaxAge = 3 * s.Interval
-	} else if s.ReadyMaxAge < 0 {
+	if s.ReadyMaxAge < 0 {
 		add("service.ready_max_age: must not be negative")
 	}
-	if s.ProbeCache == 0 {
-		s.ProbeCache = Duration(30 * time.Second)
-	} else if s.ProbeCache < 0 {
+	if s.ProbeCache < 0 {
 		add("service.probe_cache: must not be negative")
 	}
-	if s.ShutdownGrace == 0 {
-		s.ShutdownGrace = Duration(30 * time.Second)
-	} else if s.ShutdownGrace < 0 {
+	if s.ShutdownGrace < 0 {
 		add("service.shutdown_grace: must not be negative")
 	}
 	return errs
 }
 
 // WebhookSecret resolves service.webhook_secret or its _file.
-func (c *Config) WebhookSecret() (secret.Secret, error) {
-	return secret.Resolve("service.webhook_secret", c.Service.WebhookSecret, c.Path(c.Service.WebhookSecretFile))
+func (c *Config) WebhookSecret(ctx context.Context, secrets *secret.Resolver) (secret.Secret, error) {
+	return secrets.Resolve(ctx, "service.webhook_secret", c.Service.WebhookSecret, c.Service.WebhookSecretFile)
 }
 
 // BearerToken resolves service.bearer_token or its _file.
-func (c *Config) BearerToken() (secret.Secret, error) {
-	return secret.Resolve("service.bearer_token", c.Service.BearerToken, c.Path(c.Service.BearerTokenFile))
+func (c *Config) BearerToken(ctx context.Context, secrets *secret.Resolver) (secret.Secret, error) {
+	return secrets.Resolve(ctx, "service.bearer_token", c.Service.BearerToken, c.Service.BearerTokenFile)
 }
 
 // UIPassword resolves service.ui_password or its _file.
-func (c *Config) UIPassword() (secret.Secret, error) {
-	return secret.Resolve("service.ui_password", c.Service.UIPassword, c.Path(c.Service.UIPasswordFile))
+func (c *Config) UIPassword(ctx context.Context, secrets *secret.Resolver) (secret.Secret, error) {
+	return secrets.Resolve(ctx, "service.ui_password", c.Service.UIPassword, c.Service.UIPasswordFile)
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/scimbridge/scimbridge/connectors/secret"
 )
 
 func TestServiceDefaults(t *testing.T) {
@@ -77,15 +79,15 @@ func TestServiceSecretFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wh, err := c.WebhookSecret()
+	wh, err := c.WebhookSecret(t.Context(), secret.NewResolver(secret.ResolverOptions{}))
 	if err != nil || wh.Reveal() != "from-file" {
 		t.Errorf("webhook secret from file: %v", err)
 	}
-	tok, err := c.BearerToken()
+	tok, err := c.BearerToken(t.Context(), nil)
 	if err != nil || tok.Reveal() != "inline" {
 		t.Errorf("bearer token: %v", err)
 	}
-	if ui, err := c.UIPassword(); err != nil || ui.IsSet() {
+	if ui, err := c.UIPassword(t.Context(), nil); err != nil || ui.IsSet() {
 		t.Errorf("ui password unset: %v", err)
 	}
 }

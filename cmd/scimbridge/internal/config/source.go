@@ -11,6 +11,7 @@ import (
 	"github.com/scimbridge/scimbridge/connectors/file"
 	"github.com/scimbridge/scimbridge/connectors/google"
 	"github.com/scimbridge/scimbridge/connectors/ldap"
+	"github.com/scimbridge/scimbridge/connectors/secret"
 )
 
 // Source selects and configures the directory connector.
@@ -82,17 +83,23 @@ func (s *Source) validate() error {
 	return errors.Join(errs...)
 }
 
-// OpenSource opens the configured connector. A connector that can leave out work for groups out
-// of scope (connectors.GroupScoped) is given the compiled scope.
-func (c *Config) OpenSource(logger *slog.Logger) (connectors.Source, error) {
+// OpenSource opens the configured connector, which resolves its secret references through
+// secrets. A connector that can leave out work for groups out of scope (connectors.GroupScoped)
+// is given the compiled scope.
+func (c *Config) OpenSource(logger *slog.Logger, secrets *secret.Resolver) (connectors.Source, error) {
 	sc := c.Source.config()
 	if sc == nil {
 		return nil, fmt.Errorf("config: source %q is not configured", c.Source.Type)
 	}
-	if f, ok := sc.(*file.Config); ok {
-		resolved := *f
-		resolved.Path = c.Path(f.Path)
-		sc = &resolved
+	switch f := sc.(type) {
+	case *ldap.Config:
+		withSecrets := *f
+		withSecrets.Secrets = secrets
+		sc = &withSecrets
+	case *google.Config:
+		withSecrets := *f
+		withSecrets.Secrets = secrets
+		sc = &withSecrets
 	}
 	src, err := sc.Open(logger)
 	if err != nil {
