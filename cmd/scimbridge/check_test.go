@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -146,7 +147,17 @@ func TestCheckAndSyncReportMissingAndAbsentAttributes(t *testing.T) {
 		!strings.Contains(out, "    ! mapping.user.department (line 27): attribute \"departmnet\" is on none of the 15 user entries read (did you mean \"department\"?)\n") {
 		t.Fatalf("check of a misspelt attribute: exit %d\n%s\n%s", code, out, errOut)
 	}
-	_, errOut, code = run(t, dir, "sync", "-c", "scimbridge.yaml", "--dry-run")
+	out, errOut, code = run(t, dir, "sync", "-c", "scimbridge.yaml", "--dry-run")
+	// The plan's output says it too, not only the log.
+	if !strings.Contains(out, "Warnings about the source data (3; the run goes on):\n") ||
+		!strings.Contains(out, "  ~ 15 of 15 users synced have no department (mapping.user.department (line 27); first: u-1001, u-1002, u-1003, u-1004, u-1005)\n") {
+		t.Errorf("sync output lacks the warnings:\n%s", out)
+	}
+	js, _, _ := run(t, dir, "sync", "-c", "scimbridge.yaml", "--dry-run", "-o", "json")
+	var res struct{ Warnings []string }
+	if err := json.Unmarshal([]byte(js), &res); err != nil || len(res.Warnings) != 3 {
+		t.Errorf("JSON warnings: got %q (%v), want 3", res.Warnings, err)
+	}
 	if code != exitChanges || !strings.Contains(errOut, `msg="users synced without an expected attribute" target=email key="flavour file default mapping.user.email" count=1 of=15 first=u-1004`) ||
 		!strings.Contains(errOut, `msg="a source attribute the configuration names is on no entry read" key="mapping.user.department (line 27)" attribute=departmnet kind=user entries=15 suggest=department`) {
 		t.Fatalf("sync log: exit %d\n%s", code, errOut)

@@ -131,13 +131,14 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 	requests, throttled := rt.counter.snapshot()
 	code, codeErr := syncExit(res, runErr, f.dryRun, f.output != "json")
 	if f.output == "json" {
-		if err := writeJSONResult(out, res, requests, throttled, maxMembers, f.summaryOnly, code); err != nil {
+		if err := writeJSONResult(out, res, requests, throttled, maxMembers, f.summaryOnly, code, rt.lastReport().Lines()); err != nil {
 			return err
 		}
 	} else {
 		if !printed && res.Plan != nil {
 			_ = res.Plan.WriteText(out, maxMembers)
 		}
+		writeWarnings(out, rt.lastReport().Lines())
 		writeTextSummary(out, res, requests, throttled, time.Since(start))
 	}
 	if code == exitOK {
@@ -233,7 +234,20 @@ func writeTextSummary(w io.Writer, res *reconcile.Result, requests, throttledBy 
 	}
 }
 
-func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, maxMembers int, summaryOnly bool, exitCode int) error {
+// writeWarnings shows the mapping report of the source read (users synced without an expected
+// attribute, attributes the configuration names that no entry holds): the run goes on, but a
+// person should look.
+func writeWarnings(w io.Writer, lines []string) {
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nWarnings about the source data (%d; the run goes on):\n", len(lines))
+	for _, l := range lines {
+		fmt.Fprintf(w, "  ~ %s\n", l)
+	}
+}
+
+func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, maxMembers int, summaryOnly bool, exitCode int, warnings []string) error {
 	throttled := sumCounts(throttledBy)
 	type out struct {
 		RunID      int64          `json:"runId"`
@@ -260,10 +274,17 @@ func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy m
 		// TargetRead is false when the run trusted the state store: unowned objects are then
 		// those the last full read saw.
 		TargetRead bool `json:"targetRead"`
+		// Warnings is the mapping report of the source read: users synced without an expected
+		// attribute (count and first ids), attributes the configuration names that no entry holds.
+		Warnings []string `json:"warnings"`
 	}
 	o := out{RunID: res.RunID, Result: res.Result, DryRun: res.DryRun, FullRead: res.FullRead,
 		DurationMS: res.Duration.Milliseconds(), Counts: res.Counts, Requests: requests, Throttled: throttled, ThrottledRequests: throttledBy,
-		Errors: res.Errors, PeakRSSBytes: peakRSS(), ExitCode: exitCode, TargetRead: res.FullRead, Clashes: []plan.Clash{}}
+		Errors: res.Errors, PeakRSSBytes: peakRSS(), ExitCode: exitCode, TargetRead: res.FullRead, Clashes: []plan.Clash{},
+		Warnings: warnings}
+	if o.Warnings == nil {
+		o.Warnings = []string{}
+	}
 	if !summaryOnly {
 		o.Plan = res.Plan
 	}

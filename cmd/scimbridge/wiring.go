@@ -104,6 +104,9 @@ type app struct {
 	counter *counter
 	// onRunStart is told each run's id (the state lock's holder record).
 	onRunStart func(runID int64)
+	// report is the mapping report of the last source read (reportMu guards it).
+	reportMu sync.Mutex
+	report   connectors.Report
 	// targetDesc names the target for messages, without secrets.
 	targetDesc string
 	closers    []func() error
@@ -369,6 +372,17 @@ func (rt *app) desired(ctx context.Context) (scim.Snapshot, error) {
 		return scim.Snapshot{}, err
 	}
 	snap := rt.mapping.Apply(dir)
-	rt.mapping.Report(dir, snap).Log(rt.log) // users without an email, attributes no entry holds
+	rep := rt.mapping.Report(dir, snap) // users without an email, attributes no entry holds
+	rep.Log(rt.log)
+	rt.reportMu.Lock()
+	rt.report = rep
+	rt.reportMu.Unlock()
 	return snap, nil
+}
+
+// lastReport is the mapping report of the last source read: what sync shows beside the plan.
+func (rt *app) lastReport() connectors.Report {
+	rt.reportMu.Lock()
+	defer rt.reportMu.Unlock()
+	return rt.report
 }
