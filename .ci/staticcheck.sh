@@ -21,7 +21,7 @@ if [[ $status -ne 0 && -z "$found" ]]; then
 	printf '%s\n' "$out" >&2 # not findings: a build or load error
 	exit "$status"
 fi
-expected=$(grep -v '^#' "$known" | sed '/^$/d' | sort -u)
+expected=$({ grep -v '^#' "$known" || true; } | sed '/^$/d' | sort -u)
 new=$(comm -23 <(printf '%s\n' "$found" | sed '/^$/d') <(printf '%s\n' "$expected"))
 gone=$(comm -13 <(printf '%s\n' "$found" | sed '/^$/d') <(printf '%s\n' "$expected"))
 if [[ -n "$gone" ]]; then

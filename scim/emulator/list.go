@@ -376,12 +376,8 @@ func rfcPage[T any](all []T, p listParams) ([]T, int) {
 // everything is the page size that reads a whole query in one go, for StrictRFC listings.
 const everything = 1 << 30
 
-// writeList sends a list response: the cursor form, or in strict mode the old capped form.
-func (e *Emulator) writeList(w http.ResponseWriter, resources []any, next string) {
-	e.writeListPage(w, resources, next, 0, 0)
-}
-
-// writeListPage is writeList with the startIndex and totalResults of a StrictRFC page.
+// writeListPage sends a list response: the cursor form, or in strict mode the old capped form,
+// with the startIndex and totalResults of a StrictRFC page.
 func (e *Emulator) writeListPage(w http.ResponseWriter, resources []any, next string, start, total int) {
 	body := map[string]any{
 		"schemas":      []string{listResponseURN},

@@ -17,7 +17,6 @@ import (
 var (
 	errNotFound  = errors.New("not found")
 	errDuplicate = errors.New("duplicate")
-	errRevision  = errors.New("revision mismatch")
 )
 
 const schemaSQL = `
@@ -452,24 +451,6 @@ func (s *store) queryMembers(ctx context.Context, tx *sql.Tx, stmt string, args 
 	return out, rows.Err()
 }
 
-// queryIDs runs a statement that returns one id column.
-func (s *store) queryIDs(ctx context.Context, tx *sql.Tx, stmt string, args ...any) ([]string, error) {
-	rows, err := s.q(ctx, tx, stmt).QueryContext(ctx, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list ids: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("list ids: %w", err)
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
-}
-
 func (s *store) insertGroup(ctx context.Context, tx *sql.Tx, g *groupRec) error {
 	res, err := s.q(ctx, tx, "groupInsert").ExecContext(ctx, g.ID, g.DisplayName, strings.ToLower(g.DisplayName),
 		nullable(g.ExternalID), g.Description, g.Created.UnixNano(), g.Modified.UnixNano(), g.Revision, g.CreatedBy)
@@ -566,36 +547,4 @@ func (s *store) getMemberByID(ctx context.Context, id string) (memberRec, error)
 		return m, fmt.Errorf("get membership: %w", err)
 	}
 	return m, nil
-}
-
-// usersByIDs loads users in the given order, skipping ids that vanished.
-func (s *store) usersByIDs(ctx context.Context, tx *sql.Tx, ids []string) ([]userRec, error) {
-	out := make([]userRec, 0, len(ids))
-	for _, id := range ids {
-		u, err := s.getUser(ctx, tx, id)
-		if errors.Is(err, errNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, nil
-}
-
-// groupsByIDs loads groups in the given order, skipping ids that vanished.
-func (s *store) groupsByIDs(ctx context.Context, tx *sql.Tx, ids []string) ([]groupRec, error) {
-	out := make([]groupRec, 0, len(ids))
-	for _, id := range ids {
-		g, err := s.getGroup(ctx, tx, id)
-		if errors.Is(err, errNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, nil
 }
