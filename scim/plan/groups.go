@@ -43,7 +43,7 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 		if matched[id] || skipped[ext] {
 			continue
 		}
-		if m.opts.Policy == PolicySync {
+		if m.opts.Policy.Deprovisions() {
 			p.DeleteGroups = append(p.DeleteGroups, Ref{ID: id, ExternalID: ext, Name: t.DisplayName})
 			deleted[id] = true
 		}
@@ -80,7 +80,7 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 	renameOf := map[int]int{}
 	for i, want := range desired.Groups {
 		mt := matches[i]
-		if mt.t != nil && (m.opts.Policy != PolicyCreateOnly || mt.adopted != "") && want.DisplayName != mt.t.DisplayName {
+		if mt.t != nil && m.mayUpdate(mt.adopted) && want.DisplayName != mt.t.DisplayName {
 			idx[mt.t.ID], renameOf[i] = len(names), len(names)
 			names = append(names, rename{ext: want.ExternalID, to: want.DisplayName, self: mt.t.ID, active: true})
 		}
@@ -128,7 +128,7 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 			claimed[want.ExternalID] = true
 			p.Claims = append(p.Claims, Claim{Kind: scim.KindGroup, ExternalID: want.ExternalID, ID: t.ID})
 		}
-		if m.opts.Policy != PolicyCreateOnly || mt.adopted != "" {
+		if m.mayUpdate(mt.adopted) {
 			to := want.DisplayName
 			var rn rename
 			if j, ok := renameOf[i]; ok {
@@ -155,7 +155,7 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 		}
 		ref := Ref{ID: t.ID, ExternalID: want.ExternalID, Name: want.DisplayName}
 		mc := m.diffMembers(ref, t.Members, want.Members, users, skippedUsers)
-		if m.opts.Policy == PolicyCreateOnly {
+		if !m.opts.Policy.AllowsRemove() {
 			mc.Remove = nil
 		}
 		if len(mc.Add) > 0 || len(mc.Remove) > 0 {
@@ -182,11 +182,11 @@ func (m *matcher) matchGroup(want scim.Group, matched map[string]bool) (t *scim.
 		if m.owned.PendingGroups[want.ExternalID] && claimable(c.ID, c.Created, m.owned.SeenUnownedGroups, m.owned.PendingGroupsAt[want.ExternalID]) {
 			return c, "", true
 		}
-		if m.opts.Adopt == AdoptExternalID || m.opts.Adopt == AdoptName {
+		if m.opts.Adopt.byExternalID() {
 			return c, "external_id", false
 		}
 	}
-	if m.opts.Adopt == AdoptName {
+	if m.opts.Adopt.byName() {
 		if c := m.groupByName[strings.ToLower(want.DisplayName)]; c != nil && !m.groupOwned(c.ID) && !matched[c.ID] && (c.ExternalID == "" || !m.sourceGroups[c.ExternalID]) {
 			return c, "displayName", false
 		}

@@ -41,45 +41,6 @@ import (
 	"github.com/scimbridge/scimbridge/scim"
 )
 
-// Policy says which kinds of change a run may make, after external-dns.
-type Policy string
-
-// Policies.
-const (
-	// PolicySync makes every change: creates, updates, deprovisioning, membership adds and removes.
-	PolicySync Policy = "sync"
-	// PolicyUpsertOnly creates and updates but never deletes or disables an object. Memberships
-	// of owned groups are still made to match the source.
-	PolicyUpsertOnly Policy = "upsert-only"
-	// PolicyCreateOnly creates missing users and groups and adds missing memberships; it changes
-	// and removes nothing.
-	PolicyCreateOnly Policy = "create-only"
-)
-
-// Deprovision says what happens to an owned user that left the source (or its scope).
-type Deprovision string
-
-// Deprovisioning modes.
-const (
-	DeprovisionDelete  Deprovision = "delete"
-	DeprovisionDisable Deprovision = "disable"
-)
-
-// Adopt says which unowned target objects a run may take over.
-type Adopt string
-
-// Adoption modes.
-const (
-	// AdoptNone never takes over an unowned object: a clash is reported and the record skipped.
-	AdoptNone Adopt = "none"
-	// AdoptExternalID takes over an unowned object whose externalId equals the source id (for
-	// example after the state file was lost).
-	AdoptExternalID Adopt = "external_id"
-	// AdoptName also takes over an unowned user with the same userName, or group with the same
-	// displayName (case-insensitively), when migrating from another tool or from manual entry.
-	AdoptName Adopt = "name"
-)
-
 // Options steer Compute.
 type Options struct {
 	Policy      Policy

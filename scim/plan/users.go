@@ -87,8 +87,8 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 		}
 		ref := Ref{ID: id, ExternalID: ext, Name: t.UserName}
 		switch {
-		case m.opts.Policy != PolicySync:
-		case m.opts.Deprovision == DeprovisionDisable:
+		case !m.opts.Policy.Deprovisions():
+		case m.opts.Deprovision.disables():
 			if t.Active {
 				p.DisableUsers = append(p.DisableUsers, ref)
 			}
@@ -132,7 +132,7 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 	renameOf := map[int]int{} // desired index -> index in names
 	for i, want := range desired.Users {
 		mt := matches[i]
-		if mt.t == nil || r.blocked[want.ExternalID] || (m.opts.Policy == PolicyCreateOnly && mt.adopted == "") {
+		if mt.t == nil || r.blocked[want.ExternalID] || !m.mayUpdate(mt.adopted) {
 			continue
 		}
 		if !strings.EqualFold(want.UserName, mt.t.UserName) {
@@ -186,7 +186,7 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 		if mt.claim {
 			p.Claims = append(p.Claims, Claim{Kind: scim.KindUser, ExternalID: want.ExternalID, ID: t.ID})
 		}
-		if m.opts.Policy == PolicyCreateOnly && mt.adopted == "" {
+		if !m.mayUpdate(mt.adopted) {
 			continue
 		}
 		var rn rename
@@ -230,10 +230,6 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 // (Options.AdoptUnmatched), taken over to be deprovisioned.
 const AdoptedUnmatched = "unmatched externalId"
 
-func (m *matcher) adoptUnmatched() bool {
-	return m.opts.AdoptUnmatched && m.opts.Adopt != AdoptNone && m.opts.Policy == PolicySync
-}
-
 // deprovisionUnmatchedUsers takes over the unowned users that carry an externalId no source
 // record has, and deletes or disables them as the deprovisioning mode says. A disable writes the
 // user as the target holds it with active false, and records it as owned from then on; a user
@@ -245,7 +241,7 @@ func (m *matcher) deprovisionUnmatchedUsers(p *Plan, r *userResolution, matched 
 			continue
 		}
 		matched[t.ID] = true
-		if m.opts.Deprovision != DeprovisionDisable {
+		if !m.opts.Deprovision.disables() {
 			p.DeleteUsers = append(p.DeleteUsers, Ref{ID: t.ID, ExternalID: t.ExternalID, Name: t.UserName, Adopted: AdoptedUnmatched})
 			r.deleted[t.ID] = true
 			continue
@@ -282,11 +278,11 @@ func (m *matcher) matchUser(want scim.User, matched map[string]bool) (t *scim.Ta
 		if m.owned.PendingUsers[want.ExternalID] && claimable(c.ID, c.Created, m.owned.SeenUnownedUsers, m.owned.PendingUsersAt[want.ExternalID]) {
 			return c, "", true
 		}
-		if m.opts.Adopt == AdoptExternalID || m.opts.Adopt == AdoptName {
+		if m.opts.Adopt.byExternalID() {
 			return c, "external_id", false
 		}
 	}
-	if m.opts.Adopt == AdoptName {
+	if m.opts.Adopt.byName() {
 		if c := m.userByName[strings.ToLower(want.UserName)]; c != nil && !m.userOwned(c.ID) && !matched[c.ID] && (c.ExternalID == "" || !m.sourceUsers[c.ExternalID]) {
 			return c, "userName", false
 		}
