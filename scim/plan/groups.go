@@ -8,68 +8,36 @@ import (
 )
 
 func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResolution) {
-	matched := make(map[string]bool, len(desired.Groups))
-	type match struct {
-		t       *scim.TargetGroup
-		adopted string
-		claim   bool
-	}
-	matches := make([]match, len(desired.Groups))
-	for i, want := range desired.Groups {
-		if id, ok := m.ownedGroupByExt[want.ExternalID]; ok {
-			if t := m.groupByID[id]; t != nil {
-				matches[i] = match{t: t}
-				matched[id] = true
-			}
-		}
-	}
-	for i, want := range desired.Groups {
-		if matches[i].t != nil {
-			continue
-		}
-		if t, adopted, claim := m.matchGroup(want, matched); t != nil {
-			matches[i] = match{t, adopted, claim}
-			matched[t.ID] = true
-		}
-	}
-	skipped := m.skippedGroups
+	// Step 1: match each desired group to a target group.
+	matches, matched, claimed := m.groups.matchAll(len(desired.Groups), func(i int) (string, string) {
+		return desired.Groups[i].ExternalID, desired.Groups[i].DisplayName
+	}, m.opts.Adopt)
+	// Step 2: owned groups that match nothing are deleted (groups have no disable), and so are
+	// the groups the tool before scimbridge left behind (see Options.AdoptUnmatched); owned groups
+	// missing from the target are forgotten.
 	deleted := map[string]bool{}
-	for id, ext := range m.owned.Groups {
-		t, exists := m.groupByID[id]
-		if !exists {
-			p.Forget = append(p.Forget, Claim{Kind: scim.KindGroup, ExternalID: ext, ID: id})
-			continue
-		}
-		if matched[id] || skipped[ext] {
-			continue
-		}
-		if m.opts.Policy.Deprovisions() {
-			p.DeleteGroups = append(p.DeleteGroups, Ref{ID: id, ExternalID: ext, Name: t.DisplayName})
-			deleted[id] = true
-		}
-	}
-	// Groups the tool before scimbridge left behind (see Options.AdoptUnmatched) are deleted.
+	m.groups.leavers(p, m.opts.Policy, matched, func(string) {}, func(id, ext string, t *scim.TargetGroup) {
+		p.DeleteGroups = append(p.DeleteGroups, Ref{ID: id, ExternalID: ext, Name: t.DisplayName})
+		deleted[id] = true
+	})
 	if m.adoptUnmatched() {
-		for i := range m.current.Groups {
-			t := &m.current.Groups[i]
-			if t.ExternalID == "" || m.groupOwned(t.ID) || matched[t.ID] || m.sourceGroups[t.ExternalID] {
-				continue
-			}
-			matched[t.ID], deleted[t.ID] = true, true
+		m.groups.unmatched(matched, func(t *scim.TargetGroup) {
+			deleted[t.ID] = true
 			p.DeleteGroups = append(p.DeleteGroups, Ref{ID: t.ID, ExternalID: t.ExternalID, Name: t.DisplayName, Adopted: AdoptedUnmatched})
-		}
+		})
 	}
+	// Step 3: renames, then creates (unless a clash leaves them out) and updates.
 	// held tells who holds a displayName that group self wants: a matched group (renamed away in
 	// this run, or not), or a reason the name is not free; both empty when it is free or freed by
 	// a deletion in this run (apply deletes groups before it renames or creates them).
 	held := func(name, self string) (string, string) {
-		c := m.groupByName[strings.ToLower(name)]
+		c := m.groups.byName[strings.ToLower(name)]
 		switch {
 		case c == nil || c.ID == self || deleted[c.ID]:
 			return "", ""
 		case matched[c.ID]:
 			return c.ID, ""
-		case m.groupOwned(c.ID):
+		case m.groups.isOwned(c.ID):
 			return "", "displayName is held by another group of this sync"
 		default:
 			return "", "displayName exists in the target and is not owned by scimbridge"
@@ -85,27 +53,19 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 			names = append(names, rename{ext: want.ExternalID, to: want.DisplayName, self: mt.t.ID, active: true})
 		}
 	}
-	resolveRenames(names, idx, "group", held, func(name string) bool { return m.groupByName[strings.ToLower(name)] != nil })
-	claimed := map[string]bool{}
-	skippedUsers := m.skippedUsers
+	resolveRenames(names, idx, "group", held, func(name string) bool { return m.groups.byName[strings.ToLower(name)] != nil })
+	skippedUsers := m.users.skipped
 	for i, want := range desired.Groups {
 		mt := matches[i]
 		if mt.t == nil {
-			var c *scim.TargetGroup
-			for _, cand := range m.groupByExternal[want.ExternalID] {
-				if !m.groupOwned(cand.ID) && !matched[cand.ID] {
-					c = cand
-					break
-				}
-			}
-			if c != nil {
+			if c := m.groups.unownedByExternal(want.ExternalID, matched); c != nil {
 				m.clash(p, Clash{Kind: scim.KindGroup, ExternalID: want.ExternalID, Field: "externalId", TargetID: c.ID, TargetExternalID: c.ExternalID, TargetName: c.DisplayName, Adopt: AdoptExternalID})
 				continue
 			}
 			if holder, reason := held(want.DisplayName, ""); holder != "" || reason != "" {
-				if c := m.groupByName[strings.ToLower(want.DisplayName)]; c != nil && !m.groupOwned(c.ID) && !matched[c.ID] {
+				if c := m.groups.byName[strings.ToLower(want.DisplayName)]; c != nil && !m.groups.isOwned(c.ID) && !matched[c.ID] {
 					m.clash(p, Clash{Kind: scim.KindGroup, ExternalID: want.ExternalID, Field: "displayName", TargetID: c.ID, TargetExternalID: c.ExternalID, TargetName: c.DisplayName,
-						Adopt: m.nameAdopt(c.ExternalID, m.sourceGroups)})
+						Adopt: m.nameAdopt(c.ExternalID, m.groups.source)})
 					continue
 				}
 				if j, ok := idx[holder]; reason == "" && ok && names[j].reason == "" {
@@ -125,7 +85,6 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 		}
 		t := mt.t
 		if mt.claim {
-			claimed[want.ExternalID] = true
 			p.Claims = append(p.Claims, Claim{Kind: scim.KindGroup, ExternalID: want.ExternalID, ID: t.ID})
 		}
 		if m.mayUpdate(mt.adopted) {
@@ -162,34 +121,6 @@ func (m *matcher) planGroups(p *Plan, desired scim.Snapshot, users *userResoluti
 			p.Members = append(p.Members, mc)
 		}
 	}
-	for ext := range m.owned.PendingGroups {
-		if !claimed[ext] {
-			p.ClearPending = append(p.ClearPending, Claim{Kind: scim.KindGroup, ExternalID: ext})
-		}
-	}
-	for _, g := range m.current.Groups {
-		if !m.groupOwned(g.ID) && !matched[g.ID] {
-			p.UnmanagedGroups++
-		}
-	}
-}
-
-func (m *matcher) matchGroup(want scim.Group, matched map[string]bool) (t *scim.TargetGroup, adopted string, claim bool) {
-	for _, c := range m.groupByExternal[want.ExternalID] {
-		if m.groupOwned(c.ID) || matched[c.ID] {
-			continue
-		}
-		if m.owned.PendingGroups[want.ExternalID] && claimable(c.ID, c.Created, m.owned.SeenUnownedGroups, m.owned.PendingGroupsAt[want.ExternalID]) {
-			return c, "", true
-		}
-		if m.opts.Adopt.byExternalID() {
-			return c, "external_id", false
-		}
-	}
-	if m.opts.Adopt.byName() {
-		if c := m.groupByName[strings.ToLower(want.DisplayName)]; c != nil && !m.groupOwned(c.ID) && !matched[c.ID] && (c.ExternalID == "" || !m.sourceGroups[c.ExternalID]) {
-			return c, "displayName", false
-		}
-	}
-	return nil, "", false
+	// Step 4: clear the pending creates nothing claimed; count the groups left alone.
+	p.UnmanagedGroups = m.groups.finish(p, matched, claimed)
 }

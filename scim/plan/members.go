@@ -53,7 +53,7 @@ func (m *matcher) diffMembers(group Ref, current []string, want []string, users 
 }
 
 func (m *matcher) userName(id, ext string) string {
-	if u := m.userByID[id]; u != nil {
+	if u := m.users.byID[id]; u != nil {
 		return u.UserName
 	}
 	return ext

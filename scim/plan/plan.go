@@ -35,7 +35,6 @@ package plan
 
 import (
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
@@ -84,23 +83,8 @@ type matcher struct {
 	opts    Options
 	owned   Owned
 	current scim.TargetState
-
-	userByID        map[string]*scim.TargetUser
-	userByExternal  map[string][]*scim.TargetUser
-	userByName      map[string]*scim.TargetUser
-	groupByID       map[string]*scim.TargetGroup
-	groupByExternal map[string][]*scim.TargetGroup
-	groupByName     map[string]*scim.TargetGroup
-	ownedUserByExt  map[string]string
-	ownedGroupByExt map[string]string
-	// sourceUsers holds every user id the source has, sent or skipped: adoption by name never
-	// takes an object that stands for another source record.
-	sourceUsers  map[string]bool
-	sourceGroups map[string]bool
-	// skippedUsers and skippedGroups are the source records left out as a whole: their target
-	// objects are left exactly as they are.
-	skippedUsers  map[string]bool
-	skippedGroups map[string]bool
+	users   objects[scim.TargetUser]
+	groups  objects[scim.TargetGroup]
 }
 
 // Compute compares the desired snapshot (as returned by scim.Normalize) with the target's current
@@ -116,22 +100,16 @@ func Compute(desired scim.Snapshot, current scim.TargetState, owned Owned, opts 
 		opts.Adopt = AdoptNone
 	}
 	m := newMatcher(current, owned, opts)
-	m.skippedUsers = desired.SkippedIDs(scim.KindUser)
-	m.skippedGroups = desired.SkippedIDs(scim.KindGroup)
-	m.sourceUsers = make(map[string]bool, len(desired.Users)+len(m.skippedUsers))
-	for _, u := range desired.Users {
-		m.sourceUsers[u.ExternalID] = true
+	userIDs := make([]string, len(desired.Users))
+	for i, u := range desired.Users {
+		userIDs[i] = u.ExternalID
 	}
-	for id := range m.skippedUsers {
-		m.sourceUsers[id] = true
+	m.users.setSource(userIDs, desired.SkippedIDs(scim.KindUser))
+	groupIDs := make([]string, len(desired.Groups))
+	for i, g := range desired.Groups {
+		groupIDs[i] = g.ExternalID
 	}
-	m.sourceGroups = make(map[string]bool, len(desired.Groups)+len(m.skippedGroups))
-	for id := range m.skippedGroups {
-		m.sourceGroups[id] = true
-	}
-	for _, g := range desired.Groups {
-		m.sourceGroups[g.ExternalID] = true
-	}
+	m.groups.setSource(groupIDs, desired.SkippedIDs(scim.KindGroup))
 	p := &Plan{
 		Problems:      slices.Clone(desired.Skipped),
 		OwnedUsers:    len(owned.Users),
@@ -147,47 +125,16 @@ func Compute(desired scim.Snapshot, current scim.TargetState, owned Owned, opts 
 }
 
 func newMatcher(current scim.TargetState, owned Owned, opts Options) *matcher {
-	m := &matcher{
-		opts:            opts,
-		owned:           owned,
-		current:         current,
-		userByID:        make(map[string]*scim.TargetUser, len(current.Users)),
-		userByExternal:  make(map[string][]*scim.TargetUser, len(current.Users)),
-		userByName:      make(map[string]*scim.TargetUser, len(current.Users)),
-		groupByID:       make(map[string]*scim.TargetGroup, len(current.Groups)),
-		groupByExternal: make(map[string][]*scim.TargetGroup, len(current.Groups)),
-		groupByName:     make(map[string]*scim.TargetGroup, len(current.Groups)),
-		ownedUserByExt:  make(map[string]string, len(owned.Users)),
-		ownedGroupByExt: make(map[string]string, len(owned.Groups)),
+	return &matcher{
+		opts:    opts,
+		owned:   owned,
+		current: current,
+		users: newObjects(scim.KindUser, "userName", current.Users, userKey,
+			owned.Users, owned.PendingUsers, owned.PendingUsersAt, owned.SeenUnownedUsers),
+		groups: newObjects(scim.KindGroup, "displayName", current.Groups, groupKey,
+			owned.Groups, owned.PendingGroups, owned.PendingGroupsAt, owned.SeenUnownedGroups),
 	}
-	for i := range current.Users {
-		u := &current.Users[i]
-		m.userByID[u.ID] = u
-		if u.ExternalID != "" {
-			m.userByExternal[u.ExternalID] = append(m.userByExternal[u.ExternalID], u)
-		}
-		m.userByName[strings.ToLower(u.UserName)] = u
-	}
-	for i := range current.Groups {
-		g := &current.Groups[i]
-		m.groupByID[g.ID] = g
-		if g.ExternalID != "" {
-			m.groupByExternal[g.ExternalID] = append(m.groupByExternal[g.ExternalID], g)
-		}
-		m.groupByName[strings.ToLower(g.DisplayName)] = g
-	}
-	for id, ext := range owned.Users {
-		m.ownedUserByExt[ext] = id
-	}
-	for id, ext := range owned.Groups {
-		m.ownedGroupByExt[ext] = id
-	}
-	return m
 }
-
-func (m *matcher) userOwned(id string) bool { _, ok := m.owned.Users[id]; return ok }
-
-func (m *matcher) groupOwned(id string) bool { _, ok := m.owned.Groups[id]; return ok }
 
 // clash records a desired record left out because an unowned object holds its externalId or name.
 func (m *matcher) clash(p *Plan, c Clash) {

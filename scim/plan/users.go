@@ -38,87 +38,44 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 			r.extByTargetID[u.ID] = u.ExternalID
 		}
 	}
-	// Pass 1: owned users first, then claims and adoptions, so that no target user is matched twice.
-	matched := make(map[string]bool, len(desired.Users))
-	type match struct {
-		t       *scim.TargetUser
-		adopted string
-		claim   bool
-	}
-	matches := make([]match, len(desired.Users))
-	for i, want := range desired.Users {
-		if id, ok := m.ownedUserByExt[want.ExternalID]; ok {
-			if t := m.userByID[id]; t != nil {
-				matches[i] = match{t: t}
-				matched[id] = true
-			}
-		}
-	}
-	for i, want := range desired.Users {
-		if matches[i].t != nil {
-			continue
-		}
-		if t, adopted, claim := m.matchUser(want, matched); t != nil {
-			matches[i] = match{t, adopted, claim}
-			matched[t.ID] = true
-		}
-	}
-	claimed := map[string]bool{}
-	for i, mt := range matches {
-		if mt.claim {
-			claimed[desired.Users[i].ExternalID] = true
-		}
-	}
-	// Pass 2: owned users that match nothing are deprovisioned; owned users missing from the
-	// target are forgotten (and created again if still desired).
-	skipped := m.skippedUsers
-	for id, ext := range m.owned.Users {
-		t, exists := m.userByID[id]
-		if !exists {
-			p.Forget = append(p.Forget, Claim{Kind: scim.KindUser, ExternalID: ext, ID: id})
-			continue
-		}
-		if matched[id] {
-			continue
-		}
-		if skipped[ext] {
-			r.untouchable[id] = true
-			continue
-		}
+	// Step 1: match each desired user to a target user.
+	matches, matched, claimed := m.users.matchAll(len(desired.Users), func(i int) (string, string) {
+		return desired.Users[i].ExternalID, desired.Users[i].UserName
+	}, m.opts.Adopt)
+	// Step 2: owned users that match nothing are deprovisioned (deleted or disabled); those of
+	// skipped records are left as they are; owned users missing from the target are forgotten
+	// (and created again if still desired).
+	m.users.leavers(p, m.opts.Policy, matched, func(id string) { r.untouchable[id] = true }, func(id, ext string, t *scim.TargetUser) {
 		ref := Ref{ID: id, ExternalID: ext, Name: t.UserName}
-		switch {
-		case !m.opts.Policy.Deprovisions():
-		case m.opts.Deprovision.disables():
-			if t.Active {
-				p.DisableUsers = append(p.DisableUsers, ref)
-			}
-		default:
+		if !m.opts.Deprovision.disables() {
 			p.DeleteUsers = append(p.DeleteUsers, ref)
 			r.deleted[id] = true
+		} else if t.Active {
+			p.DisableUsers = append(p.DisableUsers, ref)
 		}
-	}
+	})
 	if m.adoptUnmatched() {
-		m.deprovisionUnmatchedUsers(p, r, matched)
+		m.users.unmatched(matched, func(t *scim.TargetUser) { m.deprovisionUnmatchedUser(p, r, t) })
 	}
-	// Pass 3: desired users that match nothing are created, unless an unowned user holds their
+	// Step 3: desired users that match nothing are created, unless an unowned user holds their
 	// externalId or userName. A create may take a userName that an owned user gives up in this
 	// run (renamed away or deleted: apply orders those first).
 	for i, want := range desired.Users {
 		if matches[i].t != nil {
 			continue
 		}
-		if c := m.unownedByExternal(m.userByExternal[want.ExternalID], matched); c != nil {
+		if c := m.users.unownedByExternal(want.ExternalID, matched); c != nil {
 			m.clash(p, Clash{Kind: scim.KindUser, ExternalID: want.ExternalID, Field: "externalId", TargetID: c.ID, TargetExternalID: c.ExternalID, TargetName: c.UserName, Adopt: AdoptExternalID})
 			r.blocked[want.ExternalID] = true
 			continue
 		}
-		if clash := m.userByName[strings.ToLower(want.UserName)]; clash != nil && !matched[clash.ID] && !r.deleted[clash.ID] {
-			if m.userOwned(clash.ID) {
+		if clash := m.users.byName[strings.ToLower(want.UserName)]; clash != nil && !matched[clash.ID] && !r.deleted[clash.ID] {
+			if m.users.isOwned(clash.ID) {
 				p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindUser, ID: want.ExternalID, Field: "userName",
 					Reason: "userName is held by a deprovisioned user of this sync (" + m.owned.Users[clash.ID] + "); delete that user to free it", Dropped: true})
 			} else {
 				m.clash(p, Clash{Kind: scim.KindUser, ExternalID: want.ExternalID, Field: "userName", TargetID: clash.ID, TargetExternalID: clash.ExternalID, TargetName: clash.UserName,
-					Adopt: m.nameAdopt(clash.ExternalID, m.sourceUsers)})
+					Adopt: m.nameAdopt(clash.ExternalID, m.users.source)})
 			}
 			r.blocked[want.ExternalID] = true
 		}
@@ -141,24 +98,24 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 		}
 	}
 	resolveRenames(names, idx, "user", func(name, self string) (string, string) {
-		c := m.userByName[strings.ToLower(name)]
+		c := m.users.byName[strings.ToLower(name)]
 		switch {
 		case c == nil || c.ID == self || r.deleted[c.ID]:
 			return "", ""
 		case matched[c.ID]:
 			return c.ID, ""
-		case m.userOwned(c.ID):
+		case m.users.isOwned(c.ID):
 			return "", "is held by another user owned by scimbridge (" + m.owned.Users[c.ID] + ")"
 		default:
 			return "", "exists in the target and is not owned by scimbridge"
 		}
-	}, func(name string) bool { return m.userByName[strings.ToLower(name)] != nil })
+	}, func(name string) bool { return m.users.byName[strings.ToLower(name)] != nil })
 	// A create may take the userName of a matched user only when that user's rename gives it up.
 	for i, want := range desired.Users {
 		if matches[i].t != nil || r.blocked[want.ExternalID] {
 			continue
 		}
-		if c := m.userByName[strings.ToLower(want.UserName)]; c != nil && matched[c.ID] {
+		if c := m.users.byName[strings.ToLower(want.UserName)]; c != nil && matched[c.ID] {
 			if j, ok := idx[c.ID]; !ok || names[j].reason != "" {
 				p.Problems = append(p.Problems, scim.Problem{Kind: scim.KindUser, ID: want.ExternalID, Field: "userName",
 					Reason: "userName is held by another user of this sync that keeps it in this run", Dropped: true})
@@ -213,16 +170,8 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 			p.Claims = append(p.Claims, Claim{Kind: scim.KindUser, ExternalID: want.ExternalID, ID: t.ID, Adopted: mt.adopted, Name: t.UserName})
 		}
 	}
-	for ext := range m.owned.PendingUsers {
-		if !claimed[ext] {
-			p.ClearPending = append(p.ClearPending, Claim{Kind: scim.KindUser, ExternalID: ext})
-		}
-	}
-	for _, u := range m.current.Users {
-		if !m.userOwned(u.ID) && !matched[u.ID] {
-			p.UnmanagedUsers++
-		}
-	}
+	// Step 4: clear the pending creates nothing claimed; count the users left alone.
+	p.UnmanagedUsers = m.users.finish(p, matched, claimed)
 	return r
 }
 
@@ -230,62 +179,22 @@ func (m *matcher) planUsers(p *Plan, desired scim.Snapshot) *userResolution {
 // (Options.AdoptUnmatched), taken over to be deprovisioned.
 const AdoptedUnmatched = "unmatched externalId"
 
-// deprovisionUnmatchedUsers takes over the unowned users that carry an externalId no source
-// record has, and deletes or disables them as the deprovisioning mode says. A disable writes the
+// deprovisionUnmatchedUser deletes or disables, as the deprovisioning mode says, an unowned user
+// that carries an externalId no source record has (Options.AdoptUnmatched). A disable writes the
 // user as the target holds it with active false, and records it as owned from then on; a user
 // already inactive is only recorded.
-func (m *matcher) deprovisionUnmatchedUsers(p *Plan, r *userResolution, matched map[string]bool) {
-	for i := range m.current.Users {
-		t := &m.current.Users[i]
-		if t.ExternalID == "" || m.userOwned(t.ID) || matched[t.ID] || m.sourceUsers[t.ExternalID] {
-			continue
-		}
-		matched[t.ID] = true
-		if !m.opts.Deprovision.disables() {
-			p.DeleteUsers = append(p.DeleteUsers, Ref{ID: t.ID, ExternalID: t.ExternalID, Name: t.UserName, Adopted: AdoptedUnmatched})
-			r.deleted[t.ID] = true
-			continue
-		}
-		if !t.Active {
-			p.Claims = append(p.Claims, Claim{Kind: scim.KindUser, ExternalID: t.ExternalID, ID: t.ID, Adopted: AdoptedUnmatched, Name: t.UserName})
-			continue
-		}
-		u := t.User
-		u.Active = false
-		u.Enterprise.Manager = r.extByTargetID[t.Enterprise.Manager]
-		p.UpdateUsers = append(p.UpdateUsers, UserUpdate{ID: t.ID, User: u, Fields: diffUser(t.User, u, r.extByTargetID), Adopted: AdoptedUnmatched})
+func (m *matcher) deprovisionUnmatchedUser(p *Plan, r *userResolution, t *scim.TargetUser) {
+	if !m.opts.Deprovision.disables() {
+		p.DeleteUsers = append(p.DeleteUsers, Ref{ID: t.ID, ExternalID: t.ExternalID, Name: t.UserName, Adopted: AdoptedUnmatched})
+		r.deleted[t.ID] = true
+		return
 	}
-}
-
-// unownedByExternal returns the first candidate that is neither owned nor matched in this plan.
-func (m *matcher) unownedByExternal(cands []*scim.TargetUser, matched map[string]bool) *scim.TargetUser {
-	for _, c := range cands {
-		if !m.userOwned(c.ID) && !matched[c.ID] {
-			return c
-		}
+	if !t.Active {
+		p.Claims = append(p.Claims, Claim{Kind: scim.KindUser, ExternalID: t.ExternalID, ID: t.ID, Adopted: AdoptedUnmatched, Name: t.UserName})
+		return
 	}
-	return nil
-}
-
-// matchUser finds the target user a desired user is: owned by externalId, claimed from a pending
-// create, or adopted as the options allow. adopted names how an unowned user was taken over;
-// claim is true when ownership must be recorded without a change.
-func (m *matcher) matchUser(want scim.User, matched map[string]bool) (t *scim.TargetUser, adopted string, claim bool) {
-	for _, c := range m.userByExternal[want.ExternalID] {
-		if m.userOwned(c.ID) || matched[c.ID] {
-			continue // owned under another source id: not this one
-		}
-		if m.owned.PendingUsers[want.ExternalID] && claimable(c.ID, c.Created, m.owned.SeenUnownedUsers, m.owned.PendingUsersAt[want.ExternalID]) {
-			return c, "", true
-		}
-		if m.opts.Adopt.byExternalID() {
-			return c, "external_id", false
-		}
-	}
-	if m.opts.Adopt.byName() {
-		if c := m.userByName[strings.ToLower(want.UserName)]; c != nil && !m.userOwned(c.ID) && !matched[c.ID] && (c.ExternalID == "" || !m.sourceUsers[c.ExternalID]) {
-			return c, "userName", false
-		}
-	}
-	return nil, "", false
+	u := t.User
+	u.Active = false
+	u.Enterprise.Manager = r.extByTargetID[t.Enterprise.Manager]
+	p.UpdateUsers = append(p.UpdateUsers, UserUpdate{ID: t.ID, User: u, Fields: diffUser(t.User, u, r.extByTargetID), Adopted: AdoptedUnmatched})
 }
