@@ -167,6 +167,40 @@ func TestGoldenPlans(t *testing.T) {
 			})
 		}
 	}
+	t.Run("recovery", func(t *testing.T) {
+		// After a crash and some console edits: an owned user and an owned group deleted by hand
+		// (forgotten, created again), a user and a group whose creates were sent but never
+		// recorded (claimed), and a stale pending create (cleared).
+		desired := quickstart(t)
+		w := synced(t, desired)
+		for id, ext := range w.owned.Users {
+			if ext == "u-1005" {
+				delete(w.users, id)
+				for _, g := range w.groups { // the target drops a deleted user's memberships
+					g.Members = slices.DeleteFunc(g.Members, func(m string) bool { return m == id })
+				}
+			}
+		}
+		for id, g := range w.groups {
+			if g.ExternalID == "g-finance" {
+				delete(w.groups, id)
+			}
+		}
+		lost := user("u-2004", "grace.murray")
+		desired.Users = append(desired.Users, lost)
+		w.addUser(lost, false)
+		desired.Groups = append(desired.Groups, scim.Group{ExternalID: "g-lost", DisplayName: "Lost", Members: []string{"u-2004"}})
+		w.addGroup("g-lost", "Lost", false)
+		w.owned.PendingUsers["u-2004"] = true
+		w.owned.PendingUsers["u-9999"] = true
+		w.owned.PendingGroups["g-lost"] = true
+		p := compute(w, desired, Options{})
+		checkPlan(t, "recovery", p)
+		if len(p.Forget) != 2 || len(p.Claims) != 2 || len(p.ClearPending) != 1 {
+			t.Errorf("got %d forgotten, %d claimed, %d pending cleared; want 2, 2 and 1", len(p.Forget), len(p.Claims), len(p.ClearPending))
+		}
+		w.apply(t, p)
+	})
 	t.Run("churn-adopt-unmatched", func(t *testing.T) {
 		w, desired := churn(t)
 		w.addUser(user("u-0042", "left.before.the.switch"), false)

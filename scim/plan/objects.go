@@ -22,7 +22,7 @@ import (
 //  4. clear the pending creates nothing claimed and count what is left alone (finish).
 type objects[T scim.TargetUser | scim.TargetGroup] struct {
 	kind string // scim.KindUser or scim.KindGroup
-	// byName says how an adoption by name is recorded: "userName" or "displayName".
+	// byNameField says how an adoption by name is recorded: "userName" or "displayName".
 	byNameField string
 	all         []T
 	byID        map[string]*T
