@@ -83,12 +83,12 @@ func newObjects[T scim.TargetUser | scim.TargetGroup](kind, byNameField string, 
 	return o
 }
 
-// setSource records the source's ids: the records sent (ids) and those skipped.
-func (o *objects[T]) setSource(ids []string, skipped map[string]bool) {
+// setSource records the source's ids: the n records sent (id gives each one's) and those skipped.
+func (o *objects[T]) setSource(n int, id func(i int) string, skipped map[string]bool) {
 	o.skipped = skipped
-	o.source = make(map[string]bool, len(ids)+len(skipped))
-	for _, id := range ids {
-		o.source[id] = true
+	o.source = make(map[string]bool, n+len(skipped))
+	for i := range n {
+		o.source[id(i)] = true
 	}
 	for id := range skipped {
 		o.source[id] = true

@@ -100,16 +100,8 @@ func Compute(desired scim.Snapshot, current scim.TargetState, owned Owned, opts 
 		opts.Adopt = AdoptNone
 	}
 	m := newMatcher(current, owned, opts)
-	userIDs := make([]string, len(desired.Users))
-	for i, u := range desired.Users {
-		userIDs[i] = u.ExternalID
-	}
-	m.users.setSource(userIDs, desired.SkippedIDs(scim.KindUser))
-	groupIDs := make([]string, len(desired.Groups))
-	for i, g := range desired.Groups {
-		groupIDs[i] = g.ExternalID
-	}
-	m.groups.setSource(groupIDs, desired.SkippedIDs(scim.KindGroup))
+	m.users.setSource(len(desired.Users), func(i int) string { return desired.Users[i].ExternalID }, desired.SkippedIDs(scim.KindUser))
+	m.groups.setSource(len(desired.Groups), func(i int) string { return desired.Groups[i].ExternalID }, desired.SkippedIDs(scim.KindGroup))
 	p := &Plan{
 		Problems:      slices.Clone(desired.Skipped),
 		OwnedUsers:    len(owned.Users),
