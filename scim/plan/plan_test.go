@@ -599,3 +599,29 @@ func TestHeadlineOfATrustedRun(t *testing.T) {
 		t.Errorf("trusted run headline:\n%s", out)
 	}
 }
+
+// TestGroupUpdateFoldedIntoMembersInLowerBound: the applier sends a group's update in its first
+// membership PATCH unless the update takes part in a rename chain or cycle, so the lower bound
+// counts such an update once with its membership change, and a swap's updates on their own.
+func TestGroupUpdateFoldedIntoMembersInLowerBound(t *testing.T) {
+	w := newWorld()
+	w.addUser(user("a", "a"), true)
+	w.addGroup("g1", "One", true)
+	w.addGroup("g2", "Two", true)
+	w.addGroup("g3", "Three", true)
+
+	desired := scim.Snapshot{Users: []scim.User{user("a", "a")}, Groups: []scim.Group{
+		{ExternalID: "g1", DisplayName: "Uno", Members: []string{"a"}},   // renamed, one member added: one PATCH
+		{ExternalID: "g2", DisplayName: "Three", Members: []string{"a"}}, // swaps with g3: temp rename, rename, then members
+		{ExternalID: "g3", DisplayName: "Two"},
+	}}
+	p := compute(w, desired, Options{})
+	if len(p.UpdateGroups) != 3 || len(p.Members) != 2 {
+		t.Fatalf("got %d group updates and %d member changes, want 3 and 2\n%s", len(p.UpdateGroups), len(p.Members), text(p))
+	}
+	// g1: 1 (rename folded into its member add); g2 and g3: 2 renames + 1 temporary rename, and
+	// g2's member add on its own: 4.
+	if got, want := p.LowerBound(100), 1+4; got != want {
+		t.Errorf("LowerBound = %d, want %d\n%s", got, want, text(p))
+	}
+}

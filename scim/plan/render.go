@@ -76,7 +76,9 @@ func (p *Plan) Summarize(maxMembers int) Summary {
 // measured against: one request per user or group to create, update, disable or delete; for
 // memberships, ceil(changes / maxMembers) per group, after the first maxMembers members that a
 // new group's POST carries; one more per rename cycle (its temporary rename); nothing for what
-// did not change, adoptions without a difference included. Reads are counted apart.
+// did not change, adoptions without a difference included. A group update that takes part in no
+// rename chain rides on the group's first membership change when it has one (GroupWaves' rest),
+// so it costs no request of its own. Reads are counted apart.
 func (p *Plan) LowerBound(maxMembers int) int {
 	if maxMembers <= 0 {
 		maxMembers = 100
@@ -90,6 +92,30 @@ func (p *Plan) LowerBound(maxMembers int) int {
 	}
 	for _, m := range p.Members {
 		n += ceilDiv(len(m.Add)+len(m.Remove), maxMembers)
+	}
+	return n - p.foldedGroupUpdates()
+}
+
+// foldedGroupUpdates counts the group updates that the applier sends in the group's first
+// membership PATCH instead of on their own.
+func (p *Plan) foldedGroupUpdates() int {
+	if len(p.UpdateGroups) == 0 || len(p.Members) == 0 {
+		return 0
+	}
+	created := make(map[string]bool, len(p.CreateGroups))
+	for _, g := range p.CreateGroups {
+		created[strings.ToLower(g.DisplayName)] = true
+	}
+	withMembers := make(map[string]bool, len(p.Members))
+	for _, m := range p.Members {
+		withMembers[m.Group.ID] = true
+	}
+	_, rest := GroupWaves(p.UpdateGroups, created)
+	n := 0
+	for _, g := range rest {
+		if withMembers[g.ID] {
+			n++
+		}
 	}
 	return n
 }
