@@ -609,7 +609,6 @@ func TestGroupUpdateFoldedIntoMembersInLowerBound(t *testing.T) {
 	w.addGroup("g1", "One", true)
 	w.addGroup("g2", "Two", true)
 	w.addGroup("g3", "Three", true)
-
 	desired := scim.Snapshot{Users: []scim.User{user("a", "a")}, Groups: []scim.Group{
 		{ExternalID: "g1", DisplayName: "Uno", Members: []string{"a"}},   // renamed, one member added: one PATCH
 		{ExternalID: "g2", DisplayName: "Three", Members: []string{"a"}}, // swaps with g3: temp rename, rename, then members
