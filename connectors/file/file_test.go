@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +14,8 @@ import (
 	"github.com/scimbridge/scimbridge/connectors"
 	"github.com/scimbridge/scimbridge/connectors/conformance"
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 const example = "../../deploy/examples/directory.yaml"
 
@@ -29,24 +27,6 @@ func openSource(t *testing.T, path string) connectors.Source {
 	}
 	t.Cleanup(func() { src.Close() })
 	return src
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run with -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got; run with -update if the change is intended):\n%s", path, diff)
-	}
 }
 
 func mapFile(t *testing.T, path string, m connectors.MappingConfig, s connectors.ScopeConfig) scim.Snapshot {
@@ -78,7 +58,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.golden, append(got, '\n'))
+			golden.Check(t, filepath.Join("testdata", tc.golden), append(got, '\n'))
 		})
 	}
 }

@@ -1,20 +1,14 @@
 package google
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/scimbridge/scimbridge/connectors"
+	"github.com/scimbridge/scimbridge/scim/golden"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // TestFlavourGolden maps the sample directory (seedSmall: aliases, custom schemas, suspended
 // and archived users, nested groups with a cycle, external and CUSTOMER members) through the
@@ -35,17 +29,5 @@ func TestFlavourGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	golden := filepath.Join("testdata", "google.golden")
-	if *updateGolden {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("mapped google directory (-want +got):\n%s", cmp.Diff(string(want), string(got)))
-	}
+	golden.Check(t, filepath.Join("testdata", "google.golden"), got)
 }

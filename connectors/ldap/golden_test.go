@@ -1,20 +1,14 @@
 package ldap_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/scimbridge/scimbridge/connectors"
 	"github.com/scimbridge/scimbridge/connectors/ldap"
+	"github.com/scimbridge/scimbridge/scim/golden"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // TestFlavourGolden maps a sample directory of each flavour, read from an LDIF export, through the
 // flavour's default mapping, and compares the snapshot with testdata/<name>.golden: the ids in
@@ -47,19 +41,7 @@ func TestFlavourGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			golden := filepath.Join("testdata", tc.name+".golden")
-			if *updateGolden {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(want, got) {
-				t.Errorf("mapped %s (-want +got):\n%s", tc.name, cmp.Diff(string(want), string(got)))
-			}
+			golden.Check(t, filepath.Join("testdata", tc.name+".golden"), got)
 		})
 	}
 }
