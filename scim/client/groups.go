@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/scimbridge/scimbridge/scim"
@@ -260,8 +261,8 @@ func (c *Client) ReadState(ctx context.Context) (*scim.TargetState, error) {
 		slices.Sort(g.Members)
 		g.Members = slices.Compact(g.Members)
 	}
-	slices.SortFunc(st.Users, func(a, b scim.TargetUser) int { return cmpStr(a.ID, b.ID) })
-	slices.SortFunc(st.Groups, func(a, b scim.TargetGroup) int { return cmpStr(a.ID, b.ID) })
+	slices.SortFunc(st.Users, func(a, b scim.TargetUser) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(st.Groups, func(a, b scim.TargetGroup) int { return strings.Compare(a.ID, b.ID) })
 	return st, nil
 }
 
@@ -293,59 +294,37 @@ func (c *Client) memberRead(ctx context.Context, listed, users, groups int) (Mem
 // readGroupsMembers reads each group with GET /Groups/{id} for its members, ReadConcurrency at a
 // time; the first failure cancels the rest and is returned.
 func (c *Client) readGroupsMembers(ctx context.Context, groups []scim.TargetGroup) (map[string][]string, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var (
-		mu      sync.Mutex
-		members = map[string][]string{}
-		wg      sync.WaitGroup
-		next    = make(chan string)
-	)
-	for range min(c.readC, max(1, len(groups))) {
-		wg.Go(func() {
-			for gid := range next {
-				var g scimGroup
-				if err := c.call(ctx, "GetGroup", "GET", "/Groups/"+url.PathEscape(gid), nil, nil, &g); err != nil {
-					cancel(fmt.Errorf("scim: read members of group %s: %w", gid, err))
-					continue
-				}
-				mu.Lock()
-				for _, m := range g.Members {
-					members[gid] = append(members[gid], m.Value)
-				}
-				mu.Unlock()
-			}
-		})
+	ids := make([]string, len(groups))
+	for i, g := range groups {
+		ids[i] = g.ID
 	}
-feed:
-	for _, g := range groups {
-		select {
-		case next <- g.ID:
-		case <-ctx.Done():
-			break feed
+	return c.readEach(ctx, ids, func(ctx context.Context, gid string, add func(group, user string)) error {
+		var g scimGroup
+		if err := c.call(ctx, "GetGroup", "GET", "/Groups/"+url.PathEscape(gid), nil, nil, &g); err != nil {
+			return fmt.Errorf("scim: read members of group %s: %w", gid, err)
 		}
-	}
-	close(next)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return nil, err
-	}
-	return members, nil
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+		for _, m := range g.Members {
+			add(gid, m.Value)
+		}
+		return nil
+	})
 }
 
 // readMemberships asks, for every user, which groups hold it; the first failure cancels the
 // rest and is returned.
 func (c *Client) readMemberships(ctx context.Context, users []scim.TargetUser) (map[string][]string, error) {
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	return c.readEach(ctx, ids, func(ctx context.Context, uid string, add func(group, user string)) error {
+		return list(ctx, c, "ListGroups", "/Groups", filterEq("members.value", uid), func(g scimGroup) { add(g.ID, uid) })
+	})
+}
+
+// readEach runs read for every id, ReadConcurrency at a time, and gathers the memberships it adds
+// (group id to member user ids). The first failure cancels the rest and is returned.
+func (c *Client) readEach(ctx context.Context, ids []string, read func(ctx context.Context, id string, add func(group, user string)) error) (map[string][]string, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
@@ -354,27 +333,27 @@ func (c *Client) readMemberships(ctx context.Context, users []scim.TargetUser) (
 		wg      sync.WaitGroup
 		next    = make(chan string)
 	)
-	for range min(c.readC, max(1, len(users))) {
+	for range min(c.readC, max(1, len(ids))) {
 		wg.Go(func() {
-			for uid := range next {
-				var gids []string
-				err := list(ctx, c, "ListGroups", "/Groups", filterEq("members.value", uid), func(g scimGroup) { gids = append(gids, g.ID) })
+			for id := range next {
+				var found [][2]string
+				err := read(ctx, id, func(group, user string) { found = append(found, [2]string{group, user}) })
 				if err != nil {
-					cancel(fmt.Errorf("scim: read groups of user %s: %w", uid, err))
+					cancel(err)
 					continue
 				}
 				mu.Lock()
-				for _, gid := range gids {
-					members[gid] = append(members[gid], uid)
+				for _, f := range found {
+					members[f[0]] = append(members[f[0]], f[1])
 				}
 				mu.Unlock()
 			}
 		})
 	}
 feed:
-	for _, u := range users {
+	for _, id := range ids {
 		select {
-		case next <- u.ID:
+		case next <- id:
 		case <-ctx.Done():
 			break feed
 		}

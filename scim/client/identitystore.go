@@ -178,8 +178,8 @@ func (r *IdentityStoreReader) ReadState(ctx context.Context) (*scim.TargetState,
 	if err := r.readMembers(ctx, st.Groups); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(st.Users, func(a, b scim.TargetUser) int { return cmpStr(a.ID, b.ID) })
-	slices.SortFunc(st.Groups, func(a, b scim.TargetGroup) int { return cmpStr(a.ID, b.ID) })
+	slices.SortFunc(st.Users, func(a, b scim.TargetUser) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(st.Groups, func(a, b scim.TargetGroup) int { return strings.Compare(a.ID, b.ID) })
 	return st, nil
 }
 
