@@ -108,6 +108,30 @@ func msg(text string, kv ...any) func(map[string]any) bool {
 	}
 }
 
+// startServe starts `scimbridge serve -c cfg` in dir and returns its log stream and a wait for its
+// exit.
+func startServe(t *testing.T, dir, cfg string) (*exec.Cmd, *logStream, <-chan error) {
+	t.Helper()
+	cmd := exec.Command(binary, "serve", "-c", cfg)
+	cmd.Dir = dir
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := newLogStream(stderr)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	})
+	return cmd, logs, exited
+}
+
 // startEmulator runs `scimbridge emulator` with latency on every request and returns its SCIM URL.
 func startEmulator(t *testing.T, token string, latency time.Duration) string {
 	t.Helper()
@@ -205,23 +229,7 @@ data_dir: data
 	if err := os.WriteFile(filepath.Join(dir, "serve.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "serve", "-c", "serve.yaml")
-	cmd.Dir = dir
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	logs := newLogStream(stderr)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	})
+	cmd, logs, exited := startServe(t, dir, "serve.yaml")
 
 	line, _ := logs.wait(t, 0, "listening line", msg("listening", "what", "service"))
 	addr := line["addr"].(string)
@@ -413,17 +421,7 @@ data_dir: data
 	if err := os.WriteFile(filepath.Join(dir, "serve.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "serve", "-c", "serve.yaml")
-	cmd.Dir = dir
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logs := newLogStream(stderr)
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	_, logs, _ := startServe(t, dir, "serve.yaml")
 	line, _ := logs.wait(t, 0, "listening line", msg("listening", "what", "service"))
 	addr := line["addr"].(string)
 	_, at := logs.wait(t, 0, "first run", msg("run finished", "trigger", "schedule"))

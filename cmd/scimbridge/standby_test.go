@@ -3,37 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// startServe starts `scimbridge serve -c cfg` in dir and returns its log stream and a wait for its
-// exit.
-func startServe(t *testing.T, dir, cfg string) (*exec.Cmd, *logStream, <-chan error) {
-	t.Helper()
-	cmd := exec.Command(binary, "serve", "-c", cfg)
-	cmd.Dir = dir
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logs := newLogStream(stderr)
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	})
-	return cmd, logs, exited
-}
 
 // TestServeStandby runs two serve processes on one state store (two replicas by mistake): the one
 // that holds the state lock syncs, the other runs nothing and reports "standby" on /readyz until
