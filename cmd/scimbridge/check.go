@@ -56,24 +56,15 @@ Exit code 0 when everything is reachable, 1 otherwise.`,
 // copy of its data file in a temporary directory, or not at all when no sync has made the file.
 // rt.client is nil in that last case.
 func openForCheck(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *app, err error) {
-	rt := &app{cfg: cfg, log: log, secrets: newSecrets(log), counter: newCounter()}
-	if cfg.Target.SCIMURL != "" {
-		if _, err := cfg.SCIMToken(ctx, rt.secrets); err != nil {
-			return nil, err
-		}
+	rt, err := openSource(ctx, cfg, log, newSecrets(log))
+	if err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
 			_ = rt.Close()
 		}
 	}()
-	if rt.mapping, err = cfg.CompileMapping(); err != nil {
-		return nil, err
-	}
-	if rt.source, err = cfg.OpenSource(log.With("component", "source"), rt.secrets); err != nil {
-		return nil, fmt.Errorf("open source: %w", err)
-	}
-	rt.closers = append(rt.closers, rt.source.Close)
 	if cfg.Target.SCIMURL != "" {
 		return rt, rt.openTarget(ctx)
 	}

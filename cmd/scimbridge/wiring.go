@@ -129,26 +129,15 @@ func newSecrets(log *slog.Logger) *secret.Resolver {
 // newRuntime opens the source, the state store and the target (starting the embedded Identity
 // Center when no target is configured). Secret references resolve through secrets.
 func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, secrets *secret.Resolver) (_ *app, err error) {
-	rt := &app{cfg: cfg, log: log, secrets: secrets, counter: newCounter()}
-	if cfg.Target.SCIMURL != "" {
-		// Fail at start, not at the first request, when the token cannot be had.
-		if _, err := cfg.SCIMToken(ctx, secrets); err != nil {
-			return nil, err
-		}
+	rt, err := openSource(ctx, cfg, log, secrets)
+	if err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
 			_ = rt.Close()
 		}
 	}()
-	if rt.mapping, err = cfg.CompileMapping(); err != nil {
-		return nil, err
-	}
-	if rt.source, err = cfg.OpenSource(log.With("component", "source"), secrets); err != nil {
-		return nil, fmt.Errorf("open source: %w", err)
-	}
-	rt.closers = append(rt.closers, rt.source.Close)
-
 	if err := os.MkdirAll(filepath.Dir(cfg.StatePath()), 0o700); err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}
@@ -160,6 +149,26 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, secre
 	if err := rt.openTarget(ctx); err != nil {
 		return nil, err
 	}
+	return rt, nil
+}
+
+// openSource starts an app with the mapping compiled and the source open; the state store and
+// the target are the caller's to open. It fails at once, not at the first request, when the SCIM
+// token cannot be had.
+func openSource(ctx context.Context, cfg *config.Config, log *slog.Logger, secrets *secret.Resolver) (_ *app, err error) {
+	rt := &app{cfg: cfg, log: log, secrets: secrets, counter: newCounter()}
+	if cfg.Target.SCIMURL != "" {
+		if _, err := cfg.SCIMToken(ctx, secrets); err != nil {
+			return nil, err
+		}
+	}
+	if rt.mapping, err = cfg.CompileMapping(); err != nil {
+		return nil, err
+	}
+	if rt.source, err = cfg.OpenSource(log.With("component", "source"), secrets); err != nil {
+		return nil, fmt.Errorf("open source: %w", err)
+	}
+	rt.closers = append(rt.closers, rt.source.Close)
 	return rt, nil
 }
 
