@@ -150,6 +150,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		w.SetConnMaxLifetime(0)
 		w.SetConnMaxIdleTime(0)
 		s.w = w
+		if err := connectWaiting(ctx, w, o.busyTimeout); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("state: open %s: %w", path, err)
+		}
 		// Migrate before the readers open, so the file is in WAL mode and current when they see it.
 		if err := s.migrate(ctx); err != nil {
 			w.Close()
@@ -174,6 +178,31 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// connectWaiting opens the writer's connection, waiting up to timeout while another process holds
+// the file busy. The connection's first statements switch a new file to WAL mode, which SQLite
+// answers with SQLITE_BUSY at once, without its busy handler, while another process opening the
+// same new file does the same (a dry run and a sync started together on a first install).
+func connectWaiting(ctx context.Context, db *sql.DB, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isBusy reports SQLITE_BUSY and its extended codes.
+func isBusy(err error) bool {
+	var e interface{ Code() int }
+	return errors.As(err, &e) && e.Code()&0xff == 5
 }
 
 // checkParent gives a clear error when the directory that should hold the file is missing.
