@@ -107,10 +107,10 @@ func TestDockerfileRules(t *testing.T) {
 		t.Errorf("HEALTHCHECK: %+v", hc)
 	}
 	if v := final["volume"]; len(v) != 1 || !slices.Equal(v[0].args, []string{"/var/lib/scimbridge"}) {
-		t.Errorf("VOLUME: want exactly /var/lib/scimbridge, got %+v", v)
+		t.Errorf("VOLUME: got %+v, want exactly /var/lib/scimbridge", v)
 	}
 	if w := final["workdir"]; len(w) != 1 || w[0].args[0] != "/var/lib/scimbridge" {
-		t.Errorf("WORKDIR: want the volume (the default data_dir lands in it), got %+v", w)
+		t.Errorf("WORKDIR: got %+v, want the volume (the default data_dir lands in it)", w)
 	}
 	env := map[string]string{}
 	for _, e := range final["env"] {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
@@ -171,8 +172,8 @@ func renderObjects(t *testing.T, valuesFiles ...string) (*objects, string) {
 
 func TestChartDefaultValues(t *testing.T) {
 	objs, notes := renderObjects(t)
-	if got, want := strings.Join(objs.kinds, ","), "ConfigMap,Deployment,PersistentVolumeClaim,Service,ServiceAccount"; got != want {
-		t.Fatalf("kinds %s, want %s", got, want)
+	if diff := cmp.Diff([]string{"ConfigMap", "Deployment", "PersistentVolumeClaim", "Service", "ServiceAccount"}, objs.kinds); diff != "" {
+		t.Fatalf("kinds (-want +got):\n%s", diff)
 	}
 	d := objs.deployments[0]
 	checkDeployment(t, d)
@@ -219,8 +220,8 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment) {
 		t.Fatalf("%d containers", len(pod.Containers))
 	}
 	c := pod.Containers[0]
-	if !slices.Equal(c.Args, []string{"serve", "--config", "/etc/scimbridge/scimbridge.yaml"}) {
-		t.Errorf("args %v", c.Args)
+	if diff := cmp.Diff([]string{"serve", "--config", "/etc/scimbridge/scimbridge.yaml"}, c.Args); diff != "" {
+		t.Errorf("args (-want +got):\n%s", diff)
 	}
 	checkSecurity(t, pod.SecurityContext, c.SecurityContext)
 	for probe, want := range map[string]*corev1.Probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
@@ -266,8 +267,8 @@ func checkSecurity(t *testing.T, pod *corev1.PodSecurityContext, c *corev1.Secur
 
 func TestChartFullValues(t *testing.T) {
 	objs, notes := renderObjects(t, filepath.Join(chartDir, "ci", "full-values.yaml"))
-	if got, want := strings.Join(objs.kinds, ","), "ConfigMap,Deployment,Ingress,PersistentVolumeClaim,Service,ServiceAccount,ServiceMonitor"; got != want {
-		t.Fatalf("kinds %s, want %s", got, want)
+	if diff := cmp.Diff([]string{"ConfigMap", "Deployment", "Ingress", "PersistentVolumeClaim", "Service", "ServiceAccount", "ServiceMonitor"}, objs.kinds); diff != "" {
+		t.Fatalf("kinds (-want +got):\n%s", diff)
 	}
 	d := objs.deployments[0]
 	checkDeployment(t, d)
@@ -322,8 +323,8 @@ func TestChartFullValues(t *testing.T) {
 
 func TestChartEmptyDirValues(t *testing.T) {
 	objs, notes := renderObjects(t, filepath.Join(chartDir, "ci", "emptydir-values.yaml"))
-	if got, want := strings.Join(objs.kinds, ","), "Deployment,Service"; got != want {
-		t.Fatalf("kinds %s, want %s (no ConfigMap, PVC or ServiceAccount)", got, want)
+	if diff := cmp.Diff([]string{"Deployment", "Service"}, objs.kinds); diff != "" {
+		t.Fatalf("kinds, want no ConfigMap, PVC or ServiceAccount (-want +got):\n%s", diff)
 	}
 	d := objs.deployments[0]
 	checkDeployment(t, d)
@@ -410,8 +411,11 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	pod := cj.Spec.JobTemplate.Spec.Template.Spec
 	c := pod.Containers[0]
-	if !slices.Equal(c.Args, []string{"sync", "--config", "/etc/scimbridge/scimbridge.yaml"}) || pod.RestartPolicy != corev1.RestartPolicyNever {
-		t.Errorf("args %v restartPolicy %s", c.Args, pod.RestartPolicy)
+	if diff := cmp.Diff([]string{"sync", "--config", "/etc/scimbridge/scimbridge.yaml"}, c.Args); diff != "" {
+		t.Errorf("args (-want +got):\n%s", diff)
+	}
+	if pod.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("restartPolicy: got %s, want %s", pod.RestartPolicy, corev1.RestartPolicyNever)
 	}
 	checkSecurity(t, pod.SecurityContext, c.SecurityContext)
 	if pod.ServiceAccountName != objs.serviceAccounts[0].Name {
@@ -429,8 +433,8 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 	}
 	want := map[string]string{"ConfigMap": objs.configMaps[0].Name, "Secret": objs.secrets[0].Name, "PVC": objs.pvcs[0].Name}
-	if fmt.Sprint(refs) != fmt.Sprint(want) {
-		t.Errorf("volumes name %v, want the manifests' objects %v", refs, want)
+	if diff := cmp.Diff(want, refs); diff != "" {
+		t.Errorf("volumes name other objects than the manifests' (-want +got):\n%s", diff)
 	}
 	rules := cj.Spec.JobTemplate.Spec.PodFailurePolicy
 	if rules == nil || rules.Rules[0].OnExitCodes == nil || !slices.Contains(rules.Rules[0].OnExitCodes.Values, 3) {

@@ -23,7 +23,7 @@ import (
 func TestTerraformModule(t *testing.T) {
 	files, err := filepath.Glob("aws/*.tf")
 	if err != nil || len(files) < 4 {
-		t.Fatalf("want main, variables, outputs and versions .tf files, got %v (%v)", files, err)
+		t.Fatalf("deploy/aws: got %v (%v), want main, variables, outputs and versions .tf files", files, err)
 	}
 	p := hclparse.NewParser()
 	declared := map[string]bool{}

@@ -7,12 +7,11 @@ import (
 	"testing"
 )
 
-// leafPackages must not depend on the AWS SDK: the model, the pure plan, the state store and
-// the connectors' shared code and file source. The SCIM client and the identitystore reader live
-// in scim/client so that none of these carries 60-110 AWS and smithy packages.
-//
-// connectors/ldap and connectors/google are not listed: they reach the AWS SDK through
-// connectors/secret, whose resolver reads aws-secretsmanager:// and aws-ssm:// references.
+// leafPackages must not depend on the AWS SDK: the model, the pure plan, the state store, the
+// connectors' shared code, the secret resolver and the directory sources. The SCIM client and the
+// identitystore reader live in scim/client, and the readers of aws-secretsmanager:// and aws-ssm://
+// references in connectors/secret/awssecret (which the binary wires into its resolver), so that
+// none of these carries 60-110 AWS and smithy packages.
 var leafPackages = []string{
 	"github.com/scimbridge/scimbridge/scim",
 	"github.com/scimbridge/scimbridge/scim/plan",
@@ -20,6 +19,9 @@ var leafPackages = []string{
 	"github.com/scimbridge/scimbridge/connectors",
 	"github.com/scimbridge/scimbridge/connectors/file",
 	"github.com/scimbridge/scimbridge/connectors/conformance",
+	"github.com/scimbridge/scimbridge/connectors/secret",
+	"github.com/scimbridge/scimbridge/connectors/ldap",
+	"github.com/scimbridge/scimbridge/connectors/google",
 }
 
 // awsDeps returns the github.com/aws/ packages that pkg depends on, as `go list -deps` says.
@@ -48,9 +50,13 @@ func awsDeps(t *testing.T, pkg string) []string {
 }
 
 func TestLeafPackagesDoNotDependOnAWS(t *testing.T) {
-	// The check itself must see the SDK where it is: the identitystore reader uses it.
+	// The check itself must see the SDK where it is: the identitystore reader and the AWS secret
+	// backends use it.
 	if got := awsDeps(t, "github.com/scimbridge/scimbridge/scim/client"); len(got) == 0 {
 		t.Fatalf("go list -deps scim/client: got no github.com/aws/ package, want the identitystore SDK")
+	}
+	if got := awsDeps(t, "github.com/scimbridge/scimbridge/connectors/secret/awssecret"); len(got) == 0 {
+		t.Fatalf("go list -deps connectors/secret/awssecret: got no github.com/aws/ package, want the Secrets Manager and SSM SDKs")
 	}
 	for _, pkg := range leafPackages {
 		if got := awsDeps(t, pkg); len(got) > 0 {

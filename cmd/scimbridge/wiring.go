@@ -23,6 +23,7 @@ import (
 	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/config"
 	"github.com/scimbridge/scimbridge/connectors"
 	"github.com/scimbridge/scimbridge/connectors/secret"
+	"github.com/scimbridge/scimbridge/connectors/secret/awssecret"
 	"github.com/scimbridge/scimbridge/scim"
 	"github.com/scimbridge/scimbridge/scim/client"
 	"github.com/scimbridge/scimbridge/scim/emulator"
@@ -123,7 +124,10 @@ func (rt *app) Close() error {
 // newSecrets is the process's resolver of secret references (AWS values cached for a minute),
 // passed to the config's secrets, the source connector and the SCIM client's token.
 func newSecrets(log *slog.Logger) *secret.Resolver {
-	return secret.NewResolver(secret.ResolverOptions{Logger: log.With("component", "secret")})
+	return secret.NewResolver(secret.ResolverOptions{
+		Backends: awssecret.Backends(awssecret.Options{}),
+		Logger:   log.With("component", "secret"),
+	})
 }
 
 // newRuntime opens the source, the state store and the target (starting the embedded Identity

@@ -64,7 +64,8 @@ type Config struct {
 	// ServiceAccountKeyFile names a file holding the service-account key.
 	ServiceAccountKeyFile string `yaml:"service_account_key_file"`
 	// Secrets resolves ServiceAccountKey when it is a reference (aws-secretsmanager://, ...); set
-	// by the program, not the config file. Nil: one with the default options.
+	// by the program, not the config file. Nil: one with the default options, which
+	// reads file:// and env:// but no AWS reference.
 	Secrets *secret.Resolver `yaml:"-"`
 	// ImpersonateServiceAccount is the email of a service account with domain-wide delegation
 	// that the ambient credentials (Application Default Credentials, for example a workload

@@ -61,7 +61,8 @@ type Config struct {
 	BindPassword     secret.Secret `yaml:"bind_password"`
 	BindPasswordFile string        `yaml:"bind_password_file"`
 	// Secrets resolves BindPassword when it is a reference (aws-secretsmanager://, env://, ...);
-	// set by the program, not the config file. Nil: one with the default options.
+	// set by the program, not the config file. Nil: one with the default options, which
+	// reads file:// and env:// but no AWS reference.
 	Secrets *secret.Resolver `yaml:"-"`
 	// Kerberos, when set, binds with SASL GSSAPI using a keytab instead of a simple bind.
 	Kerberos *KerberosConfig `yaml:"kerberos"`

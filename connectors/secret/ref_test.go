@@ -59,7 +59,7 @@ func TestCheckValueRefusesLookalikes(t *testing.T) {
 // TestResolveRefusesLookalikes: Resolve, the one path every secret takes, refuses a mistyped
 // reference instead of using it as the secret, and points at the *_file sibling.
 func TestResolveRefusesLookalikes(t *testing.T) {
-	r, _ := newResolver(t, newFakeAWS(), nil)
+	r := secret.NewResolver(secret.ResolverOptions{})
 	s, err := r.Resolve(context.Background(), "target.token", "file:/run/secrets/scim-token", "")
 	if err == nil {
 		t.Fatalf("Resolve(file:/...) = %d bytes, nil; want an error", len(s.Reveal()))

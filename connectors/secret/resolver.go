@@ -10,14 +10,22 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
+
+// ErrNoBackend is wrapped when a reference names a scheme (aws-secretsmanager://, aws-ssm://)
+// that no Backend of the Resolver serves.
+var ErrNoBackend = errors.New("no backend reads this kind of secret reference")
+
+// Backend fetches the value a reference of a remote scheme (aws-secretsmanager://, aws-ssm://)
+// names, as stored: the Resolver caches it, picks the #json-key out of it and rejects an empty
+// value. Package connectors/secret/awssecret holds the AWS backends, so that this package, and the
+// connectors that import it, carry no AWS SDK; the program wires them in.
+type Backend interface {
+	// Fetch returns the stored value of ref (ref.Scheme is one the Backend is registered for).
+	// An error wraps ErrNotFound when the secret or parameter does not exist, and never holds a
+	// value; the Resolver prefixes it with the reference.
+	Fetch(ctx context.Context, ref Ref) (string, error)
+}
 
 // Defaults of ResolverOptions.
 const (
@@ -32,19 +40,19 @@ const (
 	DefaultTimeout = 10 * time.Second
 )
 
-// ResolverOptions configures a Resolver. The zero value is usable: the AWS configuration comes
-// from the environment (credentials chain, AWS_REGION) as for every AWS SDK.
+// ResolverOptions configures a Resolver. The zero value is usable for file:// and env://
+// references; aws-secretsmanager:// and aws-ssm:// need their Backends (awssecret.Backends).
 type ResolverOptions struct {
+	// Backends fetch remote references, by scheme (SchemeSecretsManager, SchemeSSM). A
+	// reference whose scheme has none fails with ErrNoBackend.
+	Backends map[string]Backend
 	// TTL is how long an AWS value is reused; default DefaultTTL.
 	TTL time.Duration
 	// MaxStale is how long past its TTL a value is still served when a refresh fails; default
 	// DefaultMaxStale, negative to never serve a stale value.
 	MaxStale time.Duration
-	// Timeout bounds each AWS call; default DefaultTimeout.
+	// Timeout bounds each backend (AWS) call; default DefaultTimeout.
 	Timeout time.Duration
-	// AWSConfig returns the AWS configuration for a region ("" for the environment's); default
-	// config.LoadDefaultConfig. Tests point BaseEndpoint at a fake here.
-	AWSConfig func(ctx context.Context, region string) (aws.Config, error)
 	// LookupEnv reads env:// references; default os.LookupEnv.
 	LookupEnv func(string) (string, bool)
 	// Logger gets a warning when a stale value is served; default: discarded.
@@ -61,8 +69,6 @@ type Resolver struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
-	sm      map[string]*secretsmanager.Client // by region
-	ssm     map[string]*ssm.Client
 	fetches atomic.Int64
 }
 
@@ -84,15 +90,6 @@ func NewResolver(o ResolverOptions) *Resolver {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
-	if o.AWSConfig == nil {
-		o.AWSConfig = func(ctx context.Context, region string) (aws.Config, error) {
-			var opts []func(*awsconfig.LoadOptions) error
-			if region != "" {
-				opts = append(opts, awsconfig.WithRegion(region))
-			}
-			return awsconfig.LoadDefaultConfig(ctx, opts...)
-		}
-	}
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
 	}
@@ -102,7 +99,7 @@ func NewResolver(o ResolverOptions) *Resolver {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Resolver{o: o, entries: map[string]*entry{}, sm: map[string]*secretsmanager.Client{}, ssm: map[string]*ssm.Client{}}
+	return &Resolver{o: o, entries: map[string]*entry{}}
 }
 
 // Resolve returns the value of a secret given inline or through a file. field names the config
@@ -112,8 +109,8 @@ func NewResolver(o ResolverOptions) *Resolver {
 // one that looks like a reference but is none is an error (see CheckValue). Errors name the field
 // and the reference, never a value.
 //
-// A nil Resolver resolves with the zero ResolverOptions and caches nothing: there is no
-// process-wide Resolver; the program makes one and passes it to whatever resolves secrets.
+// A nil Resolver resolves with the zero ResolverOptions (no backends) and caches nothing: there
+// is no process-wide Resolver; the program makes one and passes it to whatever resolves secrets.
 func (r *Resolver) Resolve(ctx context.Context, field string, inline Secret, file string) (Secret, error) {
 	if r == nil {
 		r = NewResolver(ResolverOptions{})
@@ -156,7 +153,7 @@ func (r *Resolver) Value(ctx context.Context, reference string) (Secret, error) 
 	return r.cached(ctx, ref)
 }
 
-// Fetches counts the AWS calls made so far (for tests and figures).
+// Fetches counts the backend (AWS) calls made so far (for tests and figures).
 func (r *Resolver) Fetches() int64 { return r.fetches.Load() }
 
 func readFile(what, path string) (Secret, error) {
@@ -197,48 +194,16 @@ func (r *Resolver) cached(ctx context.Context, ref Ref) (Secret, error) {
 }
 
 func (r *Resolver) fetch(ctx context.Context, ref Ref) (Secret, error) {
+	b := r.o.Backends[ref.Scheme]
+	if b == nil {
+		return "", fmt.Errorf("%s: %w: this program was built or configured without the %s:// backend", ref, ErrNoBackend, ref.Scheme)
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
 	r.fetches.Add(1)
-	var doc string
-	switch ref.Scheme {
-	case SchemeSecretsManager:
-		c, err := r.smClient(ctx, ref.Region)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", ref, err)
-		}
-		out, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(ref.Name)})
-		if err != nil {
-			var nf *smtypes.ResourceNotFoundException
-			if errors.As(err, &nf) {
-				return "", fmt.Errorf("%s: %w: %w", ref, ErrNotFound, err)
-			}
-			return "", fmt.Errorf("%s: %w", ref, err)
-		}
-		switch {
-		case out.SecretString != nil:
-			doc = *out.SecretString
-		case out.SecretBinary != nil:
-			doc = string(out.SecretBinary)
-		}
-	case SchemeSSM:
-		c, err := r.ssmClient(ctx, ref.Region)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", ref, err)
-		}
-		out, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(ref.Name), WithDecryption: aws.Bool(true)})
-		if err != nil {
-			var nf *ssmtypes.ParameterNotFound
-			if errors.As(err, &nf) {
-				return "", fmt.Errorf("%s: %w: %w", ref, ErrNotFound, err)
-			}
-			return "", fmt.Errorf("%s: %w", ref, err)
-		}
-		if out.Parameter != nil && out.Parameter.Value != nil {
-			doc = *out.Parameter.Value
-		}
-	default:
-		return "", fmt.Errorf("%w: unknown scheme %q", ErrBadRef, ref.Scheme)
+	doc, err := b.Fetch(ctx, ref)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", ref, err)
 	}
 	if ref.Key != "" {
 		v, err := pickKey(doc, ref.Key)
@@ -251,45 +216,4 @@ func (r *Resolver) fetch(ctx context.Context, ref Ref) (Secret, error) {
 		return "", fmt.Errorf("%s: the value is empty", ref)
 	}
 	return Secret(doc), nil
-}
-
-func (r *Resolver) awsConfig(ctx context.Context, region string) (aws.Config, error) {
-	cfg, err := r.o.AWSConfig(ctx, region)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if region != "" {
-		cfg.Region = region
-	}
-	return cfg, nil
-}
-
-func (r *Resolver) smClient(ctx context.Context, region string) (*secretsmanager.Client, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c := r.sm[region]; c != nil {
-		return c, nil
-	}
-	cfg, err := r.awsConfig(ctx, region)
-	if err != nil {
-		return nil, err
-	}
-	c := secretsmanager.NewFromConfig(cfg)
-	r.sm[region] = c
-	return c, nil
-}
-
-func (r *Resolver) ssmClient(ctx context.Context, region string) (*ssm.Client, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c := r.ssm[region]; c != nil {
-		return c, nil
-	}
-	cfg, err := r.awsConfig(ctx, region)
-	if err != nil {
-		return nil, err
-	}
-	c := ssm.NewFromConfig(cfg)
-	r.ssm[region] = c
-	return c, nil
 }

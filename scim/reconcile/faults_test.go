@@ -231,14 +231,18 @@ func (f *faultEnv) verify() {
 	// The unmanaged objects are byte-for-byte what they were (same id, same revision).
 	for _, m := range f.manual.Users {
 		i := slices.IndexFunc(d.Users, func(u emulator.DumpUser) bool { return u.ID == m.ID })
-		if i < 0 || !cmp.Equal(m, d.Users[i]) {
-			f.t.Errorf("unmanaged user %q was touched", m.UserName)
+		if i < 0 {
+			f.t.Errorf("unmanaged user %q is gone", m.UserName)
+		} else if diff := cmp.Diff(m, d.Users[i]); diff != "" {
+			f.t.Errorf("unmanaged user %q was touched (-want +got):\n%s", m.UserName, diff)
 		}
 	}
 	for _, m := range f.manual.Groups {
 		i := slices.IndexFunc(d.Groups, func(g emulator.DumpGroup) bool { return g.ID == m.ID })
-		if i < 0 || !cmp.Equal(m, d.Groups[i]) {
-			f.t.Errorf("unmanaged group %q was touched", m.DisplayName)
+		if i < 0 {
+			f.t.Errorf("unmanaged group %q is gone", m.DisplayName)
+		} else if diff := cmp.Diff(m, d.Groups[i]); diff != "" {
+			f.t.Errorf("unmanaged group %q was touched (-want +got):\n%s", m.DisplayName, diff)
 		}
 	}
 	// A plain client (no fault, no limiter cut down by the scenario) reads the whole target.

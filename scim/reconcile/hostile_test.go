@@ -12,11 +12,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/scimbridge/scimbridge/connectors"
 	"github.com/scimbridge/scimbridge/connectors/file"
@@ -127,6 +128,15 @@ func mappedDesired(t *testing.T, src connectors.Source) reconcile.DesiredFunc {
 	}
 }
 
+// userRevisions lists each user of a dump as id@revision, in the dump's order.
+func userRevisions(d emulator.Dump) []string {
+	var out []string
+	for _, u := range d.Users {
+		out = append(out, fmt.Sprintf("%s@%d", u.ID, u.Revision))
+	}
+	return out
+}
+
 func TestSourceFaultsDeleteNothing(t *testing.T) {
 	f := newFaultEnv(t, faultOptions{})
 	src := &fakeSource{pageSize: 500}
@@ -198,9 +208,11 @@ func TestSourceFaultsDeleteNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.EqualFunc(before.Users, after.Users, func(a, b emulator.DumpUser) bool { return a.ID == b.ID && a.Revision == b.Revision }) ||
-				len(after.Groups) != len(before.Groups) || len(after.Memberships) != len(before.Memberships) {
-				t.Errorf("target changed: %s -> %s", before.Counts(), after.Counts())
+			if diff := cmp.Diff(userRevisions(before), userRevisions(after)); diff != "" {
+				t.Errorf("target users changed (-before +after):\n%s", diff)
+			}
+			if len(after.Groups) != len(before.Groups) || len(after.Memberships) != len(before.Memberships) {
+				t.Errorf("target changed: got %s, want %s", after.Counts(), before.Counts())
 			}
 			runs, err := f.st.Runs(context.Background(), 1)
 			if err != nil || len(runs) == 0 {

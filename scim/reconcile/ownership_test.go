@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/scimbridge/scimbridge/scim"
 	"github.com/scimbridge/scimbridge/scim/plan"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
@@ -73,8 +75,8 @@ func TestClashAfterTrustedCreateIsOneOutcome(t *testing.T) {
 		t.Errorf("trusted run output:\n%s", out)
 	}
 	full := e.run(r, reconcile.RunOptions{FullRead: true})
-	if got, want := clashKeys(full.Plan), clashKeys(trusted.Plan); !slices.Equal(got, want) {
-		t.Errorf("full read clashes %v, trusted run clashes %v: want one outcome", got, want)
+	if diff := cmp.Diff(clashKeys(trusted.Plan), clashKeys(full.Plan)); diff != "" {
+		t.Errorf("full read clashes differ from the trusted run's, want one outcome (-trusted +full):\n%s", diff)
 	}
 	if full.Counts.Skipped != trusted.Counts.Skipped || full.Counts.Skipped != 1 {
 		t.Errorf("skipped: full %d, trusted %d, want 1 each", full.Counts.Skipped, trusted.Counts.Skipped)
@@ -131,10 +133,10 @@ func TestSwapsConvergeInOneRun(t *testing.T) {
 	}
 	v := e.view()
 	if v.Users["alice@example.com"] != "u2 bob@example.com true" || v.Users["bob@example.com"] != "u1 alice@example.com true" {
-		t.Errorf("users after the swap: %v", v.Users)
+		t.Errorf("users after the swap: got %v, want alice = %q and bob = %q", v.Users, "u2 bob@example.com true", "u1 alice@example.com true")
 	}
 	if len(v.Groups["Administrators"]) != 2 || len(v.Groups["Finance"]) != 1 {
-		t.Errorf("groups after the swap: %v", v.Groups)
+		t.Errorf("groups after the swap: got %v, want 2 members of Administrators and 1 of Finance", v.Groups)
 	}
 	if p := e.run(r, reconcile.RunOptions{FullRead: true}).Plan; !p.Empty() || len(p.Problems) != 0 {
 		t.Errorf("not converged:\n%s", planText(p))

@@ -224,8 +224,8 @@ func TestSyncLifecycle(t *testing.T) {
 		t.Fatalf("rename should be one user update and one group PATCH, got %v", st)
 	}
 	v := e.view()
-	if got := v.Groups["Administrators"]; !slices.Equal(got, []string{"alice.smith@example.com"}) {
-		t.Errorf("alice lost her membership on rename: %v", got)
+	if diff := cmp.Diff([]string{"alice.smith@example.com"}, v.Groups["Administrators"]); diff != "" {
+		t.Errorf("alice lost her membership on rename: Administrators (-want +got):\n%s", diff)
 	}
 	if got := v.Groups["Finance & Accounting"]; len(got) != 2 {
 		t.Errorf("renamed group lost members: %v", v.Groups)
@@ -300,7 +300,7 @@ func TestUnmanagedObjectsAreLeftAlone(t *testing.T) {
 		t.Error("manual user deleted")
 	}
 	if len(v.Users) != 2 || len(v.Groups) != 1 {
-		t.Errorf("want alice and the manual user, and only the Control Tower group; got %+v", v)
+		t.Errorf("got %+v, want alice and the manual user, and only the Control Tower group", v)
 	}
 }
 

@@ -67,8 +67,8 @@ func TestTargetedSyncTouchesOnlyTheSelection(t *testing.T) {
 	if s := res.Plan.Summarize(100); s.UpdateUsers != 1 || s.AddMembers != 1 || s.CreateGroups != 0 {
 		t.Fatalf("targeted plan for u2 = %+v, want one update and one member add", s)
 	}
-	if got := e.view().Groups["Administrators"]; !slices.Equal(got, []string{"alice.smith@example.com", "bob@example.com"}) {
-		t.Errorf("Administrators = %v, want alice and bob", got)
+	if diff := cmp.Diff([]string{"alice.smith@example.com", "bob@example.com"}, e.view().Groups["Administrators"]); diff != "" {
+		t.Errorf("Administrators, want alice and bob (-want +got):\n%s", diff)
 	}
 
 	// Only the new group: created with bob and frank (created for it), nobody else.

@@ -124,8 +124,8 @@ func TestObjectsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := objectIDs(t, s, KindUser), []string{"u-1=t1", "u-2=t2", "u-3=t3"}; !cmp.Equal(got, want) {
-		t.Fatalf("users = %v, want %v", got, want)
+	if diff := cmp.Diff([]string{"u-1=t1", "u-2=t2", "u-3=t3"}, objectIDs(t, s, KindUser)); diff != "" {
+		t.Fatalf("users (-want +got):\n%s", diff)
 	}
 	gotU, err := users[1].User()
 	if err != nil {
@@ -458,18 +458,23 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if diff := cmp.Diff(wantUsers, gotUsers); diff != "" {
 		t.Errorf("users after reopen (-want +got):\n%s", diff)
 	}
-	if got := objectIDs(t, s, KindGroup); !cmp.Equal(got, []string{"g1=tg"}) {
-		t.Errorf("groups after reopen = %v", got)
+	if diff := cmp.Diff([]string{"g1=tg"}, objectIDs(t, s, KindGroup)); diff != "" {
+		t.Errorf("groups after reopen (-want +got):\n%s", diff)
 	}
-	if st, err := s.Stats(ctx); err != nil || st != (Stats{Users: 1, Groups: 1, Memberships: 1, PendingUsers: 1}) {
-		t.Errorf("Stats after reopen = %+v, %v", st, err)
+	if st, err := s.Stats(ctx); err != nil {
+		t.Errorf("Stats after reopen: %v", err)
+	} else if diff := cmp.Diff(Stats{Users: 1, Groups: 1, Memberships: 1, PendingUsers: 1}, st); diff != "" {
+		t.Errorf("Stats after reopen (-want +got):\n%s", diff)
 	}
 	m, _ := s.Members(ctx)
 	p, _ := s.Pending(ctx, KindUser)
 	v, _, _ := s.Meta(ctx, "last_full")
 	runs, _ := s.Runs(ctx, 0)
-	if !cmp.Equal(m, map[string][]string{"g1": {"u1"}}) || !p["u2"] || v != "x" || len(runs) != 1 || runs[0].Counts.Created != 2 {
-		t.Errorf("after reopen: members %v pending %v meta %q runs %+v", m, p, v, runs)
+	if diff := cmp.Diff(map[string][]string{"g1": {"u1"}}, m); diff != "" {
+		t.Errorf("members after reopen (-want +got):\n%s", diff)
+	}
+	if !p["u2"] || v != "x" || len(runs) != 1 || runs[0].Counts.Created != 2 {
+		t.Errorf("after reopen: got pending %v meta %q runs %+v, want u2 pending, meta x, one run that created 2", p, v, runs)
 	}
 }
 

@@ -112,7 +112,7 @@ func TestReadyzOneProbeForManyCallers(t *testing.T) {
 	wg.Wait()
 	for i, c := range codes {
 		if c != 200 {
-			t.Errorf("caller %d: %d", i, c)
+			t.Errorf("caller %d: got %d, want 200", i, c)
 		}
 	}
 	if n := calls.Load(); n != 1 {
@@ -134,7 +134,7 @@ func TestReadyzServiceStopNotCached(t *testing.T) {
 	go func() { time.Sleep(50 * time.Millisecond); f.srv.Close() }()
 	rec := f.do("GET", "/readyz", "", nil)
 	if rec.Code != 503 || rec.Body.String() != "not ready: probe interrupted\n" {
-		t.Errorf("/readyz while the service stops: %d %q", rec.Code, rec.Body.String())
+		t.Errorf("/readyz while the service stops: got %d %q, want 503 %q", rec.Code, rec.Body.String(), "not ready: probe interrupted\n")
 	}
 	f.srv.probeMu.Lock()
 	cached := !f.srv.probedAt.IsZero()

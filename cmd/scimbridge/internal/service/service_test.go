@@ -300,7 +300,7 @@ func TestReadyz(t *testing.T) {
 		return rec.Code, rec.Body.String()
 	}
 	if code, body := ready(); code != 503 || !strings.Contains(body, "no successful sync yet") {
-		t.Errorf("before any sync: %d %q", code, body)
+		t.Errorf("before any sync: got %d %q, want 503 saying no successful sync yet", code, body)
 	}
 	ctx := context.Background()
 	id, _ := f.st.StartRun(ctx, "schedule", false, f.now.Add(-2*time.Hour))
@@ -308,12 +308,12 @@ func TestReadyz(t *testing.T) {
 		t.Fatal(err)
 	}
 	if code, body := ready(); code != 503 || body != "not ready: last successful sync too old\n" {
-		t.Errorf("last success 2h ago: %d %q", code, body)
+		t.Errorf("last success 2h ago: got %d %q, want 503 %q", code, body, "not ready: last successful sync too old\n")
 	}
 	id, _ = f.st.StartRun(ctx, "schedule", false, f.now.Add(-time.Minute))
 	_ = f.st.FinishRun(ctx, id, state.ResultSuccess, state.Counts{}, nil, "", f.now.Add(-time.Minute))
 	if code, body := ready(); code != 200 {
-		t.Errorf("recent success: %d %q", code, body)
+		t.Errorf("recent success: got %d %q, want 200", code, body)
 	}
 	if calls != 1 {
 		t.Errorf("source probed %d times within the cache time, want 1", calls)
@@ -321,7 +321,7 @@ func TestReadyz(t *testing.T) {
 	targetErr = errors.New("connection refused")
 	f.now = f.now.Add(31 * time.Second)
 	if code, body := ready(); code != 503 || body != "not ready: target not reachable\n" {
-		t.Errorf("target down: %d %q", code, body)
+		t.Errorf("target down: got %d %q, want 503 %q", code, body, "not ready: target not reachable\n")
 	}
 	if logs := f.logs.String(); !strings.Contains(logs, "target: connection refused") || !strings.Contains(logs, "more than ready_max_age 1h0m0s") {
 		t.Errorf("the log lacks the details of the failures:\n%s", logs)
@@ -329,13 +329,13 @@ func TestReadyz(t *testing.T) {
 	targetErr = nil
 	f.now = f.now.Add(10 * time.Second)
 	if code, _ := ready(); code != 503 {
-		t.Errorf("within the probe cache the failure is kept: %d", code)
+		t.Errorf("within the probe cache the failure is kept: got %d, want 503", code)
 	}
 	if calls != 2 {
 		t.Errorf("source probed %d times, want 2", calls)
 	}
 	if rec := f.do("GET", "/healthz", "", nil); rec.Code != 200 {
-		t.Errorf("healthz: %d", rec.Code)
+		t.Errorf("healthz: got %d, want 200", rec.Code)
 	}
 }
 
@@ -404,7 +404,7 @@ func TestMetricsAfterRun(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Metrics = metrics })
 	rec := f.do("GET", "/metrics", "", nil)
 	if rec.Code != 200 {
-		t.Fatalf("/metrics: %d", rec.Code)
+		t.Fatalf("/metrics: got %d, want 200", rec.Code)
 	}
 	text := rec.Body.String()
 	for _, want := range []string{

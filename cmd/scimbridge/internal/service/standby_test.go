@@ -68,10 +68,10 @@ func TestStandbyAnswers(t *testing.T) {
 
 	flag.on.Store(false)
 	if rec := f.do("GET", "/readyz", "", nil); rec.Code != 200 {
-		t.Errorf("/readyz once active: %d %s", rec.Code, rec.Body)
+		t.Errorf("/readyz once active: got %d %s, want 200", rec.Code, rec.Body)
 	}
 	if rec := f.do("POST", "/v1/sync", body, signed(testSecret, f.now.Add(time.Second), body)); rec.Code != 202 {
-		t.Errorf("webhook once active: %d", rec.Code)
+		t.Errorf("webhook once active: got %d, want 202", rec.Code)
 	}
 	if page := f.do("GET", "/", "", nil).Body.String(); strings.Contains(page, "standby") {
 		t.Error("the page still says standby once active")

@@ -80,7 +80,7 @@ func TestStatusPageCountsOnlyWithoutPassword(t *testing.T) {
 	rec := f.do("GET", "/", "", nil)
 	page := rec.Body.String()
 	if rec.Code != 200 {
-		t.Fatalf("status page: %d", rec.Code)
+		t.Fatalf("status page: got %d, want 200", rec.Code)
 	}
 	for _, want := range []string{`<table id="runs">`, `<td class="r-partial">partial</td>`, `<td class="r-blocked">blocked</td>`,
 		"webhook (dry run)", `<span class="muted">targeted</span>`, `<td class="num">7</td>`, "1.5s", "in 42m0s", `id="counts-only"`} {
@@ -131,7 +131,7 @@ func TestStatusPageSignIn(t *testing.T) {
 
 	rec, cookie := f.login(t, testUIPass, http.Header{"X-Forwarded-Proto": {"https"}})
 	if rec.Code != 303 || rec.Header().Get("Location") != "/" || cookie == nil {
-		t.Fatalf("sign-in: %d %s cookie %v", rec.Code, rec.Header().Get("Location"), cookie)
+		t.Fatalf("sign-in: got %d %s cookie %v, want 303 to / with a session cookie", rec.Code, rec.Header().Get("Location"), cookie)
 	}
 	if !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" || !cookie.Secure || cookie.MaxAge <= 0 {
 		t.Errorf("session cookie %+v, want HttpOnly, SameSite=Strict, Path=/, Secure (https) and a MaxAge", cookie)
