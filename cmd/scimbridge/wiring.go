@@ -144,6 +144,9 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, secre
 	if rt.mapping, err = cfg.CompileMapping(); err != nil {
 		return nil, err
 	}
+	for _, line := range rt.mapping.Deprecated() {
+		log.Warn("the configuration uses an old spelling; it still works", "key", line)
+	}
 	if rt.source, err = cfg.OpenSource(log.With("component", "source"), secrets); err != nil {
 		return nil, fmt.Errorf("open source: %w", err)
 	}
