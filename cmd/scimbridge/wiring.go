@@ -318,6 +318,7 @@ func startEmbedded(dataFile string, log *slog.Logger) (*embedded, string, string
 func (rt *app) reconciler(progress func(done, total int), onPlan func(*plan.Plan)) (*reconcile.Reconciler, error) {
 	return reconcile.New(reconcile.Config{
 		Desired:              rt.desired,
+		DesiredNormalized:    true, // Mapping.Apply normalises
 		Target:               rt.client,
 		Reader:               rt.reader,
 		State:                rt.state,
