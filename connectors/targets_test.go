@@ -95,3 +95,29 @@ func TestUserTargetsFollowTable(t *testing.T) {
 		t.Errorf("UserTargets (-want +got):\n%s", diff)
 	}
 }
+
+// TestExplanationShowsEveryAttribute: Explain's text lists every attribute of the table that has
+// a value, by its key (the hand-picked list it had left out phoneType, profileUrl and others).
+func TestExplanationShowsEveryAttribute(t *testing.T) {
+	u := scim.User{ExternalID: "1", UserName: "a@x.com", DisplayName: "A B", GivenName: "A", FamilyName: "B",
+		ProfileURL: "https://x/a", PhoneNumber: "+1 555", PhoneType: "mobile", Active: true,
+		Address: &scim.Address{Locality: "Paris", Country: "FR", Type: "work"},
+		Enterprise: scim.Enterprise{Department: "Eng"}}
+	got := Explanation{Kind: "user", Entry: Entry{ID: "1"}, Scope: "in scope", User: &u}.String()
+	want := `user "1": in scope
+  externalId         1
+  userName           a@x.com
+  displayName        A B
+  givenName          A
+  familyName         B
+  profileUrl         https://x/a
+  phoneNumber        +1 555
+  phoneType          mobile
+  active             true
+  department         Eng
+  address            Paris, FR
+`
+	if got != want {
+		t.Errorf("String() =\n%s\nwant\n%s", got, want)
+	}
+}
