@@ -101,7 +101,7 @@ func TestUserTargetsFollowTable(t *testing.T) {
 func TestExplanationShowsEveryAttribute(t *testing.T) {
 	u := scim.User{ExternalID: "1", UserName: "a@x.com", DisplayName: "A B", GivenName: "A", FamilyName: "B",
 		ProfileURL: "https://x/a", PhoneNumber: "+1 555", PhoneType: "mobile", Active: true,
-		Address: &scim.Address{Locality: "Paris", Country: "FR", Type: "work"},
+		Address:    &scim.Address{Locality: "Paris", Country: "FR", Type: "work"},
 		Enterprise: scim.Enterprise{Department: "Eng"}}
 	got := Explanation{Kind: "user", Entry: Entry{ID: "1"}, Scope: "in scope", User: &u}.String()
 	want := `user "1": in scope
