@@ -117,29 +117,24 @@ func (ex Explanation) String() string {
 				fmt.Fprintf(&b, "  %-18s %s\n", k, v)
 			}
 		}
-		row("externalId", u.ExternalID)
-		row("userName", u.UserName)
-		row("displayName", u.DisplayName)
-		row("givenName", u.GivenName)
-		row("familyName", u.FamilyName)
-		row("middleName", u.MiddleName)
-		row("nickName", u.NickName)
-		row("title", u.Title)
-		row("email", u.Email)
-		row("emailType", u.EmailType)
-		row("phoneNumber", u.PhoneNumber)
-		row("locale", u.Locale)
-		row("timezone", u.Timezone)
-		fmt.Fprintf(&b, "  %-18s %t\n", "active", u.Active)
-		row("employeeNumber", u.Enterprise.EmployeeNumber)
-		row("costCenter", u.Enterprise.CostCenter)
-		row("organization", u.Enterprise.Organization)
-		row("division", u.Enterprise.Division)
-		row("department", u.Enterprise.Department)
-		row("manager", u.Enterprise.Manager)
-		if a := u.Address; a != nil {
-			row("address", strings.Join(nonEmpty(a.Formatted, a.StreetAddress, a.Locality, a.Region, a.PostalCode, a.Country), ", "))
+		// Every attribute that has a value, by its configuration key, in the table's order;
+		// the address on one line at the end.
+		var address []string
+		for _, a := range scim.UserAttributes() {
+			switch {
+			case a.Bool:
+				fmt.Fprintf(&b, "  %-18s %t\n", a.Key, u.Active)
+			case a.Address:
+				if a.Key != "address.type" {
+					address = append(address, a.Get(u))
+				}
+			case a.Key == "":
+				row(a.Path, a.Get(u))
+			default:
+				row(a.Key, a.Get(u))
+			}
 		}
+		row("address", strings.Join(nonEmpty(address...), ", "))
 	}
 	if ex.Group != nil {
 		fmt.Fprintf(&b, "  %-18s %s\n  %-18s %d user(s)\n", "displayName", ex.Group.DisplayName, "members", len(ex.Group.Members))

@@ -30,19 +30,14 @@ type MappingConfig struct {
 	Group map[string]Expression `yaml:"group,omitempty" json:"group,omitempty"`
 }
 
-// userTarget is one attribute of scim.User that a mapping can set.
+// userTarget is one attribute of scim.User that a mapping can set: a row of
+// scim.UserAttributes.
 type userTarget struct {
-	name string
-	kind resultKind
-	set  func(u *scim.User, v string)
-	get  func(u *scim.User) string // the value in a mapped user, for reports
-}
-
-func addr(u *scim.User) *scim.Address {
-	if u.Address == nil {
-		u.Address = &scim.Address{}
-	}
-	return u.Address
+	name    string
+	aliases []string // older spellings, accepted with a warning
+	kind    resultKind
+	set     func(u *scim.User, v string)
+	get     func(u *scim.User) string // the value in a mapped user, for reports
 }
 
 // targetManager is the one target whose value is a reference, resolved after mapping.
@@ -51,54 +46,24 @@ const targetManager = "manager"
 // targetActive is the one bool target.
 const targetActive = "active"
 
-var userTargets = []userTarget{
-	{"userName", kindString, func(u *scim.User, v string) { u.UserName = v }, func(u *scim.User) string { return u.UserName }},
-	{"displayName", kindString, func(u *scim.User, v string) { u.DisplayName = v }, func(u *scim.User) string { return u.DisplayName }},
-	{"givenName", kindString, func(u *scim.User, v string) { u.GivenName = v }, func(u *scim.User) string { return u.GivenName }},
-	{"familyName", kindString, func(u *scim.User, v string) { u.FamilyName = v }, func(u *scim.User) string { return u.FamilyName }},
-	{"middleName", kindString, func(u *scim.User, v string) { u.MiddleName = v }, func(u *scim.User) string { return u.MiddleName }},
-	{"honorificPrefix", kindString, func(u *scim.User, v string) { u.HonorificPrefix = v }, func(u *scim.User) string { return u.HonorificPrefix }},
-	{"honorificSuffix", kindString, func(u *scim.User, v string) { u.HonorificSuffix = v }, func(u *scim.User) string { return u.HonorificSuffix }},
-	{"nickName", kindString, func(u *scim.User, v string) { u.NickName = v }, func(u *scim.User) string { return u.NickName }},
-	{"profileUrl", kindString, func(u *scim.User, v string) { u.ProfileURL = v }, func(u *scim.User) string { return u.ProfileURL }},
-	{"title", kindString, func(u *scim.User, v string) { u.Title = v }, func(u *scim.User) string { return u.Title }},
-	{"userType", kindString, func(u *scim.User, v string) { u.UserType = v }, func(u *scim.User) string { return u.UserType }},
-	{"preferredLanguage", kindString, func(u *scim.User, v string) { u.PreferredLanguage = v }, func(u *scim.User) string { return u.PreferredLanguage }},
-	{"locale", kindString, func(u *scim.User, v string) { u.Locale = v }, func(u *scim.User) string { return u.Locale }},
-	{"timezone", kindString, func(u *scim.User, v string) { u.Timezone = v }, func(u *scim.User) string { return u.Timezone }},
-	{"email", kindString, func(u *scim.User, v string) { u.Email = v }, func(u *scim.User) string { return u.Email }},
-	{"emailType", kindString, func(u *scim.User, v string) { u.EmailType = v }, func(u *scim.User) string { return u.EmailType }},
-	{"phoneNumber", kindString, func(u *scim.User, v string) { u.PhoneNumber = v }, func(u *scim.User) string { return u.PhoneNumber }},
-	{"phoneType", kindString, func(u *scim.User, v string) { u.PhoneType = v }, func(u *scim.User) string { return u.PhoneType }},
-	{"address.formatted", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Formatted }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.Formatted }) }},
-	{"address.streetAddress", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.StreetAddress }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.StreetAddress }) }},
-	{"address.locality", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Locality }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.Locality }) }},
-	{"address.region", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Region }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.Region }) }},
-	{"address.postalCode", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.PostalCode }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.PostalCode }) }},
-	{"address.country", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Country }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.Country }) }},
-	{"address.type", kindString, func(u *scim.User, v string) { setAddr(u, v, func(a *scim.Address) *string { return &a.Type }) }, func(u *scim.User) string { return getAddr(u, func(a *scim.Address) string { return a.Type }) }},
-	{targetActive, kindBool, nil, nil}, // set by the caller
-	{"employeeNumber", kindString, func(u *scim.User, v string) { u.Enterprise.EmployeeNumber = v }, func(u *scim.User) string { return u.Enterprise.EmployeeNumber }},
-	{"costCenter", kindString, func(u *scim.User, v string) { u.Enterprise.CostCenter = v }, func(u *scim.User) string { return u.Enterprise.CostCenter }},
-	{"organization", kindString, func(u *scim.User, v string) { u.Enterprise.Organization = v }, func(u *scim.User) string { return u.Enterprise.Organization }},
-	{"division", kindString, func(u *scim.User, v string) { u.Enterprise.Division = v }, func(u *scim.User) string { return u.Enterprise.Division }},
-	{"department", kindString, func(u *scim.User, v string) { u.Enterprise.Department = v }, func(u *scim.User) string { return u.Enterprise.Department }},
-	{targetManager, kindString, nil, func(u *scim.User) string { return u.Enterprise.Manager }}, // a reference, resolved by Apply
-}
-
-func getAddr(u *scim.User, field func(*scim.Address) string) string {
-	if u.Address == nil {
-		return ""
+// userTargets are the rows of scim.UserAttributes that have a configuration key, in its order.
+var userTargets = func() []userTarget {
+	var out []userTarget
+	for _, a := range scim.UserAttributes() {
+		switch {
+		case a.Key == "":
+			// externalId: the entry's id, never mapped.
+		case a.Bool:
+			out = append(out, userTarget{name: a.Key, aliases: a.Aliases, kind: kindBool}) // set by the caller
+		case a.Key == targetManager:
+			// A reference, resolved by Apply.
+			out = append(out, userTarget{name: a.Key, aliases: a.Aliases, kind: kindString, get: a.Get})
+		default:
+			out = append(out, userTarget{name: a.Key, aliases: a.Aliases, kind: kindString, set: a.Set, get: a.Get})
+		}
 	}
-	return field(u.Address)
-}
-
-func setAddr(u *scim.User, v string, field func(*scim.Address) *string) {
-	if v == "" {
-		return
-	}
-	*field(addr(u)) = v
-}
+	return out
+}()
 
 // requiredUserTargets must be mapped (by the flavour or the config): Identity Center requires them.
 var requiredUserTargets = []string{"userName", "displayName", "givenName", "familyName"}
@@ -122,7 +87,12 @@ type Mapping struct {
 	user             []*program
 	groupDisplayName *program
 	scope            compiledScope
+	deprecated       []string
 }
+
+// Deprecated lists the configuration keys that use an older spelling of a target, each with
+// its line and the key to write instead; the mapping works the same. Callers log them.
+func (m *Mapping) Deprecated() []string { return m.deprecated }
 
 // Compile compiles a flavour's default mapping, overridden target by target by m, and the scope s.
 // Every problem is reported at once (errors.Join), each naming its configuration key and line, and
@@ -131,9 +101,12 @@ func Compile(f Flavour, m MappingConfig, s ScopeConfig) (*Mapping, error) {
 	var errs []error
 	out := &Mapping{flavour: f.Name, user: make([]*program, len(userTargets))}
 
-	index := map[string]int{}
+	index, alias := map[string]int{}, map[string]int{}
 	for i, t := range userTargets {
 		index[strings.ToLower(t.name)] = i
+		for _, a := range t.aliases {
+			alias[strings.ToLower(a)] = i
+		}
 	}
 	// Resolve the expression of every user target: config over flavour.
 	exprs := make([]Expression, len(userTargets))
@@ -146,13 +119,29 @@ func Compile(f Flavour, m MappingConfig, s ScopeConfig) (*Mapping, error) {
 		}
 		exprs[i], keys[i] = Expr(f.User[name]), fmt.Sprintf("flavour %s default mapping.user.%s", f.Name, userTargets[i].name)
 	}
+	setBy := map[int]string{}  // target index -> the config key that maps it
+	viaAlias := map[int]bool{} // the target is mapped through an older spelling
 	for _, name := range slices.Sorted(maps.Keys(m.User)) {
 		x := m.User[name]
 		i, ok := index[strings.ToLower(name)]
+		isAlias := false
+		if !ok {
+			i, ok = alias[strings.ToLower(name)]
+			isAlias = ok
+		}
 		if !ok {
 			errs = append(errs, configErrorf("%s: unknown target (known: %s)", x.where("mapping.user."+name), strings.Join(UserTargets(), ", ")))
 			continue
 		}
+		if isAlias {
+			out.deprecated = append(out.deprecated, fmt.Sprintf("%s: %s is a deprecated spelling; write mapping.user.%s",
+				x.where("mapping.user."+name), name, userTargets[i].name))
+		}
+		if other, dup := setBy[i]; dup && (isAlias || viaAlias[i]) {
+			errs = append(errs, configErrorf("%s: maps %s, which mapping.user.%s maps too; keep one", x.where("mapping.user."+name), userTargets[i].name, other))
+			continue
+		}
+		setBy[i], viaAlias[i] = name, viaAlias[i] || isAlias
 		exprs[i], keys[i] = x, "mapping.user."+name
 	}
 	for i, t := range userTargets {

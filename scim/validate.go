@@ -146,87 +146,22 @@ func (s Snapshot) SkippedIDs(kind string) map[string]bool {
 	return ids
 }
 
-// normalized returns u with white space trimmed from every attribute.
+// normalized returns u with white space trimmed from every attribute, and no address when
+// every part of it is empty. u's address is copied, never written through.
 func (u User) normalized() User {
-	for _, f := range u.fields() {
-		*f.ptr = strings.TrimSpace(*f.ptr)
-	}
 	if u.Address != nil {
 		a := *u.Address
-		for _, f := range a.fields() {
-			*f.ptr = strings.TrimSpace(*f.ptr)
+		u.Address = &a
+	}
+	for i := range userAttributes {
+		if a := &userAttributes[i]; !a.Bool {
+			a.Set(&u, strings.TrimSpace(a.Get(&u)))
 		}
-		if a == (Address{}) {
-			u.Address = nil
-		} else {
-			u.Address = &a
-		}
+	}
+	if u.Address != nil && *u.Address == (Address{}) {
+		u.Address = nil
 	}
 	return u
-}
-
-type userField struct {
-	name     string
-	ptr      *string
-	required bool
-	max      int
-}
-
-// fields lists u's string attributes by their SCIM names; the pointers write into u.
-// numFields is the number of string attributes fields lists.
-const numFields = 25
-
-// fields lists u's string attributes; it returns an array so that the common loops over it do
-// not allocate (Normalize runs it for every user of the directory).
-func (u *User) fields() [numFields]userField {
-	return [numFields]userField{
-		{"externalId", &u.ExternalID, true, MaxExternalIDLen},
-		{"userName", &u.UserName, true, MaxUserNameLen},
-		{"displayName", &u.DisplayName, true, MaxAttributeLen},
-		{"name.givenName", &u.GivenName, true, MaxAttributeLen},
-		{"name.familyName", &u.FamilyName, true, MaxAttributeLen},
-		{"name.middleName", &u.MiddleName, false, MaxAttributeLen},
-		{"name.honorificPrefix", &u.HonorificPrefix, false, MaxAttributeLen},
-		{"name.honorificSuffix", &u.HonorificSuffix, false, MaxAttributeLen},
-		{"nickName", &u.NickName, false, MaxAttributeLen},
-		{"profileUrl", &u.ProfileURL, false, MaxAttributeLen},
-		{"title", &u.Title, false, MaxAttributeLen},
-		{"userType", &u.UserType, false, MaxAttributeLen},
-		{"preferredLanguage", &u.PreferredLanguage, false, MaxAttributeLen},
-		{"locale", &u.Locale, false, MaxAttributeLen},
-		{"timezone", &u.Timezone, false, MaxAttributeLen},
-		{"emails", &u.Email, false, MaxAttributeLen},
-		{"emails.type", &u.EmailType, false, MaxAttributeLen},
-		{"phoneNumbers", &u.PhoneNumber, false, MaxAttributeLen},
-		{"phoneNumbers.type", &u.PhoneType, false, MaxAttributeLen},
-		{"employeeNumber", &u.Enterprise.EmployeeNumber, false, MaxAttributeLen},
-		{"costCenter", &u.Enterprise.CostCenter, false, MaxAttributeLen},
-		{"organization", &u.Enterprise.Organization, false, MaxAttributeLen},
-		{"division", &u.Enterprise.Division, false, MaxAttributeLen},
-		{"department", &u.Enterprise.Department, false, MaxAttributeLen},
-		{"manager", &u.Enterprise.Manager, false, MaxExternalIDLen},
-	}
-}
-
-// addressPrefix is the SCIM path of the address, which Identity Center keeps as the one value of
-// the multi-valued addresses attribute.
-const addressPrefix = "addresses."
-
-// numAddressFields is the number of attributes Address.fields lists.
-const numAddressFields = 7
-
-// fields lists a's attributes by their SCIM sub-attribute names, in a fixed order; the pointers
-// write into a. Normalize, check and Attributes all walk this one list.
-func (a *Address) fields() [numAddressFields]userField {
-	return [numAddressFields]userField{
-		{"formatted", &a.Formatted, false, MaxAttributeLen},
-		{"streetAddress", &a.StreetAddress, false, MaxAttributeLen},
-		{"locality", &a.Locality, false, MaxAttributeLen},
-		{"region", &a.Region, false, MaxAttributeLen},
-		{"postalCode", &a.PostalCode, false, MaxAttributeLen},
-		{"country", &a.Country, false, MaxAttributeLen},
-		{"type", &a.Type, false, MaxAttributeLen},
-	}
 }
 
 // Check reports the first reason u cannot be sent to Identity Center, if any.
@@ -241,9 +176,12 @@ func (u User) check() (Problem, bool) {
 	bad := func(field, reason string) (Problem, bool) {
 		return Problem{Kind: KindUser, ID: u.ExternalID, Field: field, Reason: reason, Dropped: true}, true
 	}
-	for _, f := range u.fields() {
-		if reason := checkString(*f.ptr, f.required, f.max); reason != "" {
-			return bad(f.name, reason)
+	// The address is checked last, after the rules that read other attributes.
+	for i := range userAttributes {
+		if a := &userAttributes[i]; !a.Bool && !a.Address {
+			if reason := checkString(a.Get(&u), a.Required, a.Max); reason != "" {
+				return bad(a.Path, reason)
+			}
 		}
 	}
 	if strings.IndexFunc(u.UserName, unicode.IsSpace) >= 0 {
@@ -253,10 +191,11 @@ func (u User) check() (Problem, bool) {
 		return bad("emails", fmt.Sprintf("%s is not an email address", quote(u.Email)))
 	}
 	if u.Address != nil {
-		a := *u.Address
-		for _, f := range a.fields() {
-			if reason := checkString(*f.ptr, f.required, f.max); reason != "" {
-				return bad(addressPrefix+f.name, reason)
+		for i := range userAttributes {
+			if a := &userAttributes[i]; a.Address {
+				if reason := checkString(a.Get(&u), a.Required, a.Max); reason != "" {
+					return bad(a.Path, reason)
+				}
 			}
 		}
 	}
@@ -303,20 +242,17 @@ type Attribute struct {
 	Value string
 }
 
-// Attributes lists every string attribute of u by its SCIM name, in a fixed order, with the
-// address flattened into addresses.* names. The externalId is included; active is not.
+// Attributes lists every string attribute of u by its SCIM path, in a fixed order (that of
+// UserAttributes, with the address flattened into addresses.* names at the end). The externalId
+// is included; active is not.
 func (u User) Attributes() []Attribute {
-	fs := u.fields()
-	out := make([]Attribute, 0, numFields+numAddressFields)
-	for _, f := range fs {
-		out = append(out, Attribute{f.name, *f.ptr})
-	}
-	var a Address
-	if u.Address != nil {
-		a = *u.Address
-	}
-	for _, f := range a.fields() {
-		out = append(out, Attribute{addressPrefix + f.name, *f.ptr})
+	out := make([]Attribute, 0, len(userAttributes))
+	for _, address := range []bool{false, true} {
+		for i := range userAttributes {
+			if a := &userAttributes[i]; !a.Bool && a.Address == address {
+				out = append(out, Attribute{a.Path, a.Get(&u)})
+			}
+		}
 	}
 	return out
 }

@@ -44,6 +44,9 @@ Exit code 0 when everything is reachable, 1 otherwise.`,
 				return err
 			}
 			defer rt.Close()
+			for _, line := range rt.mapping.Deprecated() {
+				fmt.Fprintf(cmd.OutOrStdout(), "warning: %s\n", line)
+			}
 			return runCheck(cmd, rt)
 		},
 	}

@@ -177,6 +177,9 @@ func runMappingTest(cmd *cobra.Command, f mappingTestFlags) error {
 	if err != nil {
 		return err
 	}
+	for _, line := range m.Deprecated() {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", line)
+	}
 	var (
 		d  *connectors.Directory
 		id = f.id

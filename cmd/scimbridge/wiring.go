@@ -169,6 +169,9 @@ func openSource(ctx context.Context, cfg *config.Config, log *slog.Logger, secre
 	if rt.mapping, err = cfg.CompileMapping(); err != nil {
 		return nil, err
 	}
+	for _, line := range rt.mapping.Deprecated() {
+		log.Warn("the configuration uses an old spelling; it still works", "key", line)
+	}
 	if rt.source, err = cfg.OpenSource(log.With("component", "source"), secrets); err != nil {
 		return nil, fmt.Errorf("open source: %w", err)
 	}
@@ -328,6 +331,7 @@ func startEmbedded(dataFile string, log *slog.Logger) (*embedded, string, string
 func (rt *app) reconciler(progress func(done, total int), onPlan func(*plan.Plan)) (*reconcile.Reconciler, error) {
 	return reconcile.New(reconcile.Config{
 		Desired:              rt.desired,
+		DesiredNormalized:    true, // Mapping.Apply normalises
 		Target:               rt.client,
 		Reader:               rt.reader,
 		State:                rt.state,

@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore"
-	"github.com/aws/aws-sdk-go-v2/service/identitystore/document"
 	"github.com/aws/aws-sdk-go-v2/service/identitystore/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -317,58 +316,19 @@ func pickExternalID(ids []types.ExternalId) string {
 	return ""
 }
 
-// isUser maps an identitystore user to the model, the same way a SCIM read does.
+// isUser maps an identitystore user to the model, the same way a SCIM read does: every row of
+// the attribute table from the field its Store names.
 func isUser(u *types.User) (scim.TargetUser, error) {
-	t := scim.TargetUser{ID: aws.ToString(u.UserId), User: scim.User{
-		ExternalID: pickExternalID(u.ExternalIds), UserName: aws.ToString(u.UserName),
-		DisplayName: aws.ToString(u.DisplayName), NickName: aws.ToString(u.NickName),
-		ProfileURL: aws.ToString(u.ProfileUrl), Title: aws.ToString(u.Title), UserType: aws.ToString(u.UserType),
-		PreferredLanguage: aws.ToString(u.PreferredLanguage), Locale: aws.ToString(u.Locale),
-		Timezone: aws.ToString(u.Timezone), Active: u.UserStatus != types.UserStatusDisabled,
-	}, Created: aws.ToTime(u.CreatedAt)}
-	if n := u.Name; n != nil {
-		t.GivenName, t.FamilyName, t.MiddleName = aws.ToString(n.GivenName), aws.ToString(n.FamilyName), aws.ToString(n.MiddleName)
-		t.HonorificPrefix, t.HonorificSuffix = aws.ToString(n.HonorificPrefix), aws.ToString(n.HonorificSuffix)
-	}
-	if e, ok := primary(u.Emails, func(e types.Email) bool { return e.Primary }); ok {
-		t.Email, t.EmailType = aws.ToString(e.Value), aws.ToString(e.Type)
-	}
-	if p, ok := primary(u.PhoneNumbers, func(p types.PhoneNumber) bool { return p.Primary }); ok {
-		t.PhoneNumber, t.PhoneType = aws.ToString(p.Value), aws.ToString(p.Type)
-	}
-	if a, ok := primary(u.Addresses, func(a types.Address) bool { return a.Primary }); ok {
-		addr := scim.Address{Formatted: aws.ToString(a.Formatted), StreetAddress: aws.ToString(a.StreetAddress),
-			Locality: aws.ToString(a.Locality), Region: aws.ToString(a.Region), PostalCode: aws.ToString(a.PostalCode),
-			Country: aws.ToString(a.Country), Type: aws.ToString(a.Type)}
-		if addr != (scim.Address{}) {
-			t.Address = &addr
-		}
-	}
+	t := scim.TargetUser{ID: aws.ToString(u.UserId), Created: aws.ToTime(u.CreatedAt),
+		User: scim.User{Active: u.UserStatus != types.UserStatusDisabled}}
+	var ent map[string]any
 	if doc, ok := u.Extensions[enterpriseExtension]; ok && doc != nil {
-		e, err := enterpriseFromDocument(doc)
-		if err != nil {
+		if err := doc.UnmarshalSmithyDocument(&ent); err != nil {
 			return scim.TargetUser{}, fmt.Errorf("user %s: enterprise extension: %w", t.ID, err)
 		}
-		t.Enterprise = e
+	}
+	for _, r := range isRows {
+		r.attr.Set(&t.User, r.get(u, ent))
 	}
 	return t, nil
-}
-
-// enterpriseFromDocument decodes the enterprise extension; the manager comes as {"value": id}
-// (or, leniently, as a plain id).
-func enterpriseFromDocument(doc document.Interface) (scim.Enterprise, error) {
-	var m map[string]any
-	if err := doc.UnmarshalSmithyDocument(&m); err != nil {
-		return scim.Enterprise{}, err
-	}
-	str := func(k string) string { s, _ := m[k].(string); return s }
-	e := scim.Enterprise{EmployeeNumber: str("employeeNumber"), CostCenter: str("costCenter"),
-		Organization: str("organization"), Division: str("division"), Department: str("department")}
-	switch v := m["manager"].(type) {
-	case string:
-		e.Manager = v
-	case map[string]any:
-		e.Manager, _ = v["value"].(string)
-	}
-	return e, nil
 }

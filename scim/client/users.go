@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"reflect"
 	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
@@ -85,9 +86,6 @@ type scimAddress struct {
 	Primary       bool   `json:"primary,omitempty"`
 }
 
-func (m scimMulti) isPrimary() bool   { return m.Primary }
-func (a scimAddress) isPrimary() bool { return a.Primary }
-
 type scimEnterprise struct {
 	EmployeeNumber string     `json:"employeeNumber,omitempty"`
 	CostCenter     string     `json:"costCenter,omitempty"`
@@ -151,55 +149,15 @@ func userBody(u scim.User, managerID string) scimUser {
 	return b
 }
 
-// toTarget maps a user read from the target back to the model; Enterprise.Manager is the
-// manager's target id.
+// toTarget maps a user read from the target back to the model, every row of the attribute
+// table from the field its SCIM path names; Enterprise.Manager is the manager's target id.
 func (s *scimUser) toTarget() scim.TargetUser {
-	t := scim.TargetUser{ID: s.ID, User: scim.User{
-		ExternalID: s.ExternalID, UserName: s.UserName, DisplayName: s.DisplayName,
-		NickName: s.NickName, ProfileURL: s.ProfileURL, Title: s.Title, UserType: s.UserType,
-		PreferredLanguage: s.PreferredLanguage, Locale: s.Locale, Timezone: s.Timezone,
-		Active: s.Active == nil || *s.Active,
-	}, Created: s.Meta.created()}
-	if s.Name != nil {
-		t.GivenName, t.FamilyName, t.MiddleName = s.Name.GivenName, s.Name.FamilyName, s.Name.MiddleName
-		t.HonorificPrefix, t.HonorificSuffix = s.Name.HonorificPrefix, s.Name.HonorificSuffix
-	}
-	if e, ok := primary(s.Emails, scimMulti.isPrimary); ok {
-		t.Email, t.EmailType = e.Value, e.Type
-	}
-	if p, ok := primary(s.PhoneNumbers, scimMulti.isPrimary); ok {
-		t.PhoneNumber, t.PhoneType = p.Value, p.Type
-	}
-	if a, ok := primary(s.Addresses, scimAddress.isPrimary); ok {
-		t.Address = &scim.Address{Formatted: a.Formatted, StreetAddress: a.StreetAddress, Locality: a.Locality,
-			Region: a.Region, PostalCode: a.PostalCode, Country: a.Country, Type: a.Type}
-		if *t.Address == (scim.Address{}) {
-			t.Address = nil
-		}
-	}
-	if e := s.Enterprise; e != nil {
-		t.Enterprise = scim.Enterprise{EmployeeNumber: e.EmployeeNumber, CostCenter: e.CostCenter,
-			Organization: e.Organization, Division: e.Division, Department: e.Department}
-		if e.Manager != nil {
-			t.Enterprise.Manager = e.Manager.Value
-		}
+	t := scim.TargetUser{ID: s.ID, User: scim.User{Active: s.Active == nil || *s.Active}, Created: s.Meta.created()}
+	v := reflect.ValueOf(s).Elem()
+	for _, r := range scimRows {
+		r.attr.Set(&t.User, r.get(v))
 	}
 	return t
-}
-
-// primary returns the value of a multi-valued attribute that is marked primary, else the first;
-// ok is false when there is none. The model keeps one value of each, as Identity Center does, and
-// both readers pick it this way.
-func primary[T any](vs []T, isPrimary func(T) bool) (v T, ok bool) {
-	for _, v := range vs {
-		if isPrimary(v) {
-			return v, true
-		}
-	}
-	if len(vs) == 0 {
-		return v, false
-	}
-	return vs[0], true
 }
 
 // CreateUser creates u (POST /Users) with managerID as its manager's target id ("" for none)

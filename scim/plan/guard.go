@@ -204,16 +204,17 @@ func (g Guards) allowsClear(name string) bool {
 	return false
 }
 
-// mappingNames maps the SCIM attribute names the plan shows to the mapping target names of the
-// config where they differ (see connectors.UserTargets).
-var mappingNames = map[string]string{
-	"name.givenName": "givenName", "name.familyName": "familyName", "name.middleName": "middleName",
-	"name.honorificPrefix": "honorificPrefix", "name.honorificSuffix": "honorificSuffix",
-	"emails": "email", "emails.type": "emailType", "phoneNumbers": "phoneNumber", "phoneNumbers.type": "phoneType",
-	"addresses.formatted": "address.formatted", "addresses.streetAddress": "address.streetAddress",
-	"addresses.locality": "address.locality", "addresses.region": "address.region",
-	"addresses.postalCode": "address.postalCode", "addresses.country": "address.country", "addresses.type": "address.type",
-}
+// mappingNames maps the SCIM attribute names the plan shows to the configuration's keys where
+// they differ (see scim.UserAttributes).
+var mappingNames = func() map[string]string {
+	out := map[string]string{}
+	for _, a := range scim.UserAttributes() {
+		if a.Key != "" && a.Key != a.Path {
+			out[a.Path] = a.Key
+		}
+	}
+	return out
+}()
 
 // ClearAttribute returns the SCIM name of a user attribute (as the plan shows it: emails,
 // name.middleName, title, manager, ...) given either that name or the mapping target name

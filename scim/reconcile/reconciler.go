@@ -64,7 +64,8 @@ var (
 )
 
 // DesiredFunc reads the source and returns the desired snapshot. The reconciler normalises it
-// (scim.Normalize) whatever the source did, since the plan relies on it.
+// (scim.Normalize), since the plan relies on it, unless Config.DesiredNormalized says the source
+// already did.
 // It returns an error when any part of the read failed: the run then stops before planning.
 type DesiredFunc func(ctx context.Context) (scim.Snapshot, error)
 
@@ -72,6 +73,9 @@ type DesiredFunc func(ctx context.Context) (scim.Snapshot, error)
 type Config struct {
 	// Desired reads the source.
 	Desired DesiredFunc
+	// DesiredNormalized is true when Desired returns what scim.Normalize made (as
+	// connectors.Mapping.Apply does): the reconciler then does not normalise it a second time.
+	DesiredNormalized bool
 	// Target writes to the target.
 	Target Target
 	// Reader reads the target's whole current state (the SCIM client, or the identitystore
@@ -280,7 +284,9 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 		log.Error("source read failed", "err", err)
 		return fmt.Errorf("%w: %w", ErrSourceRead, err)
 	}
-	desired = scim.Normalize(desired)
+	if !r.cfg.DesiredNormalized {
+		desired = scim.Normalize(desired)
+	}
 	for _, p := range desired.Skipped {
 		log.Warn("record skipped", "kind", p.Kind, "id", p.ID, "field", p.Field, "reason", p.Reason)
 	}
