@@ -43,9 +43,6 @@ type userTarget struct {
 // targetManager is the one target whose value is a reference, resolved after mapping.
 const targetManager = "manager"
 
-// targetActive is the one bool target.
-const targetActive = "active"
-
 // userTargets are the rows of scim.UserAttributes that have a configuration key, in its order.
 var userTargets = func() []userTarget {
 	var out []userTarget
