@@ -113,8 +113,12 @@ func AcquireLock(ctx context.Context, statePath string, info LockInfo, wait time
 		}
 		waited := time.Since(start)
 		if waited >= wait {
-			holder, known, _ := ReadLock(statePath)
-			return nil, &LockedError{Path: statePath, Holder: holder, HolderKnown: known, Waited: waited}
+			holder, known := readHolder(ctx, statePath)
+			le := &LockedError{Path: statePath, Holder: holder, HolderKnown: known}
+			if wait > 0 {
+				le.Waited = waited
+			}
+			return nil, le
 		}
 		t := time.NewTimer(min(lockPoll, wait-waited))
 		select {
@@ -200,9 +204,27 @@ func (l *Lock) Release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
+	_ = l.f.Truncate(0) // no stale holder record for a writer that reads the file before the next holder writes its own
 	err := l.f.Close() // closing the last descriptor releases the flock
 	l.f = nil
 	return err
+}
+
+// holderWrite is how long a holder may take to write its record after taking the lock: a writer
+// refused in that window reads the file again rather than report an unknown holder.
+const holderWrite = 200 * time.Millisecond
+
+// readHolder reads the holder's record, waiting up to holderWrite for a holder that has just taken
+// the lock to write it.
+func readHolder(ctx context.Context, statePath string) (LockInfo, bool) {
+	deadline := time.Now().Add(holderWrite)
+	for {
+		info, known, _ := ReadLock(statePath)
+		if known || time.Now().After(deadline) || ctx.Err() != nil {
+			return info, known
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // ReadLock returns what the lock file of statePath says about its holder; known is false when
@@ -238,7 +260,7 @@ func Locked(statePath string) (held bool, info LockInfo, known bool, err error) 
 	f, err := tryLock(path)
 	switch {
 	case errors.Is(err, errWouldBlock):
-		info, known, _ := ReadLock(statePath)
+		info, known := readHolder(context.Background(), statePath)
 		return true, info, known, nil
 	case err != nil:
 		return false, LockInfo{}, false, fmt.Errorf("state: lock %s: %w", path, err)

@@ -215,3 +215,35 @@ func TestLockDiesWithItsHolder(t *testing.T) {
 	defer l.Release()
 	t.Logf("lock taken %s after the holder was killed", time.Since(start))
 }
+
+// A writer refused just after another took the lock, before the holder wrote its record, still
+// names the holder: it reads the record again for a moment instead of reporting an unknown one.
+func TestLockNamesAHolderThatHasJustTakenIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	f, err := tryLock(LockPath(path)) // the lock taken, the record not written yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := &Lock{path: LockPath(path), f: f, info: LockInfo{PID: 777, Host: "fresh", Command: "sync"}}
+	defer holder.Release()
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		_ = holder.write()
+	}()
+	_, err = AcquireLock(context.Background(), path, lockInfo("sync"), 0)
+	var le *LockedError
+	if !errors.As(err, &le) || !le.HolderKnown || le.Holder.PID != 777 {
+		t.Fatalf("got %v (holder known %v), want locked by pid 777", err, le != nil && le.HolderKnown)
+	}
+	if strings.Contains(err.Error(), "after waiting") {
+		t.Errorf("a run that does not wait says it waited: %v", err)
+	}
+
+	// After a clean release the file holds no stale record.
+	if err := holder.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, known, _ := ReadLock(path); known {
+		t.Errorf("a released lock still names its holder")
+	}
+}
