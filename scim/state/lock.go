@@ -205,7 +205,7 @@ func (l *Lock) Release() error {
 		return nil
 	}
 	_ = l.f.Truncate(0) // no stale holder record for a writer that reads the file before the next holder writes its own
-	err := l.f.Close() // closing the last descriptor releases the flock
+	err := l.f.Close()  // closing the last descriptor releases the flock
 	l.f = nil
 	return err
 }
