@@ -25,16 +25,15 @@ type leader struct {
 	mu     sync.Mutex
 	lock   *state.Lock
 	reason string // why this replica is a standby; "" once it leads
-	won    chan struct{}
 }
 
 func newLeader(statePath string, info state.LockInfo, log *slog.Logger) *leader {
 	return &leader{statePath: statePath, info: info, log: log, retry: standbyRetry,
-		reason: "the state lock has not been tried yet", won: make(chan struct{})}
+		reason: "the state lock has not been tried yet"}
 }
 
-// run tries the lock until it holds it or ctx ends. The first try is made before run returns
-// control to its caller's select, so a replica that can lead does so at once.
+// run tries the lock every retry interval until it holds it or ctx ends; until then Standby
+// reports why this replica waits.
 func (l *leader) run(ctx context.Context) {
 	logged := false
 	for {
@@ -43,7 +42,6 @@ func (l *leader) run(ctx context.Context) {
 			l.mu.Lock()
 			l.lock, l.reason = lock, ""
 			l.mu.Unlock()
-			close(l.won)
 			if logged {
 				l.log.Info("took the state lock; this replica now runs the syncs")
 			}
@@ -72,9 +70,6 @@ func (l *leader) run(ctx context.Context) {
 		}
 	}
 }
-
-// Won is closed once this replica holds the lock.
-func (l *leader) Won() <-chan struct{} { return l.won }
 
 // Standby reports whether this replica waits for the lock, and why.
 func (l *leader) Standby() (bool, string) {
