@@ -53,13 +53,16 @@ groups:
 	files["unknown key"] = "users:\n  - id: u1\n    userName: x@example.com\nsettings:\n  - a\n"
 	for name, text := range files {
 		t.Run(name, func(t *testing.T) {
-			sd, serr, ok := parseSplit([]byte(text))
+			sd, sw, serr, ok := parseSplit([]byte(text))
 			if !ok {
 				t.Skip("not plainly laid out: read whole")
 			}
-			wd, werr := parseWhole([]byte(text))
+			wd, ww, werr := parseWhole([]byte(text))
 			if diff := cmp.Diff(fmt.Sprint(werr), fmt.Sprint(serr)); diff != "" {
 				t.Errorf("errors (-whole +split):\n%s", diff)
+			}
+			if diff := cmp.Diff(ww, sw); diff != "" {
+				t.Errorf("warnings (-whole +split):\n%s", diff)
 			}
 			if diff := cmp.Diff(wd, sd); diff != "" {
 				t.Errorf("directory (-whole +split):\n%s", diff)
@@ -78,7 +81,7 @@ func TestSplitGivesUpOnWhatItCannotCut(t *testing.T) {
 		"{users: [{id: u1}]}\n",
 		"users:\n  - id: \"u1\n",
 	} {
-		if _, _, ok := parseSplit([]byte(text)); ok {
+		if _, _, _, ok := parseSplit([]byte(text)); ok {
 			t.Errorf("split accepted %q", text)
 		}
 	}

@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/scimbridge/scimbridge/connectors"
+	"github.com/scimbridge/scimbridge/scim"
 )
 
 // Config configures the file connector.
@@ -79,29 +80,25 @@ func (c Config) Open(logger *slog.Logger) (connectors.Source, error) {
 	return &source{path: abs, logger: logger.With("connector", "file")}, nil
 }
 
-// Flavour returns the default mapping for the file format: every field maps to the SCIM
-// attribute of the same name; displayName defaults to "givenName familyName".
+// Flavour returns the default mapping for the file format: every field maps to the user target of
+// the same name (the keys of the attribute table; the address's under address.); displayName
+// defaults to "givenName familyName", and the types of an email, phone number and address to
+// "work" when the value is set and its type is not.
 func (Config) Flavour() connectors.Flavour { return Flavour() }
 
 // Flavour returns the default mapping for the file format (the same as Config.Flavour).
 func Flavour() connectors.Flavour {
-	u := map[string]string{
-		"displayName": `default(attr("displayName"), trim(attr("givenName") + " " + attr("familyName")))`,
-		"emailType":   `attr("email") == "" ? "" : "work"`,
-		"phoneNumber": `attr("phone")`,
-		"phoneType":   `attr("phone") == "" ? "" : "work"`,
-		"active":      `attr("active") != "false"`,
-		"manager":     `attr("manager")`,
+	u := map[string]string{}
+	for _, a := range scim.UserAttributes() {
+		if a.Key != "" && !a.Bool {
+			u[a.Key] = fmt.Sprintf("attr(%q)", a.Key)
+		}
 	}
-	for _, f := range []string{"userName", "givenName", "familyName", "middleName", "honorificPrefix",
-		"honorificSuffix", "nickName", "profileUrl", "title", "userType", "preferredLanguage", "locale",
-		"timezone", "email", "employeeNumber", "costCenter", "organization", "division", "department"} {
-		u[f] = fmt.Sprintf("attr(%q)", f)
-	}
-	for _, f := range []string{"streetAddress", "locality", "region", "postalCode", "country"} {
-		u["address."+f] = fmt.Sprintf("attr(%q)", f)
-	}
-	u["address.type"] = `attr("streetAddress") + attr("locality") + attr("postalCode") + attr("country") == "" ? "" : "work"`
+	u["displayName"] = `default(attr("displayName"), trim(attr("givenName") + " " + attr("familyName")))`
+	u["emailType"] = `default(attr("emailType"), attr("email") == "" ? "" : "work")`
+	u["phoneType"] = `default(attr("phoneType"), attr("phoneNumber") == "" ? "" : "work")`
+	u["address.type"] = `default(attr("address.type"), attr("address.formatted") + attr("address.streetAddress") + attr("address.locality") + attr("address.postalCode") + attr("address.country") == "" ? "" : "work")`
+	u["active"] = `attr("active") != "false"`
 	return connectors.Flavour{
 		Name:  "file",
 		User:  u,
@@ -130,9 +127,12 @@ func (s *source) Read(ctx context.Context) (*connectors.Directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file: read directory file: %w", err)
 	}
-	d, err := Parse(data)
+	d, warnings, err := ParseWithWarnings(data)
 	if err != nil {
 		return nil, fmt.Errorf("file: %s: %w", s.path, err)
+	}
+	for _, w := range warnings {
+		s.logger.Warn("directory file: "+w, "path", s.path)
 	}
 	s.logger.Debug("read directory file", "path", s.path, "users", len(d.Users), "groups", len(d.Groups), "duration", time.Since(start))
 	return d, nil

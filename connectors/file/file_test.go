@@ -131,18 +131,19 @@ func TestFlavourDefaults(t *testing.T) {
     locale: en-GB
     timezone: Europe/Paris
     email: full@example.com
-    phone: "+33 1"
+    phoneNumber: "+33 1"
     employeeNumber: "42"
     costCenter: CC
     organization: Org
     division: Div
     department: Dep
     manager: u2
-    streetAddress: 1 Rue
-    locality: Paris
-    region: IDF
-    postalCode: "75001"
-    country: FR
+    address:
+      streetAddress: 1 Rue
+      locality: Paris
+      region: IDF
+      postalCode: "75001"
+      country: FR
   - id: u2
     userName: min@example.com
     givenName: Min
@@ -178,6 +179,49 @@ groups:
 	}
 	if diff := cmp.Diff(want, snap); diff != "" {
 		t.Errorf("Apply (-want +got):\n%s", diff)
+	}
+}
+
+// TestLegacyKeysStillWork checks that the older spellings of user keys (phone, and the address's
+// fields written flat) map exactly as the current ones do, keep their old attribute names for
+// mapping expressions written for them, and are reported with the key to write instead.
+func TestLegacyKeysStillWork(t *testing.T) {
+	m, err := connectors.Compile(Flavour(), connectors.MappingConfig{}, connectors.ScopeConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := "users:\n  - id: u1\n    userName: a@example.com\n    givenName: A\n    familyName: B\n" +
+		"    phoneNumber: \"+1 555\"\n    address:\n      locality: Paris\n      country: FR\n"
+	legacy := "users:\n  - id: u1\n    userName: a@example.com\n    givenName: A\n    familyName: B\n" +
+		"    phone: \"+1 555\"\n    locality: Paris\n    country: FR\n"
+	cd, cw, err := ParseWithWarnings([]byte(current))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cw) != 0 {
+		t.Errorf("warnings for current keys: got %q, want none", cw)
+	}
+	ld, lw, err := ParseWithWarnings([]byte(legacy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(m.Apply(cd), m.Apply(ld)); diff != "" {
+		t.Errorf("snapshot of legacy keys differs (-current +legacy):\n%s", diff)
+	}
+	if got := ld.Users[0].Get("phone"); got != "+1 555" {
+		t.Errorf("attr phone of a legacy file: got %q, want %q", got, "+1 555")
+	}
+	want := []string{
+		`user key "country" is a deprecated spelling (lines 8); write address: {country: ...}`,
+		`user key "locality" is a deprecated spelling (lines 7); write address: {locality: ...}`,
+		`user key "phone" is a deprecated spelling (lines 6); write phoneNumber`,
+	}
+	if diff := cmp.Diff(want, lw); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	d, err := Parse([]byte("users:\n  - id: u1\n    userName: a\n    address: {city: Paris}\n"))
+	if err != nil || len(d.Skipped) != 1 || !strings.Contains(d.Skipped[0].Reason, `address: unknown key "city"`) {
+		t.Errorf("unknown address key: got %v, %+v, want u1 left out naming the key", err, d)
 	}
 }
 

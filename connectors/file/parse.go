@@ -50,12 +50,51 @@ func (e *ParseError) Error() string {
 // Unwrap lets errors.Is match ErrInvalid.
 func (e *ParseError) Unwrap() error { return ErrInvalid }
 
-// userStringFields are the user keys holding one string, stored as attributes of the same name.
-var userStringFields = []string{"userName", "displayName", "givenName", "familyName", "middleName",
-	"honorificPrefix", "honorificSuffix", "nickName", "profileUrl", "title", "userType",
-	"preferredLanguage", "locale", "timezone", "email", "phone", "employeeNumber", "costCenter",
-	"organization", "division", "department", "manager", "streetAddress", "locality", "region",
-	"postalCode", "country"}
+// userStringFields are the user keys holding one string: the keys of the user attribute table
+// (scim.UserAttributes), each stored as an attribute of the same name, except the address's,
+// which the file writes in a nested address: mapping (see addressFields).
+var userStringFields = func() []string {
+	var keys []string
+	for _, a := range scim.UserAttributes() {
+		if a.Key != "" && !a.Bool && !a.Address {
+			keys = append(keys, a.Key)
+		}
+	}
+	return keys
+}()
+
+// addressFields are the keys of a user's address: mapping, stored as address.<key>.
+var addressFields = func() []string {
+	var keys []string
+	for _, a := range scim.UserAttributes() {
+		if a.Address {
+			keys = append(keys, strings.TrimPrefix(a.Key, "address."))
+		}
+	}
+	return keys
+}()
+
+// legacyUserFields are the older spellings of user keys: they still work, and a read that meets
+// one warns with the key to write instead. The value is stored under both names, so mapping
+// expressions written for the old name keep working.
+var legacyUserFields = map[string]string{
+	"phone":         "phoneNumber",
+	"streetAddress": "address.streetAddress",
+	"locality":      "address.locality",
+	"region":        "address.region",
+	"postalCode":    "address.postalCode",
+	"country":       "address.country",
+}
+
+// legacyKeys lists the legacy keys in a stable order for messages.
+func legacyKeys() []string {
+	keys := make([]string, 0, len(legacyUserFields))
+	for k := range legacyUserFields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
 
 // groupStringFields are the group keys holding one string.
 var groupStringFields = []string{"name", "description"}
@@ -68,6 +107,48 @@ type parser struct {
 	errs    []error
 	skipped []*ParseError
 	lines   map[string][]int // kind -> line of each record returned, in order
+	// legacy holds, for each older key spelling met, the lines it is on.
+	legacy map[string][]int
+}
+
+// deprecation notes that the older key spelling k is used on line.
+func (p *parser) deprecation(k string, line int) {
+	if p.legacy == nil {
+		p.legacy = map[string][]int{}
+	}
+	p.legacy[k] = append(p.legacy[k], line)
+}
+
+// Warnings returns one line per older key spelling the file uses, naming the key to write and
+// the first lines it is on.
+func (p *parser) warnings() []string {
+	var out []string
+	for _, k := range legacyKeys() {
+		lines := p.legacy[k]
+		if len(lines) == 0 {
+			continue
+		}
+		shown := lines
+		if len(shown) > 5 {
+			shown = shown[:5]
+		}
+		var b strings.Builder
+		for i, l := range shown {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Itoa(l))
+		}
+		if len(lines) > len(shown) {
+			fmt.Fprintf(&b, " and %d more", len(lines)-len(shown))
+		}
+		want := legacyUserFields[k]
+		if sub, ok := strings.CutPrefix(want, "address."); ok {
+			want = "address: {" + sub + ": ...}"
+		}
+		out = append(out, fmt.Sprintf("user key %q is a deprecated spelling (lines %s); write %s", k, b.String(), want))
+	}
+	return out
 }
 
 func (p *parser) add(kind, id string, index, line int, format string, args ...any) {
@@ -107,24 +188,31 @@ func (p *parser) finish(d *connectors.Directory) (*connectors.Directory, error) 
 // each wrapping ErrInvalid) and returns no Directory when there is any. Entries keep the file's
 // order; their attributes are named like the file's keys, with "active" set to "true" or "false".
 func Parse(data []byte) (*connectors.Directory, error) {
-	if d, err, ok := parseSplit(data); ok {
-		return d, err
+	d, _, err := ParseWithWarnings(data)
+	return d, err
+}
+
+// ParseWithWarnings is Parse that also returns what a person should fix but that does not stop
+// the read: older spellings of keys, each with the key to write instead.
+func ParseWithWarnings(data []byte) (*connectors.Directory, []string, error) {
+	if d, w, err, ok := parseSplit(data); ok {
+		return d, w, err
 	}
 	return parseWhole(data)
 }
 
 // parseWhole reads the file as one YAML document.
-func parseWhole(data []byte) (*connectors.Directory, error) {
+func parseWhole(data []byte) (*connectors.Directory, []string, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &ParseError{Msg: fmt.Sprintf("not valid YAML: %v", err)}
+		return nil, nil, &ParseError{Msg: fmt.Sprintf("not valid YAML: %v", err)}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil, &ParseError{Msg: "the file is empty; a directory with no users must still say `users: []`"}
+		return nil, nil, &ParseError{Msg: "the file is empty; a directory with no users must still say `users: []`"}
 	}
 	root := resolve(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
-		return nil, &ParseError{Line: root.Line, Msg: "the file must be a mapping with the keys users and groups"}
+		return nil, nil, &ParseError{Line: root.Line, Msg: "the file must be a mapping with the keys users and groups"}
 	}
 	p := &parser{lines: map[string][]int{}}
 	d := &connectors.Directory{Users: []connectors.Entry{}, Groups: []connectors.Entry{}}
@@ -145,7 +233,8 @@ func parseWhole(data []byte) (*connectors.Directory, error) {
 			p.add("", "", 0, k.Line, "unknown key %q (known: users, groups)", k.Value)
 		}
 	}
-	return p.finish(d)
+	d, err := p.finish(d)
+	return d, p.warnings(), err
 }
 
 func resolve(n *yaml.Node) *yaml.Node {
@@ -184,10 +273,10 @@ func (p *parser) item(c *yaml.Node, i int, kind string, one func(n *yaml.Node, i
 
 // parseSplit reads a plainly laid out file one record at a time (see split); ok is false when the
 // file must be read whole instead.
-func parseSplit(data []byte) (d *connectors.Directory, err error, ok bool) {
+func parseSplit(data []byte) (d *connectors.Directory, warnings []string, err error, ok bool) {
 	sections, ok := split(data)
 	if !ok || len(sections) == 0 {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	p := &parser{lines: map[string][]int{}}
 	d = &connectors.Directory{Users: []connectors.Entry{}, Groups: []connectors.Entry{}}
@@ -210,13 +299,13 @@ func parseSplit(data []byte) (d *connectors.Directory, err error, ok bool) {
 		for i, pc := range s.items {
 			n, parsed := parsePiece(pc)
 			if !parsed {
-				return nil, nil, false
+				return nil, nil, nil, false
 			}
 			p.item(n, i, kind, one, out)
 		}
 	}
 	d, err = p.finish(d)
-	return d, err, true
+	return d, p.warnings(), err, true
 }
 
 // fields walks a record's keys: the id first (to name the record in messages), then the rest.
@@ -276,6 +365,24 @@ func (r *record) list(k, v *yaml.Node) []string {
 }
 
 // attributes reads the free-form `attributes:` mapping into e.
+// address reads a user's address: mapping into the attributes address.<key>.
+func (r *record) address(v *yaml.Node, e *connectors.Entry) {
+	if v.Kind != yaml.MappingNode {
+		r.add(v.Line, "address must be a mapping of %s, not a %s", strings.Join(addressFields, ", "), kindName(v))
+		return
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], resolve(v.Content[i+1])
+		if !slices.Contains(addressFields, k.Value) {
+			r.add(k.Line, "address: unknown key %q (known: %s)", k.Value, strings.Join(addressFields, ", "))
+			continue
+		}
+		if s, ok := r.scalar(k, val); ok && s != "" {
+			e.Attributes["address."+k.Value] = []string{s}
+		}
+	}
+}
+
 func (r *record) attributes(v *yaml.Node, e *connectors.Entry, reserved []string) {
 	if v.Kind != yaml.MappingNode {
 		r.add(v.Line, "attributes must be a mapping, not a %s", kindName(v))
@@ -353,8 +460,16 @@ func (p *parser) user(n *yaml.Node, index int) (connectors.Entry, bool) {
 			if s, ok := r.scalar(k, v); ok && s != "" {
 				e.Attributes[k.Value] = []string{s}
 			}
+		case k.Value == "address":
+			r.address(v, &e)
+		case legacyUserFields[k.Value] != "":
+			p.deprecation(k.Value, k.Line)
+			if s, ok := r.scalar(k, v); ok && s != "" {
+				e.Attributes[legacyUserFields[k.Value]] = []string{s}
+				e.Attributes[k.Value] = []string{s}
+			}
 		default:
-			r.add(k.Line, "unknown key %q (known: id, %s, active, suspended, attributes)", k.Value, strings.Join(userStringFields, ", "))
+			r.add(k.Line, "unknown key %q (known: id, %s, address, active, suspended, attributes)", k.Value, strings.Join(userStringFields, ", "))
 		}
 	}
 	isActive := true
@@ -368,7 +483,11 @@ func (p *parser) user(n *yaml.Node, index int) (connectors.Entry, bool) {
 	}
 	e.Attributes["active"] = []string{strconv.FormatBool(isActive)}
 	if attrs != nil {
-		r.attributes(attrs, &e, append([]string{"id", "active", "suspended"}, userStringFields...))
+		reserved := slices.Concat([]string{"id", "active", "suspended", "address"}, userStringFields, legacyKeys())
+		for _, f := range addressFields {
+			reserved = append(reserved, "address."+f)
+		}
+		r.attributes(attrs, &e, reserved)
 	}
 	for _, k := range []string{"userName", "email"} {
 		if v := e.Get(k); v != "" && !slices.Contains(e.Keys, v) {
