@@ -36,12 +36,22 @@ type source struct {
 	wg       sync.WaitGroup
 	now      func() time.Time
 	after    func(time.Duration) <-chan time.Time
+
+	// base is the HTTP client of token exchanges (tests), for the feed's own token source.
+	base *http.Client
+	// know is what the last full read and the targeted reads since taught (targeted.go).
+	knowMu sync.Mutex
+	know   *knowledge
+	// feed is the change feed watching now, if any; Verify hands it pushed user changes.
+	feedMu sync.Mutex
+	feed   *feed
 }
 
 var (
-	_ connectors.Source  = (*source)(nil)
-	_ connectors.Checker = (*source)(nil)
-	_ Watcher            = (*source)(nil)
+	_ connectors.Source     = (*source)(nil)
+	_ connectors.Checker    = (*source)(nil)
+	_ Watcher               = (*source)(nil)
+	_ connectors.FeedSource = (*source)(nil)
 )
 
 // Open validates the config and builds a source. No request is sent until Read, Check or
@@ -62,7 +72,7 @@ func (c Config) open(logger *slog.Logger, base *http.Client) (*source, error) {
 	}
 	logger = logger.With("source", "google")
 	life, cancel := context.WithCancel(context.Background())
-	ts, identity, err := tokenSource(life, c, base)
+	ts, identity, err := tokenSource(life, c, base, Scopes)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -84,6 +94,7 @@ func (c Config) open(logger *slog.Logger, base *http.Client) (*source, error) {
 		channels: map[string]*channel{},
 		now:      time.Now,
 		after:    time.After,
+		base:     base,
 	}, nil
 }
 
