@@ -347,7 +347,8 @@ type pending struct {
 // changes turns events (newest first, as Google lists them) into changes by id: each email is
 // looked up once (groups.get or users.get, id only); an email only deleted is not looked up
 // but named by the id the source knew for it, or by Key. Nested groups a selected group
-// expands bring that group along.
+// expands bring that group along. Deleted is set only for emails whose every event was a
+// deletion: a hint, which the engine confirms with a targeted read (missing).
 func (f *feed) changes(ctx context.Context, acts []*reports.Activity) ([]connectors.Change, error) {
 	byKey := map[string]*pending{}
 	var order []string
@@ -389,13 +390,16 @@ func (f *feed) changes(ctx context.Context, acts []*reports.Activity) ([]connect
 		if err != nil {
 			return err
 		}
+		// Google no longer knows the email: the entry was deleted since, or its email changed
+		// (an event of its new email follows). Either way it is reported changed, not
+		// deleted: the targeted read tells which.
 		switch {
-		case id == "" && old == "":
-			out[i] = connectors.Change{Kind: p.kind, Key: p.email, Deleted: true, At: p.at}
-		case id == "":
-			out[i] = connectors.Change{Kind: p.kind, ID: old, Deleted: true, At: p.at}
-		default:
+		case id != "":
 			out[i] = connectors.Change{Kind: p.kind, ID: id, At: p.at}
+		case old != "":
+			out[i] = connectors.Change{Kind: p.kind, ID: old, At: p.at}
+		default:
+			out[i] = connectors.Change{Kind: p.kind, Key: p.email, At: p.at}
 		}
 		return nil
 	})
@@ -420,7 +424,8 @@ func (f *feed) changes(ctx context.Context, acts []*reports.Activity) ([]connect
 	return dedupe(append(out, extra...)), nil
 }
 
-// dedupe keeps one change per entry: the last one, at the latest time.
+// dedupe keeps one change per entry, at the latest time; it is a deletion only when every
+// change of the entry is.
 func dedupe(changes []connectors.Change) []connectors.Change {
 	idx := map[string]int{}
 	var out []connectors.Change
@@ -430,6 +435,7 @@ func dedupe(changes []connectors.Change) []connectors.Change {
 			if c.At.After(out[i].At) {
 				out[i].At = c.At
 			}
+			out[i].Deleted = out[i].Deleted && c.Deleted
 			continue
 		}
 		idx[k] = len(out)

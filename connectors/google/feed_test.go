@@ -1,0 +1,403 @@
+package google
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	admin "google.golang.org/api/admin/directory/v1"
+
+	"github.com/scimbridge/scimbridge/connectors"
+)
+
+// clock is a manual clock shared by the fake and the feed.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// feedRun is a feed watching in the background, polled by hand: each poll waits for the
+// feed to be idle, advances the clock, fires the poll timer and waits until the poll is done.
+type feedRun struct {
+	t       *testing.T
+	f       *feed
+	clock   *clock
+	idle    chan struct{}
+	ticks   chan time.Time
+	cancel  context.CancelFunc
+	done    chan error
+	mu      sync.Mutex
+	batches []connectors.ChangeBatch
+	last    string // the last cursor delivered
+}
+
+const testLag = 2 * time.Minute
+
+// feedEnv is a fake with the sample directory on a manual clock, and a source that read it.
+func feedEnv(t *testing.T, edit func(*Config)) (*env, *source, *clock) {
+	t.Helper()
+	e := newEnv(t)
+	seedSmall(e.fake)
+	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	e.fake.SetClock(clk.Now)
+	e.fake.SetReportLag(testLag)
+	s := e.open(t, edit)
+	s.now = clk.Now
+	if _, err := s.Read(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e, s, clk
+}
+
+// watch opens the source's feed and watches from cursor; it returns once the first poll is
+// done.
+func watch(t *testing.T, s *source, clk *clock, cursor string) *feedRun {
+	t.Helper()
+	fd, err := s.Feed(context.Background())
+	if err != nil {
+		t.Fatalf("Feed: %v", err)
+	}
+	r := &feedRun{t: t, f: fd.(*feed), clock: clk, idle: make(chan struct{}), ticks: make(chan time.Time), done: make(chan error, 1)}
+	r.f.after = func(time.Duration) <-chan time.Time { r.idle <- struct{}{}; return r.ticks }
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() {
+		r.done <- r.f.Watch(ctx, cursor, func(b connectors.ChangeBatch) error {
+			r.mu.Lock()
+			r.batches = append(r.batches, b)
+			if b.Cursor != "" {
+				r.last = b.Cursor
+			}
+			r.mu.Unlock()
+			return nil
+		})
+	}()
+	t.Cleanup(func() { r.stop() })
+	r.wait()
+	return r
+}
+
+// wait waits until the feed is idle (its poll done).
+func (r *feedRun) wait() {
+	r.t.Helper()
+	select {
+	case <-r.idle:
+	case err := <-r.done:
+		r.done <- err
+		r.t.Fatalf("Watch returned: %v", err)
+	case <-time.After(20 * time.Second):
+		r.t.Fatal("the feed did not finish its poll")
+	}
+}
+
+// poll advances the clock by d, lets the feed poll, and returns the changes delivered since
+// the previous call.
+func (r *feedRun) poll(d time.Duration) []connectors.Change {
+	r.t.Helper()
+	r.clock.Advance(d)
+	r.ticks <- r.clock.Now()
+	r.wait()
+	return r.take()
+}
+
+func (r *feedRun) take() []connectors.Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []connectors.Change
+	for _, b := range r.batches {
+		out = append(out, b.Changes...)
+	}
+	r.batches = nil
+	return out
+}
+
+// cursor returns the last cursor delivered.
+func (r *feedRun) cursor() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+func (r *feedRun) stop() error {
+	if r.cancel == nil {
+		return nil
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(20 * time.Second):
+		r.t.Fatal("Watch did not return after cancel")
+	}
+	return nil
+}
+
+// changeOpts compares changes without their times.
+var changeOpts = []cmp.Option{cmpopts.IgnoreFields(connectors.Change{}, "At"), cmpopts.EquateEmpty(),
+	cmpopts.SortSlices(func(a, b connectors.Change) bool {
+		return string(a.Kind)+a.ID+a.Key+strconv.FormatBool(a.Deleted) < string(b.Kind)+b.ID+b.Key+strconv.FormatBool(b.Deleted)
+	})}
+
+func group(id string) connectors.Change {
+	return connectors.Change{Kind: connectors.ChangeGroup, ID: id}
+}
+func user(id string) connectors.Change { return connectors.Change{Kind: connectors.ChangeUser, ID: id} }
+
+// TestFeedGroupChanges makes each kind of group change through the fake's admin methods and
+// checks that the feed sees it once the fake's reporting lag has passed, not before, and
+// within the lag plus one poll interval.
+func TestFeedGroupChanges(t *testing.T) {
+	e, s, clk := feedEnv(t, nil)
+	r := watch(t, s, clk, "")
+	if got := r.take(); len(got) != 0 {
+		t.Fatalf("first poll from now delivered %v", got)
+	}
+	const interval = 30 * time.Second
+	steps := []struct {
+		name string
+		do   func()
+		want []connectors.Change
+	}{
+		{"group created", func() {
+			e.fake.CreateGroup(&admin.Group{Id: "g3", Email: "sre@example.com", Name: "SRE"},
+				&admin.Member{Id: "u1", Email: "alice@example.com", Type: "USER"})
+		}, []connectors.Change{group("g3")}},
+		{"group renamed", func() { e.fake.RenameGroup("g2", "Platform Team") }, []connectors.Change{group("g2")}},
+		{"group email changed", func() { e.fake.ChangeGroupEmail("g2", "plat@example.com") }, []connectors.Change{group("g2")}},
+		{"member added", func() {
+			e.fake.AddMember("g1", &admin.Member{Id: "u2", Email: "bob@example.com", Type: "USER"})
+		}, []connectors.Change{group("g1")}},
+		{"member removed", func() { e.fake.RemoveMember("g2", "u2") }, []connectors.Change{group("g2")}},
+		{"group deleted", func() { e.fake.DeleteGroup("g3") }, []connectors.Change{{Kind: connectors.ChangeGroup, ID: "g3", Deleted: true}}},
+		{"group renamed and its email changed in one poll", func() {
+			e.fake.RenameGroup("g1", "Eng")
+			e.fake.ChangeGroupEmail("g1", "engineering@example.com")
+		}, []connectors.Change{group("g1")}},
+		{"group replaced by a new one with its email", func() {
+			e.fake.DeleteGroup("g1")
+			e.fake.CreateGroup(&admin.Group{Id: "g7", Email: "engineering@example.com", Name: "Eng again"})
+		}, []connectors.Change{{Kind: connectors.ChangeGroup, ID: "g1", Deleted: true}, group("g7")}},
+		{"user created", func() {
+			e.fake.CreateUser(&admin.User{Id: "u5", PrimaryEmail: "erin@example.com"})
+		}, []connectors.Change{user("u5")}},
+		{"user renamed", func() { e.fake.RenameUser("u5", "erin.e@example.com") }, []connectors.Change{user("u5")}},
+		{"user suspended", func() { e.fake.SuspendUser("u2", true) }, []connectors.Change{user("u2")}},
+		{"user deleted", func() { e.fake.DeleteUser("u5") }, []connectors.Change{{Kind: connectors.ChangeUser, ID: "u5", Deleted: true}}},
+	}
+	for _, st := range steps {
+		st.do()
+		// Polls until just before the lag ends see nothing.
+		if got := r.poll(testLag - time.Second); len(got) != 0 {
+			t.Errorf("%s: seen %v before the reporting lag passed", st.name, got)
+		}
+		got := r.poll(interval)
+		if diff := cmp.Diff(got, st.want, changeOpts...); diff != "" {
+			t.Errorf("%s: changes within lag + one poll (-got +want):\n%s", st.name, diff)
+		}
+		if got := r.poll(interval); len(got) != 0 {
+			t.Errorf("%s: the next poll delivered again %v", st.name, got)
+		}
+	}
+}
+
+// TestFeedLateEvent delays one event past others already visible: the overlap catches it,
+// and it is delivered once.
+func TestFeedLateEvent(t *testing.T) {
+	e, s, clk := feedEnv(t, nil)
+	r := watch(t, s, clk, "")
+	e.fake.DelayNextEvents(1, 4*time.Minute)
+	e.fake.AddMember("g1", &admin.Member{Id: "u2", Email: "bob@example.com", Type: "USER"}) // late
+	clk.Advance(time.Second)
+	e.fake.RenameGroup("g2", "Platform Team")
+	if got := r.poll(testLag + time.Minute); !cmp.Equal(got, []connectors.Change{group("g2")}, changeOpts...) {
+		t.Errorf("after the lag: %v, want g2 only", got)
+	}
+	var late []connectors.Change
+	for range 10 { // 5 minutes
+		late = append(late, r.poll(30*time.Second)...)
+	}
+	if diff := cmp.Diff(late, []connectors.Change{group("g1")}, changeOpts...); diff != "" {
+		t.Errorf("late event (-got +want):\n%s", diff)
+	}
+	for _, a := range e.fake.AdminEvents() {
+		t.Logf("event %s %s", a.Id.Time, a.Events[0].Name)
+	}
+}
+
+// TestFeedResumesFromCursor stops the feed, makes changes, and starts it again from the last
+// cursor: the changes made meanwhile are delivered, those delivered before are not.
+func TestFeedResumesFromCursor(t *testing.T) {
+	e, s, clk := feedEnv(t, nil)
+	r := watch(t, s, clk, "")
+	e.fake.RenameGroup("g1", "Eng")
+	if got := r.poll(testLag + time.Second); !cmp.Equal(got, []connectors.Change{group("g1")}, changeOpts...) {
+		t.Fatalf("before the restart: %v", got)
+	}
+	cur := r.cursor()
+	if err := r.stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Watch after cancel = %v", err)
+	}
+	e.fake.AddMember("g2", &admin.Member{Id: "u1", Email: "alice@example.com", Type: "USER"})
+	clk.Advance(10 * time.Minute)
+	s2 := e.open(t, nil)
+	s2.now = clk.Now
+	r2 := watch(t, s2, clk, cur)
+	if got := r2.take(); !cmp.Equal(got, []connectors.Change{group("g2")}, changeOpts...) {
+		t.Errorf("first poll after the restart: %v, want g2 only", got)
+	}
+}
+
+// TestFeedCursorExpired refuses cursors it cannot use with connectors.ErrCursorExpired.
+func TestFeedCursorExpired(t *testing.T) {
+	e, s, clk := feedEnv(t, nil)
+	r := watch(t, s, clk, "")
+	cur := r.cursor()
+	_ = r.stop()
+	other := e.open(t, func(c *Config) { c.Domain = "example.com" })
+	other.now = clk.Now
+	cases := []struct {
+		name   string
+		s      *source
+		cursor string
+		after  time.Duration
+	}{
+		{"of another scope", other, cur, 0},
+		{"garbage", s, "not-a-cursor", 0},
+		{"older than the retention", s, cur, 181 * 24 * time.Hour},
+	}
+	for _, tc := range cases {
+		clk.Advance(tc.after)
+		fd, err := tc.s.Feed(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = fd.Watch(context.Background(), tc.cursor, func(connectors.ChangeBatch) error { return nil })
+		if !errors.Is(err, connectors.ErrCursorExpired) {
+			t.Errorf("%s: Watch = %v, want ErrCursorExpired", tc.name, err)
+		}
+	}
+}
+
+// TestFeedPushedUsers hands a push notification to Verify while the feed watches: the user
+// change is delivered at once, without a poll.
+func TestFeedPushedUsers(t *testing.T) {
+	e, s, clk := feedEnv(t, func(c *Config) {
+		c.Watch = WatchConfig{Address: "https://hooks.example.com/google", Events: []string{"update", "delete"}}
+	})
+	s.after = func(time.Duration) <-chan time.Time { return nil } // no channel renewals
+	if err := s.Watch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := watch(t, s, clk, "")
+	for _, c := range e.fake.Channels() {
+		h, body, err := e.fake.Notify(c.Id, c.Params["event"], &admin.User{Id: "u2", PrimaryEmail: "bob@example.com"}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Verify(h, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var got []connectors.Change
+	for len(got) < 2 && time.Now().Before(deadline) {
+		got = append(got, r.take()...)
+		time.Sleep(5 * time.Millisecond)
+	}
+	want := []connectors.Change{user("u2"), {Kind: connectors.ChangeUser, ID: "u2", Deleted: true}}
+	if diff := cmp.Diff(got, want, changeOpts...); diff != "" {
+		t.Errorf("pushed changes (-got +want):\n%s", diff)
+	}
+}
+
+// TestFeedSingleUserChangeRequests counts the Google requests a single user change costs
+// through the Reports API path: the poll, the email lookup, and the targeted read.
+func TestFeedSingleUserChangeRequests(t *testing.T) {
+	e, s, clk := feedEnv(t, nil)
+	r := watch(t, s, clk, "")
+	e.fake.UpdateUser("u2", "CHANGE_FIRST_NAME", func(u *admin.User) { u.Name.GivenName = "Robert" })
+	r.poll(testLag - time.Second)
+	e.fake.ResetRequests()
+	got := r.poll(30 * time.Second)
+	if !cmp.Equal(got, []connectors.Change{user("u2")}, changeOpts...) {
+		t.Fatalf("changes = %v", got)
+	}
+	d, _, err := s.ReadEntries(context.Background(), []string{"u2"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Users) != 1 || d.Users[0].Get("name.givenName") != "Robert" {
+		t.Errorf("targeted read = %+v", d.Users)
+	}
+	var paths []string
+	for _, q := range e.fake.Requests() {
+		paths = append(paths, q.Method+" "+q.Path)
+	}
+	t.Logf("requests for one user change: %d: %s", len(paths), strings.Join(paths, ", "))
+	if len(paths) > 5 {
+		t.Errorf("%d requests for one user change, want at most 5", len(paths))
+	}
+	if !slices.ContainsFunc(paths, func(p string) bool { return strings.Contains(p, "/admin/reports/v1/") }) {
+		t.Errorf("no Reports API request among %v", paths)
+	}
+}
+
+// TestFeedRequestsMatchDiscovery checks every request of the feed (its probe, polls over more
+// than one page, email lookups) and of targeted reads (with a user query and custom schemas,
+// and the id listing of a source without a full read) against the discovery documents of the
+// Reports and Directory APIs.
+func TestFeedRequestsMatchDiscovery(t *testing.T) {
+	directory, reportsDoc := loadDiscovery(t), loadDiscoveryOf(t, "reports")
+	edit := func(c *Config) {
+		c.CustomSchemas = []string{"Employment"}
+		c.UserQuery = "orgUnitPath='/Eng'"
+		c.GroupQuery = "email:eng*"
+	}
+	e, s, clk := feedEnv(t, edit)
+	e.fake.ResetRequests()
+	r := watch(t, s, clk, "")
+	for i := range 1001 {
+		e.fake.RenameGroup("g2", "Platform "+strconv.Itoa(i))
+	}
+	e.fake.AddMember("g1", &admin.Member{Id: "u2", Email: "bob@example.com", Type: "USER"})
+	if got := r.poll(testLag + time.Second); !cmp.Equal(got, []connectors.Change{group("g1"), group("g2")}, changeOpts...) {
+		t.Errorf("changes = %v", got)
+	}
+	ctx := context.Background()
+	if _, _, err := s.ReadEntries(ctx, []string{"u1", "u2"}, []string{"g1", "g2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.open(t, edit).ReadEntries(ctx, []string{"u1"}, []string{"g1"}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, q := range e.fake.Requests() {
+		d := directory
+		if strings.HasPrefix(q.Path, "/admin/reports/") {
+			d = reportsDoc
+		}
+		seen[checkRequest(t, d, q)]++
+	}
+	for _, id := range []string{"reports.activities.list", "directory.users.get", "directory.users.list",
+		"directory.groups.get", "directory.groups.list", "directory.members.list"} {
+		if seen[id] == 0 {
+			t.Errorf("no request exercised %s (seen %v)", id, seen)
+		}
+	}
+	if seen["reports.activities.list"] < 3 {
+		t.Errorf("activities.list requests = %d, want the probe and a poll of two pages at least", seen["reports.activities.list"])
+	}
+	t.Logf("requests checked per method: %v", seen)
+}
