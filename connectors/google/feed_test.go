@@ -3,6 +3,7 @@ package google
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,7 @@ type feedRun struct {
 	mu      sync.Mutex
 	batches []connectors.ChangeBatch
 	last    string // the last cursor delivered
+	count   int    // batches delivered
 }
 
 const testLag = 2 * time.Minute
@@ -76,6 +78,7 @@ func watch(t *testing.T, s *source, clk *clock, cursor string) *feedRun {
 		r.done <- r.f.Watch(ctx, cursor, func(b connectors.ChangeBatch) error {
 			r.mu.Lock()
 			r.batches = append(r.batches, b)
+			r.count++
 			if b.Cursor != "" {
 				r.last = b.Cursor
 			}
@@ -400,4 +403,96 @@ func TestFeedRequestsMatchDiscovery(t *testing.T) {
 		t.Errorf("activities.list requests = %d, want the probe and a poll of two pages at least", seen["reports.activities.list"])
 	}
 	t.Logf("requests checked per method: %v", seen)
+}
+
+// TestFeedNestedGroupBringsItsParents changes the members of a group outside group_query that
+// a selected group expands: the selected group is reported changed too.
+func TestFeedNestedGroupBringsItsParents(t *testing.T) {
+	e, s, clk := feedEnv(t, func(c *Config) { c.GroupQuery = "email:eng*" })
+	r := watch(t, s, clk, "")
+	e.fake.AddMember("g2", &admin.Member{Id: "u1", Email: "alice@example.com", Type: "USER"})
+	got := r.poll(testLag + time.Second)
+	if diff := cmp.Diff(got, []connectors.Change{group("g1"), group("g2")}, changeOpts...); diff != "" {
+		t.Errorf("changes (-got +want):\n%s", diff)
+	}
+	d, missing, err := s.ReadEntries(context.Background(), nil, []string{"g1", "g2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := e.open(t, func(c *Config) { c.GroupQuery = "email:eng*" }).Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(d.Groups, full.Groups, entryOpts); diff != "" {
+		t.Errorf("targeted read of the parent differs from a full read (-got +want):\n%s", diff)
+	}
+	if !slices.Equal(missing, []string{"g2"}) {
+		t.Errorf("missing = %v, want the unselected g2", missing)
+	}
+}
+
+// TestFeedQuietCost polls a quiet directory for 10 minutes: one request per poll interval,
+// and the cursor handed over every 5 minutes only.
+func TestFeedQuietCost(t *testing.T) {
+	e, s, clk := feedEnv(t, nil)
+	r := watch(t, s, clk, "")
+	e.fake.ResetRequests()
+	r.mu.Lock()
+	before := r.count
+	r.mu.Unlock()
+	for range 20 {
+		if got := r.poll(DefaultPollInterval); len(got) != 0 {
+			t.Errorf("a quiet poll delivered %v", got)
+		}
+	}
+	r.mu.Lock()
+	batches := r.count - before
+	r.mu.Unlock()
+	if got := len(e.fake.Requests()); got != 20 {
+		t.Errorf("a quiet 10 minutes cost %d requests, want 20 (one poll per 30s)", got)
+	}
+	if batches != 2 {
+		t.Errorf("a quiet 10 minutes delivered %d cursor batches, want 2 (one per 5 minutes)", batches)
+	}
+}
+
+// TestFeedPollFailures lets one poll fail (retried at the next tick, nothing lost) and then
+// three in a row (Watch returns the error, so that the engine falls back to full reads).
+func TestFeedPollFailures(t *testing.T) {
+	e, s, clk := feedEnv(t, func(c *Config) { c.MaxAttempts = 1 })
+	r := watch(t, s, clk, "")
+	const path = "/admin/reports/v1/activity/users/all/applications/admin"
+	e.fake.RenameGroup("g1", "Eng")
+	e.fake.FailPage(path, 1, 1, http.StatusServiceUnavailable, "backendError")
+	if got := r.poll(testLag + time.Second); len(got) != 0 {
+		t.Errorf("a failed poll delivered %v", got)
+	}
+	if got := r.poll(30 * time.Second); !cmp.Equal(got, []connectors.Change{group("g1")}, changeOpts...) {
+		t.Errorf("the poll after a failure delivered %v, want g1", got)
+	}
+	e.fake.FailPage(path, 1, 3, http.StatusServiceUnavailable, "backendError")
+	r.poll(30 * time.Second)
+	r.poll(30 * time.Second)
+	clk.Advance(30 * time.Second)
+	r.ticks <- clk.Now()
+	select {
+	case err := <-r.done:
+		if err == nil || !strings.Contains(err.Error(), "3 polls in a row failed") {
+			t.Errorf("Watch = %v, want the failure after 3 polls", err)
+		}
+		r.cancel = nil
+	case <-time.After(20 * time.Second):
+		t.Fatal("Watch kept going after 3 failed polls")
+	}
+}
+
+// TestFeedNeedsReportsAccess opens the feed where the admin audit log is refused: the error
+// names the scope to delegate.
+func TestFeedNeedsReportsAccess(t *testing.T) {
+	e, s, _ := feedEnv(t, nil)
+	e.fake.FailPage("/admin/reports/v1/activity/users/all/applications/admin", 1, 1, http.StatusForbidden, "forbidden")
+	_, err := s.Feed(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "admin.reports.audit.readonly") {
+		t.Errorf("Feed = %v, want an error naming the reports scope", err)
+	}
 }
