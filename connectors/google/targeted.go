@@ -300,8 +300,9 @@ func (s *source) getUser(ctx context.Context, key string) (*admin.User, error) {
 		return nil, nil
 	}
 	if s.cfg.UserQuery != "" {
-		// Whether the user query selects this user: ask Google, narrowed to its address.
-		list := s.svc.Users.List().Query(s.cfg.UserQuery + " email:" + u.PrimaryEmail).MaxResults(usersPageSize).
+		// Whether the user query selects this user: ask Google, narrowed to its address (a
+		// search, which Google may take a while to update for a new user, as for a full read).
+		list := s.svc.Users.List().Query(s.cfg.UserQuery + " email='" + strings.ReplaceAll(u.PrimaryEmail, "'", `\'`) + "'").MaxResults(usersPageSize).
 			Fields("users(id)").Context(ctx)
 		if s.cfg.Domain != "" {
 			list.Domain(s.cfg.Domain)

@@ -15,7 +15,7 @@ import (
 
 // userMatches applies the supported subset of the Users.List query language: space-separated
 // isSuspended=, isArchived=, orgUnitPath='...' (that unit and below), email:prefix* and
-// email:address (exact).
+// email='address' (exact, primary or alias).
 func userMatches(u *admin.User, query string) (bool, error) {
 	for _, term := range strings.Fields(query) {
 		switch {
@@ -36,8 +36,9 @@ func userMatches(u *admin.User, query string) (bool, error) {
 			if !strings.HasPrefix(u.PrimaryEmail, strings.TrimSuffix(strings.TrimPrefix(term, "email:"), "*")) {
 				return false, nil
 			}
-		case strings.HasPrefix(term, "email:"):
-			if !strings.EqualFold(u.PrimaryEmail, strings.Trim(strings.TrimPrefix(term, "email:"), "'")) {
+		case strings.HasPrefix(term, "email="):
+			addr := strings.Trim(strings.TrimPrefix(term, "email="), "'")
+			if !strings.EqualFold(u.PrimaryEmail, addr) && !slices.ContainsFunc(u.Aliases, func(a string) bool { return strings.EqualFold(a, addr) }) {
 				return false, nil
 			}
 		default:
