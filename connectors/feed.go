@@ -21,10 +21,6 @@ type Change struct {
 	Kind ChangeKind `json:"kind,omitempty"`
 	// ID is the entry's stable source id (Entry.ID: objectGUID, entryUUID, Google's id).
 	ID string `json:"id"`
-	// Key names the entry by one of its Keys (a primary email) when the feed cannot give its
-	// ID: a Google group or user deleted before the feed could look its email up. The engine
-	// resolves it through the Keys of the entries it knows; ID is empty then.
-	Key string `json:"key,omitempty"`
 	// Deleted is true when the entry is gone from the directory (or from the feed's scope).
 	Deleted bool `json:"deleted,omitempty"`
 	// At is when the source says the change happened, if it says (zero otherwise); the engine

@@ -36,7 +36,7 @@
 // months), of another customer or domain, or unreadable, fails with
 // connectors.ErrCursorExpired. Events name users and groups by email: each email is looked up
 // once (users.get or groups.get, fields=id); a deleted one is named by the id the source
-// learned for it, else by Change.Key. A change to a nested group outside the selection brings
+// learned for it from its reads. A change to a nested group outside the selection brings
 // the selected groups that expand it. Users also come, at once, through Users.Watch push
 // notifications: Verify hands each verified one to the watching feed. Opening the feed asks for
 // one more scope, admin.reports.audit.readonly (FeedScopes), which the domain-wide delegation

@@ -346,8 +346,9 @@ type pending struct {
 
 // changes turns events (newest first, as Google lists them) into changes by id: each email is
 // looked up once (groups.get or users.get, id only); an email only deleted is not looked up
-// but named by the id the source knew for it, or by Key. Nested groups a selected group
-// expands bring that group along. Deleted is set only for emails whose every event was a
+// but named by the id the source learned for it from its reads (an email it never knew names
+// nothing the target can hold, and is dropped). Nested groups a selected group expands bring
+// that group along. Deleted is set only for emails whose every event was a
 // deletion: a hint, which the engine confirms with a targeted read (missing).
 func (f *feed) changes(ctx context.Context, acts []*reports.Activity) ([]connectors.Change, error) {
 	byKey := map[string]*pending{}
@@ -373,6 +374,15 @@ func (f *feed) changes(ctx context.Context, acts []*reports.Activity) ([]connect
 			}
 		}
 	}
+	if len(order) == 0 {
+		return nil, nil
+	}
+	if !f.s.snapshot().complete {
+		// A restart that trusts the state store: learn the emails of what is in scope first.
+		if err := f.s.index(ctx); err != nil {
+			return nil, err
+		}
+	}
 	known := f.s.snapshot()
 	out := make([]connectors.Change, len(order))
 	err := each(order, func(k string) error {
@@ -380,9 +390,8 @@ func (f *feed) changes(ctx context.Context, acts []*reports.Activity) ([]connect
 		i := slices.Index(order, k)
 		old := known.ids[strings.ToLower(p.email)]
 		if p.deleted {
-			out[i] = connectors.Change{Kind: p.kind, ID: old, Deleted: true, At: p.at}
-			if old == "" {
-				out[i].Key = p.email
+			if old != "" {
+				out[i] = connectors.Change{Kind: p.kind, ID: old, Deleted: true, At: p.at}
 			}
 			return nil
 		}
@@ -398,8 +407,6 @@ func (f *feed) changes(ctx context.Context, acts []*reports.Activity) ([]connect
 			out[i] = connectors.Change{Kind: p.kind, ID: id, At: p.at}
 		case old != "":
 			out[i] = connectors.Change{Kind: p.kind, ID: old, At: p.at}
-		default:
-			out[i] = connectors.Change{Kind: p.kind, Key: p.email, At: p.at}
 		}
 		return nil
 	})
@@ -430,7 +437,10 @@ func dedupe(changes []connectors.Change) []connectors.Change {
 	idx := map[string]int{}
 	var out []connectors.Change
 	for _, c := range changes {
-		k := string(c.Kind) + "|" + c.ID + "|" + strings.ToLower(c.Key)
+		if c.ID == "" {
+			continue // an email the source never knew and Google no longer knows
+		}
+		k := string(c.Kind) + "|" + c.ID
 		if i, ok := idx[k]; ok {
 			if c.At.After(out[i].At) {
 				out[i].At = c.At

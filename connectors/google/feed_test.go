@@ -150,7 +150,7 @@ func (r *feedRun) stop() error {
 // changeOpts compares changes without their times.
 var changeOpts = []cmp.Option{cmpopts.IgnoreFields(connectors.Change{}, "At"), cmpopts.EquateEmpty(),
 	cmpopts.SortSlices(func(a, b connectors.Change) bool {
-		return string(a.Kind)+a.ID+a.Key+strconv.FormatBool(a.Deleted) < string(b.Kind)+b.ID+b.Key+strconv.FormatBool(b.Deleted)
+		return string(a.Kind)+a.ID+strconv.FormatBool(a.Deleted) < string(b.Kind)+b.ID+strconv.FormatBool(b.Deleted)
 	})}
 
 func group(id string) connectors.Change {
@@ -253,12 +253,18 @@ func TestFeedResumesFromCursor(t *testing.T) {
 		t.Fatalf("Watch after cancel = %v", err)
 	}
 	e.fake.AddMember("g2", &admin.Member{Id: "u1", Email: "alice@example.com", Type: "USER"})
+	e.fake.DeleteGroup("g1")
 	clk.Advance(10 * time.Minute)
+	// A restarted source that has not read the directory: it learns the emails in scope from
+	// one listing of ids. g1 was deleted before that listing, so its DELETE_GROUP names an
+	// email nothing knows any more: it is dropped (the engine's first run after a restart
+	// reads the whole source, which removes g1).
 	s2 := e.open(t, nil)
 	s2.now = clk.Now
 	r2 := watch(t, s2, clk, cur)
-	if got := r2.take(); !cmp.Equal(got, []connectors.Change{group("g2")}, changeOpts...) {
-		t.Errorf("first poll after the restart: %v, want g2 only", got)
+	want := []connectors.Change{group("g2")}
+	if diff := cmp.Diff(r2.take(), want, changeOpts...); diff != "" {
+		t.Errorf("first poll after the restart (-got +want):\n%s", diff)
 	}
 }
 
