@@ -68,6 +68,14 @@ func TestServiceAccountKeyFileAndCheck(t *testing.T) {
 			t.Errorf("details[%s] = %q, want %q (all: %v)", k, rep.Details[k], v, rep.Details)
 		}
 	}
+	if !strings.HasPrefix(rep.Details["feed"], "available") {
+		t.Errorf("details[feed] = %q, want available", rep.Details["feed"])
+	}
+	e.fake.FailPage("/admin/reports/v1/activity/users/all/applications/admin", 1, 1, http.StatusForbidden, "forbidden")
+	if rep, err = checker.Check(context.Background()); err != nil || !strings.HasPrefix(rep.Details["feed"], "unavailable") ||
+		!strings.Contains(rep.Details["feed"], "admin.reports.audit.readonly") {
+		t.Errorf("Check with the Reports API refused: feed %q, err %v", rep.Details["feed"], err)
+	}
 }
 
 func TestUntrustedKeyFailsWithoutLeaking(t *testing.T) {

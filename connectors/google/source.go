@@ -106,7 +106,8 @@ func (s *source) scope() (param, value string) {
 	return "customer", s.cfg.Customer
 }
 
-// Check reads the whole directory once and reports the impersonated admin and the counts.
+// Check reads the whole directory once and reports the impersonated admin and the counts, and
+// whether the change feed can read the admin audit log (detail "feed").
 func (s *source) Check(ctx context.Context) (connectors.CheckReport, error) {
 	before := s.tr.requests.Load()
 	d, err := s.Read(ctx)
@@ -116,6 +117,13 @@ func (s *source) Check(ctx context.Context) (connectors.CheckReport, error) {
 	members := 0
 	for _, g := range d.Groups {
 		members += len(g.Members)
+	}
+	requests := s.tr.requests.Load() - before
+	feed := "available: the admin audit log (Reports API) is readable"
+	if f, err := s.Feed(ctx); err != nil {
+		feed = "unavailable: " + err.Error()
+	} else {
+		_ = f.Close()
 	}
 	param, value := s.scope()
 	auth := "service-account key"
@@ -130,7 +138,8 @@ func (s *source) Check(ctx context.Context) (connectors.CheckReport, error) {
 			"users":       strconv.Itoa(len(d.Users)),
 			"groups":      strconv.Itoa(len(d.Groups)),
 			"memberships": strconv.Itoa(members),
-			"requests":    strconv.FormatInt(s.tr.requests.Load()-before, 10),
+			"requests":    strconv.FormatInt(requests, 10),
+			"feed":        feed,
 			"scopes":      strings.Join(Scopes, " "),
 		},
 	}, nil
