@@ -3,7 +3,9 @@ package google
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -328,6 +330,50 @@ func TestFeedPushedUsers(t *testing.T) {
 	want := []connectors.Change{user("u2"), {Kind: connectors.ChangeUser, ID: "u2", Deleted: true}}
 	if diff := cmp.Diff(got, want, changeOpts...); diff != "" {
 		t.Errorf("pushed changes (-got +want):\n%s", diff)
+	}
+}
+
+// TestFeedPushDelivered lets the fake push Users.Watch notifications to a webhook that hands
+// them to Verify, as the service does: user changes reach the feed without waiting for the
+// admin audit log's lag, and the targeted read costs one request.
+func TestFeedPushDelivered(t *testing.T) {
+	e, s, clk := feedEnv(t, func(c *Config) {
+		c.Watch = WatchConfig{Address: "https://hooks.example.com/google"}
+	})
+	s.after = func(time.Duration) <-chan time.Time { return nil } // no channel renewals
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if _, err := s.Verify(r.Header, body); err != nil {
+			t.Errorf("Verify: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer hook.Close()
+	e.fake.DeliverPushes(hook.Client(), func(string) string { return hook.URL })
+	if err := s.Watch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := watch(t, s, clk, "")
+	e.fake.UpdateUser("u2", "CHANGE_LAST_NAME", func(u *admin.User) { u.Name.FamilyName = "Bauer" })
+	e.fake.CreateUser(&admin.User{Id: "u5", PrimaryEmail: "erin@example.com"})
+	e.fake.DeleteUser("u4")
+	e.fake.WaitPushes()
+	want := []connectors.Change{user("u2"), user("u5"), {Kind: connectors.ChangeUser, ID: "u4", Deleted: true}}
+	var got []connectors.Change
+	for deadline := time.Now().Add(10 * time.Second); len(got) < len(want) && time.Now().Before(deadline); {
+		got = append(got, r.take()...)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if diff := cmp.Diff(got, want, changeOpts...); diff != "" {
+		t.Errorf("pushed changes, before any poll (-got +want):\n%s", diff)
+	}
+	e.fake.ResetRequests()
+	d, missing, err := s.ReadEntries(context.Background(), []string{"u2"}, nil)
+	if err != nil || len(d.Users) != 1 || d.Users[0].Get("name.familyName") != "Bauer" || len(missing) != 0 {
+		t.Errorf("targeted read = %+v, missing %v, err %v", d.Users, missing, err)
+	}
+	if n := len(e.fake.Requests()); n != 1 {
+		t.Errorf("the targeted read of a pushed user change cost %d requests, want 1", n)
 	}
 }
 

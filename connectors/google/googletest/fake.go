@@ -9,7 +9,8 @@
 // AddMember, RemoveMember, ...) records the admin audit event Google documents (CREATE_GROUP,
 // ADD_GROUP_MEMBER with GROUP_EMAIL and USER_EMAIL, RENAME_USER, ...), visible only after the
 // reporting lag (SetReportLag; DelayNextEvents makes events arrive late). The Add* and
-// SetMembers methods load data without events, as history before the log.
+// SetMembers methods load data without events, as history before the log. With DeliverPushes,
+// the user methods also POST Users.Watch notifications to the open channels.
 //
 // Point the real client at it:
 //
@@ -73,6 +74,7 @@ type Server struct {
 	retention time.Duration
 	qualifier int64
 	etags     int64
+	pusher    *pusher
 }
 
 type failure struct {

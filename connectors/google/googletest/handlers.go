@@ -307,6 +307,12 @@ func (s *Server) Notify(channelID, state string, u *admin.User, msg int64) (http
 	if !ok {
 		return nil, nil, fmt.Errorf("googletest: no channel %q", channelID)
 	}
+	h, b := notification(c, state, u, msg)
+	return h, b, nil
+}
+
+// notification builds the headers and body of a callback on channel c.
+func notification(c *admin.Channel, state string, u *admin.User, msg int64) (http.Header, []byte) {
 	h := http.Header{}
 	h.Set("X-Goog-Channel-ID", c.Id)
 	h.Set("X-Goog-Channel-Token", c.Token)
@@ -316,8 +322,8 @@ func (s *Server) Notify(channelID, state string, u *admin.User, msg int64) (http
 	h.Set("X-Goog-Resource-State", state)
 	h.Set("X-Goog-Message-Number", strconv.FormatInt(msg, 10))
 	if state == "sync" || u == nil {
-		return h, nil, nil
+		return h, nil
 	}
-	b, err := json.Marshal(map[string]string{"kind": "admin#directory#user", "id": u.Id, "etag": `"e"`, "primaryEmail": u.PrimaryEmail})
-	return h, b, err
+	b, _ := json.Marshal(map[string]string{"kind": "admin#directory#user", "id": u.Id, "etag": `"e"`, "primaryEmail": u.PrimaryEmail})
+	return h, b
 }

@@ -142,6 +142,7 @@ func (s *Server) CreateUser(u *admin.User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.record(TypeUserSettings, EventCreateUser, ParamUserEmail, u.PrimaryEmail)
+	s.push("add", u)
 }
 
 // UpdateUser changes a user with edit and records the named USER_SETTINGS event (such as
@@ -155,6 +156,7 @@ func (s *Server) UpdateUser(id, event string, edit func(*admin.User)) bool {
 	}
 	edit(u)
 	s.record(TypeUserSettings, event, ParamUserEmail, u.PrimaryEmail)
+	s.push("update", u)
 	return true
 }
 
@@ -176,6 +178,7 @@ func (s *Server) RenameUser(id, email string) bool {
 		}
 	}
 	s.record(TypeUserSettings, EventRenameUser, ParamUserEmail, old, ParamNewValue, email)
+	s.push("update", u)
 	return true
 }
 
@@ -199,6 +202,7 @@ func (s *Server) DeleteUser(id string) bool {
 	s.users = slices.DeleteFunc(s.users, func(x *admin.User) bool { return x.Id == id })
 	s.dropMember(id)
 	s.record(TypeUserSettings, EventDeleteUser, ParamUserEmail, u.PrimaryEmail)
+	s.push("delete", u)
 	return true
 }
 
