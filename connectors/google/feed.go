@@ -193,7 +193,7 @@ func (f *feed) Watch(ctx context.Context, cur string, fn func(connectors.ChangeB
 	delivered := time.Time{}
 	failures := 0
 	poll := func(deliver bool) error {
-		changes, next, err := f.poll(ctx, c)
+		changes, next, err := f.poll(ctx, c, deliver)
 		if err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
@@ -207,9 +207,6 @@ func (f *feed) Watch(ctx context.Context, cur string, fn func(connectors.ChangeB
 		}
 		failures = 0
 		c = next
-		if !deliver {
-			changes = nil
-		}
 		if len(changes) == 0 && !delivered.IsZero() && c.T.Sub(delivered) < cursorEvery {
 			return nil
 		}
@@ -287,8 +284,9 @@ func (s *source) pushToFeed(n Notification) {
 func (f *feed) Close() error { return nil }
 
 // poll lists the admin events from Overlap before c.T to now, and returns the changes of the
-// ones c has not seen, and the cursor after them.
-func (f *feed) poll(ctx context.Context, c cursor) ([]connectors.Change, cursor, error) {
+// ones c has not seen (when resolve; else it only records them as seen), and the cursor after
+// them.
+func (f *feed) poll(ctx context.Context, c cursor, resolve bool) ([]connectors.Change, cursor, error) {
 	at := f.now()
 	start := c.T.Add(-f.cfg.Overlap)
 	if start.After(at) {
@@ -326,6 +324,9 @@ func (f *feed) poll(ctx context.Context, c cursor) ([]connectors.Change, cursor,
 	// Events older than the next poll's window are never listed again: forget them.
 	slices.Sort(keep)
 	next := cursor{V: 1, Scope: c.Scope, T: at, Seen: slices.Compact(keep)}
+	if !resolve {
+		return nil, next, nil
+	}
 	changes, err := f.changes(ctx, fresh)
 	if err != nil {
 		return nil, c, err

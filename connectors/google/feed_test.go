@@ -483,11 +483,18 @@ func TestFeedNestedGroupBringsItsParents(t *testing.T) {
 	}
 }
 
-// TestFeedQuietCost polls a quiet directory for 10 minutes: one request per poll interval,
-// and the cursor handed over every 5 minutes only.
+// TestFeedQuietCost starts a feed from now and polls a quiet directory for 10 minutes: one
+// request per poll interval, and the cursor handed over every 5 minutes only.
 func TestFeedQuietCost(t *testing.T) {
 	e, s, clk := feedEnv(t, nil)
+	// An event already visible when the feed starts from now is recorded, not looked up.
+	e.fake.RenameGroup("g1", "Eng")
+	clk.Advance(testLag + time.Second)
+	e.fake.ResetRequests()
 	r := watch(t, s, clk, "")
+	if got := len(e.fake.Requests()); got != 2 {
+		t.Errorf("starting from now cost %d requests, want 2 (the probe and one poll)", got)
+	}
 	e.fake.ResetRequests()
 	r.mu.Lock()
 	before := r.count
