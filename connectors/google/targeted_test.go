@@ -144,7 +144,7 @@ func TestReadEntriesAfterChanges(t *testing.T) {
 // expands).
 func TestReadEntriesRequests(t *testing.T) {
 	e := newEnv(t)
-	seedLarge(e.fake, 1000, 100, 10, 10)
+	seedLarge(e.fake, 600, 20, 10, 10)
 	ctx := context.Background()
 	s := e.open(t, nil)
 	if _, err := s.Read(ctx); err != nil {
@@ -156,8 +156,8 @@ func TestReadEntriesRequests(t *testing.T) {
 		want          int
 	}{
 		{"one user", []string{"u00007"}, nil, 1},
-		{"one group", nil, []string{"g0042"}, 2},
-		{"a user and two groups", []string{"u00007"}, []string{"g0042", "g0043"}, 5},
+		{"one group", nil, []string{"g0012"}, 2},
+		{"a user and two groups", []string{"u00007"}, []string{"g0012", "g0013"}, 5},
 	} {
 		e.fake.ResetRequests()
 		if _, _, err := s.ReadEntries(ctx, tc.users, tc.groups); err != nil {
