@@ -141,6 +141,7 @@ func (c *Config) setDefaults() {
 	if g.MaxClearPercent == nil {
 		g.MaxClearPercent = ptr(plan.DefaultGuards.MaxClearPercent)
 	}
+	c.setAccessDefaults()
 	c.Service.setDefaults()
 }
 
