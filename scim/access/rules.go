@@ -233,7 +233,7 @@ func Evaluate(rules []Rule, snap scim.Snapshot, org *Organization) ([]Grant, []s
 			k := r.Key + "\x00" + field + "\x00" + reason
 			if !seenProblem[k] {
 				seenProblem[k] = true
-				problems = append(problems, scim.Problem{Kind: "assignment rule", ID: r.Key, Field: field, Reason: reason})
+				problems = append(problems, scim.Problem{Kind: "assignment rule", ID: r.Key + "." + field, Reason: reason})
 			}
 		}
 		static := x.staticAccounts(r, problem)
