@@ -39,7 +39,9 @@ func TestEvaluate(t *testing.T) {
 	}{
 		{"by name on all accounts, suspended left out", Rule{Key: "r", Groups: []string{"administrators"}, PermissionSets: []string{"AdministratorAccess"}, Accounts: []string{"all"}},
 			[]string{"group g-admins / AdministratorAccess / 111111111111", "group g-admins / AdministratorAccess / 222222222222", "group g-admins / AdministratorAccess / 333333333333"}, nil},
-		{"by account name", Rule{Key: "r", Groups: []string{"Finance"}, PermissionSets: []string{"Billing"}, Accounts: []string{"Management"}},
+		{"by account name", Rule{Key: "r", Groups: []string{"Finance"}, PermissionSets: []string{"Billing"}, Accounts: []string{"Production"}},
+			[]string{"group g-fin / Billing / 222222222222"}, nil},
+		{"the management account", Rule{Key: "r", Groups: []string{"Finance"}, PermissionSets: []string{"Billing"}, Accounts: []string{"management"}},
 			[]string{"group g-fin / Billing / 111111111111"}, nil},
 		{"pattern captures", Rule{Key: "r", GroupPattern: pattern(`AWS-(?P<account>\d{12})-(?P<permission_set>.+)`), PermissionSets: []string{"$permission_set"}, Accounts: []string{"$account"}},
 			[]string{"group g-ro / ReadOnly / 222222222222"}, nil},

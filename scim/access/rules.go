@@ -32,7 +32,8 @@ type Rule struct {
 	Users []string
 	// PermissionSets are permission set names, or "$capture".
 	PermissionSets []string
-	// Accounts are account ids, account names, "all" (every active account), or "$capture".
+	// Accounts are account ids, account names, "all" (every active account), "management" (the
+	// organization's management account), or "$capture".
 	Accounts []string
 	// OUs are organizational unit (or root) ids or names; every account below one, at any depth,
 	// is selected.
@@ -41,8 +42,12 @@ type Rule struct {
 	AccountTags map[string]string
 }
 
-// AllAccounts in Rule.Accounts selects every active account of the organization.
-const AllAccounts = "all"
+// Keywords of Rule.Accounts: AllAccounts selects every active account of the organization,
+// ManagementAccount its management account (whatever its name).
+const (
+	AllAccounts       = "all"
+	ManagementAccount = "management"
+)
 
 // Capture returns the capture group name a rule value refers to ("$account" gives "account").
 func Capture(v string) (string, bool) {
@@ -174,11 +179,14 @@ func (x *orgIndex) staticAccounts(r Rule, problem func(field, reason string)) []
 		if _, ok := Capture(v); ok {
 			continue
 		}
-		if v == AllAccounts {
+		switch v {
+		case AllAccounts:
 			for i := range x.org.Accounts {
 				add(&x.org.Accounts[i])
 			}
 			continue
+		case ManagementAccount:
+			v = x.org.ManagementAccountID
 		}
 		a, err := x.account(v)
 		if err != nil {

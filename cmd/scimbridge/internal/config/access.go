@@ -75,7 +75,8 @@ type AssignmentRule struct {
 	Users        []string `yaml:"users,omitempty"`
 	// PermissionSets are names, or "$capture".
 	PermissionSets StringList `yaml:"permission_sets"`
-	// Accounts are ids, names, "all", or "$capture"; OrganizationalUnits are OU (or root) ids or
+	// Accounts are ids, names, "all", "management" (the organization's management account), or
+	// "$capture"; OrganizationalUnits are OU (or root) ids or
 	// names, each selecting every account below it at any depth; AccountTags selects the accounts
 	// carrying all these tags. The rule's accounts are the union of the three.
 	Accounts            StringList        `yaml:"accounts,omitempty"`
@@ -407,7 +408,7 @@ func (r AssignmentRule) compile(key string) (access.Rule, []error) {
 		}
 	}
 	if len(r.Accounts) == 0 && len(r.OrganizationalUnits) == 0 && len(r.AccountTags) == 0 {
-		add("accounts", "the rule selects no account: give accounts (ids, names, all or a $capture), organizational_units or account_tags")
+		add("accounts", "the rule selects no account: give accounts (ids, names, all, management or a $capture), organizational_units or account_tags")
 	}
 	for j, a := range r.Accounts {
 		f := fmt.Sprintf("accounts[%d]", j)
