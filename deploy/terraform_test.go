@@ -128,7 +128,7 @@ func TestTerraformModule(t *testing.T) {
 		t.Errorf("ReadAccess must hold sso reads only:\n%s", block)
 	}
 	for _, want := range []string{"identitystore:ListUsers", "identitystore:ListGroupMemberships", "secretsmanager:GetSecretValue", "logs:PutLogEvents", "ecs:RunTask",
-		"sso:ListInstances", "sso:ListAccountAssignmentsForPrincipal", "organizations:ListAccounts", "sso:CreateAccountAssignment", "sso:ProvisionPermissionSet"} {
+		"sso:ListInstances", "sso:ListAccountAssignmentsForPrincipal", "organizations:ListAccountsForParent", "sso:CreateAccountAssignment", "sso:ProvisionPermissionSet"} {
 		if !slices.Contains(seen, want) {
 			t.Errorf("iam.tf does not grant %s", want)
 		}

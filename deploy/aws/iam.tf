@@ -84,7 +84,6 @@ data "aws_iam_policy_document" "task" {
     sid = "ReadAccess"
     actions = [
       "organizations:DescribeOrganization",
-      "organizations:ListAccounts",
       "organizations:ListAccountsForParent",
       "organizations:ListOrganizationalUnitsForParent",
       "organizations:ListRoots",
@@ -94,7 +93,10 @@ data "aws_iam_policy_document" "task" {
       "sso:DescribePermissionSet",
       "sso:DescribePermissionSetProvisioningStatus",
       "sso:GetInlinePolicyForPermissionSet",
+      "sso:ListAccountAssignmentCreationStatus",
+      "sso:ListAccountAssignmentDeletionStatus",
       "sso:ListAccountAssignmentsForPrincipal",
+      "sso:ListAccountsForProvisionedPermissionSet",
       "sso:ListCustomerManagedPolicyReferencesInPermissionSet",
       "sso:ListInstances",
       "sso:ListManagedPoliciesInPermissionSet",
