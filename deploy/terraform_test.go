@@ -123,7 +123,7 @@ func TestTerraformModule(t *testing.T) {
 	}
 	if i := strings.Index(string(iam), `sid = "ReadAccess"`); i < 0 {
 		t.Error("no ReadAccess statement")
-	} else if block := string(iam)[i:strings.Index(string(iam)[i:], "}")+i]; !regexp.MustCompile(`"sso:(List|Describe|Get)`).MatchString(block) ||
+	} else if block := string(iam)[i : strings.Index(string(iam)[i:], "}")+i]; !regexp.MustCompile(`"sso:(List|Describe|Get)`).MatchString(block) ||
 		regexp.MustCompile(`"sso:(Create|Delete|Update|Put|Attach|Detach|Provision|Tag|Untag)`).MatchString(block) {
 		t.Errorf("ReadAccess must hold sso reads only:\n%s", block)
 	}

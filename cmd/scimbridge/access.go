@@ -330,6 +330,10 @@ the user reaches, directly or through which of their groups, and which rules gra
 	return cmd
 }
 
+// defaultEmbeddedAdminRate paces the access calls to the embedded Identity Center, which does not
+// limit them (AWS's admin APIs allow about 20 per second: awsaccess.DefaultRate).
+const defaultEmbeddedAdminRate = 500
+
 // openAccess makes the sso-admin and organizations clients of the access section: against the
 // embedded Identity Center, its endpoints; against AWS, the standard credential chain and region
 // (target.region), as the identitystore reader has them. Both go through one adaptive limiter, as
@@ -339,7 +343,9 @@ func (rt *app) openAccess(ctx context.Context, emb *embedded) error {
 	var ssoOpts []func(*ssoadmin.Options)
 	var orgOpts []func(*organizations.Options)
 	storeID := rt.cfg.Target.IdentityStoreID
+	opts := awsaccess.Options{Logger: rt.log.With("component", "access")}
 	if emb != nil {
+		opts.Rate = defaultEmbeddedAdminRate
 		awsCfg = aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("embedded", "embedded", "")}
 		ssoOpts = append(ssoOpts, func(o *ssoadmin.Options) { o.BaseEndpoint = aws.String(emb.base + emb.SSOAdminPath()) })
 		orgOpts = append(orgOpts, func(o *organizations.Options) { o.BaseEndpoint = aws.String(emb.base + emb.OrganizationsPath()) })
@@ -350,8 +356,9 @@ func (rt *app) openAccess(ctx context.Context, emb *embedded) error {
 			return fmt.Errorf("access: %w", err)
 		}
 	}
+	opts.IdentityStoreID = storeID
 	c := awsaccess.New(ssoadmin.NewFromConfig(awsCfg, ssoOpts...), organizations.NewFromConfig(awsCfg, orgOpts...),
-		awsaccess.Options{IdentityStoreID: storeID, Logger: rt.log.With("component", "access")})
+		opts)
 	rt.accessReader, rt.accessApplier, rt.accessCalls = c, c, c
 	return nil
 }

@@ -39,9 +39,9 @@ type syncFlags struct {
 	allowEmpty   bool
 	// allowAssignmentDeletes lets a run past the access guards (access.AllowFlag).
 	allowAssignmentDeletes int
-	fullRead     bool
-	verbose      bool
-	summaryOnly  bool
+	fullRead               bool
+	verbose                bool
+	summaryOnly            bool
 }
 
 func newSyncCmd() *cobra.Command {

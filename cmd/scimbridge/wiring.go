@@ -109,7 +109,9 @@ type app struct {
 	accessReader  access.Reader
 	accessApplier access.Applier
 	access        *accessPhase
-	accessCalls   interface{ Calls() (map[string]int64, int64) }
+	accessCalls   interface {
+		Calls() (map[string]int64, int64)
+	}
 	// onRunStart is told each run's id (the state lock's holder record).
 	onRunStart func(runID int64)
 	// report is the mapping report of the last source read (reportMu guards it).
@@ -330,7 +332,9 @@ func startEmbedded(dataFile string, log *slog.Logger) (*embedded, string, string
 	if err := os.MkdirAll(filepath.Dir(dataFile), 0o700); err != nil {
 		return nil, "", "", fmt.Errorf("embedded identity center: %w", err)
 	}
-	emu, err := emulator.New(emulator.Options{DataPath: dataFile, Logger: log})
+	// Its admin APIs (sso-admin, organizations) are not rate limited, as its SCIM API is not: a
+	// local target needs no pacing (the emulator command acts AWS's limits out).
+	emu, err := emulator.New(emulator.Options{DataPath: dataFile, Logger: log, Access: emulator.AccessOptions{RateLimit: -1}})
 	if err != nil {
 		return nil, "", "", fmt.Errorf("embedded identity center: %w", err)
 	}
