@@ -40,6 +40,9 @@ func TestAfterPhase(t *testing.T) {
 	e.run(r, reconcile.RunOptions{DryRun: true})
 	res := e.run(r, reconcile.RunOptions{})
 	want := []string{"dry creates=3 owned=0 desired=3", "apply creates=3 owned=3 desired=3"}
+	if res.Result != reconcile.ResultSuccess || res.AfterSummary != "Access: nothing.\n" {
+		t.Errorf("the run: result %s, after summary %q; want success and the phase's summary", res.Result, res.AfterSummary)
+	}
 	if !slices.Equal(seen, want) {
 		t.Errorf("the phase saw %q, want %q", seen, want)
 	}
