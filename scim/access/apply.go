@@ -50,12 +50,23 @@ func Apply(ctx context.Context, a Applier, inst Instance, p *Plan, rec Recorder,
 	if err := rec.ForgetPermissionSets(ctx, p.ForgetPermissionSets); err != nil {
 		return res, err
 	}
+	for _, c := range p.ClaimPermissionSets {
+		if err := rec.RecordPermissionSet(ctx, OwnedPermissionSet{ARN: c.ARN, Written: PermissionSet{Name: c.Name, ARN: c.ARN}}, now()); err != nil {
+			return res, err
+		}
+	}
 	arns := map[string]string{}
 	failedSets := map[string]bool{}
 	for _, ps := range p.CreatePermissionSets {
+		// Recorded as pending first: a crash before the answer leaves it ours (see PendingARN).
+		if err := rec.RecordPermissionSet(ctx, OwnedPermissionSet{ARN: PendingARN, Written: ps}, now()); err != nil {
+			return res, err
+		}
 		arn, err := a.CreatePermissionSet(ctx, inst, ps)
 		if err != nil {
 			failedSets[ps.Name] = true
+			// The pending record stays: an error does not prove that nothing was made (a lost
+			// answer); the next plan claims the set if it exists and forgets the record if not.
 			fail("permission set %q: create: %v", ps.Name, err)
 			continue
 		}

@@ -22,6 +22,11 @@ type Owned struct {
 	Assignments map[Key]OwnedAssignment
 }
 
+// PendingARN is the ARN recorded for a permission set whose create was sent but not answered
+// yet: a crash before the answer leaves it, and the next plan claims the permission set of that
+// name (ClaimPermissionSets) instead of taking it for one someone else made.
+const PendingARN = "pending"
+
 // OwnedPermissionSet is a permission set scimbridge created: its ARN and what it last wrote.
 type OwnedPermissionSet struct {
 	ARN     string        `json:"arn"`
@@ -70,6 +75,9 @@ type Plan struct {
 	// the instance: only the state store changes.
 	ForgetAssignments    []Key    `json:"forgetAssignments,omitempty"`
 	ForgetPermissionSets []string `json:"forgetPermissionSets,omitempty"`
+	// ClaimPermissionSets are permission sets whose create an earlier run sent but never saw
+	// answered (PendingARN): they are recorded as owned with the ARN the instance shows.
+	ClaimPermissionSets []PermissionSetRef `json:"claimPermissionSets,omitempty"`
 	// Problems are grants or definitions left out, with the reason.
 	Problems []scim.Problem `json:"problems,omitempty"`
 	// Desired counts the grants the rules ask for.
@@ -224,6 +232,23 @@ func Compute(in Input) *Plan {
 	for _, ps := range in.Current {
 		current[ps.Name] = ps
 		nameOfARN[ps.ARN] = ps.Name
+	}
+	// A create whose answer was lost: the permission set of its name is the one it made.
+	if len(in.Owned.PermissionSets) > 0 {
+		sets := maps.Clone(in.Owned.PermissionSets)
+		for name, own := range sets {
+			if own.ARN != PendingARN {
+				continue
+			}
+			if cur, ok := current[name]; ok {
+				sets[name] = OwnedPermissionSet{ARN: cur.ARN, Written: Normalize(cur)}
+				p.ClaimPermissionSets = append(p.ClaimPermissionSets, PermissionSetRef{Name: name, ARN: cur.ARN})
+			} else {
+				delete(sets, name)
+				p.ForgetPermissionSets = append(p.ForgetPermissionSets, name)
+			}
+		}
+		in.Owned.PermissionSets = sets
 	}
 	// Permission sets: those the configuration defines.
 	usable := map[string]string{} // name -> ARN ("" when this run creates it)
@@ -403,6 +428,7 @@ func (p *Plan) sort() {
 	slices.SortFunc(p.UpdatePermissionSets, func(a, b PermissionSetUpdate) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(p.ProvisionPermissionSets, byName)
 	slices.SortFunc(p.DeletePermissionSets, byName)
+	slices.SortFunc(p.ClaimPermissionSets, byName)
 	byKey := func(a, b Change) int { return compareKeys(a.Key(), b.Key()) }
 	slices.SortFunc(p.CreateAssignments, byKey)
 	slices.SortFunc(p.DeleteAssignments, byKey)

@@ -346,3 +346,40 @@ func TestRandomPlansConverge(t *testing.T) {
 		}
 	}
 }
+
+// TestLostCreateIsClaimed: a permission set whose create was sent but whose answer was lost (the
+// process died) is recorded as pending; the next plan claims the set of that name instead of
+// taking it for someone else's, and updates it to the definition.
+func TestLostCreateIsClaimed(t *testing.T) {
+	w := newInstance()
+	ctx := t.Context()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(w.RecordPermissionSet(ctx, OwnedPermissionSet{ARN: PendingARN, Written: billing}, time.Time{}))
+	arn, err := w.CreatePermissionSet(ctx, Instance{}, billing) // sent; the answer never recorded
+	must(err)
+	changed := billing
+	changed.Description = "now described"
+	p := w.plan(classic()[1:2], []PermissionSet{changed}, testSnapshot(), testOrg(), plan.PolicySync)
+	if len(p.ClaimPermissionSets) != 1 || p.ClaimPermissionSets[0].ARN != arn || len(p.CreatePermissionSets) != 0 || len(p.UpdatePermissionSets) != 1 || len(p.Problems) != 0 {
+		t.Fatalf("got claims %v, %d creates, %d updates, problems %v; want the set claimed and updated", p.ClaimPermissionSets, len(p.CreatePermissionSets), len(p.UpdatePermissionSets), p.Problems)
+	}
+	w.apply(t, p)
+	if got := w.owned.PermissionSets["Billing"].ARN; got != arn {
+		t.Errorf("owned ARN: got %q, want %q", got, arn)
+	}
+	if p := w.plan(classic()[1:2], []PermissionSet{changed}, testSnapshot(), testOrg(), plan.PolicySync); !p.Empty() {
+		t.Errorf("next plan: %d writes, want none", p.Writes())
+	}
+	// A pending record whose set never came to be is forgotten, and the set created.
+	w = newInstance()
+	must(w.RecordPermissionSet(ctx, OwnedPermissionSet{ARN: PendingARN, Written: billing}, time.Time{}))
+	p = w.plan(classic()[1:2], []PermissionSet{billing}, testSnapshot(), testOrg(), plan.PolicySync)
+	if len(p.CreatePermissionSets) != 1 || !slices.Equal(p.ForgetPermissionSets, []string{"Billing"}) {
+		t.Errorf("got %d creates, forget %v; want the create and the pending record forgotten", len(p.CreatePermissionSets), p.ForgetPermissionSets)
+	}
+}

@@ -63,6 +63,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	if !p.Empty() {
 		b.WriteString("Access (permission sets and account assignments):\n\n")
 	}
+	for _, c := range p.ClaimPermissionSets {
+		fmt.Fprintf(&b, "  = permission set %s [created by an earlier run that never saw the answer: recorded as owned, no request]\n", q(c.Name))
+	}
 	for _, ps := range p.CreatePermissionSets {
 		fmt.Fprintf(&b, "  + permission set %s%s\n", q(ps.Name), describe(ps))
 	}
