@@ -92,3 +92,40 @@ func TestAccessGuardBlocksSync(t *testing.T) {
 		t.Fatalf("allowed sync: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// TestNoAccessSectionNoAccessCalls: without access: a sync makes no sso-admin or organizations
+// call and its JSON has no access part.
+func TestNoAccessSectionNoAccessCalls(t *testing.T) {
+	dir := quickstart(t)
+	cfg := filepath.Join(dir, "scimbridge.yaml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, end := strings.Index(string(b), "access:\n"), strings.Index(string(b), "sync:\n")
+	if start < 0 || end < start {
+		t.Fatal("the quickstart config changed: update this test")
+	}
+	if err := os.WriteFile(cfg, append(b[:start:start], b[end:]...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	js, errOut, code := run(t, dir, "sync", "--config", "scimbridge.yaml", "-o", "json")
+	var res struct {
+		Requests map[string]int
+		Access   json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(js), &res); err != nil || code != exitOK {
+		t.Fatalf("sync without access: exit %d, %v\n%s", code, err, errOut)
+	}
+	if res.Access != nil {
+		t.Errorf("JSON has an access part: %s", res.Access)
+	}
+	for op := range res.Requests {
+		if strings.HasPrefix(op, "access.") {
+			t.Errorf("request %s without an access section", op)
+		}
+	}
+	if !strings.Contains(errOut, "run finished") || strings.Contains(errOut, "component=access") {
+		t.Errorf("log mentions the access component:\n%s", errOut)
+	}
+}
