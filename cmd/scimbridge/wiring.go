@@ -297,7 +297,13 @@ func targetHTTPClient(cfg *config.Config) (*http.Client, error) {
 // embedded is the embedded Identity Center serving on a loopback port for one process.
 type embedded struct {
 	*emulator.Emulator
-	srv *http.Server
+	srv  *http.Server
+	base string // http://127.0.0.1:PORT
+}
+
+// accessEndpoints returns the BaseEndpoints of the embedded sso-admin and organizations APIs.
+func (e *embedded) accessEndpoints() (ssoAdmin, organizations string) {
+	return e.base + e.SSOAdminPath(), e.base + e.OrganizationsPath()
 }
 
 func (e *embedded) close() error {
@@ -324,7 +330,7 @@ func startEmbedded(dataFile string, log *slog.Logger) (*embedded, string, string
 	srv := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	base := "http://" + ln.Addr().String()
-	return &embedded{Emulator: emu, srv: srv}, base + emu.SCIMPath(), base + emu.IdentityStorePath(), nil
+	return &embedded{Emulator: emu, srv: srv, base: base}, base + emu.SCIMPath(), base + emu.IdentityStorePath(), nil
 }
 
 // reconciler builds the reconciler over the runtime.
