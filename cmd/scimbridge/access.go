@@ -347,8 +347,9 @@ func (rt *app) openAccess(ctx context.Context, emb *embedded) error {
 	if emb != nil {
 		opts.Rate = defaultEmbeddedAdminRate
 		awsCfg = aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("embedded", "embedded", "")}
-		ssoOpts = append(ssoOpts, func(o *ssoadmin.Options) { o.BaseEndpoint = aws.String(emb.base + emb.SSOAdminPath()) })
-		orgOpts = append(orgOpts, func(o *organizations.Options) { o.BaseEndpoint = aws.String(emb.base + emb.OrganizationsPath()) })
+		ssoURL, orgURL := emb.accessEndpoints()
+		ssoOpts = append(ssoOpts, func(o *ssoadmin.Options) { o.BaseEndpoint = aws.String(ssoURL) })
+		orgOpts = append(orgOpts, func(o *organizations.Options) { o.BaseEndpoint = aws.String(orgURL) })
 		storeID = emb.IdentityStoreID()
 	} else {
 		var err error

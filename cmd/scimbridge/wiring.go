@@ -320,6 +320,11 @@ type embedded struct {
 	base string // http://127.0.0.1:PORT
 }
 
+// accessEndpoints returns the BaseEndpoints of the embedded sso-admin and organizations APIs.
+func (e *embedded) accessEndpoints() (ssoAdmin, organizations string) {
+	return e.base + e.SSOAdminPath(), e.base + e.OrganizationsPath()
+}
+
 func (e *embedded) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -123,8 +123,13 @@ type Faults struct {
 }
 
 // Stats holds call counters: one per operation ("scim.CreateUser", "scim.PatchGroup",
-// "scim.ListUsers", "identitystore.ListUsers", ...), counting requests that reached the
-// operation, plus "throttled", "injected" and "dropped" for requests the fault knobs answered.
+// "scim.ListUsers", "identitystore.ListUsers", "sso-admin.CreateAccountAssignment",
+// "organizations.ListAccounts", ...), counting requests that reached the operation, plus
+// "throttled", "injected" and "dropped" for requests the fault knobs answered. The access APIs
+// add "sso-admin.throttled" and "organizations.throttled" (their share of "throttled", the
+// outstanding-operation limit's refusals included), "sso-admin.OutstandingRefused" (operations
+// refused for that limit) and "sso-admin.MaxOutstanding", which is not a count but the most
+// asynchronous operations ever IN_PROGRESS at once.
 type Stats map[string]int64
 
 // Emulator is an IAM Identity Center look-alike. It is safe for concurrent use.

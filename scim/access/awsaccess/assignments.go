@@ -145,20 +145,32 @@ func (c *Client) ApplyAssignments(ctx context.Context, inst access.Instance, ops
 	lastPoll := map[opKind]time.Time{}
 	count := func() int { return len(inflight[kindCreate]) + len(inflight[kindDelete]) }
 	for len(queue) > 0 || count() > 0 {
-		for count() < c.opts.MaxOutstanding && len(queue) > 0 {
-			op := queue[0]
-			queue = queue[1:]
-			p, err := c.startAssignment(ctx, inst, op)
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
+		// Fill the free slots; the starts go out together, each answered in its own time.
+		n := min(c.opts.MaxOutstanding-count(), len(queue))
+		batch := queue[:n]
+		queue = queue[n:]
+		started := make([]*pendingOp, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i, op := range batch {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				started[i], errs[i] = c.startAssignment(ctx, inst, op)
+			}()
+		}
+		wg.Wait()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		for i, p := range started {
 			switch {
-			case err != nil:
-				done(p.result(err))
+			case errs[i] != nil:
+				done(p.result(errs[i]))
 			case p.id == "":
 				done(p.result(nil)) // ended at once
 			default:
-				inflight[kindOf(op)][p.id] = p
+				inflight[kindOf(p.op)][p.id] = p
 			}
 		}
 		if count() == 0 {

@@ -139,12 +139,12 @@ func TestOutstandingLimitNeverExceeded(t *testing.T) {
 }
 
 func TestThrottlingSurvived(t *testing.T) {
-	// The admin API allows 40 requests a second with a burst of 2; the client starts at 500.
-	e := start(t, emulator.Options{Access: emulator.AccessOptions{RateLimit: 40, Burst: 2}})
+	// The admin API allows 50 requests a second with a burst of 2; the client starts at 250.
+	e := start(t, emulator.Options{Access: emulator.AccessOptions{RateLimit: 50, Burst: 2}})
 	c := e.client(Options{Rate: 500})
 	ps := e.permissionSet(t, c, "ReadOnly")
 	principals := e.groups(t, 5)
-	ops := opsFor(access.OpCreate, ps, principals, e.srv.Emu.AccountIDs(), 40)
+	ops := opsFor(access.OpCreate, ps, principals, e.srv.Emu.AccountIDs(), 20)
 	for _, r := range apply(t, c, e.inst, ops) {
 		if r.Err != nil {
 			t.Errorf("create %+v: %v", r.Op.Assignment, r.Err)
