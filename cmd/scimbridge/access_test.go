@@ -48,7 +48,7 @@ func TestQuickstartAccess(t *testing.T) {
 	}
 
 	out, errOut, code = run(t, dir, "access", "explain", "--config", "scimbridge.yaml", "--user", "grace.hopper@example.com")
-	if code != exitOK || !strings.Contains(out, `user "grace.hopper@example.com" (u-1001), member of "Administrators", "Everyone", reaches 12 permission sets on 12 accounts:`) ||
+	if code != exitOK || !strings.Contains(out, `user "grace.hopper@example.com" (u-1001), member of "Administrators", "Everyone", reaches 12 permission set assignments on 12 accounts:`) ||
 		!strings.Contains(out, `"AdministratorAccess" on `) || !strings.Contains(out, `through group "Administrators" [access.assignments[0]]`) {
 		t.Errorf("explain: exit %d\n%s\n%s", code, out, errOut)
 	}

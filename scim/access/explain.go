@@ -92,7 +92,7 @@ func (ex *Explanation) WriteText(w io.Writer) error {
 	for _, g := range ex.Grants {
 		accounts[g.AccountID] = true
 	}
-	fmt.Fprintf(&b, " reaches %d permission sets on %d accounts:\n", len(ex.Grants), len(accounts))
+	fmt.Fprintf(&b, " reaches %d permission set assignments on %d accounts:\n", len(ex.Grants), len(accounts))
 	for _, g := range ex.Grants {
 		via := "directly"
 		if g.Via != "" {
