@@ -383,3 +383,25 @@ func TestLostCreateIsClaimed(t *testing.T) {
 		t.Errorf("got %d creates, forget %v; want the create and the pending record forgotten", len(p.CreatePermissionSets), p.ForgetPermissionSets)
 	}
 }
+
+func TestExplain(t *testing.T) {
+	ex, err := Explain(classic(), testSnapshot(), testOrg(), PrincipalUser, "Alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, g := range ex.Grants {
+		got = append(got, g.PermissionSet+" on "+g.AccountID+" via "+g.Via)
+	}
+	want := []string{"AdministratorAccess on 111111111111 via Administrators", "AdministratorAccess on 222222222222 via Administrators",
+		"ReadOnly on 222222222222 via AWS-222222222222-ReadOnly", "AdministratorAccess on 333333333333 via Administrators"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("grants (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"AWS-222222222222-ReadOnly", "Administrators"}, ex.Groups); diff != "" {
+		t.Errorf("groups (-want +got):\n%s", diff)
+	}
+	if _, err := Explain(classic(), testSnapshot(), testOrg(), PrincipalGroup, "Nobody"); err == nil || !strings.Contains(err.Error(), `no group of the source is named "Nobody"`) {
+		t.Errorf("an unknown group: got %v", err)
+	}
+}
