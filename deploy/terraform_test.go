@@ -98,6 +98,7 @@ func TestTerraformModule(t *testing.T) {
 	}
 	actions := regexp.MustCompile(`"([a-z0-9-]+:[A-Za-z*]+)"`).FindAllStringSubmatch(strings.Join(actionLines, "\n"), -1)
 	read := regexp.MustCompile(`^identitystore:(List|Describe|Get|IsMemberInGroups)`)
+	orgRead := regexp.MustCompile(`^organizations:(List|Describe)`)
 	var seen []string
 	for _, m := range actions {
 		a := m[1]
@@ -109,9 +110,25 @@ func TestTerraformModule(t *testing.T) {
 			t.Errorf("identitystore action %s is not a read", a)
 		case service == "secretsmanager" && a != "secretsmanager:GetSecretValue":
 			t.Errorf("secretsmanager action %s", a)
+		case service == "organizations" && !orgRead.MatchString(a):
+			t.Errorf("organizations action %s is not a read", a)
 		}
 	}
-	for _, want := range []string{"identitystore:ListUsers", "identitystore:ListGroupMemberships", "secretsmanager:GetSecretValue", "logs:PutLogEvents", "ecs:RunTask"} {
+	// Access: reads always, writes only in the statements that manage_access turns on.
+	for _, sid := range []string{"ManageAccess", "ProvisionAccessInThisAccount"} {
+		i := strings.Index(string(iam), `sid = "`+sid+`"`)
+		if i < 0 || !strings.Contains(string(iam)[max(0, i-120):i], "for_each = var.manage_access ? [1] : []") {
+			t.Errorf("statement %s is missing or not conditional on var.manage_access", sid)
+		}
+	}
+	if i := strings.Index(string(iam), `sid = "ReadAccess"`); i < 0 {
+		t.Error("no ReadAccess statement")
+	} else if block := string(iam)[i : strings.Index(string(iam)[i:], "}")+i]; !regexp.MustCompile(`"sso:(List|Describe|Get)`).MatchString(block) ||
+		regexp.MustCompile(`"sso:(Create|Delete|Update|Put|Attach|Detach|Provision|Tag|Untag)`).MatchString(block) {
+		t.Errorf("ReadAccess must hold sso reads only:\n%s", block)
+	}
+	for _, want := range []string{"identitystore:ListUsers", "identitystore:ListGroupMemberships", "secretsmanager:GetSecretValue", "logs:PutLogEvents", "ecs:RunTask",
+		"sso:ListInstances", "sso:ListAccountAssignmentsForPrincipal", "organizations:ListAccountsForParent", "sso:CreateAccountAssignment", "sso:ProvisionPermissionSet"} {
 		if !slices.Contains(seen, want) {
 			t.Errorf("iam.tf does not grant %s", want)
 		}

@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// leafPackages must not depend on the AWS SDK: the model, the pure plan, the state store, the
+// leafPackages must not depend on the AWS SDK: the model, the pure plan, the access rules and plan
+// (whose sso-admin and organizations reads and writes live in scim/access/awsaccess), the state store, the
 // connectors' shared code, the secret resolver and the directory sources. The SCIM client and the
 // identitystore reader live in scim/client, and the readers of aws-secretsmanager:// and aws-ssm://
 // references in connectors/secret/awssecret (which the binary wires into its resolver), so that
@@ -15,6 +16,7 @@ import (
 var leafPackages = []string{
 	"github.com/scimbridge/scimbridge/scim",
 	"github.com/scimbridge/scimbridge/scim/plan",
+	"github.com/scimbridge/scimbridge/scim/access",
 	"github.com/scimbridge/scimbridge/scim/state",
 	"github.com/scimbridge/scimbridge/connectors",
 	"github.com/scimbridge/scimbridge/connectors/file",

@@ -141,16 +141,18 @@ func TestCheckAndSyncReportMissingAndAbsentAttributes(t *testing.T) {
 	if err := os.WriteFile(cfg, append(b, "mapping:\n  user:\n    department: attr(\"departmnet\")\n"...), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The key's line: the third of those appended to the quickstart config.
+	line := fmt.Sprintf("(line %d)", strings.Count(string(b), "\n")+3)
 	out, errOut, code = run(t, dir, "check", "-c", "scimbridge.yaml")
 	if code != 0 || !strings.Contains(out, "0 problems, 3 warnings") ||
-		!strings.Contains(out, "    ! 15 of 15 users synced have no department (mapping.user.department (line 27); first: u-1001, u-1002, u-1003, u-1004, u-1005)\n") ||
-		!strings.Contains(out, "    ! mapping.user.department (line 27): attribute \"departmnet\" is on none of the 15 user entries read (did you mean \"department\"?)\n") {
+		!strings.Contains(out, "    ! 15 of 15 users synced have no department (mapping.user.department "+line+"; first: u-1001, u-1002, u-1003, u-1004, u-1005)\n") ||
+		!strings.Contains(out, "    ! mapping.user.department "+line+": attribute \"departmnet\" is on none of the 15 user entries read (did you mean \"department\"?)\n") {
 		t.Fatalf("check of a misspelt attribute: exit %d\n%s\n%s", code, out, errOut)
 	}
 	out, errOut, code = run(t, dir, "sync", "-c", "scimbridge.yaml", "--dry-run")
 	// The plan's output says it too, not only the log.
 	if !strings.Contains(out, "Warnings about the source data (3; the run goes on):\n") ||
-		!strings.Contains(out, "  ~ 15 of 15 users synced have no department (mapping.user.department (line 27); first: u-1001, u-1002, u-1003, u-1004, u-1005)\n") {
+		!strings.Contains(out, "  ~ 15 of 15 users synced have no department (mapping.user.department "+line+"; first: u-1001, u-1002, u-1003, u-1004, u-1005)\n") {
 		t.Errorf("sync output lacks the warnings:\n%s", out)
 	}
 	js, _, _ := run(t, dir, "sync", "-c", "scimbridge.yaml", "--dry-run", "-o", "json")
@@ -159,7 +161,7 @@ func TestCheckAndSyncReportMissingAndAbsentAttributes(t *testing.T) {
 		t.Errorf("JSON warnings: got %q (%v), want 3", res.Warnings, err)
 	}
 	if code != exitChanges || !strings.Contains(errOut, `msg="users synced without an expected attribute" target=email key="flavour file default mapping.user.email" count=1 of=15 first=u-1004`) ||
-		!strings.Contains(errOut, `msg="a source attribute the configuration names is on no entry read" key="mapping.user.department (line 27)" attribute=departmnet kind=user entries=15 suggest=department`) {
+		!strings.Contains(errOut, `msg="a source attribute the configuration names is on no entry read" key="mapping.user.department `+line+`" attribute=departmnet kind=user entries=15 suggest=department`) {
 		t.Fatalf("sync log: exit %d\n%s", code, errOut)
 	}
 }

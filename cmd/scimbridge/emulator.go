@@ -20,19 +20,22 @@ func newEmulatorCmd() *cobra.Command {
 		rps                         float64
 		latency                     time.Duration
 		strict                      bool
+		access                      emulator.AccessOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "emulator",
-		Short: "Serve an IAM Identity Center look-alike (SCIM and identitystore) on this machine",
-		Long: `Serve an IAM Identity Center look-alike: a SCIM 2.0 endpoint at /<tenant>/scim/v2 and the
-identitystore API, over a SQLite file (or memory). The token, tenant and identity store id are kept in
-the data file, so a restart on the same file keeps the URL and the token.`,
+		Short: "Serve an IAM Identity Center look-alike (SCIM, identitystore, sso-admin, organizations) on this machine",
+		Long: `Serve an IAM Identity Center look-alike: a SCIM 2.0 endpoint at /<tenant>/scim/v2, the
+identitystore API, and the sso-admin and organizations APIs (an organization of --accounts accounts in
+OUs, permission sets, account assignments that complete after --access-delay), over a SQLite file (or
+memory). The token, tenant, identity store id, organization, permission sets and assignments are kept
+in the data file, so a restart on the same file keeps them (and ignores --accounts).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 			emu, err := emulator.New(emulator.Options{
 				Tenant: tenant, Token: token, DataPath: data, Strict: strict,
-				RateLimit: rps, Latency: latency, Logger: logger,
+				RateLimit: rps, Latency: latency, Logger: logger, Access: access,
 			})
 			if err != nil {
 				return err
@@ -49,6 +52,10 @@ the data file, so a restart on the same file keeps the URL and the token.`,
 	f.Float64Var(&rps, "rps", 0, "requests per second allowed per API before 429 / ThrottlingException (0: unlimited)")
 	f.DurationVar(&latency, "latency", 0, "latency added to every request")
 	f.BoolVar(&strict, "strict", false, "act out the older Identity Center: at most 50 results per list, no paging")
+	f.IntVar(&access.Accounts, "accounts", emulator.DefaultAccounts, "AWS accounts in the organization made on first start, the management account included")
+	f.DurationVar(&access.CompletionDelay, "access-delay", emulator.DefaultCompletionDelay, "how long an account assignment or provisioning stays IN_PROGRESS (negative: until the next request)")
+	f.IntVar(&access.MaxOutstanding, "max-outstanding", emulator.DefaultMaxOutstanding, "asynchronous operations allowed IN_PROGRESS at once before ThrottlingException (negative: no limit)")
+	f.Float64Var(&access.RateLimit, "admin-rps", emulator.DefaultAdminRateLimit, "requests per second the sso-admin and organizations APIs share before throttling (negative: unlimited)")
 	return cmd
 }
 
@@ -63,6 +70,9 @@ func serveEmulator(ctx context.Context, cmd *cobra.Command, emu *emulator.Emulat
 	fmt.Fprintf(out, "SCIM token:             %s\n", emu.Token())
 	fmt.Fprintf(out, "identitystore endpoint: %s%s\n", base, emu.IdentityStorePath())
 	fmt.Fprintf(out, "identity store id:      %s\n", emu.IdentityStoreID())
+	fmt.Fprintf(out, "sso-admin endpoint:     %s%s\n", base, emu.SSOAdminPath())
+	fmt.Fprintf(out, "organizations endpoint: %s%s\n", base, emu.OrganizationsPath())
+	fmt.Fprintf(out, "instance:               %s (%d accounts)\n", emu.InstanceARN(), len(emu.AccountIDs()))
 	fmt.Fprintf(out, "stats:                  %s%s (same bearer token)\n", base, emulator.StatsPath)
 
 	srv := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second}

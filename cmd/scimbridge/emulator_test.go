@@ -9,6 +9,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 )
 
 // runEmulator starts `scimbridge emulator` and returns the printed settings and a stop function.
@@ -27,12 +32,12 @@ func runEmulator(t *testing.T, args ...string) (map[string]string, func()) {
 	}()
 	settings := map[string]string{}
 	sc := bufio.NewScanner(pr)
-	for len(settings) < 5 && sc.Scan() {
+	for settings["stats"] == "" && sc.Scan() {
 		k, v, _ := strings.Cut(sc.Text(), ":")
 		settings[strings.TrimSpace(k)] = strings.Fields(strings.TrimSpace(v))[0]
 	}
 	go io.Copy(io.Discard, pr)
-	if len(settings) < 5 {
+	if settings["stats"] == "" {
 		cancel()
 		t.Fatalf("emulator printed %v; error %v", settings, <-done)
 	}
@@ -82,5 +87,44 @@ func TestEmulatorCommandKeepsDataAcrossRestart(t *testing.T) {
 	}
 	if s := scimDo(t, "POST", second["SCIM endpoint"]+"/Users", second["SCIM token"], body); s != 409 {
 		t.Errorf("user lost across restart: create again gave %d, want 409", s)
+	}
+}
+
+func TestEmulatorCommandServesAccess(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "emu.db")
+	listAccounts := func(settings map[string]string) []string {
+		t.Helper()
+		cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")}
+		org := organizations.NewFromConfig(cfg, func(o *organizations.Options) { o.BaseEndpoint = aws.String(settings["organizations endpoint"]) })
+		sso := ssoadmin.NewFromConfig(cfg, func(o *ssoadmin.Options) { o.BaseEndpoint = aws.String(settings["sso-admin endpoint"]) })
+		ctx := context.Background()
+		inst, err := sso.ListInstances(ctx, &ssoadmin.ListInstancesInput{})
+		if err != nil || len(inst.Instances) != 1 || aws.ToString(inst.Instances[0].InstanceArn) != settings["instance"] ||
+			aws.ToString(inst.Instances[0].IdentityStoreId) != settings["identity store id"] {
+			t.Fatalf("ListInstances = %+v, %v; want the printed instance %s of %s", inst, err, settings["instance"], settings["identity store id"])
+		}
+		var ids []string
+		p := organizations.NewListAccountsPaginator(org, &organizations.ListAccountsInput{})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatalf("ListAccounts: %v", err)
+			}
+			for _, a := range page.Accounts {
+				ids = append(ids, aws.ToString(a.Id))
+			}
+		}
+		return ids
+	}
+	first, stop := runEmulator(t, "--data", data, "--accounts", "4", "--admin-rps", "-1")
+	firstIDs := listAccounts(first)
+	stop()
+	if len(firstIDs) != 4 {
+		t.Fatalf("--accounts 4 made %d accounts: %v", len(firstIDs), firstIDs)
+	}
+	second, stop2 := runEmulator(t, "--data", data, "--accounts", "9")
+	defer stop2()
+	if got := listAccounts(second); strings.Join(got, ",") != strings.Join(firstIDs, ",") {
+		t.Errorf("accounts after a restart on the same data file = %v, want the first run's %v", got, firstIDs)
 	}
 }

@@ -87,6 +87,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newHealthcheckCmd(),
 		newStateCmd(),
+		newAccessCmd(),
 	)
 	return root
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/config"
+	"github.com/scimbridge/scimbridge/scim/access"
 	"github.com/scimbridge/scimbridge/scim/plan"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
 	"github.com/scimbridge/scimbridge/scim/state"
@@ -36,9 +37,11 @@ type syncFlags struct {
 	allowDeletes int
 	allowClears  []string
 	allowEmpty   bool
-	fullRead     bool
-	verbose      bool
-	summaryOnly  bool
+	// allowAssignmentDeletes lets a run past the access guards (access.AllowFlag).
+	allowAssignmentDeletes int
+	fullRead               bool
+	verbose                bool
+	summaryOnly            bool
 }
 
 func newSyncCmd() *cobra.Command {
@@ -66,6 +69,7 @@ as problems.`,
 	fl.IntVar(&f.allowDeletes, "allow-deletes", 0, "let through a run that deprovisions at most N objects, whatever max_deletes and max_delete_percent say")
 	fl.StringSliceVar(&f.allowClears, "allow-clears", nil, "let through updates that clear these attributes (comma-separated, as the plan names them: emails,title), whatever max_clear_percent says")
 	fl.BoolVar(&f.allowEmpty, "allow-empty-source", false, "let an empty or near-empty source deprovision (the directory really is empty); the count limits still apply")
+	fl.IntVar(&f.allowAssignmentDeletes, "allow-assignment-deletes", 0, "let through a run that deletes at most N account assignments, whatever max_assignment_deletes and max_assignment_delete_percent say")
 	fl.BoolVar(&f.fullRead, "full", false, "read the whole target even when the state store is trusted")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
 	fl.BoolVar(&f.summaryOnly, "summary-only", false, "with --output json, leave the plan's changes out (counts and summary stay)")
@@ -115,6 +119,21 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 			}
 		}
 	}
+	if rt.access != nil {
+		rt.access.allowDeletes = f.allowAssignmentDeletes
+		if f.output == "text" {
+			rt.access.onPlan = func(p *access.Plan) { // shown before any access is written
+				printed = true
+				if !p.Empty() || len(p.Problems) > 0 {
+					fmt.Fprintln(out)
+					_ = p.WriteText(out)
+					if !f.dryRun && !p.Empty() {
+						fmt.Fprintf(out, "\nApplying access to %s...\n", rt.targetDesc)
+					}
+				}
+			}
+		}
+	}
 	rt.onRunStart = func(id int64) { _ = lock.SetRunID(id) }
 	r, err := rt.reconciler(bar.update, onPlan)
 	if err != nil {
@@ -129,9 +148,23 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 		return runErr
 	}
 	requests, throttled := rt.counter.snapshot()
+	if rt.accessCalls != nil { // the sso-admin and organizations calls of the access phase
+		calls, _ := rt.accessCalls.Calls()
+		for op, n := range calls {
+			requests["access."+op] += int(n)
+		}
+	}
 	code, codeErr := syncExit(res, runErr, f.dryRun, f.output != "json")
+	accessPlan, accessRes := rt.access.last()
+	if code == exitOK && f.dryRun && accessPlan != nil && !accessPlan.Empty() {
+		code = exitChanges // the users and groups match, but access would change
+	}
 	if f.output == "json" {
-		if err := writeJSONResult(out, res, requests, throttled, maxMembers, f.summaryOnly, code, rt.lastReport().Lines()); err != nil {
+		var acc *accessJSON
+		if accessPlan != nil {
+			acc = &accessJSON{Plan: accessPlan.JSON(), Result: accessRes}
+		}
+		if err := writeJSONResult(out, res, requests, throttled, maxMembers, f.summaryOnly, code, rt.lastReport().Lines(), acc); err != nil {
 			return err
 		}
 	} else {
@@ -140,6 +173,7 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 		}
 		writeWarnings(out, rt.lastReport().Lines())
 		writeTextSummary(out, res, requests, throttled, time.Since(start))
+		writeAccessSummary(out, accessPlan, accessRes, f.dryRun)
 	}
 	if code == exitOK {
 		return nil
@@ -247,7 +281,7 @@ func writeWarnings(w io.Writer, lines []string) {
 	}
 }
 
-func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, maxMembers int, summaryOnly bool, exitCode int, warnings []string) error {
+func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, maxMembers int, summaryOnly bool, exitCode int, warnings []string, acc *accessJSON) error {
 	throttled := sumCounts(throttledBy)
 	type out struct {
 		RunID      int64          `json:"runId"`
@@ -277,11 +311,14 @@ func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy m
 		// Warnings is the mapping report of the source read: users synced without an expected
 		// attribute (count and first ids), attributes the configuration names that no entry holds.
 		Warnings []string `json:"warnings"`
+		// Access is the access section's plan (with its summary) and what applying it did; absent
+		// without an access section, or when the run stopped before it.
+		Access *accessJSON `json:"access,omitempty"`
 	}
 	o := out{RunID: res.RunID, Result: res.Result, DryRun: res.DryRun, FullRead: res.FullRead,
 		DurationMS: res.Duration.Milliseconds(), Counts: res.Counts, Requests: requests, Throttled: throttled, ThrottledRequests: throttledBy,
 		Errors: res.Errors, PeakRSSBytes: peakRSS(), ExitCode: exitCode, TargetRead: res.FullRead, Clashes: []plan.Clash{},
-		Warnings: warnings}
+		Warnings: warnings, Access: acc}
 	if o.Warnings == nil {
 		o.Warnings = []string{}
 	}

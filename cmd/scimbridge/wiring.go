@@ -25,6 +25,7 @@ import (
 	"github.com/scimbridge/scimbridge/connectors/secret"
 	"github.com/scimbridge/scimbridge/connectors/secret/awssecret"
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/access"
 	"github.com/scimbridge/scimbridge/scim/client"
 	"github.com/scimbridge/scimbridge/scim/emulator"
 	"github.com/scimbridge/scimbridge/scim/plan"
@@ -103,6 +104,14 @@ type app struct {
 	client  *client.Client
 	reader  reconcile.StateReader
 	counter *counter
+	// accessReader and accessApplier are the sso-admin and organizations clients, and access the
+	// phase that plans and applies the access section; all nil without one (access.go).
+	accessReader  access.Reader
+	accessApplier access.Applier
+	access        *accessPhase
+	accessCalls   interface {
+		Calls() (map[string]int64, int64)
+	}
 	// onRunStart is told each run's id (the state lock's holder record).
 	onRunStart func(runID int64)
 	// report is the mapping report of the last source read (reportMu guards it).
@@ -153,6 +162,9 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, secre
 	if err := rt.openTarget(ctx); err != nil {
 		return nil, err
 	}
+	if rt.access, err = newAccessPhase(cfg, rt.state, rt.accessReader, rt.accessApplier); err != nil {
+		return nil, err
+	}
 	return rt, nil
 }
 
@@ -193,11 +205,13 @@ func (rt *app) openTarget(ctx context.Context) error {
 		return s.Reveal(), err
 	}
 	var isCfg *client.IdentityStoreConfig
+	var emb *embedded
 	if baseURL == "" {
 		emu, url, isEndpoint, err := startEmbedded(cfg.EmbeddedDataFile(), rt.log.With("component", "embedded-identity-center"))
 		if err != nil {
 			return err
 		}
+		emb = emu
 		rt.closers = append(rt.closers, emu.close)
 		baseURL = url
 		tok := emu.Token()
@@ -232,6 +246,11 @@ func (rt *app) openTarget(ctx context.Context) error {
 		return err
 	}
 	rt.reader = rt.client
+	if cfg.Access != nil {
+		if err := rt.openAccess(ctx, emb); err != nil {
+			return err
+		}
+	}
 	if isCfg != nil {
 		isCfg.HTTPClient = httpClient
 		isCfg.Observer = rt.counter
@@ -297,7 +316,13 @@ func targetHTTPClient(cfg *config.Config) (*http.Client, error) {
 // embedded is the embedded Identity Center serving on a loopback port for one process.
 type embedded struct {
 	*emulator.Emulator
-	srv *http.Server
+	srv  *http.Server
+	base string // http://127.0.0.1:PORT
+}
+
+// accessEndpoints returns the BaseEndpoints of the embedded sso-admin and organizations APIs.
+func (e *embedded) accessEndpoints() (ssoAdmin, organizations string) {
+	return e.base + e.SSOAdminPath(), e.base + e.OrganizationsPath()
 }
 
 func (e *embedded) close() error {
@@ -312,7 +337,9 @@ func startEmbedded(dataFile string, log *slog.Logger) (*embedded, string, string
 	if err := os.MkdirAll(filepath.Dir(dataFile), 0o700); err != nil {
 		return nil, "", "", fmt.Errorf("embedded identity center: %w", err)
 	}
-	emu, err := emulator.New(emulator.Options{DataPath: dataFile, Logger: log})
+	// Its admin APIs (sso-admin, organizations) are not rate limited, as its SCIM API is not: a
+	// local target needs no pacing (the emulator command acts AWS's limits out).
+	emu, err := emulator.New(emulator.Options{DataPath: dataFile, Logger: log, Access: emulator.AccessOptions{RateLimit: -1}})
 	if err != nil {
 		return nil, "", "", fmt.Errorf("embedded identity center: %w", err)
 	}
@@ -324,7 +351,7 @@ func startEmbedded(dataFile string, log *slog.Logger) (*embedded, string, string
 	srv := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	base := "http://" + ln.Addr().String()
-	return &embedded{Emulator: emu, srv: srv}, base + emu.SCIMPath(), base + emu.IdentityStorePath(), nil
+	return &embedded{Emulator: emu, srv: srv, base: base}, base + emu.SCIMPath(), base + emu.IdentityStorePath(), nil
 }
 
 // reconciler builds the reconciler over the runtime.
@@ -344,7 +371,16 @@ func (rt *app) reconciler(progress func(done, total int), onPlan func(*plan.Plan
 		OnPlan:               onPlan,
 		OnRunStart:           rt.onRunStart,
 		MaxMembersPerRequest: rt.maxMembers(),
+		After:                rt.after(),
 	})
+}
+
+// after is the phase the reconciler runs after users and groups: access, when configured.
+func (rt *app) after() reconcile.AfterFunc {
+	if rt.access == nil {
+		return nil
+	}
+	return rt.access.run
 }
 
 // maxMembers is the target's limit of membership changes per request.

@@ -1,4 +1,5 @@
-# Least privilege: the task role reads one identity store, the named secrets and its state volume;
+# Least privilege: the task role reads one identity store, the named secrets and its state volume
+# (and the organization and Identity Center's access; it changes access only with manage_access);
 # the execution role pulls the image and writes the logs; EventBridge may only run this task.
 
 locals {
@@ -73,6 +74,89 @@ data "aws_iam_policy_document" "task" {
         variable = "identitystore:IdentityStoreId"
         values   = [var.identity_store_id]
       }
+    }
+  }
+
+  # The access section (permission sets and account assignments): the reads of the organization
+  # and of the Identity Center instance, always (scimbridge access explain and dry runs need them;
+  # a config without access: makes none of these calls) ...
+  statement {
+    sid = "ReadAccess"
+    actions = [
+      "organizations:DescribeOrganization",
+      "organizations:ListAccountsForParent",
+      "organizations:ListOrganizationalUnitsForParent",
+      "organizations:ListRoots",
+      "organizations:ListTagsForResource",
+      "sso:DescribeAccountAssignmentCreationStatus",
+      "sso:DescribeAccountAssignmentDeletionStatus",
+      "sso:DescribePermissionSet",
+      "sso:DescribePermissionSetProvisioningStatus",
+      "sso:GetInlinePolicyForPermissionSet",
+      "sso:ListAccountAssignmentCreationStatus",
+      "sso:ListAccountAssignmentDeletionStatus",
+      "sso:ListAccountAssignmentsForPrincipal",
+      "sso:ListAccountsForProvisionedPermissionSet",
+      "sso:ListCustomerManagedPolicyReferencesInPermissionSet",
+      "sso:ListInstances",
+      "sso:ListManagedPoliciesInPermissionSet",
+      "sso:ListPermissionSets",
+      "sso:ListTagsForResource",
+    ]
+    resources = ["*"]
+  }
+
+  # ... and, with manage_access, the writes: permission sets and their policies, assignments, and
+  # the provisioning that Identity Center does with the caller's rights in its own account (the
+  # roles under aws-reserved/sso.amazonaws.com and the AWSSSO_ SAML provider).
+  dynamic "statement" {
+    for_each = var.manage_access ? [1] : []
+
+    content {
+      sid = "ManageAccess"
+      actions = [
+        "sso:AttachCustomerManagedPolicyReferenceToPermissionSet",
+        "sso:AttachManagedPolicyToPermissionSet",
+        "sso:CreateAccountAssignment",
+        "sso:CreatePermissionSet",
+        "sso:DeleteAccountAssignment",
+        "sso:DeleteInlinePolicyFromPermissionSet",
+        "sso:DeletePermissionSet",
+        "sso:DetachCustomerManagedPolicyReferenceFromPermissionSet",
+        "sso:DetachManagedPolicyFromPermissionSet",
+        "sso:ProvisionPermissionSet",
+        "sso:PutInlinePolicyToPermissionSet",
+        "sso:TagResource",
+        "sso:UntagResource",
+        "sso:UpdatePermissionSet",
+      ]
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.manage_access ? [1] : []
+
+    content {
+      sid = "ProvisionAccessInThisAccount"
+      actions = [
+        "iam:AttachRolePolicy",
+        "iam:CreateRole",
+        "iam:DeleteRole",
+        "iam:DeleteRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:GetRole",
+        "iam:GetSAMLProvider",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "iam:PutRolePolicy",
+        "iam:UpdateRole",
+        "iam:UpdateRoleDescription",
+      ]
+      resources = [
+        "arn:${local.partition}:iam::${local.account}:role/aws-reserved/sso.amazonaws.com/*",
+        "arn:${local.partition}:iam::${local.account}:saml-provider/AWSSSO_*",
+      ]
     }
   }
 

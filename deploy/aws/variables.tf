@@ -61,6 +61,12 @@ variable "identity_store_id" {
   default     = null
 }
 
+variable "manage_access" {
+  description = "Let the task role change access: create, update and delete permission sets and account assignments (the config's access: section). false: it may only read the organization and the instance's access."
+  type        = bool
+  default     = false
+}
+
 variable "region" {
   description = "The region of the Identity Center instance (and of the identitystore API)."
   type        = string

@@ -1,6 +1,6 @@
 // Package emulator is an embedded look-alike of AWS IAM Identity Center as a provisioning target:
-// a SCIM 2.0 endpoint at /{tenant}/scim/v2 and the identitystore API (AWS JSON 1.1) over the same
-// SQLite data. It is as strict as Identity Center (and, with Options.Strict, as its older form),
+// a SCIM 2.0 endpoint at /{tenant}/scim/v2, the identitystore API, and the sso-admin and
+// organizations APIs (all three AWS JSON 1.1) over the same SQLite data. It is as strict as Identity Center (and, with Options.Strict, as its older form),
 // so that a client that passes against it does not fail against AWS. With Options.StrictRFC it
 // acts out a generic SCIM 2.0 server that applies RFC 7644 literally instead (a remove of
 // "members" without a value filter removes every member; startIndex paging), the oracle of the
@@ -14,7 +14,11 @@
 // (scimOperations in routes.go, one entry per operation and Stats key), the identitystore
 // operations, which all POST to one path, by their X-Amz-Target header
 // (identityStoreOperations in identitystore.go, handlers in identitystore_users.go,
-// identitystore_groups.go and identitystore_memberships.go).
+// identitystore_groups.go and identitystore_memberships.go), and the access APIs the same way
+// (access_api.go): organizations (organizations.go, an organization laid out on first start, see
+// AccessOptions) and sso-admin (ssoadmin*.go: permission sets, their policies and tags, account
+// assignments and provisioning, asynchronous with a completion delay and a limit of outstanding
+// operations, and a shared request rate, as AWS has).
 //
 // Of github.com/elimity-com/scim the emulator uses only what it does well: its definitions of
 // the core User, Group and enterprise User schemas and its discovery endpoints
@@ -35,6 +39,7 @@
 //	http.ListenAndServe("127.0.0.1:8443", emu.Handler())
 //	// SCIM base URL: "http://127.0.0.1:8443" + emu.SCIMPath(), bearer emu.Token()
 //	// identitystore: BaseEndpoint "http://127.0.0.1:8443" + emu.IdentityStorePath()
+//	// sso-admin, organizations: emu.SSOAdminPath(), emu.OrganizationsPath() likewise
 package emulator
 
 import (
@@ -103,6 +108,8 @@ type Options struct {
 	Seed int64
 	// Logger receives the emulator's logs; nil discards them.
 	Logger *slog.Logger
+	// Access configures the organization and the sso-admin API.
+	Access AccessOptions
 }
 
 // Faults are the knobs a running emulator can change: rate limit, latency, injected errors and
@@ -116,8 +123,13 @@ type Faults struct {
 }
 
 // Stats holds call counters: one per operation ("scim.CreateUser", "scim.PatchGroup",
-// "scim.ListUsers", "identitystore.ListUsers", ...), counting requests that reached the
-// operation, plus "throttled", "injected" and "dropped" for requests the fault knobs answered.
+// "scim.ListUsers", "identitystore.ListUsers", "sso-admin.CreateAccountAssignment",
+// "organizations.ListAccounts", ...), counting requests that reached the operation, plus
+// "throttled", "injected" and "dropped" for requests the fault knobs answered. The access APIs
+// add "sso-admin.throttled" and "organizations.throttled" (their share of "throttled", the
+// outstanding-operation limit's refusals included), "sso-admin.OutstandingRefused" (operations
+// refused for that limit) and "sso-admin.MaxOutstanding", which is not a count but the most
+// asynchronous operations ever IN_PROGRESS at once.
 type Stats map[string]int64
 
 // Emulator is an IAM Identity Center look-alike. It is safe for concurrent use.
@@ -146,6 +158,8 @@ type Emulator struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+
+	access *accessState // the organization, permission sets and assignments (access.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -200,6 +214,10 @@ func New(opts Options) (*Emulator, error) {
 		e.idPrefix = (e.idPrefix + "0000000000")[:10]
 	}
 	e.scimPath = "/" + e.tenant + "/scim/v2"
+	if err := e.initAccess(ctx, opts.Access); err != nil {
+		st.close()
+		return nil, err
+	}
 	e.SetFaults(Faults{RateLimit: opts.RateLimit, Burst: opts.Burst, Latency: opts.Latency,
 		ErrorRatio: opts.ErrorRatio, DropRatio: opts.DropRatio})
 	if err := e.buildDiscovery(); err != nil {

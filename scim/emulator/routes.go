@@ -65,6 +65,10 @@ func (e *Emulator) buildRoutes() {
 	mux.HandleFunc(isPath+"/", func(w http.ResponseWriter, _ *http.Request) {
 		writeAWSJSONError(w, &apiError{status: http.StatusNotFound, detail: "unknown path", awsType: "UnknownOperationException"}, nil)
 	})
+	for path, api := range map[string]*accessAPI{DefaultSSOAdminPath: ssoAdminAPI, DefaultOrganizationsPath: organizationsAPI} {
+		mux.HandleFunc(path, e.serveAccess(api))
+		mux.HandleFunc(path+"/{$}", e.serveAccess(api))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if isSCIMPath(r.URL.Path) {
 			// Another tenant's path: Identity Center answers 401.

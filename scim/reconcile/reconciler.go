@@ -106,6 +106,8 @@ type Config struct {
 	// OnRunStart, when set, is told the id of each run as it is recorded, before anything is read
 	// (the state lock records it for the message a waiting writer gets).
 	OnRunStart func(runID int64)
+	// After, when set, is a further phase of every run (see AfterFunc).
+	After AfterFunc
 }
 
 // Reconciler runs syncs. RunOnce may be called from one goroutine at a time.
@@ -190,10 +192,12 @@ type Result struct {
 	Only   *Selection
 	Counts state.Counts
 	// Errors lists what failed, one line per record.
-	Errors   []string
-	Started  time.Time
-	Ended    time.Time
-	Duration time.Duration
+	Errors []string
+	// AfterSummary is what Config.After added to the plan recorded in the history.
+	AfterSummary string
+	Started      time.Time
+	Ended        time.Time
+	Duration     time.Duration
 }
 
 // ErrSourceRead wraps a failed read of the source; ErrTargetRead a failed read of the target.
@@ -255,6 +259,9 @@ func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, err
 	}
 	if res.Plan != nil {
 		_ = res.Plan.WriteText(&b, r.cfg.MaxMembersPerRequest)
+	}
+	if res.AfterSummary != "" {
+		b.WriteString("\n" + res.AfterSummary)
 	}
 	summary := b.String()
 	// The run is recorded even when the caller's context is done (SIGTERM mid-run).
@@ -355,7 +362,7 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 		res.Counts = state.Counts{Created: s.CreateUsers + s.CreateGroups, Updated: s.UpdateUsers + s.UpdateGroups,
 			Deleted: s.DeleteUsers + s.DeleteGroups, Disabled: s.DisableUsers, MemberAdds: s.AddMembers,
 			MemberRemoves: s.RemoveMembers, Skipped: res.Counts.Skipped}
-		return nil
+		return r.after(ctx, log, opts, res, desired, p)
 	}
 	var cur *scim.TargetState
 	if full {
@@ -403,10 +410,14 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 			return fmt.Errorf("reconcile: record full read: %w", err)
 		}
 	}
+	var usersErr error
 	if len(a.errs) > 0 {
-		return ErrPartial
+		usersErr = ErrPartial
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return joinPartial(usersErr, r.after(ctx, log, opts, res, desired, p))
 }
 
 func (r *Reconciler) guards(opts RunOptions) plan.Guards {

@@ -23,7 +23,7 @@ const (
 )
 
 func (k Kind) check() error {
-	if k != KindUser && k != KindGroup {
+	if k != KindUser && k != KindGroup && !k.access() {
 		return fmt.Errorf("kind %q: %w", string(k), ErrInvalid)
 	}
 	return nil

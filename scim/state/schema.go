@@ -73,11 +73,48 @@ CREATE TABLE unowned (
 	PRIMARY KEY (kind, target_id)
 ) WITHOUT ROWID;
 `,
+	// 3: owned objects of more kinds than users and groups (the permission sets and account
+	// assignments of kinds_access.go). SQLite cannot change a CHECK constraint in place, so
+	// objects is rebuilt without its kind list (Kind.check in Go keeps the kinds known), and
+	// members, whose foreign key names objects, is rebuilt around it: copied aside first, so that
+	// dropping the old objects cascades into nothing.
+	`
+CREATE TABLE objects_v2 AS SELECT * FROM objects;
+CREATE TABLE members_v2 AS SELECT * FROM members;
+DROP TABLE members;
+DROP TABLE objects;
+
+CREATE TABLE objects (
+	kind        TEXT NOT NULL CHECK (kind <> ''),
+	external_id TEXT NOT NULL,
+	target_id   TEXT NOT NULL,
+	data        TEXT NOT NULL,
+	hash        TEXT NOT NULL,
+	updated_at  TEXT NOT NULL,
+	PRIMARY KEY (kind, external_id)
+) WITHOUT ROWID;
+INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at)
+	SELECT kind, external_id, target_id, data, hash, updated_at FROM objects_v2;
+
+CREATE TABLE members (
+	group_kind        TEXT NOT NULL DEFAULT 'group' CHECK (group_kind = 'group'),
+	group_external_id TEXT NOT NULL,
+	user_external_id  TEXT NOT NULL,
+	PRIMARY KEY (group_external_id, user_external_id),
+	FOREIGN KEY (group_kind, group_external_id) REFERENCES objects (kind, external_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX members_by_user ON members (user_external_id);
+INSERT INTO members (group_kind, group_external_id, user_external_id)
+	SELECT group_kind, group_external_id, user_external_id FROM members_v2;
+
+DROP TABLE members_v2;
+DROP TABLE objects_v2;
+`,
 }
 
 // SchemaVersion is the schema version this build writes (PRAGMA user_version): the number of
 // migrations.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrate checks that the file is ours and applies the migrations it lacks, each in its own
 // transaction together with the new user_version. A file already up to date is only read. Each

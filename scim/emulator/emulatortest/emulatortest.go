@@ -15,6 +15,10 @@ type Server struct {
 	URL string
 	// IdentityStoreEndpoint is the BaseEndpoint for the aws-sdk-go-v2 identitystore client.
 	IdentityStoreEndpoint string
+	// SSOAdminEndpoint and OrganizationsEndpoint are the BaseEndpoints for the aws-sdk-go-v2
+	// ssoadmin and organizations clients.
+	SSOAdminEndpoint      string
+	OrganizationsEndpoint string
 	// Token is the SCIM bearer token.
 	Token string
 	// StoreID is the identity store id.
@@ -45,6 +49,8 @@ func Start(t testing.TB, opts emulator.Options) *Server {
 	return &Server{
 		URL:                   ts.URL + emu.SCIMPath(),
 		IdentityStoreEndpoint: ts.URL + emu.IdentityStorePath(),
+		SSOAdminEndpoint:      ts.URL + emu.SSOAdminPath(),
+		OrganizationsEndpoint: ts.URL + emu.OrganizationsPath(),
 		Token:                 emu.Token(),
 		StoreID:               emu.IdentityStoreID(),
 		StatsURL:              ts.URL + emulator.StatsPath,

@@ -54,6 +54,7 @@ type Config struct {
 	State   State                    `yaml:"state,omitempty"`
 	Log     Log                      `yaml:"log,omitempty"`
 	Service Service                  `yaml:"service,omitempty"`
+	Access  *Access                  `yaml:"access,omitempty"` // access.go; nil: no sso-admin or organizations call
 	// DataDir holds the state file and the embedded Identity Center's data when their paths are
 	// not given. Relative to the working directory, unlike every other path (see paths.go);
 	// default "data".
@@ -172,6 +173,11 @@ type Guards struct {
 	AllowClears []string `yaml:"allow_clears,omitempty"`
 	// AllowEmptySource lets an empty or near-empty source deprovision.
 	AllowEmptySource bool `yaml:"allow_empty_source,omitempty"`
+	// MaxAssignmentDeletes and MaxAssignmentDeletePercent limit the account assignments one run
+	// deletes (see access.Guards); AllowAssignmentDeletes is serve's --allow-assignment-deletes.
+	MaxAssignmentDeletes       *int     `yaml:"max_assignment_deletes,omitempty"`
+	MaxAssignmentDeletePercent *float64 `yaml:"max_assignment_delete_percent,omitempty"`
+	AllowAssignmentDeletes     int      `yaml:"allow_assignment_deletes,omitempty"`
 }
 
 // State configures the state store.
@@ -547,6 +553,7 @@ func (c *Config) Validate() error {
 		add("log.format: %q is not text or json", c.Log.Format)
 	}
 	errs = append(errs, c.Service.validate()...)
+	errs = append(errs, c.validateAccess()...)
 	errs = append(errs, c.validateSecrets()...)
 	if c.Source.Type != "" && c.Source.config() != nil {
 		if _, err := c.CompileMapping(); err != nil {

@@ -144,6 +144,7 @@ func (c *Config) setDefaults() {
 	if g.MaxClearPercent == nil {
 		g.MaxClearPercent = ptr(plan.DefaultGuards.MaxClearPercent)
 	}
+	c.setAccessDefaults()
 	c.Service.setDefaults()
 }
 

@@ -56,7 +56,7 @@ func (c *Config) filePaths() []filePath {
 			)
 		}
 	}
-	return out
+	return append(out, c.accessFilePaths()...)
 }
 
 // resolvePaths makes every relative file path of c absolute against dir, the config's folder.

@@ -1,0 +1,366 @@
+package emulator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// Policy limits of a permission set: managed policies (AWS and customer managed together, IAM's
+// default of 10 per role) and the inline policy's size.
+const (
+	maxManagedPolicies    = 10
+	maxInlinePolicyBytes  = 32768
+	maxInlinePolicyChars  = 10240 // characters other than white space
+	maxCustomerPolicyName = 128
+	maxCustomerPolicyPath = 512
+)
+
+func (e *Emulator) ssoAttachManaged(ctx context.Context, body []byte) (any, error) {
+	var req struct {
+		psRequest
+		ManagedPolicyArn *string `json:"ManagedPolicyArn"`
+	}
+	if err := decodeAccess(body, &req); err != nil {
+		return nil, err
+	}
+	a := e.access
+	ps, err := a.target(req.psRequest)
+	if err != nil {
+		return nil, err
+	}
+	arn := deref(req.ManagedPolicyArn)
+	if !managedPolicyARN.MatchString(arn) {
+		return nil, ssoInvalid(fmt.Sprintf("ManagedPolicyArn %q is not the ARN of an AWS managed policy", arn))
+	}
+	if slices.Contains(ps.Managed, arn) {
+		return nil, ssoConflict(fmt.Sprintf("Policy %s is already attached to PermissionSet %s", arn, ps.Name))
+	}
+	if len(ps.Managed)+len(ps.Customer) >= maxManagedPolicies {
+		return nil, ssoQuota(fmt.Sprintf("PermissionSet %s holds %d managed policies, the most allowed", ps.Name, maxManagedPolicies))
+	}
+	next := *ps
+	next.Managed = append(slices.Clone(ps.Managed), arn)
+	slices.Sort(next.Managed)
+	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+}
+
+func (e *Emulator) ssoDetachManaged(ctx context.Context, body []byte) (any, error) {
+	var req struct {
+		psRequest
+		ManagedPolicyArn *string `json:"ManagedPolicyArn"`
+	}
+	if err := decodeAccess(body, &req); err != nil {
+		return nil, err
+	}
+	a := e.access
+	ps, err := a.target(req.psRequest)
+	if err != nil {
+		return nil, err
+	}
+	arn := deref(req.ManagedPolicyArn)
+	if !slices.Contains(ps.Managed, arn) {
+		return nil, ssoNotFound(fmt.Sprintf("Policy %s is not attached to PermissionSet %s", arn, ps.Name))
+	}
+	next := *ps
+	next.Managed = slices.DeleteFunc(slices.Clone(ps.Managed), func(s string) bool { return s == arn })
+	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+}
+
+func (e *Emulator) ssoListManaged(_ context.Context, body []byte) (any, error) {
+	var req struct {
+		psRequest
+		pageParams
+	}
+	if err := decodeAccess(body, &req); err != nil {
+		return nil, err
+	}
+	ps, err := e.access.target(req.psRequest)
+	if err != nil {
+		return nil, err
+	}
+	keys, next, err := pageOf(slices.Clone(ps.Managed), req.pageParams, ssoAdminPage, "managed:"+ps.ARN, ssoInvalid)
+	if err != nil {
+		return nil, err
+	}
+	out := []any{}
+	for _, arn := range keys {
+		out = append(out, map[string]any{"Arn": arn, "Name": arn[strings.LastIndex(arn, "/")+1:]})
+	}
+	return map[string]any{"AttachedManagedPolicies": out, "NextToken": next}, nil
+}
+
+// customerRefIn is a CustomerManagedPolicyReference of a request.
+type customerRefIn struct {
+	Name *string `json:"Name"`
+	Path *string `json:"Path"`
+}
+
+func (c *customerRefIn) check() (customerRef, error) {
+	if c == nil || c.Name == nil || len(*c.Name) < 1 || len(*c.Name) > maxCustomerPolicyName || !psNamePattern.MatchString(*c.Name) {
+		return customerRef{}, ssoInvalid("CustomerManagedPolicyReference.Name must be 1 to 128 characters of letters, digits and +=,.@_-")
+	}
+	ref := customerRef{Name: *c.Name, Path: "/"}
+	if c.Path != nil {
+		if len(*c.Path) > maxCustomerPolicyPath || !customerPathPattern.MatchString(*c.Path) {
+			return customerRef{}, ssoInvalid(fmt.Sprintf("CustomerManagedPolicyReference.Path %q must start and end with /", *c.Path))
+		}
+		ref.Path = *c.Path
+	}
+	return ref, nil
+}
+
+func (e *Emulator) ssoAttachCustomer(ctx context.Context, body []byte) (any, error) {
+	var req struct {
+		psRequest
+		Ref *customerRefIn `json:"CustomerManagedPolicyReference"`
+	}
+	if err := decodeAccess(body, &req); err != nil {
+		return nil, err
+	}
+	a := e.access
+	ps, err := a.target(req.psRequest)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := req.Ref.check()
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(ps.Customer, ref) {
+		return nil, ssoConflict(fmt.Sprintf("Customer managed policy %s%s is already attached to PermissionSet %s", ref.Path, ref.Name, ps.Name))
+	}
+	if len(ps.Managed)+len(ps.Customer) >= maxManagedPolicies {
+		return nil, ssoQuota(fmt.Sprintf("PermissionSet %s holds %d managed policies, the most allowed", ps.Name, maxManagedPolicies))
+	}
+	next := *ps
+	next.Customer = append(slices.Clone(ps.Customer), ref)
+	slices.SortFunc(next.Customer, func(x, y customerRef) int { return strings.Compare(x.Path+x.Name, y.Path+y.Name) })
+	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+}
+
+func (e *Emulator) ssoDetachCustomer(ctx context.Context, body []byte) (any, error) {
+	var req struct {
+		psRequest
+		Ref *customerRefIn `json:"CustomerManagedPolicyReference"`
+	}
+	if err := decodeAccess(body, &req); err != nil {
+		return nil, err
+	}
+	a := e.access
+	ps, err := a.target(req.psRequest)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := req.Ref.check()
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(ps.Customer, ref) {
+		return nil, ssoNotFound(fmt.Sprintf("Customer managed policy %s%s is not attached to PermissionSet %s", ref.Path, ref.Name, ps.Name))
+	}
+	next := *ps
+	next.Customer = slices.DeleteFunc(slices.Clone(ps.Customer), func(c customerRef) bool { return c == ref })
+	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+}
+
+func (e *Emulator) ssoListCustomer(_ context.Context, body []byte) (any, error) {
+	var req struct {
+		psRequest
+		pageParams
+	}
+	if err := decodeAccess(body, &req); err != nil {
+		return nil, err
+	}
+	ps, err := e.access.target(req.psRequest)
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[string]customerRef{}
+	var keys []string
+	for _, c := range ps.Customer {
+		byKey[c.Path+c.Name] = c
+		keys = append(keys, c.Path+c.Name)
+	}
+	keys, next, err := pageOf(keys, req.pageParams, ssoAdminPage, "customer:"+ps.ARN, ssoInvalid)
+	if err != nil {
+		return nil, err
+	}
+	out := []any{}
+	for _, k := range keys {
+		out = append(out, map[string]any{"Name": byKey[k].Name, "Path": byKey[k].Path})
+	}
+	return map[string]any{"CustomerManagedPolicyReferences": out, "NextToken": next}, nil
+}
+
+// checkInlinePolicy applies AWS's limits: a JSON object, at most 32,768 bytes and 10,240
+// characters other than white space.
+func checkInlinePolicy(p string) error {
+	if p == "" {
+		return ssoInvalid("InlinePolicy is required")
+	}
+	if len(p) > maxInlinePolicyBytes {
+		return ssoInvalid(fmt.Sprintf("InlinePolicy is %d bytes long, more than %d", len(p), maxInlinePolicyBytes))
+	}
+	n := 0
+	for _, r := range p {
+		if !unicode.IsSpace(r) {
+			n++
+		}
+	}
+	if n > maxInlinePolicyChars {
+		return ssoInvalid(fmt.Sprintf("InlinePolicy holds %d characters other than white space, more than %d", n, maxInlinePolicyChars))
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(p), &doc); err != nil {
+		return ssoInvalid("InlinePolicy is not a JSON policy document: " + err.Error())
+	}
+	if _, ok := doc["Statement"]; !ok {
+		return ssoInvalid("InlinePolicy has no Statement")
+	}
+	return nil
+}
+
+func (e *Emulator) ssoPutInline(ctx context.Context, body []byte) (any, error) {
+	var req struct {
+		psRequest
+		InlinePolicy *string `json:"InlinePolicy"`
+	}
+	if err := decodeAccess(body, &req); err != nil {
+		return nil, err
+	}
+	a := e.access
+	ps, err := a.target(req.psRequest)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkInlinePolicy(deref(req.InlinePolicy)); err != nil {
+		return nil, err
+	}
+	next := *ps
+	next.Inline = *req.InlinePolicy
+	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+}
+
+func (e *Emulator) ssoGetInline(_ context.Context, body []byte) (any, error) {
+	var req psRequest
+	if err := decodeAccess(body, &req); err != nil {
+		return nil, err
+	}
+	ps, err := e.access.target(req)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	if ps.Inline != "" {
+		out["InlinePolicy"] = ps.Inline
+	}
+	return out, nil
+}
+
+func (e *Emulator) ssoDeleteInline(ctx context.Context, body []byte) (any, error) {
+	var req psRequest
+	if err := decodeAccess(body, &req); err != nil {
+		return nil, err
+	}
+	a := e.access
+	ps, err := a.target(req)
+	if err != nil {
+		return nil, err
+	}
+	if ps.Inline == "" {
+		return map[string]any{}, nil
+	}
+	next := *ps
+	next.Inline = ""
+	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+}
+
+// tagRequest is the part the tag operations share: the resource is a permission set.
+type tagRequest struct {
+	InstanceArn *string `json:"InstanceArn"`
+	ResourceArn *string `json:"ResourceArn"`
+}
+
+func (a *accessState) tagTarget(r tagRequest) (*permSet, error) {
+	if err := a.checkInstance(r.InstanceArn); err != nil {
+		return nil, err
+	}
+	if r.ResourceArn == nil || *r.ResourceArn == "" {
+		return nil, ssoInvalid("ResourceArn is required")
+	}
+	ps := a.permSets[*r.ResourceArn]
+	if ps == nil {
+		return nil, ssoNotFound(fmt.Sprintf("Could not find resource %s", *r.ResourceArn))
+	}
+	return ps, nil
+}
+
+func (e *Emulator) ssoTagResource(ctx context.Context, body []byte) (any, error) {
+	var req struct {
+		tagRequest
+		Tags []tagIn `json:"Tags"`
+	}
+	if err := decodeAccess(body, &req); err != nil {
+		return nil, err
+	}
+	a := e.access
+	ps, err := a.tagTarget(req.tagRequest)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Tags) == 0 {
+		return nil, ssoInvalid("Tags must hold 1 to 50 tags")
+	}
+	tags, err := checkTags(req.Tags, ps.Tags)
+	if err != nil {
+		return nil, err
+	}
+	next := *ps
+	next.Tags = tags
+	return map[string]any{}, a.savePS(ctx, e, ps, next, false)
+}
+
+func (e *Emulator) ssoUntagResource(ctx context.Context, body []byte) (any, error) {
+	var req struct {
+		tagRequest
+		TagKeys []string `json:"TagKeys"`
+	}
+	if err := decodeAccess(body, &req); err != nil {
+		return nil, err
+	}
+	a := e.access
+	ps, err := a.tagTarget(req.tagRequest)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.TagKeys) == 0 || len(req.TagKeys) > 50 {
+		return nil, ssoInvalid("TagKeys must hold 1 to 50 keys")
+	}
+	next := *ps
+	next.Tags = map[string]string{}
+	for k, v := range ps.Tags {
+		if !slices.Contains(req.TagKeys, k) {
+			next.Tags[k] = v
+		}
+	}
+	return map[string]any{}, a.savePS(ctx, e, ps, next, false)
+}
+
+func (e *Emulator) ssoListTags(_ context.Context, body []byte) (any, error) {
+	var req struct {
+		tagRequest
+		NextToken *string `json:"NextToken"`
+	}
+	if err := decodeAccess(body, &req); err != nil {
+		return nil, err
+	}
+	ps, err := e.access.tagTarget(req.tagRequest)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Tags": tagsOut(ps.Tags)}, nil
+}

@@ -1,0 +1,60 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/plan"
+)
+
+// AfterFunc is a further phase of a run (access: permission sets and account assignments), run
+// once the users and groups are applied, or in a dry run once they are planned, so that it plans
+// on top of them. It is skipped when the run is blocked or fails before, and in a targeted sync.
+// Its error sets the run's result as the reconciler's own do: a *plan.BlockedError blocks the
+// run, ErrPartial (wrapped) makes it partial, anything else fails it.
+type AfterFunc func(ctx context.Context, run *AfterRun) error
+
+// AfterRun is what an AfterFunc sees of the run, and what it adds to it.
+type AfterRun struct {
+	ID     int64
+	DryRun bool
+	Log    *slog.Logger
+	// Desired is the source as this run mapped it; Plan the users and groups plan (applied unless
+	// DryRun).
+	Desired scim.Snapshot
+	Plan    *plan.Plan
+	// Errors are the phase's failed records, one line each, added to the run's errors; Failed
+	// counts them in the run's counts.
+	Errors []string
+	// Summary is text added to the plan recorded in the run history.
+	Summary string
+}
+
+// after runs the configured AfterFunc, if any, and folds what it did into the result.
+func (r *Reconciler) after(ctx context.Context, log *slog.Logger, opts RunOptions, res *Result, desired scim.Snapshot, p *plan.Plan) error {
+	if r.cfg.After == nil || opts.Only != nil {
+		return nil
+	}
+	run := &AfterRun{ID: res.RunID, DryRun: opts.DryRun, Log: log, Desired: desired, Plan: p}
+	err := r.cfg.After(ctx, run)
+	res.Errors = append(res.Errors, run.Errors...)
+	res.Counts.Failed += len(run.Errors)
+	res.AfterSummary = run.Summary
+	if err == nil && len(run.Errors) > 0 {
+		err = ErrPartial
+	}
+	return err
+}
+
+// joinPartial keeps ErrPartial the run's error when an after phase's error is also partial.
+func joinPartial(users, after error) error {
+	switch {
+	case after == nil:
+		return users
+	case users == nil, errors.Is(after, ErrPartial) && errors.Is(users, ErrPartial):
+		return after
+	}
+	return errors.Join(users, after)
+}
