@@ -180,4 +180,3 @@ func expand(s string, line int, lookup func(string) (string, bool), errs *[]erro
 	}
 	return b.String()
 }
-
