@@ -142,27 +142,7 @@ func TestGenericSCIMExample(t *testing.T) {
 // only the connection overridden (endpoint, key, target): its queries and scope are the
 // example's own, so only the aws-* groups and their members count.
 func TestGoogleExample(t *testing.T) {
-	fake := googletest.New()
-	t.Cleanup(fake.Close)
-	tokens, err := googletest.NewTokenServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tokens.Close)
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const sa = "scimbridge@my-project.iam.gserviceaccount.com"
-	tokens.Trust(sa, &key.PublicKey)
-	keyJSON, err := googletest.ServiceAccountKey(key, sa, tokens.URL+"/token")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "google-key.json")
-	if err := os.WriteFile(keyFile, keyJSON, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fake, tokens, keyFile := googleFake(t)
 	person := func(id, email, given, family string, suspended bool) *admin.User {
 		return &admin.User{Id: id, PrimaryEmail: email, Suspended: suspended,
 			Name: &admin.UserName{GivenName: given, FamilyName: family, FullName: given + " " + family}}
@@ -190,6 +170,34 @@ func TestGoogleExample(t *testing.T) {
 	if got := tokens.Assertions(); len(got) == 0 || got[0].Sub != "scimbridge-reader@example.com" {
 		t.Errorf("got assertions %+v, want the example's subject impersonated", got)
 	}
+}
+
+// googleFake starts the fake Directory API and token endpoint, and returns them with a
+// service-account key file (of scimbridge@my-project.iam.gserviceaccount.com) they trust.
+func googleFake(t *testing.T) (*googletest.Server, *googletest.TokenServer, string) {
+	t.Helper()
+	fake := googletest.New()
+	t.Cleanup(fake.Close)
+	tokens, err := googletest.NewTokenServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tokens.Close)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sa = "scimbridge@my-project.iam.gserviceaccount.com"
+	tokens.Trust(sa, &key.PublicKey)
+	keyJSON, err := googletest.ServiceAccountKey(key, sa, tokens.URL+"/token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "google-key.json")
+	if err := os.WriteFile(keyFile, keyJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return fake, tokens, keyFile
 }
 
 // TestOpenLDAPExample checks openldap.yaml against slapd over StartTLS with the test CA, with the
