@@ -29,10 +29,10 @@ func guideFiles(t *testing.T) []string {
 
 // snippet is a piece of code in a guide: a code block line or an inline code span.
 type snippet struct {
-	file string
-	line int
-	text string
-	lang string // the code block's language, "" for inline code
+	file  string
+	line  int
+	text  string
+	lang  string // the code block's language, "" for inline code
 	block string // the whole code block, for YAML
 }
 
@@ -248,4 +248,3 @@ func TestGuideCheckerCatchesMistakes(t *testing.T) {
 		}
 	}
 }
-
