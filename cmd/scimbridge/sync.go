@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -245,63 +244,6 @@ func writeWarnings(w io.Writer, lines []string) {
 	for _, l := range lines {
 		fmt.Fprintf(w, "  ~ %s\n", l)
 	}
-}
-
-func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, maxMembers int, summaryOnly bool, exitCode int, warnings []string) error {
-	throttled := sumCounts(throttledBy)
-	type out struct {
-		RunID      int64          `json:"runId"`
-		Result     string         `json:"result"`
-		DryRun     bool           `json:"dryRun"`
-		FullRead   bool           `json:"fullRead"`
-		DurationMS int64          `json:"durationMs"`
-		Counts     any            `json:"counts"`
-		Requests   map[string]int `json:"requests"`
-		Throttled  int            `json:"throttled"`
-		// ThrottledRequests counts, by operation, the attempts answered 429/ThrottlingException
-		// (they are included in Requests).
-		ThrottledRequests map[string]int `json:"throttledRequests"`
-		Errors            []string       `json:"errors"`
-		Plan              *plan.Plan     `json:"plan,omitempty"`
-		// PeakRSSBytes is this process\'s peak resident memory so far (Linux; 0 elsewhere).
-		PeakRSSBytes int64         `json:"peakRssBytes"`
-		Summary      *plan.Summary `json:"summary,omitempty"`
-		// ExitCode is the process's exit code (see sync --help); LeftOut counts the records left
-		// out (invalid or clashing), Clashes those of them that clash with unowned objects.
-		ExitCode int          `json:"exitCode"`
-		LeftOut  int          `json:"leftOut"`
-		Clashes  []plan.Clash `json:"clashes"`
-		// TargetRead is false when the run trusted the state store: unowned objects are then
-		// those the last full read saw.
-		TargetRead bool `json:"targetRead"`
-		// Warnings is the mapping report of the source read: users synced without an expected
-		// attribute (count and first ids), attributes the configuration names that no entry holds.
-		Warnings []string `json:"warnings"`
-	}
-	o := out{RunID: res.RunID, Result: res.Result, DryRun: res.DryRun, FullRead: res.FullRead,
-		DurationMS: res.Duration.Milliseconds(), Counts: res.Counts, Requests: requests, Throttled: throttled, ThrottledRequests: throttledBy,
-		Errors: res.Errors, PeakRSSBytes: peakRSS(), ExitCode: exitCode, TargetRead: res.FullRead, Clashes: []plan.Clash{},
-		Warnings: warnings}
-	if o.Warnings == nil {
-		o.Warnings = []string{}
-	}
-	if !summaryOnly {
-		o.Plan = res.Plan
-	}
-	if o.Errors == nil {
-		o.Errors = []string{}
-	}
-	if res.Plan != nil {
-		s := res.Plan.Summarize(maxMembers)
-		o.Summary = &s
-		o.LeftOut = res.Plan.LeftOut()
-		if len(res.Plan.Clashes) > 0 {
-			o.Clashes = res.Plan.Clashes
-		}
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(o)
 }
 
 // progressBar draws one line on a terminal while a long apply runs; elsewhere it stays silent.
