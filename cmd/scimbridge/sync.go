@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,6 +37,8 @@ type syncFlags struct {
 	fullRead     bool
 	verbose      bool
 	summaryOnly  bool
+	planFile     string
+	detail       bool
 }
 
 func newSyncCmd() *cobra.Command {
@@ -68,6 +69,8 @@ as problems.`,
 	fl.BoolVar(&f.fullRead, "full", false, "read the whole target even when the state store is trusted")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
 	fl.BoolVar(&f.summaryOnly, "summary-only", false, "with --output json, leave the plan's changes out (counts and summary stay)")
+	fl.StringVar(&f.planFile, "plan-file", "", "write the whole text plan to this file; the terminal then shows a plan over "+strconv.Itoa(plan.LargePlanLines)+" lines as a summary per kind of change")
+	fl.BoolVar(&f.detail, "detail", false, "print the whole plan however long (a plan over "+strconv.Itoa(plan.LargePlanLines)+" lines on a terminal is otherwise summarised)")
 	return cmd
 }
 
@@ -86,7 +89,8 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 	}
 	setMemoryLimit()
 	ctx := cmd.Context()
-	log := newLogger(cmd.ErrOrStderr(), cfg.Log, f.verbose)
+	bar := newProgressBar(cmd.ErrOrStderr())
+	log := newLogger(bar.writer(), cfg.Log, f.verbose) // a log line first ends the bar's line
 	var lock *state.Lock
 	if !f.dryRun { // a dry run writes nothing to the target, so it neither needs nor waits for the lock
 		if lock, err = lockState(ctx, cfg, "sync", log); err != nil {
@@ -101,14 +105,13 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 	defer rt.Close()
 
 	out := cmd.OutOrStdout()
-	bar := newProgressBar(cmd.ErrOrStderr())
 	printed := false
 	maxMembers := rt.maxMembers()
 	var onPlan func(*plan.Plan)
 	if f.output == "text" {
 		onPlan = func(p *plan.Plan) { // the plan is shown before anything is written
 			printed = true
-			_ = p.WriteText(out, maxMembers)
+			writePlanText(out, p, maxMembers, f, cfg.DataDir, log)
 			if !f.dryRun && !p.Empty() {
 				fmt.Fprintf(out, "\nApplying to %s...\n", rt.targetDesc)
 			}
@@ -135,7 +138,7 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 		}
 	} else {
 		if !printed && res.Plan != nil {
-			_ = res.Plan.WriteText(out, maxMembers)
+			writePlanText(out, res.Plan, maxMembers, f, cfg.DataDir, log)
 		}
 		writeWarnings(out, rt.lastReport().Lines())
 		writeTextSummary(out, res, requests, throttled, time.Since(start))
@@ -243,49 +246,6 @@ func writeWarnings(w io.Writer, lines []string) {
 	fmt.Fprintf(w, "\nWarnings about the source data (%d; the run goes on):\n", len(lines))
 	for _, l := range lines {
 		fmt.Fprintf(w, "  ~ %s\n", l)
-	}
-}
-
-// progressBar draws one line on a terminal while a long apply runs; elsewhere it stays silent.
-type progressBar struct {
-	mu    sync.Mutex
-	w     io.Writer
-	on    bool
-	last  time.Time
-	drawn bool
-}
-
-func newProgressBar(w io.Writer) *progressBar {
-	on := false
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			on = true
-		}
-	}
-	return &progressBar{w: w, on: on}
-}
-
-func (b *progressBar) update(done, total int) {
-	if !b.on || total < 200 {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if time.Since(b.last) < 100*time.Millisecond && done < total {
-		return
-	}
-	b.last = time.Now()
-	const width = 30
-	filled := width * done / total
-	fmt.Fprintf(b.w, "\r[%s%s] %3d%% %d/%d changes", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), 100*done/total, done, total)
-	b.drawn = true
-}
-
-func (b *progressBar) finish() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.drawn {
-		fmt.Fprintln(b.w)
 	}
 }
 
