@@ -221,6 +221,23 @@ func TestGuidesNameRealCommandsAndKeys(t *testing.T) {
 			}
 		}
 	}
+	// The commands in the examples' comments, too.
+	examples, _ := filepath.Glob(filepath.Join("..", "..", "deploy", "examples", "*.yaml"))
+	for _, f := range examples {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, l := range strings.Split(string(b), "\n") {
+			// Commands are the indented lines of a comment ("#   scimbridge check ..."), not its prose.
+			if text, ok := strings.CutPrefix(strings.TrimSpace(l), "#"); ok && strings.HasPrefix(text, "  ") && invocation.MatchString(text) {
+				commands++
+				for _, p := range checkInvocation(root, text) {
+					t.Errorf("%s:%d: %q: %s", filepath.Base(f), i+1, l, p)
+				}
+			}
+		}
+	}
 	t.Logf("checked %d commands, %d keys, %d config blocks", commands, keys, blocks)
 	if commands < 20 || keys < 40 || blocks < 8 {
 		t.Errorf("checked %d commands, %d keys, %d config blocks: the guides hold more than that", commands, keys, blocks)
