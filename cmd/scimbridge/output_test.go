@@ -86,6 +86,19 @@ func TestSyncJSONMatchesItsSchema(t *testing.T) {
 	if cl, _ := docs["left out"]["clashes"].([]any); len(cl) == 0 {
 		t.Errorf("left out: no clashes listed")
 	}
+
+	// The directory emptied after a sync: blocked by the guards (exit 3), same document.
+	dir = quickstart(t)
+	if _, errOut, code := run(t, dir, "sync", "-c", "scimbridge.yaml"); code != 0 {
+		t.Fatalf("sync: %s", errOut)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "directory.yaml"), []byte("users: []\ngroups: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runJSON("blocked", exitBlocked)
+	if docs["blocked"]["result"] != "blocked" || len(docs["blocked"]["errors"].([]any)) == 0 {
+		t.Errorf("blocked: result %v errors %v", docs["blocked"]["result"], docs["blocked"]["errors"])
+	}
 }
 
 // removeState deletes the quickstart's state store (the embedded target stays): every object
