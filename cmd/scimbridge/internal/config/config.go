@@ -228,14 +228,14 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	if c == nil { // the decoder stopped part-way: what it read cannot be validated
-		return nil, fmt.Errorf("config %s: %w", path, errors.Join(problems...))
+		return nil, fileProblems(path, errors.Join(problems...))
 	}
 	envErr := c.applyEnv(os.Environ()) // SCIMBRIDGE_* variables win over the file (env.go)
 	c.setDefaults()                    // after the environment: some defaults depend on other keys
 	c.resolvePaths(filepath.Dir(abs))  // once, for every key that names a file (paths.go)
 	all := append(problems, envErr, c.Validate())
 	if err := byLine(errors.Join(all...)); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, fileProblems(path, err)
 	}
 	return c, nil
 }

@@ -411,3 +411,32 @@ func byLine(err error) error {
 	sort.SliceStable(es, func(i, j int) bool { return line(es[i]) < line(es[j]) })
 	return errors.Join(es...)
 }
+
+// problemsError is every problem of a config file, one a line:
+//
+//	config scimbridge.yaml: 2 problems:
+//	  line 3: source: unknown key "flie"; did you mean "file"?
+//	  line 6: sync.policy: expected one of sync, upsert-only, create-only, not "upsert_only"; ...
+type problemsError struct {
+	path string
+	errs []error
+}
+
+// fileProblems wraps the (joined) problems of the config file at path.
+func fileProblems(path string, err error) error {
+	return &problemsError{path: path, errs: leaves(err)}
+}
+
+func (e *problemsError) Error() string {
+	if len(e.errs) == 1 {
+		return fmt.Sprintf("config %s: %v", e.path, e.errs[0])
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "config %s: %d problems:", e.path, len(e.errs))
+	for _, err := range e.errs {
+		b.WriteString("\n  " + strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	}
+	return b.String()
+}
+
+func (e *problemsError) Unwrap() []error { return e.errs }
