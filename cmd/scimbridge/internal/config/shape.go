@@ -28,6 +28,9 @@ type shapeError struct {
 	line int
 	key  string // the key path the problem is at (for an unknown key: the key itself)
 	msg  string
+	// suggested is the key path an unknown key was likely meant to be; Validate's complaint
+	// that this key is missing is then the same mistake, and left out.
+	suggested string
 }
 
 func (e *shapeError) Error() string {
@@ -110,12 +113,14 @@ func (c *shapeChecker) walk(n *yaml.Node, t reflect.Type, path string) {
 					continue
 				}
 				msg := fmt.Sprintf("unknown key %q", k.Value)
+				suggested := ""
 				if s := closest(k.Value, keysOf(fields)); s != "" {
 					msg += fmt.Sprintf("; did you mean %q?", s)
+					suggested = join(path, s)
 				} else {
 					msg += fmt.Sprintf(" (known keys: %s)", strings.Join(keysOf(fields), ", "))
 				}
-				c.errs = append(c.errs, &shapeError{line: k.Line, key: join(path, k.Value), msg: prefixPath(path, msg)})
+				c.errs = append(c.errs, &shapeError{line: k.Line, key: join(path, k.Value), msg: prefixPath(path, msg), suggested: suggested})
 				continue
 			}
 			c.lines[join(path, k.Value)] = k.Line
@@ -364,7 +369,8 @@ func (e *lineError) Unwrap() error { return e.err }
 
 // withLines puts before each of err's messages the line of the key it names, when the file
 // names it (a key set by a SCIMBRIDGE_* variable, or a missing one, has no line), and leaves out
-// the messages about keys the shape check already reported (their values were not decoded).
+// the messages about keys the shape check already reported (their values were not decoded) or
+// that an unknown key was likely meant to be ("flie" for a missing "file").
 // Messages keep their order.
 func withLines(err error, lines map[string]int, shape []*shapeError) error {
 	if err == nil || (lines == nil && shape == nil) {
@@ -379,7 +385,7 @@ next:
 			continue
 		}
 		for _, s := range shape {
-			if m[1] == s.key || strings.HasPrefix(m[1], s.key+".") {
+			if m[1] == s.key || strings.HasPrefix(m[1], s.key+".") || m[1] == s.suggested {
 				continue next
 			}
 		}
