@@ -18,6 +18,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -49,6 +50,7 @@ type objects struct {
 	serviceAccounts []*corev1.ServiceAccount
 	ingresses       []*networkingv1.Ingress
 	serviceMonitors []*serviceMonitor
+	pdbs            []*policyv1.PodDisruptionBudget
 	kinds           []string
 }
 
@@ -92,6 +94,9 @@ func parseManifests(t *testing.T, name, src string, into *objects) {
 		case "networking.k8s.io/v1/Ingress":
 			o := &networkingv1.Ingress{}
 			into.ingresses, obj = append(into.ingresses, o), o
+		case "policy/v1/PodDisruptionBudget":
+			o := &policyv1.PodDisruptionBudget{}
+			into.pdbs, obj = append(into.pdbs, o), o
 		case "monitoring.coreos.com/v1/ServiceMonitor":
 			o := &serviceMonitor{}
 			into.serviceMonitors, obj = append(into.serviceMonitors, o), o
@@ -195,13 +200,21 @@ func TestChartDefaultValues(t *testing.T) {
 	if parsed.Service["listen"] != "0.0.0.0:8080" || parsed.Service["interval"] != "1h" {
 		t.Errorf("service section %v, want listen 0.0.0.0:8080 and the values' interval", parsed.Service)
 	}
-	if parsed.Target["token_file"] != "/run/secrets/scimbridge/scim-token" {
-		t.Errorf("target %v", parsed.Target)
+	// The defaults are a demo that works: the example directory into the embedded target.
+	if parsed.Target != nil || parsed.Source["type"] != "file" {
+		t.Errorf("source %v target %v, want the file source and no target (the embedded Identity Center)", parsed.Source, parsed.Target)
+	}
+	example, err := os.ReadFile("examples/directory.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := objs.configMaps[0].Data["directory.yaml"]; got != string(example) {
+		t.Errorf("the ConfigMap's directory.yaml differs from deploy/examples/directory.yaml (copy it to %s/files/directory.yaml)", chartDir)
 	}
 	if objs.pvcs[0].Annotations["helm.sh/resource-policy"] != "keep" {
 		t.Error("the state PVC must survive helm uninstall")
 	}
-	for _, want := range []string{"WARNING: secrets.existingSecret is empty", "port-forward svc/sync-scimbridge 8080",
+	for _, want := range []string{"DEMO: no config.target", "port-forward svc/sync-scimbridge 8080",
 		"/metrics has no authentication", "sign in with service.ui_password"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
@@ -382,7 +395,7 @@ func TestChartSchemaRejects(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "schema") {
 				t.Fatalf("render error %v, want a schema error about %s", err, tc.want)
 			}
-			if strings.Contains(err.Error(), "s3cr3t") && tc.name != "literal token" {
+			if strings.Contains(err.Error(), "s3cr3t") {
 				t.Errorf("error shows a value: %v", err)
 			}
 		})
@@ -449,5 +462,138 @@ func TestKubernetesManifests(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(objs.configMaps[0].Data["scimbridge.yaml"]), &cfg); err != nil || cfg.Source.Type == "" ||
 		!strings.HasPrefix(cfg.Target["token_file"], "/run/secrets/scimbridge/") {
 		t.Errorf("config %+v: %v", cfg, err)
+	}
+}
+
+// writeValues writes values for a test into a file and returns its path.
+func writeValues(t *testing.T, values string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(f, []byte(values), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// haValues are two replicas on PostgreSQL with a real target.
+const haValues = `replicas: 2
+stateDatabase: {existingSecret: scimbridge-db, key: url}
+secrets: {existingSecret: scimbridge}
+config:
+  source: {type: file, file: {path: /etc/scimbridge/directory.yaml}}
+  target:
+    scim_url: https://scim.eu-west-1.amazonaws.com/abcd1234/scim/v2
+    token_file: /run/secrets/scimbridge/scim-token
+`
+
+// TestChartHighAvailability: replicas 2 with a database URL from a Secret renders a rolling
+// Deployment of 2 whose pods get the URL as SCIMBRIDGE_STATE_URL (state.url), prefer different
+// nodes, a PodDisruptionBudget, and no PVC.
+func TestChartHighAvailability(t *testing.T) {
+	objs, notes := renderObjects(t, writeValues(t, haValues))
+	if diff := cmp.Diff([]string{"ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"}, objs.kinds); diff != "" {
+		t.Fatalf("kinds, want a PodDisruptionBudget and no PVC (-want +got):\n%s", diff)
+	}
+	d := objs.deployments[0]
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 || d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType ||
+		d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntValue() != 0 {
+		t.Errorf("replicas %v strategy %+v, want 2, a rolling update that keeps one running", d.Spec.Replicas, d.Spec.Strategy)
+	}
+	pod := d.Spec.Template.Spec
+	checkSecurity(t, pod.SecurityContext, pod.Containers[0].SecurityContext)
+	var url *corev1.EnvVar
+	for i, e := range pod.Containers[0].Env {
+		if e.Name == "SCIMBRIDGE_STATE_URL" {
+			url = &pod.Containers[0].Env[i]
+		}
+	}
+	if url == nil || url.Value != "" || url.ValueFrom == nil || url.ValueFrom.SecretKeyRef.Name != "scimbridge-db" || url.ValueFrom.SecretKeyRef.Key != "url" {
+		t.Errorf("SCIMBRIDGE_STATE_URL %+v, want it from the Secret scimbridge-db, key url", url)
+	}
+	for _, v := range pod.Volumes {
+		if v.Name == "state" && v.EmptyDir == nil {
+			t.Errorf("state volume %+v, want an emptyDir (the state is in PostgreSQL)", v)
+		}
+	}
+	aff := pod.Affinity
+	if aff == nil || aff.PodAntiAffinity == nil || len(aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 ||
+		aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.TopologyKey != "kubernetes.io/hostname" {
+		t.Errorf("affinity %+v, want a preferred anti-affinity over hostnames", aff)
+	} else if sel := aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.LabelSelector.MatchLabels; !cmp.Equal(sel, d.Spec.Selector.MatchLabels) {
+		t.Errorf("anti-affinity selects %v, want the pods' own labels %v", sel, d.Spec.Selector.MatchLabels)
+	}
+	pdb := objs.pdbs[0]
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || !cmp.Equal(pdb.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels) {
+		t.Errorf("PodDisruptionBudget %+v", pdb.Spec)
+	}
+	if !strings.Contains(notes, "2 replicas share the state in PostgreSQL") {
+		t.Errorf("NOTES.txt lacks the replicas note:\n%s", notes)
+	}
+	objs, _ = renderObjects(t, writeValues(t, haValues+"podAntiAffinity: hard\n"))
+	if a := objs.deployments[0].Spec.Template.Spec.Affinity; a == nil || len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 1 {
+		t.Errorf("podAntiAffinity hard: affinity %+v, want a required anti-affinity", a)
+	}
+	// One replica with a database: no PVC either, and still one replica.
+	objs, _ = renderObjects(t, writeValues(t, strings.Replace(haValues, "replicas: 2", "replicas: 1", 1)))
+	if len(objs.pvcs) != 0 || len(objs.pdbs) != 0 || *objs.deployments[0].Spec.Replicas != 1 {
+		t.Errorf("replicas 1 on PostgreSQL: %d PVCs, %d PDBs, %d replicas; want none, none, 1", len(objs.pvcs), len(objs.pdbs), *objs.deployments[0].Spec.Replicas)
+	}
+}
+
+// TestChartRenderTimeErrors: mistakes that would end in a crash loop, or in two writers on one
+// SQLite file, fail at render time saying what to set.
+func TestChartRenderTimeErrors(t *testing.T) {
+	for _, tc := range []struct{ name, values, want string }{
+		{"replicas without a database", "replicas: 2\nconfig: {source: {type: file}, target: {scim_url: 'https://x/scim/v2', token: 'env://T'}}\n",
+			"replicas: 2 needs stateDatabase.existingSecret"},
+		{"replicas with the embedded target", "replicas: 3\nstateDatabase: {existingSecret: db}\n", "replicas: 3 needs config.target.scim_url"},
+		{"a secret file without the Secret", "config: {source: {type: file}, target: {scim_url: 'https://x/scim/v2', token_file: /run/secrets/scimbridge/scim-token}}\n",
+			"secrets.existingSecret is empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := render(t, writeValues(t, tc.values))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestChartSchemaChecksTheConfig: values.schema.json holds scimbridge's own config schema, so a
+// misspelt or mistyped nested key, a wrong value or a literal secret anywhere in config fails at
+// render time, and references pass.
+func TestChartSchemaChecksTheConfig(t *testing.T) {
+	for _, tc := range []struct{ name, values, want string }{
+		{"misspelt nested key", "config: {source: {type: file}, target: {scim_ur: 'https://x'}}\n", "scim_ur"},
+		{"misspelt deep key", "config: {source: {type: ldap, ldap: {users: {base_db: 'dc=x'}}}}\n", "base_db"},
+		{"wrong enum", "config: {source: {type: file}, sync: {policy: yolo}}\n", "policy"},
+		{"wrong type", "config: {source: {type: file}, target: {concurrency: many}}\n", "concurrency"},
+		{"literal LDAP password", "config: {source: {type: ldap, ldap: {bind_password: hunter2-hunter2}}}\n", "bind_password"},
+		{"literal Google key", "config: {source: {type: google, google: {service_account_key: '{\"private_key\": \"x\"}'}}}\n", "service_account_key"},
+		{"literal webhook secret", "config: {source: {type: file}, service: {webhook_secret: abc123abc123}}\n", "webhook_secret"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := render(t, writeValues(t, tc.values))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "schema") {
+				t.Fatalf("got %v, want a schema error about %s", err, tc.want)
+			}
+			for _, secret := range []string{"hunter2", "abc123abc123", "private_key"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("the error shows the secret %q: %v", secret, err)
+				}
+			}
+		})
+	}
+	ok := `secrets: {existingSecret: scimbridge}
+config:
+  source:
+    type: ldap
+    ldap: {flavour: active_directory, url: 'ldaps://dc1:636', bind_password: 'aws-ssm:///scimbridge/bind', users: {base_dn: 'dc=x'}}
+  target: {scim_url: 'https://x/scim/v2', token: 'aws-secretsmanager://scimbridge/scim#token', concurrency: 8, timeout: 45s}
+  service: {webhook_secret_file: /run/secrets/scimbridge/webhook-secret, bearer_token: '${BEARER}'}
+  sync: {policy: upsert-only, guards: {max_deletes: 50}}
+`
+	if _, err := render(t, writeValues(t, ok)); err != nil {
+		t.Errorf("references and valid values were refused: %v", err)
 	}
 }

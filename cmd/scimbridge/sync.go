@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,6 +40,8 @@ type syncFlags struct {
 	fullRead               bool
 	verbose                bool
 	summaryOnly            bool
+	planFile               string
+	detail                 bool
 }
 
 func newSyncCmd() *cobra.Command {
@@ -73,6 +73,8 @@ as problems.`,
 	fl.BoolVar(&f.fullRead, "full", false, "read the whole target even when the state store is trusted")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
 	fl.BoolVar(&f.summaryOnly, "summary-only", false, "with --output json, leave the plan's changes out (counts and summary stay)")
+	fl.StringVar(&f.planFile, "plan-file", "", "write the whole text plan to this file; the terminal then shows a plan over "+strconv.Itoa(plan.LargePlanLines)+" lines as a summary per kind of change")
+	fl.BoolVar(&f.detail, "detail", false, "print the whole plan however long (a plan over "+strconv.Itoa(plan.LargePlanLines)+" lines on a terminal is otherwise summarised)")
 	return cmd
 }
 
@@ -91,7 +93,8 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 	}
 	setMemoryLimit()
 	ctx := cmd.Context()
-	log := newLogger(cmd.ErrOrStderr(), cfg.Log, f.verbose)
+	bar := newProgressBar(cmd.ErrOrStderr())
+	log := newLogger(bar.writer(), cfg.Log, f.verbose) // a log line first ends the bar's line
 	var lock *state.Lock
 	if !f.dryRun { // a dry run writes nothing to the target, so it neither needs nor waits for the lock
 		if lock, err = lockState(ctx, cfg, "sync", log); err != nil {
@@ -106,14 +109,13 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 	defer rt.Close()
 
 	out := cmd.OutOrStdout()
-	bar := newProgressBar(cmd.ErrOrStderr())
 	printed := false
 	maxMembers := rt.maxMembers()
 	var onPlan func(*plan.Plan)
 	if f.output == "text" {
 		onPlan = func(p *plan.Plan) { // the plan is shown before anything is written
 			printed = true
-			_ = p.WriteText(out, maxMembers)
+			writePlanText(out, p, maxMembers, f, cfg.DataDir, log)
 			if !f.dryRun && !p.Empty() {
 				fmt.Fprintf(out, "\nApplying to %s...\n", rt.targetDesc)
 			}
@@ -169,7 +171,7 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 		}
 	} else {
 		if !printed && res.Plan != nil {
-			_ = res.Plan.WriteText(out, maxMembers)
+			writePlanText(out, res.Plan, maxMembers, f, cfg.DataDir, log)
 		}
 		writeWarnings(out, rt.lastReport().Lines())
 		writeTextSummary(out, res, requests, throttled, time.Since(start))
@@ -278,109 +280,6 @@ func writeWarnings(w io.Writer, lines []string) {
 	fmt.Fprintf(w, "\nWarnings about the source data (%d; the run goes on):\n", len(lines))
 	for _, l := range lines {
 		fmt.Fprintf(w, "  ~ %s\n", l)
-	}
-}
-
-func writeJSONResult(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, maxMembers int, summaryOnly bool, exitCode int, warnings []string, acc *accessJSON) error {
-	throttled := sumCounts(throttledBy)
-	type out struct {
-		RunID      int64          `json:"runId"`
-		Result     string         `json:"result"`
-		DryRun     bool           `json:"dryRun"`
-		FullRead   bool           `json:"fullRead"`
-		DurationMS int64          `json:"durationMs"`
-		Counts     any            `json:"counts"`
-		Requests   map[string]int `json:"requests"`
-		Throttled  int            `json:"throttled"`
-		// ThrottledRequests counts, by operation, the attempts answered 429/ThrottlingException
-		// (they are included in Requests).
-		ThrottledRequests map[string]int `json:"throttledRequests"`
-		Errors            []string       `json:"errors"`
-		Plan              *plan.Plan     `json:"plan,omitempty"`
-		// PeakRSSBytes is this process\'s peak resident memory so far (Linux; 0 elsewhere).
-		PeakRSSBytes int64         `json:"peakRssBytes"`
-		Summary      *plan.Summary `json:"summary,omitempty"`
-		// ExitCode is the process's exit code (see sync --help); LeftOut counts the records left
-		// out (invalid or clashing), Clashes those of them that clash with unowned objects.
-		ExitCode int          `json:"exitCode"`
-		LeftOut  int          `json:"leftOut"`
-		Clashes  []plan.Clash `json:"clashes"`
-		// TargetRead is false when the run trusted the state store: unowned objects are then
-		// those the last full read saw.
-		TargetRead bool `json:"targetRead"`
-		// Warnings is the mapping report of the source read: users synced without an expected
-		// attribute (count and first ids), attributes the configuration names that no entry holds.
-		Warnings []string `json:"warnings"`
-		// Access is the access section's plan (with its summary) and what applying it did; absent
-		// without an access section, or when the run stopped before it.
-		Access *accessJSON `json:"access,omitempty"`
-	}
-	o := out{RunID: res.RunID, Result: res.Result, DryRun: res.DryRun, FullRead: res.FullRead,
-		DurationMS: res.Duration.Milliseconds(), Counts: res.Counts, Requests: requests, Throttled: throttled, ThrottledRequests: throttledBy,
-		Errors: res.Errors, PeakRSSBytes: peakRSS(), ExitCode: exitCode, TargetRead: res.FullRead, Clashes: []plan.Clash{},
-		Warnings: warnings, Access: acc}
-	if o.Warnings == nil {
-		o.Warnings = []string{}
-	}
-	if !summaryOnly {
-		o.Plan = res.Plan
-	}
-	if o.Errors == nil {
-		o.Errors = []string{}
-	}
-	if res.Plan != nil {
-		s := res.Plan.Summarize(maxMembers)
-		o.Summary = &s
-		o.LeftOut = res.Plan.LeftOut()
-		if len(res.Plan.Clashes) > 0 {
-			o.Clashes = res.Plan.Clashes
-		}
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(o)
-}
-
-// progressBar draws one line on a terminal while a long apply runs; elsewhere it stays silent.
-type progressBar struct {
-	mu    sync.Mutex
-	w     io.Writer
-	on    bool
-	last  time.Time
-	drawn bool
-}
-
-func newProgressBar(w io.Writer) *progressBar {
-	on := false
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			on = true
-		}
-	}
-	return &progressBar{w: w, on: on}
-}
-
-func (b *progressBar) update(done, total int) {
-	if !b.on || total < 200 {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if time.Since(b.last) < 100*time.Millisecond && done < total {
-		return
-	}
-	b.last = time.Now()
-	const width = 30
-	filled := width * done / total
-	fmt.Fprintf(b.w, "\r[%s%s] %3d%% %d/%d changes", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), 100*done/total, done, total)
-	b.drawn = true
-}
-
-func (b *progressBar) finish() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.drawn {
-		fmt.Fprintln(b.w)
 	}
 }
 

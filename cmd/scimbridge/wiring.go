@@ -49,6 +49,7 @@ func newLogger(w io.Writer, c config.Log, verbose bool) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
+		opts.ReplaceAttr = jsonLogDurations // duration_ms=9.2, not nanoseconds (output.go)
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

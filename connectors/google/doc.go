@@ -64,7 +64,7 @@
 //	  concurrency: 4
 //	  max_attempts: 5
 //	  watch:
-//	    address: https://scimbridge.example.com/webhooks/google
+//	    address: https://scimbridge.example.com/v1/webhooks/google   # scimbridge serve's endpoint
 //	    events: [add, delete, update, undelete]
 //	    ttl: 6h
 //	    renew_before: 15m

@@ -2,8 +2,10 @@
 // an error), `${ENV}` expanded in values, SCIMBRIDGE_* variables applied over the file, the
 // defaults filled in by one function (defaults.go; deploy/CONFIG.md lists them), every relative
 // file path resolved once against the config file's folder (paths.go; data_dir is the one
-// exception), then every problem reported at once by Validate, which changes nothing. Secrets
-// never print: the rendered config and every message show <secret>; their references resolve
+// exception), then every problem reported at once by Validate, which changes nothing. Messages
+// name key paths and lines, never Go types (shape.go walks the YAML tree beside the structs' yaml
+// tags; an enum:"a,b" tag lists the values a key takes, enum.go), with the nearest key or value for
+// a typo. Secrets never print: the rendered config and every message show <secret>; their references resolve
 // through the secret.Resolver the program passes in.
 //
 //	source:
@@ -22,7 +24,6 @@ package config
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,12 +31,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
-	"slices"
-	"strconv"
+	"reflect"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -59,6 +57,14 @@ type Config struct {
 	// not given. Relative to the working directory, unlike every other path (see paths.go);
 	// default "data".
 	DataDir string `yaml:"data_dir,omitempty"`
+
+	file *fileInfo // where the keys are in the file, for messages (nil: built in code)
+}
+
+// fileInfo is what the shape check learnt of the file a Config was decoded from.
+type fileInfo struct {
+	lines map[string]int // key path -> line
+	shape []*shapeError
 }
 
 // Target is where users and groups are written.
@@ -69,7 +75,7 @@ type Target struct {
 	TokenFile string        `yaml:"token_file,omitempty"`
 	// Profile is identity_center (default) or generic (a plain SCIM 2.0 server, whose
 	// /ServiceProviderConfig is read for the defaults of the settings below).
-	Profile Profile `yaml:"profile,omitempty"`
+	Profile Profile `yaml:"profile,omitempty" enum:"identity_center,generic"`
 	// PageSize is the count asked for per page of a listing. Default: 100 for identity_center
 	// (its most); for generic, the target's filter.maxResults, else 100.
 	PageSize int `yaml:"page_size,omitempty"`
@@ -80,7 +86,7 @@ type Target struct {
 	// listing when it shows any, else per user with a filter when the target filters, else per
 	// group with a GET), listings, filter (per user: members.value eq "<id>") or get (per group).
 	// identity_center returns groups without members: only filter works there.
-	GroupMembers GroupMembers `yaml:"group_members,omitempty"`
+	GroupMembers GroupMembers `yaml:"group_members,omitempty" enum:"auto,listings,filter,get"`
 	// IdentityStoreID enables bulk reads through the identitystore API with the AWS configuration
 	// of the environment, loaded as the AWS CLI does (AWS_PROFILE, shared config and credentials
 	// files, AWS_REGION, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_IDENTITYSTORE, roles). Region and
@@ -145,9 +151,9 @@ type Embedded struct {
 
 // Sync steers planning.
 type Sync struct {
-	Policy      plan.Policy      `yaml:"policy,omitempty"`
-	Deprovision plan.Deprovision `yaml:"deprovision,omitempty"`
-	Adopt       plan.Adopt       `yaml:"adopt,omitempty"`
+	Policy      plan.Policy      `yaml:"policy,omitempty" enum:"sync,upsert-only,create-only"`
+	Deprovision plan.Deprovision `yaml:"deprovision,omitempty" enum:"delete,disable"`
+	Adopt       plan.Adopt       `yaml:"adopt,omitempty" enum:"none,external_id,name"`
 	// AdoptUnmatched (with adopt external_id or name, and policy sync) also takes over the unowned
 	// users and groups whose externalId matches no source record, left by the tool before
 	// scimbridge, to deprovision them under the guards. See plan.Options.AdoptUnmatched.
@@ -191,8 +197,8 @@ type State struct {
 
 // Log configures logging.
 type Log struct {
-	Level  string `yaml:"level,omitempty"`  // debug | info | warn | error
-	Format string `yaml:"format,omitempty"` // text | json
+	Level  string `yaml:"level,omitempty" enum:"debug,info,warn,error"`
+	Format string `yaml:"format,omitempty" enum:"text,json"`
 }
 
 // Duration is a time.Duration written as "30s", "24h".
@@ -202,7 +208,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (such as 30s or 24h)", n.Line, n.Value)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (such as 30s or 24h)", n.Line, n.Value)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -211,7 +217,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML renders the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// Load reads, expands, decodes and validates a config file. All problems come back at once.
+// Load reads, expands, decodes and validates a config file. All problems come back at once, in
+// the order of their lines: the shape check's (unknown keys, values of the wrong type) and
+// Validate's, each with the line of the key it names.
 func Load(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -221,15 +229,19 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := decode(raw, os.LookupEnv)
+	c, problems, err := decodeAll(raw, os.LookupEnv)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if c == nil { // the decoder stopped part-way: what it read cannot be validated
+		return nil, fileProblems(path, errors.Join(problems...))
 	}
 	envErr := c.applyEnv(os.Environ()) // SCIMBRIDGE_* variables win over the file (env.go)
 	c.setDefaults()                    // after the environment: some defaults depend on other keys
 	c.resolvePaths(filepath.Dir(abs))  // once, for every key that names a file (paths.go)
-	if err := errors.Join(envErr, c.Validate()); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+	all := append(problems, envErr, c.Validate())
+	if err := byLine(errors.Join(all...)); err != nil {
+		return nil, fileProblems(path, err)
 	}
 	return c, nil
 }
@@ -248,204 +260,61 @@ func Parse(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
 
 // decode is Parse without the defaults.
 func decode(raw []byte, lookup func(string) (string, bool)) (*Config, error) {
+	c, problems, err := decodeAll(raw, lookup)
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	return c, nil
+}
+
+// decodeAll expands and decodes raw. err is a YAML syntax error; problems are the expansion and
+// shape errors, every one of the file. With problems, the config is what could be decoded (the
+// values with problems left at zero), for Validate to report the rest; it is nil when the
+// decoder stopped part-way.
+func decodeAll(raw []byte, lookup func(string) (string, bool)) (*Config, []error, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var errs []error
-	expanded := expandText(raw, &root, lookup, &errs)
-	var c Config
+	var problems []error
+	expanded := expandText(raw, &root, lookup, &problems)
+	var eroot yaml.Node
+	if err := yaml.Unmarshal(expanded, &eroot); err != nil {
+		return nil, nil, err
+	}
+	shape, lines := checkShape(&eroot)
+	for _, s := range shape {
+		problems = append(problems, s)
+	}
+	c := &Config{file: &fileInfo{lines: lines, shape: shape}}
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
+	dec.KnownFields(len(shape) == 0)
+	err := dec.Decode(c)
+	var te *yaml.TypeError
+	switch {
+	case err == nil || errors.Is(err, io.EOF):
+	case errors.As(err, &te):
+		if len(shape) == 0 { // the shape check should have found these; never lose them
 			for _, e := range te.Errors {
-				errs = append(errs, errors.New(e))
-			}
-		} else {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
-
-// expandText replaces ${VAR} (and ${VAR:-default}) in every scalar value of the parsed document;
-// $$ stands for $. Each expanded value is written back over its own token in the source text, on
-// the same line, as a plain scalar when it is a simple word (so ${PORT} can fill an integer) and
-// double-quoted otherwise: a value can never change the document's structure, and every line
-// number in later error messages stays the one the person wrote.
-func expandText(raw []byte, root *yaml.Node, lookup func(string) (string, bool), errs *[]error) []byte {
-	lines := strings.SplitAfter(string(raw), "\n")
-	type edit struct {
-		line, start, end int // byte offsets within the line
-		text             string
-	}
-	var edits []edit
-	var walk func(n *yaml.Node, flow bool)
-	walk = func(n *yaml.Node, flow bool) {
-		for _, c := range n.Content {
-			walk(c, flow || n.Style&yaml.FlowStyle != 0)
-		}
-		if n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "$") || n.Line < 1 || n.Line > len(lines) {
-			return
-		}
-		line := lines[n.Line-1]
-		start := runeOffset(line, n.Column-1)
-		end := tokenEnd(line, start, n.Style, flow)
-		if end < 0 {
-			*errs = append(*errs, fmt.Errorf("line %d: ${...} is only expanded in single-line values", n.Line))
-			return
-		}
-		v := expand(n.Value, n.Line, lookup, errs)
-		text := strconv.Quote(v)
-		if n.Style == 0 && plainSafe(v) {
-			text = v
-		}
-		edits = append(edits, edit{n.Line - 1, start, end, text})
-	}
-	walk(root, false)
-	// Apply the edits of a line from its end, so earlier offsets stay valid.
-	slices.SortFunc(edits, func(a, b edit) int { return cmp.Or(cmp.Compare(a.line, b.line), cmp.Compare(b.start, a.start)) })
-	for _, e := range edits {
-		l := lines[e.line]
-		lines[e.line] = l[:e.start] + e.text + l[e.end:]
-	}
-	return []byte(strings.Join(lines, ""))
-}
-
-// plainWord matches values that may stay one scalar, of the type they look like, when written
-// plain; plainSafe makes sure.
-var plainWord = regexp.MustCompile(`^[A-Za-z0-9_./@+-][A-Za-z0-9_./@+:-]*$`)
-
-// plainSafe reports whether v, written plain as a value in block and in flow style, reads back
-// as one non-null scalar with exactly the text v. "a:", "-", "@x" and "null" are not: written
-// plain they would break the document or lose the value.
-func plainSafe(v string) bool {
-	if !plainWord.MatchString(v) {
-		return false
-	}
-	for _, doc := range []string{"k: " + v + "\n", "{k: " + v + "}\n"} {
-		var n yaml.Node
-		if yaml.Unmarshal([]byte(doc), &n) != nil || len(n.Content) != 1 || len(n.Content[0].Content) != 2 {
-			return false
-		}
-		if val := n.Content[0].Content[1]; val.Kind != yaml.ScalarNode || val.Value != v || val.ShortTag() == "!!null" {
-			return false
-		}
-	}
-	return true
-}
-
-// runeOffset converts a 0-based column in runes to a byte offset in line.
-func runeOffset(line string, col int) int {
-	for i := range line {
-		if col == 0 {
-			return i
-		}
-		col--
-	}
-	return len(line)
-}
-
-// tokenEnd returns the byte offset just past the scalar token starting at start, or -1 when the
-// token does not end on this line.
-func tokenEnd(line string, start int, style yaml.Style, flow bool) int {
-	body := strings.TrimRight(line, "\r\n")
-	switch style {
-	case yaml.DoubleQuotedStyle:
-		for i := start + 1; i < len(body); i++ {
-			switch body[i] {
-			case '\\':
-				i++
-			case '"':
-				return i + 1
+				problems = append(problems, errors.New(e))
 			}
 		}
-		return -1
-	case yaml.SingleQuotedStyle:
-		for i := start + 1; i < len(body); i++ {
-			if body[i] == '\'' {
-				if i+1 < len(body) && body[i+1] == '\'' {
-					i++
-					continue
-				}
-				return i + 1
-			}
+	default:
+		if len(shape) == 0 {
+			problems = append(problems, err)
 		}
-		return -1
-	case 0:
-		// A plain scalar ends at " #", at ",", "]" or "}" in a flow (outside ${...}), or at the
-		// end of the line.
-		end := len(body)
-	scan:
-		for i := start; i < len(body); i++ {
-			switch {
-			case body[i] == '#' && i > start && body[i-1] == ' ':
-				end = i
-				break scan
-			case body[i] == '$' && i+1 < len(body) && body[i+1] == '{':
-				if j := strings.IndexByte(body[i:], '}'); j > 0 {
-					i += j
-				}
-			case flow && (body[i] == ',' || body[i] == ']' || body[i] == '}'):
-				end = i
-				break scan
-			}
-		}
-		return start + len(strings.TrimRight(body[start:end], " \t"))
+		c = nil
 	}
-	return -1
-}
-
-func expand(s string, line int, lookup func(string) (string, bool), errs *[]error) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch {
-		case i+1 < len(s) && s[i+1] == '$':
-			b.WriteByte('$')
-			i++
-		case i+1 < len(s) && s[i+1] == '{':
-			end := strings.IndexByte(s[i:], '}')
-			if end < 0 {
-				*errs = append(*errs, fmt.Errorf("line %d: unclosed ${ in value", line))
-				return s
-			}
-			name, def, hasDef := strings.Cut(s[i+2:i+end], ":-")
-			v, ok := lookup(name)
-			switch {
-			case name == "":
-				*errs = append(*errs, fmt.Errorf("line %d: ${} names no environment variable", line))
-			case ok && !utf8.ValidString(v):
-				// Written into the YAML text it would come back as other characters (a token
-				// silently changed); the value itself is never quoted in the message.
-				*errs = append(*errs, fmt.Errorf("line %d: environment variable %s is not valid UTF-8", line, name))
-			case ok && (v != "" || !hasDef):
-				b.WriteString(v)
-			case hasDef:
-				b.WriteString(def)
-			default:
-				*errs = append(*errs, fmt.Errorf("line %d: environment variable %s is not set", line, name))
-			}
-			i += end
-		default:
-			b.WriteByte('$')
-		}
-	}
-	return b.String()
+	return c, problems, nil
 }
 
 // Validate checks the config's meaning (its defaults already filled in by Parse or Load),
 // compiles the mapping and reports every problem at once. It changes nothing.
 func (c *Config) Validate() error {
-	var errs []error
+	errs := validateEnums(reflect.ValueOf(c).Elem(), "")
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	if err := c.Source.validate(); err != nil {
@@ -469,11 +338,6 @@ func (c *Config) Validate() error {
 	if t.Token.IsSet() && t.TokenFile != "" {
 		add("target: token and token_file are both set; use one")
 	}
-	switch t.Profile {
-	case ProfileIdentityCenter, ProfileGeneric:
-	default:
-		add("target.profile: %q is not identity_center or generic", t.Profile)
-	}
 	maxPage, maxMembers := 1000, 10000
 	if t.Profile == ProfileIdentityCenter {
 		maxPage, maxMembers = 100, 100
@@ -484,14 +348,8 @@ func (c *Config) Validate() error {
 	if t.MembersPerRequest < 0 || t.MembersPerRequest > maxMembers {
 		add("target.members_per_request: %d is outside 1..%d for the %s profile", t.MembersPerRequest, maxMembers, t.Profile)
 	}
-	switch t.GroupMembers {
-	case GroupMembersAuto, GroupMembersFilter:
-	case GroupMembersListings, GroupMembersGet:
-		if t.Profile == ProfileIdentityCenter {
-			add("target.group_members: %q does not work with the identity_center profile, which returns groups without members; use filter (or leave it unset)", t.GroupMembers)
-		}
-	default:
-		add("target.group_members: %q is not auto, listings, filter or get", t.GroupMembers)
+	if (t.GroupMembers == GroupMembersListings || t.GroupMembers == GroupMembersGet) && t.Profile == ProfileIdentityCenter {
+		add("target.group_members: %q does not work with the identity_center profile, which returns groups without members; use filter (or leave it unset)", t.GroupMembers)
 	}
 	if t.Concurrency < 0 || t.Concurrency > 256 {
 		add("target.concurrency: %d is outside 1..256", t.Concurrency)
@@ -501,21 +359,6 @@ func (c *Config) Validate() error {
 	}
 
 	s := &c.Sync
-	switch s.Policy {
-	case plan.PolicySync, plan.PolicyUpsertOnly, plan.PolicyCreateOnly:
-	default:
-		add("sync.policy: %q is not sync, upsert-only or create-only", s.Policy)
-	}
-	switch s.Deprovision {
-	case plan.DeprovisionDelete, plan.DeprovisionDisable:
-	default:
-		add("sync.deprovision: %q is not delete or disable", s.Deprovision)
-	}
-	switch s.Adopt {
-	case plan.AdoptNone, plan.AdoptExternalID, plan.AdoptName:
-	default:
-		add("sync.adopt: %q is not none, external_id or name", s.Adopt)
-	}
 	if s.AdoptUnmatched && s.Adopt == plan.AdoptNone {
 		add("sync.adopt_unmatched: needs sync.adopt external_id or name (it takes over objects, which adopt none never does)")
 	}
@@ -542,16 +385,6 @@ func (c *Config) Validate() error {
 			add("sync.guards.allow_clears: %q is not a user attribute (use the names the plan shows, such as emails or title)", a)
 		}
 	}
-	switch c.Log.Level {
-	case "", "debug", "info", "warn", "error":
-	default:
-		add("log.level: %q is not debug, info, warn or error", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "", "text", "json":
-	default:
-		add("log.format: %q is not text or json", c.Log.Format)
-	}
 	errs = append(errs, c.Service.validate()...)
 	errs = append(errs, c.validateAccess()...)
 	errs = append(errs, c.validateSecrets()...)
@@ -560,7 +393,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	if c.file == nil {
+		return errors.Join(errs...)
+	}
+	return withLines(errors.Join(errs...), c.file.lines, c.file.shape)
 }
 
 // Guards returns the plan guards the config asks for (setDefaults filled in plan.DefaultGuards'

@@ -181,7 +181,7 @@ func TestTargetProfileSettings(t *testing.T) {
 			[]string{"target.page_size: 200 is outside 1..100", "target.members_per_request: 500 is outside 1..100", `target.group_members: "listings" does not work with the identity_center profile`}},
 		{"generic settings", `{scim_url: "https://s.example.com/scim/v2", token: t, profile: generic, page_size: 500, members_per_request: 2000, group_members: get}`, nil},
 		{"unknown group_members", `{scim_url: "https://s.example.com/scim/v2", token: t, profile: generic, group_members: sometimes, page_size: -1}`,
-			[]string{`target.group_members: "sometimes" is not auto, listings, filter or get`, "target.page_size: -1"}},
+			[]string{`target.group_members: expected one of auto, listings, filter, get, not "sometimes"`, "target.page_size: -1"}},
 		{"identity_store_id without region", `{scim_url: "https://s.example.com/scim/v2", token: t, identity_store_id: d-1234567890}`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

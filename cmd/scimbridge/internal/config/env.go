@@ -1,6 +1,6 @@
 package config
 
-//go:generate go test -run TestEnvReference -update .
+//go:generate go test -run ^(TestEnvReference|TestHelmValuesSchema)$ -update .
 
 import (
 	"errors"

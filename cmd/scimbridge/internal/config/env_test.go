@@ -142,7 +142,7 @@ func TestLoadAppliesEnvBeforeValidate(t *testing.T) {
 	t.Setenv("SCIMBRIDGE_LOG_FORMAT", "xml")
 	t.Setenv("SCIMBRIDGE_LOG_LEVELS", "debug")
 	_, err = Load(p)
-	for _, want := range []string{`log.format: "xml"`, "SCIMBRIDGE_LOG_LEVELS"} {
+	for _, want := range []string{`log.format: expected one of text, json, not "xml"`, "SCIMBRIDGE_LOG_LEVELS"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Load error %v, want it to mention %s (env and validation problems together)", err, want)
 		}

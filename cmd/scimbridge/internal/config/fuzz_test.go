@@ -24,9 +24,13 @@ var parseErrorKinds = []*regexp.Regexp{
 	regexp.MustCompile(`(?s)^line \d+: environment variable .+ is (not set|not valid UTF-8)$`),
 	regexp.MustCompile(`^line \d+: \$\{\} names no environment variable$`),
 	regexp.MustCompile(`^line \d+: \$\{\.\.\.\} is only expanded in single-line values$`),
-	regexp.MustCompile(`(?s)^line \d+: ".*" is not a duration \(such as 30s or 24h\)$`),
-	regexp.MustCompile(`(?s)^line \d+: an expression must be a string, not a \w+$`),
+	regexp.MustCompile(`(?s)^line \d+: (.+: )?".*" is not a duration \(such as 30s or 24h\)$`),
+	regexp.MustCompile(`(?s)^line \d+: (.+: )?an expression must be a string, not a \w+$`),
 	regexp.MustCompile(`(?s)^line \d+: .+ must be one of .+$`),
+	// The shape check's (shape.go): a key path, then what is wrong.
+	regexp.MustCompile(`(?s)^line \d+: (.+: )?unknown key ".*"(; did you mean ".*"\?| \(known keys: [a-z_, ]+\))$`),
+	regexp.MustCompile(`(?s)^line \d+: (.+: )?expected .+, not .+$`),
+	regexp.MustCompile(`(?s)^line \d+: .+: \w+ must be "\w+" or "\w+", not ".*"$`),
 }
 
 // checkParseError fails unless every error joined in err is of a documented kind.

@@ -48,8 +48,11 @@ type statusPage struct {
 	NextIn      string
 	LastSuccess time.Time
 	Runs        []statusRun
-	Plan        string
-	PlanRun     int64
+	// Chart is the history of the last days as an inline SVG (status_chart.go).
+	Chart     template.HTML
+	ChartDays int
+	Plan      string
+	PlanRun   int64
 	// SignedIn shows the plan, the run errors, the selections and the run form.
 	SignedIn bool
 	// CanSignIn shows the sign-in form (a UI password or bearer token is configured).
@@ -106,7 +109,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Running = describe(opts) + " since " + since.UTC().Format("15:04:05")
 	}
-	runs, err := s.cfg.History.Runs(ctx, statusRuns)
+	runs, err := s.cfg.History.Runs(ctx, chartRuns)
 	if err != nil {
 		s.log.Error("status page: read run history", "err", err)
 		http.Error(w, "the run history cannot be read", http.StatusInternalServerError)
@@ -114,6 +117,10 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	if t, ok, err := s.cfg.History.LastSuccess(ctx); err == nil && ok {
 		p.LastSuccess = t
+	}
+	p.Chart, p.ChartDays = historyChart(runs, now), chartDays
+	if len(runs) > statusRuns {
+		runs = runs[:statusRuns]
 	}
 	for _, run := range runs {
 		sr := statusRun{Run: run, Duration: "running", ErrorCount: len(run.Errors)}

@@ -60,5 +60,38 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $svc := deepCopy (default (dict) (get $cfg "service")) }}
 {{- $_ := set $svc "listen" (printf "0.0.0.0:%v" .Values.containerPort) }}
 {{- $_ := set $cfg "service" $svc }}
+{{- /* Helm merges values into the defaults: the default file source must not stay beside another type. */}}
+{{- $src := deepCopy (default (dict) (get $cfg "source")) }}
+{{- if and (ne (toString (get $src "type")) "file") (eq (dig "file" "path" "" $src) "/etc/scimbridge/directory.yaml") }}
+{{- $_ := unset $src "file" }}
+{{- $_ := set $cfg "source" $src }}
+{{- end }}
 {{- toYaml $cfg }}
+{{- end }}
+
+{{/* Whether the state lives in PostgreSQL (stateDatabase) rather than SQLite on the volume. */}}
+{{- define "scimbridge.sharedState" -}}
+{{- if .Values.stateDatabase.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/* Whether the state volume is a PVC (persistence, SQLite state). */}}
+{{- define "scimbridge.pvc" -}}
+{{- if and .Values.persistence.enabled (not (include "scimbridge.sharedState" .)) }}true{{ end }}
+{{- end }}
+
+{{/*
+Render-time checks: a mistake that would only show as a crash loop (or two writers on one
+SQLite file) fails `helm install` with what to set instead.
+*/}}
+{{- define "scimbridge.validate" -}}
+{{- $replicas := int .Values.replicas }}
+{{- if and (gt $replicas 1) (not .Values.stateDatabase.existingSecret) }}
+{{- fail (printf "replicas: %d needs stateDatabase.existingSecret (a Secret holding a PostgreSQL URL, passed as state.url): the SQLite state on a volume has one writer; keep replicas: 1 without a database" $replicas) }}
+{{- end }}
+{{- if and (gt $replicas 1) (not (dig "target" "scim_url" "" .Values.config)) (not .Values.existingConfigMap) }}
+{{- fail (printf "replicas: %d needs config.target.scim_url: the embedded Identity Center (no target) lives inside one pod" $replicas) }}
+{{- end }}
+{{- if and (not .Values.secrets.existingSecret) (not .Values.existingConfigMap) (contains .Values.secrets.mountPath (include "scimbridge.config" .)) }}
+{{- fail (printf "config names files under secrets.mountPath (%s) but secrets.existingSecret is empty: create the Secret and set secrets.existingSecret, or the pod fails at start" .Values.secrets.mountPath) }}
+{{- end }}
 {{- end }}
