@@ -312,6 +312,41 @@ func (e *Emulator) SetAccountStatus(accountID, status string) error {
 	return e.store.accessPut(context.Background(), "org", "org", a.org)
 }
 
+// AddAccount adds an ACTIVE account to the organization under the root or OU named parent
+// ("Root", "Prod", ...), as a new account joining the organization, and returns its id (derived
+// from the identity store id and the name, like the others).
+func (e *Emulator) AddAccount(name, parent string, tags map[string]string) (string, error) {
+	a := e.access
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var unit *orgUnit
+	for _, u := range a.org.Units {
+		if u.Name == parent {
+			unit = u
+		}
+	}
+	if unit == nil {
+		return "", fmt.Errorf("emulator: no root or OU named %q", parent)
+	}
+	for _, acc := range a.org.Accounts {
+		if acc.Name == name {
+			return "", fmt.Errorf("emulator: an account named %q exists already (%s)", name, acc.ID)
+		}
+	}
+	id := hashDigits(12, e.storeID, "account", name)
+	for a.accounts[id] != nil {
+		id = hashDigits(12, e.storeID, "account", name, id)
+	}
+	acc := &orgAccount{ID: id, Name: name, Email: "aws+" + name + "@example.com", Status: "ACTIVE", ParentID: unit.ID,
+		Joined: time.Now().UTC().Truncate(time.Second), Tags: tags}
+	a.org.Accounts = append(a.org.Accounts, acc)
+	a.accounts[id] = acc
+	if err := e.store.accessPut(context.Background(), "org", "org", a.org); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
 // SetCustomerPolicyMissing says whether the account lacks the customer managed policy name
 // (path "/" unless name carries one): an assignment or provisioning of a permission set that
 // references it to that account ends FAILED, as AWS's does when IAM cannot attach it.
