@@ -130,8 +130,11 @@ func TestOutstandingLimitNeverExceeded(t *testing.T) {
 	}
 	perOp := float64(total) / 100
 	t.Logf("requests per assignment: %.2f (%v)", perOp, stats)
-	if perOp > 2 {
-		t.Errorf("requests per assignment = %.2f, want at most 2 (1 to start + a share of the polls)", perOp)
+	// Settling each operation alone would take 3 (start, poll, describe); polls shared by
+	// operations that end together take about 1.2 (see the access bench). The bound leaves
+	// room for a loaded machine's timing.
+	if perOp > 2.5 {
+		t.Errorf("requests per assignment = %.2f, want at most 2.5 (1 to start + a share of the polls)", perOp)
 	}
 	if diff := cmp.Diff(assignmentsOf(ops), emulated(e.srv.Emu)); diff != "" {
 		t.Errorf("assignments (-want +got):\n%s", diff)

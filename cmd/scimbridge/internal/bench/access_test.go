@@ -29,8 +29,8 @@ func TestAccessPhaseCounts(t *testing.T) {
 		if p.MaxOutstanding != 10 {
 			t.Errorf("%s: at most %d outstanding, want exactly 10", p.Name, p.MaxOutstanding)
 		}
-		if p.RequestsPerOp > 2 {
-			t.Errorf("%s: %.2f requests per operation, want at most 2", p.Name, p.RequestsPerOp)
+		if p.RequestsPerOp > 2.5 { // 3 would be a poll and a describe for each one alone
+			t.Errorf("%s: %.2f requests per operation, want at most 2.5", p.Name, p.RequestsPerOp)
 		}
 	}
 	var out bytes.Buffer
