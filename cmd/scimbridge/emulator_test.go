@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -126,5 +127,25 @@ func TestEmulatorCommandServesAccess(t *testing.T) {
 	defer stop2()
 	if got := listAccounts(second); strings.Join(got, ",") != strings.Join(firstIDs, ",") {
 		t.Errorf("accounts after a restart on the same data file = %v, want the first run's %v", got, firstIDs)
+	}
+}
+
+func TestEmbeddedExposesAccessEndpoints(t *testing.T) {
+	emb, _, _, err := startEmbedded(filepath.Join(t.TempDir(), "data", "ic.db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("startEmbedded: %v", err)
+	}
+	defer emb.close()
+	ssoURL, orgURL := emb.accessEndpoints()
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("embedded", "embedded", "")}
+	sso := ssoadmin.NewFromConfig(cfg, func(o *ssoadmin.Options) { o.BaseEndpoint = aws.String(ssoURL) })
+	org := organizations.NewFromConfig(cfg, func(o *organizations.Options) { o.BaseEndpoint = aws.String(orgURL) })
+	inst, err := sso.ListInstances(context.Background(), &ssoadmin.ListInstancesInput{})
+	if err != nil || len(inst.Instances) != 1 || aws.ToString(inst.Instances[0].IdentityStoreId) != emb.IdentityStoreID() {
+		t.Errorf("ListInstances on the embedded sso-admin = %+v, %v; want its one instance", inst, err)
+	}
+	desc, err := org.DescribeOrganization(context.Background(), &organizations.DescribeOrganizationInput{})
+	if err != nil || aws.ToString(desc.Organization.MasterAccountId) != emb.AccountIDs()[0] {
+		t.Errorf("DescribeOrganization on the embedded organizations = %+v, %v; want management account %s", desc, err, emb.AccountIDs()[0])
 	}
 }

@@ -134,6 +134,7 @@ const (
 // asyncOp is one asynchronous operation and its status.
 type asyncOp struct {
 	ID      string
+	Seq     int64 // order of creation, for listings
 	Kind    asyncKind
 	Key     assignmentKey // for a provisioning: Account ("" for every provisioned account) and PermissionSet
 	Status  string
@@ -153,8 +154,10 @@ type accessState struct {
 	units          map[string]*orgUnit
 	permSets       map[string]*permSet // by ARN
 	assignments    map[string]assignmentKey
-	ops            map[string]*asyncOp
-	opOrder        []string
+	ops            map[string]*asyncOp // every operation kept, by request id
+	opOrder        []string            // their ids, oldest first
+	active         map[string]*asyncOp // the operations IN_PROGRESS
+	opSeq          int64
 	psSeq          int
 	delay          time.Duration
 	maxOutstanding int
@@ -188,7 +191,8 @@ func hashDigits(n int, parts ...string) string {
 func (e *Emulator) initAccess(ctx context.Context, opts AccessOptions) error {
 	a := &accessState{
 		accounts: map[string]*orgAccount{}, units: map[string]*orgUnit{}, permSets: map[string]*permSet{},
-		assignments: map[string]assignmentKey{}, ops: map[string]*asyncOp{}, missingPolicies: map[string]bool{},
+		assignments: map[string]assignmentKey{}, ops: map[string]*asyncOp{}, active: map[string]*asyncOp{},
+		missingPolicies: map[string]bool{},
 	}
 	e.access = a
 	a.instanceID = "ssoins-" + hashHex(16, e.storeID, "instance")
@@ -312,6 +316,41 @@ func (e *Emulator) SetAccountStatus(accountID, status string) error {
 	return e.store.accessPut(context.Background(), "org", "org", a.org)
 }
 
+// AddAccount adds an ACTIVE account to the organization under the root or OU named parent
+// ("Root", "Prod", ...), as a new account joining the organization, and returns its id (derived
+// from the identity store id and the name, like the others).
+func (e *Emulator) AddAccount(name, parent string, tags map[string]string) (string, error) {
+	a := e.access
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var unit *orgUnit
+	for _, u := range a.org.Units {
+		if u.Name == parent {
+			unit = u
+		}
+	}
+	if unit == nil {
+		return "", fmt.Errorf("emulator: no root or OU named %q", parent)
+	}
+	for _, acc := range a.org.Accounts {
+		if acc.Name == name {
+			return "", fmt.Errorf("emulator: an account named %q exists already (%s)", name, acc.ID)
+		}
+	}
+	id := hashDigits(12, e.storeID, "account", name)
+	for a.accounts[id] != nil {
+		id = hashDigits(12, e.storeID, "account", name, id)
+	}
+	acc := &orgAccount{ID: id, Name: name, Email: "aws+" + name + "@example.com", Status: "ACTIVE", ParentID: unit.ID,
+		Joined: time.Now().UTC().Truncate(time.Second), Tags: tags}
+	a.org.Accounts = append(a.org.Accounts, acc)
+	a.accounts[id] = acc
+	if err := e.store.accessPut(context.Background(), "org", "org", a.org); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
 // SetCustomerPolicyMissing says whether the account lacks the customer managed policy name
 // (path "/" unless name carries one): an assignment or provisioning of a permission set that
 // references it to that account ends FAILED, as AWS's does when IAM cannot attach it.
@@ -373,25 +412,34 @@ func (e *Emulator) AccountIDs() []string {
 }
 
 // outstanding counts the operations IN_PROGRESS. Call with a.mu held, after sweep.
-func (a *accessState) outstanding() int {
-	n := 0
-	for _, id := range a.opOrder {
-		if a.ops[id].Status == statusInProgress {
-			n++
-		}
-	}
-	return n
-}
+func (a *accessState) outstanding() int { return len(a.active) }
 
-// sweep completes every operation whose time has come. Call with a.mu held.
+// maxKeptOps is how many ended operations the status listings keep, as AWS keeps recent ones.
+const maxKeptOps = 10000
+
+// sweep completes every operation whose time has come, and forgets the oldest ended ones past
+// maxKeptOps. Call with a.mu held.
 func (a *accessState) sweep(ctx context.Context, e *Emulator) {
 	now := time.Now()
-	for _, id := range a.opOrder {
-		op := a.ops[id]
-		if op.Status != statusInProgress || now.Before(op.Due) {
-			continue
+	var due []*asyncOp
+	for _, op := range a.active {
+		if !now.Before(op.Due) {
+			due = append(due, op)
 		}
+	}
+	// In the order they were made: a create and a delete of one assignment end as AWS would.
+	slices.SortFunc(due, func(x, y *asyncOp) int { return int(x.Seq - y.Seq) })
+	for _, op := range due {
 		a.complete(ctx, e, op)
+		delete(a.active, op.ID)
+	}
+	for len(a.opOrder) > maxKeptOps+len(a.active) {
+		id := a.opOrder[0]
+		if a.ops[id].Status == statusInProgress {
+			break
+		}
+		delete(a.ops, id)
+		a.opOrder = a.opOrder[1:]
 	}
 }
 
@@ -474,8 +522,10 @@ func (a *accessState) startOp(e *Emulator, kind asyncKind, key assignmentKey) (*
 			awsType: "ThrottlingException"}
 	}
 	now := time.Now()
-	op := &asyncOp{ID: newUUID(), Kind: kind, Key: key, Status: statusInProgress, Created: now, Due: now.Add(max(a.delay, 0))}
+	a.opSeq++
+	op := &asyncOp{ID: newUUID(), Seq: a.opSeq, Kind: kind, Key: key, Status: statusInProgress, Created: now, Due: now.Add(max(a.delay, 0))}
 	a.ops[op.ID] = op
+	a.active[op.ID] = op
 	a.opOrder = append(a.opOrder, op.ID)
 	e.countMax("sso-admin.MaxOutstanding", int64(n+1))
 	return op, nil

@@ -124,7 +124,7 @@ var (
 	descriptionPattern  = regexp.MustCompile(`^[\x{0009}\x{000A}\x{000D}\x{0020}-\x{007E}\x{00A1}-\x{00FF}]*$`)
 	sessionPattern      = regexp.MustCompile(`^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$`)
 	accountIDPattern    = regexp.MustCompile(`^\d{12}$`)
-	principalIDPattern  = regexp.MustCompile(`^([0-9a-f]{10}-|)[A-Fa-f0-9]{8}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{4}-[A-Fa-f0-9]{12}$`)
+	principalIDPattern  = regexp.MustCompile(`^[A-Za-z0-9-]{1,47}$`) // AWS: ([0-9a-f]{10}-|)UUID; the store id an emulator is given may not be hex
 	managedPolicyARN    = regexp.MustCompile(`^arn:(aws|aws-us-gov|aws-cn|aws-iso|aws-iso-b):iam::aws:policy((/[A-Za-z0-9\.,\+@=_-]+)*)/([\w+=,.@-]{1,128})$`)
 	customerPathPattern = regexp.MustCompile(`^((/[A-Za-z0-9\.,\+@=_-]+)*)/$`)
 )

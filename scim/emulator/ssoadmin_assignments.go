@@ -190,10 +190,10 @@ func (a *accessState) listOps(req statusListRequest, kind asyncKind, field strin
 	// Keys sort in the order the operations were made.
 	var keys []string
 	byKey := map[string]*asyncOp{}
-	for i, id := range a.opOrder {
+	for _, id := range a.opOrder {
 		op := a.ops[id]
 		if op.Kind == kind && (status == "" || op.Status == status) {
-			k := fmt.Sprintf("%012d", i)
+			k := fmt.Sprintf("%015d", op.Seq)
 			keys = append(keys, k)
 			byKey[k] = op
 		}

@@ -167,8 +167,8 @@ func (e *Emulator) ssoDeletePermissionSet(ctx context.Context, body []byte) (any
 				ps.Name, k.Account))
 		}
 	}
-	for _, id := range a.opOrder {
-		if op := a.ops[id]; op.Status == statusInProgress && op.Key.PermissionSet == ps.ARN {
+	for _, op := range a.active {
+		if op.Key.PermissionSet == ps.ARN {
 			return nil, ssoConflict(fmt.Sprintf("PermissionSet %s has an operation in progress (request %s)", ps.Name, op.ID))
 		}
 	}

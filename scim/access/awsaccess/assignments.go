@@ -15,18 +15,21 @@ import (
 	"github.com/scimbridge/scimbridge/scim/access"
 )
 
-// How ApplyAssignments works. It starts operations until MaxOutstanding are in flight, then
-// sleeps until the first of them is expected to end, and asks with one
+// How ApplyAssignments works. It starts operations until MaxOutstanding are in flight (the
+// starts of one batch go out together), then sleeps until the first of them is expected to end,
+// waiting for those expected within a twentieth of their duration after it, and asks with one
 // ListAccountAssignmentCreationStatus (or ...DeletionStatus) filtered on IN_PROGRESS which of its
-// operations still run: the others have ended. One ended operation is described (its status and
-// reason in one call); several are matched against one listing of the FAILED ones, and only
-// the failed are described, for their reason. Each freed slot is filled at once.
+// operations still run: the others have ended, and their slots are filled at once. Beside those
+// starts the ended operations are settled: one is described (status and reason in one call);
+// several are matched against one listing of the FAILED ones, and only the failed are described,
+// for their reason. Operations that ended together are replaced together, so they stay in step
+// and share their polls.
 //
 // How long operations take is learned per kind (create, delete, provision) from what the polls
-// saw: an operation seen running at age a takes longer than a, one seen ended at age b took at
-// most b. The next poll aims between the two bounds until they meet, so that after a few
-// operations a poll finds its operations just ended: 1 call to start plus a share of one poll
-// per operation, the operations that started together being settled by the same poll.
+// saw: an operation that was due and is seen running at age a takes longer than a, one seen
+// ended at age b took at most b. The next poll aims between the two bounds until they are within
+// two PollMin of each other, then at the upper one, so that a poll finds its operations just
+// ended: 1 call to start plus a share of about two calls per batch.
 
 // opKind is what the learned times are kept for.
 type opKind string
@@ -144,8 +147,21 @@ func (c *Client) ApplyAssignments(ctx context.Context, inst access.Instance, ops
 	inflight := map[opKind]map[string]*pendingOp{kindCreate: {}, kindDelete: {}}
 	lastPoll := map[opKind]time.Time{}
 	count := func() int { return len(inflight[kindCreate]) + len(inflight[kindDelete]) }
-	for len(queue) > 0 || count() > 0 {
-		// Fill the free slots; the starts go out together, each answered in its own time.
+	var ended []*pendingOp // seen ended by the last poll, to settle while their successors start
+	var endedKind opKind
+	for len(queue) > 0 || count() > 0 || len(ended) > 0 {
+		// Fill the free slots; the starts go out together, each answered in its own time, and
+		// beside them the operations that just ended are settled.
+		var st settled
+		var swg sync.WaitGroup
+		if len(ended) > 0 {
+			swg.Add(1)
+			go func(kind opKind, ended []*pendingOp) {
+				defer swg.Done()
+				st = c.settle(ctx, inst, kind, ended)
+			}(endedKind, ended)
+			ended = nil
+		}
 		n := min(c.opts.MaxOutstanding-count(), len(queue))
 		batch := queue[:n]
 		queue = queue[n:]
@@ -160,8 +176,15 @@ func (c *Client) ApplyAssignments(ctx context.Context, inst access.Instance, ops
 			}()
 		}
 		wg.Wait()
+		swg.Wait()
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		for _, r := range st.results {
+			done(r)
+		}
+		for _, p := range st.again {
+			inflight[kindOf(p.op)][p.id] = p
 		}
 		for i, p := range started {
 			switch {
@@ -181,9 +204,11 @@ func (c *Client) ApplyAssignments(ctx context.Context, inst access.Instance, ops
 			return err
 		}
 		lastPoll[kind] = time.Now()
-		if err := c.poll(ctx, inst, kind, inflight[kind], done); err != nil {
+		var err error
+		if ended, err = c.poll(ctx, inst, kind, inflight[kind], done); err != nil {
 			return err
 		}
+		endedKind = kind
 	}
 	return ctx.Err()
 }

@@ -130,8 +130,11 @@ func TestOutstandingLimitNeverExceeded(t *testing.T) {
 	}
 	perOp := float64(total) / 100
 	t.Logf("requests per assignment: %.2f (%v)", perOp, stats)
-	if perOp > 2 {
-		t.Errorf("requests per assignment = %.2f, want at most 2 (1 to start + a share of the polls)", perOp)
+	// Settling each operation alone would take 3 (start, poll, describe); polls shared by
+	// operations that end together take about 1.2 (see the access bench). The bound leaves
+	// room for a loaded machine's timing.
+	if perOp > 2.5 {
+		t.Errorf("requests per assignment = %.2f, want at most 2.5 (1 to start + a share of the polls)", perOp)
 	}
 	if diff := cmp.Diff(assignmentsOf(ops), emulated(e.srv.Emu)); diff != "" {
 		t.Errorf("assignments (-want +got):\n%s", diff)
@@ -199,4 +202,40 @@ func sortedCopy(s []string) []string {
 		}
 	}
 	return out
+}
+
+func TestTargetLimitBelowTheClients(t *testing.T) {
+	// The instance allows 3 outstanding operations (other work holds the rest of AWS's 10);
+	// the client's 10 starts meet ThrottlingException and go on as slots free.
+	e := start(t, emulator.Options{Access: emulator.AccessOptions{MaxOutstanding: 3}})
+	c := e.client(Options{MaxOutstanding: 10})
+	ps := e.permissionSet(t, c, "ReadOnly")
+	ops := opsFor(access.OpCreate, ps, e.groups(t, 2), e.srv.Emu.AccountIDs(), 24)
+	for _, r := range apply(t, c, e.inst, ops) {
+		if r.Err != nil {
+			t.Errorf("create %+v: %v", r.Op.Assignment, r.Err)
+		}
+	}
+	stats := e.srv.Emu.Stats()
+	if stats["sso-admin.MaxOutstanding"] > 3 || stats["sso-admin.OutstandingRefused"] == 0 {
+		t.Errorf("MaxOutstanding %d, OutstandingRefused %d: want at most 3, and some refused",
+			stats["sso-admin.MaxOutstanding"], stats["sso-admin.OutstandingRefused"])
+	}
+	if diff := cmp.Diff(assignmentsOf(ops), emulated(e.srv.Emu)); diff != "" {
+		t.Errorf("assignments (-want +got):\n%s", diff)
+	}
+}
+
+func TestApplyAssignmentsStopsWithItsContext(t *testing.T) {
+	e := start(t, emulator.Options{Access: emulator.AccessOptions{CompletionDelay: time.Hour}})
+	c := e.client(Options{})
+	ps := e.permissionSet(t, c, "ReadOnly")
+	ops := opsFor(access.OpCreate, ps, e.groups(t, 1), e.srv.Emu.AccountIDs(), 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	calls := 0
+	err := c.ApplyAssignments(ctx, e.inst, ops, func(access.OpResult) { calls++ })
+	if !errors.Is(err, context.DeadlineExceeded) || calls != 0 {
+		t.Errorf("ApplyAssignments with operations that never end: %v after %d results, want the context's deadline and none", err, calls)
+	}
 }

@@ -54,7 +54,7 @@ type Options struct {
 	// flight (0: DefaultMaxOutstanding, AWS's quota).
 	MaxOutstanding int
 	// Limiter paces every call; nil makes one that starts at half of Rate, never exceeds it, and
-	// lets MaxOutstanding calls go at once.
+	// lets 2 x MaxOutstanding calls go at once.
 	Limiter *client.Limiter
 	// Rate is the ceiling of the limiter made when Limiter is nil (0: DefaultRate).
 	Rate float64
@@ -108,8 +108,9 @@ func New(sso *ssoadmin.Client, org *organizations.Client, opts Options) *Client 
 	}
 	c := &Client{sso: sso, org: org, opts: opts, lim: opts.Limiter, log: opts.Logger, calls: map[string]int64{}}
 	if c.lim == nil {
-		// A burst of MaxOutstanding lets the operations that ended together be replaced at once.
-		c.lim = client.NewLimiter(client.LimiterConfig{Initial: opts.Rate / 2, Max: opts.Rate, Burst: opts.MaxOutstanding})
+		// A burst of twice MaxOutstanding lets the operations that ended together be
+		// replaced at once, right after the polls that saw them end.
+		c.lim = client.NewLimiter(client.LimiterConfig{Initial: opts.Rate / 2, Max: opts.Rate, Burst: 2 * opts.MaxOutstanding})
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

@@ -90,14 +90,15 @@ func (c *Client) describeStatus(ctx context.Context, inst access.Instance, kind 
 	return status, n, err
 }
 
-// poll settles the operations of one kind that have ended. A failed poll is an error of the
-// operations it was about, not of the run: they are reported and the rest go on.
-func (c *Client) poll(ctx context.Context, inst access.Instance, kind opKind, inflight map[string]*pendingOp, done func(access.OpResult)) error {
+// poll asks which operations of one kind still run, and returns the others, removed from
+// inflight, for settle. A failed poll is an error of the operations it was about, not of the
+// run: they are reported and the rest go on.
+func (c *Client) poll(ctx context.Context, inst access.Instance, kind opKind, inflight map[string]*pendingOp, done func(access.OpResult)) ([]*pendingOp, error) {
 	est := c.estimate(kind)
 	asked := time.Now()
 	running, pages, err := c.listStatus(ctx, inst, kind, ssotypes.StatusValuesInProgress, 0)
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	var ended []*pendingOp
 	for id, p := range inflight {
@@ -109,24 +110,38 @@ func (c *Client) poll(ctx context.Context, inst access.Instance, kind opKind, in
 		}
 		age := asked.Sub(p.started)
 		if running[id] {
-			est.stillRunning(age)
-			p.notBefore = time.Now().Add(est.step(c.opts))
+			// Only an operation that was due bounds the duration from below: the others,
+			// started later, would pull the bound down.
+			if !est.next(p.started, c.opts).After(asked) {
+				est.stillRunning(age)
+				p.notBefore = time.Now().Add(est.step(c.opts))
+			}
 			continue
 		}
 		est.finished(age)
+		delete(inflight, id)
 		ended = append(ended, p)
 	}
-	if len(ended) == 0 {
-		return nil
-	}
+	return ended, nil
+}
+
+// settled is what settle found: the results of the ended operations, and those that turned out
+// to be running still (a listing and a description that disagree), to be polled again.
+type settled struct {
+	results []access.OpResult
+	again   []*pendingOp
+}
+
+// settle learns how the ended operations ended: one is described (status and reason in one
+// call); several are matched against one listing of the FAILED ones, and only the failed are
+// described, for their reason.
+func (c *Client) settle(ctx context.Context, inst access.Instance, kind opKind, ended []*pendingOp) settled {
+	var out settled
 	var failed map[string]bool
 	if len(ended) > 1 {
 		var pages int
 		var lerr error
 		failed, pages, lerr = c.listStatus(ctx, inst, kind, ssotypes.StatusValuesFailed, maxFailedPages)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		for _, p := range ended {
 			p.share += float64(pages) / float64(len(ended))
 		}
@@ -135,28 +150,26 @@ func (c *Client) poll(ctx context.Context, inst access.Instance, kind opKind, in
 		}
 	}
 	for _, p := range ended {
-		delete(inflight, p.id)
+		if ctx.Err() != nil {
+			return out
+		}
 		if failed != nil && !failed[p.id] {
-			done(p.result(nil))
+			out.results = append(out.results, p.result(nil))
 			continue
 		}
 		status, n, err := c.describeStatus(ctx, inst, kind, p.id)
 		p.requests += n
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		switch {
 		case err != nil:
-			done(p.result(fmt.Errorf("%s %s: read its status: %w", p.op.Kind, describe(p.op.Assignment), err)))
+			out.results = append(out.results, p.result(fmt.Errorf("%s %s: read its status: %w", p.op.Kind, describe(p.op.Assignment), err)))
 		case status.Status == ssotypes.StatusValuesFailed:
-			done(p.result(fmt.Errorf("%s %s: %w: %s", p.op.Kind, describe(p.op.Assignment), ErrFailed, aws.ToString(status.FailureReason))))
+			out.results = append(out.results, p.result(fmt.Errorf("%s %s: %w: %s", p.op.Kind, describe(p.op.Assignment), ErrFailed, aws.ToString(status.FailureReason))))
 		case status.Status == ssotypes.StatusValuesInProgress:
-			// Listed as ended but described as running: ask again later.
-			p.notBefore = time.Now().Add(est.step(c.opts))
-			inflight[p.id] = p
+			p.notBefore = time.Now().Add(c.estimate(kind).step(c.opts))
+			out.again = append(out.again, p)
 		default:
-			done(p.result(nil))
+			out.results = append(out.results, p.result(nil))
 		}
 	}
-	return nil
+	return out
 }

@@ -109,3 +109,29 @@ func TestReaderPagesThroughManyAccounts(t *testing.T) {
 		t.Errorf("account ids (-want +got):\n%s", diff)
 	}
 }
+
+func TestReaderSeesANewAccount(t *testing.T) {
+	e := start(t, emulator.Options{})
+	c := e.client(Options{})
+	id, err := e.srv.Emu.AddAccount("workload-prod-new", "Prod", map[string]string{"env": "prod", "team": "data"})
+	if err != nil {
+		t.Fatalf("AddAccount: %v", err)
+	}
+	if _, err := e.srv.Emu.AddAccount("workload-prod-new", "Prod", nil); err == nil {
+		t.Errorf("AddAccount of a name that exists: got no error")
+	}
+	org, err := c.Organization(context.Background())
+	if err != nil {
+		t.Fatalf("Organization: %v", err)
+	}
+	for _, a := range org.Accounts {
+		if a.ID != id {
+			continue
+		}
+		if a.Name != "workload-prod-new" || a.Tags["team"] != "data" || len(a.Path) != 3 {
+			t.Errorf("new account = %+v, want workload-prod-new tagged team=data under Root/Workloads/Prod", a)
+		}
+		return
+	}
+	t.Errorf("new account %s not in the organization read: %+v", id, org.Accounts)
+}
