@@ -49,8 +49,9 @@ type Slapd struct {
 	tb   testing.TB
 }
 
-// StartSlapd starts slapd from a generated slapd.conf (back_mdb, memberof and refint overlays)
-// and stops it when the test ends. The base entries (suffix, ou=people, ou=groups, the reader
+// StartSlapd starts slapd from a generated slapd.conf (back_mdb; memberof, refint and syncprov
+// overlays, the last with a session log, so that syncrepl consumers resuming from a recent cookie
+// get deletions as a list instead of a present phase) and stops it when the test ends. The base entries (suffix, ou=people, ou=groups, the reader
 // account) are loaded.
 func StartSlapd(tb testing.TB, opts SlapdOptions) *Slapd {
 	tb.Helper()
@@ -93,6 +94,7 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
 moduleload refint
+moduleload syncprov
 pidfile %[1]s/slapd.pid
 argsfile %[1]s/slapd.args
 TLSCACertificateFile %[2]s
@@ -107,10 +109,14 @@ rootpw %[8]s
 directory %[1]s/data
 index objectClass eq
 index uid,memberUid eq
+index entryUUID,entryCSN eq
 overlay memberof
 memberof-refint true
 overlay refint
 refint_attributes member uniqueMember
+overlay syncprov
+syncprov-checkpoint 100 1
+syncprov-sessionlog 10000
 access to attrs=userPassword by anonymous auth by * none
 access to * by * read
 `, dir, pki.CAFile, pki.CertFile, pki.KeyFile, limit, SlapdSuffix, SlapdRootDN, SlapdRootPW)
