@@ -95,8 +95,8 @@ func (r *watchRun) next(t *testing.T, timeout time.Duration) delivered {
 }
 
 // waitFor reads batches until one holds a change of id; it returns that change, the batch
-// and every change seen on the way.
-func (r *watchRun) waitFor(t *testing.T, id string, timeout time.Duration) (connectors.Change, delivered, []connectors.Change) {
+// and every change seen on the way. Batches delivered before since are passed over.
+func (r *watchRun) waitFor(t *testing.T, id string, since time.Time, timeout time.Duration) (connectors.Change, delivered, []connectors.Change) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var seen []connectors.Change
@@ -104,6 +104,9 @@ func (r *watchRun) waitFor(t *testing.T, id string, timeout time.Duration) (conn
 		d := r.next(t, time.Until(deadline))
 		if d.batch.Full {
 			t.Fatalf("unexpected Full batch: %s", d.batch.Reason)
+		}
+		if d.at.Before(since) {
+			continue
 		}
 		seen = append(seen, d.batch.Changes...)
 		for _, c := range d.batch.Changes {
@@ -142,7 +145,7 @@ func runSteps(t *testing.T, run *watchRun, src connectors.Source, proxy *ldaptes
 		start := time.Now()
 		var edited time.Time
 		id := st.do(t, func() { edited = time.Now() })
-		got, d, _ := run.waitFor(t, id, timeout)
+		got, d, _ := run.waitFor(t, id, start, timeout)
 		latency := d.at.Sub(edited)
 		want := connectors.Change{Kind: st.kind, ID: id, Deleted: st.del}
 		if diff := cmp.Diff(got, want, cmpopts.IgnoreFields(connectors.Change{}, "At")); diff != "" {

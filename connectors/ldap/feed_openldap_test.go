@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,8 +167,41 @@ func TestSyncreplFeed(t *testing.T) {
 			t.Logf("cursor %q: %s", bad, d.batch.Reason)
 		}
 		modify(t, admin, "cn=eng,"+olGroups, func(m *goldap.ModifyRequest) { m.Replace("description", []string{bad}) })
-		run.waitFor(t, idOf(t, admin, "cn=eng,"+olGroups, "entryUUID"), 10*time.Second)
+		run.waitFor(t, idOf(t, admin, "cn=eng,"+olGroups, "entryUUID"), time.Time{}, 10*time.Second)
 		run.stop(t)
 	}
 	_ = cfg
+}
+
+// TestTimestampFeed: on a slapd without syncprov, auto falls back to modifyTimestamp polling,
+// which sees every edit but deletions by the first poll after it (deletions are left to the
+// periodic full read).
+func TestTimestampFeed(t *testing.T) {
+	s := ldaptest.StartSlapd(t, ldaptest.SlapdOptions{NoSyncprov: true})
+	s.Add(olFixture)
+	src, proxy, _ := olFeedSource(t, s, ldap.FeedAuto)
+	admin := adminConn(t, s.URL, ldaptest.SlapdRootDN, ldaptest.SlapdRootPW)
+	fd := openFeed(t, src, ldap.FeedTimestamp)
+	var mu sync.Mutex
+	starts := map[int64]int64{}
+	ldap.SetFeedPollHook(fd, func(n int64) { mu.Lock(); starts[n] = proxy.Requests(); mu.Unlock() })
+	pollStart := func(n int64) int64 { mu.Lock(); defer mu.Unlock(); return starts[n] }
+	run := startWatch(t, fd, "")
+	if first := run.next(t, 10*time.Second); len(first.batch.Changes) != 0 || first.batch.Cursor == "" || first.batch.Full {
+		t.Fatalf("first batch %+v, want only a cursor", first.batch)
+	}
+	fig := runSteps(t, run, src, proxy, pollStart, olSteps(admin, false), 10*time.Second)
+	t.Logf("timestamp at a 200ms poll: latency %v, requests %v", fig.latencies, fig.requests)
+
+	// An explicit syncrepl feed on this server is an error naming the overlay.
+	cfg := olConfig(s)
+	cfg.Feed.Mode = ldap.FeedSyncrepl
+	plain, err := cfg.Open(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := plain.(connectors.FeedSource).Feed(context.Background()); err == nil || !strings.Contains(err.Error(), "syncprov") {
+		t.Errorf("Feed with mode syncrepl on a server without syncprov: %v, want an error naming syncprov", err)
+	}
 }

@@ -172,7 +172,7 @@ func TestADFeeds(t *testing.T) {
 					t.Logf("cursor %q: %s", bad, d.batch.Reason)
 				}
 				modify(t, admin, "CN=FG1,"+groups, func(m *goldap.ModifyRequest) { m.Replace("description", []string{bad}) })
-				run.waitFor(t, fg1, 10*time.Second)
+				run.waitFor(t, fg1, time.Time{}, 10*time.Second)
 				run.stop(t)
 			}
 		})

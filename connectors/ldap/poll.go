@@ -2,6 +2,7 @@ package ldap
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"strconv"
 	"strings"
@@ -251,8 +252,10 @@ func (f *feed) watchAD(ctx context.Context, cursorStr string, fn func(connectors
 const timestampLayout = "20060102150405Z"
 
 // watchTimestamp polls for users and groups with a modifyTimestamp at or after the last one
-// seen (entries at that very second already delivered are skipped while the feed runs, and
-// delivered again after a restart: at least once). It cannot see deletions; the periodic full
+// seen. modifyTimestamp has whole seconds: entries of that last second come again on the next
+// poll, and are delivered again only if what a read takes of them (their DN and attributes)
+// differs from what was delivered (so a second edit within the same second is not lost). After
+// a restart they are delivered again: at least once. It cannot see deletions; the periodic full
 // read finds them. A fresh feed starts a minute back, by the local clock.
 func (f *feed) watchTimestamp(ctx context.Context, cursorStr string, fn func(connectors.ChangeBatch) error) error {
 	base, err := f.commonBase()
@@ -280,7 +283,9 @@ func (f *feed) watchTimestamp(ctx context.Context, cursorStr string, fn func(con
 			ts = string(c.pos)
 		}
 	}
-	seen := map[string]bool{} // ids already delivered at second ts
+	attrs := searchAttributes(f.s.userAttrs(), f.s.groupAttrs()...)
+	attrs = searchAttributes(attrs, f.s.cfg.IDAttribute, "modifyTimestamp")
+	seen := map[string]string{} // id -> digest, of the entries delivered at second ts
 	for {
 		main, aux, err := f.conns()
 		if err != nil {
@@ -288,30 +293,33 @@ func (f *feed) watchTimestamp(ctx context.Context, cursorStr string, fn func(con
 		}
 		f.startPoll()
 		var cands []candidate
-		next, nextSeen := ts, map[string]bool{}
+		next, nextSeen := ts, map[string]string{}
 		filter := "(&" + f.s.watchFilter() + "(modifyTimestamp>=" + ts + "))"
-		err = f.s.search(ctx, goPager(main), "changed entries", base, "sub", filter, []string{f.s.cfg.IDAttribute, "modifyTimestamp"},
-			func(e *goldap.Entry) error {
-				id, mt := entryID(e, f.s.cfg.IDAttribute), e.GetAttributeValue("modifyTimestamp")
-				if id == "" || (mt == ts && seen[id]) {
-					return nil
-				}
-				when, _ := time.Parse(timestampLayout, mt)
-				cands = append(cands, candidate{id: id, dn: e.DN, at: when})
-				switch {
-				case mt > next:
-					next, nextSeen = mt, map[string]bool{id: true}
-				case mt == next:
-					nextSeen[id] = true
-				}
+		err = f.s.search(ctx, goPager(main), "changed entries", base, "sub", filter, attrs, func(e *goldap.Entry) error {
+			id, mt := entryID(e, f.s.cfg.IDAttribute), e.GetAttributeValue("modifyTimestamp")
+			if id == "" || mt < ts {
 				return nil
-			})
+			}
+			d := entryDigest(e)
+			if mt == ts && seen[id] == d {
+				return nil
+			}
+			when, _ := time.Parse(timestampLayout, mt)
+			cands = append(cands, candidate{id: id, dn: e.DN, at: when})
+			switch {
+			case mt > next:
+				next, nextSeen = mt, map[string]string{id: d}
+			case mt == next:
+				nextSeen[id] = d
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
 		if next == ts {
-			for id := range nextSeen {
-				seen[id] = true
+			for id, d := range nextSeen {
+				seen[id] = d
 			}
 		} else {
 			seen = nextSeen
@@ -324,4 +332,19 @@ func (f *feed) watchTimestamp(ctx context.Context, cursorStr string, fn func(con
 			return err
 		}
 	}
+}
+
+// entryDigest sums up an entry's DN and attributes (in the order the server sent them).
+func entryDigest(e *goldap.Entry) string {
+	h := sha256.New()
+	h.Write([]byte(NormalizeDN(e.DN)))
+	for _, a := range e.Attributes {
+		h.Write([]byte{0})
+		h.Write([]byte(strings.ToLower(a.Name)))
+		for _, v := range a.ByteValues {
+			h.Write([]byte{1})
+			h.Write(v)
+		}
+	}
+	return string(h.Sum(nil))
 }

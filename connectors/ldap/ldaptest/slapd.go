@@ -29,6 +29,8 @@ type SlapdOptions struct {
 	// SizeLimitTrap keeps slapd's default size limit (500) for paged searches by non-root
 	// binds, as a stock configuration does; otherwise size.prtotal is unlimited.
 	SizeLimitTrap bool
+	// NoSyncprov leaves the syncprov overlay out, as on a server that serves no syncrepl.
+	NoSyncprov bool
 	// LDIF, when set, is loaded offline with slapadd before slapd starts (fast, but the
 	// memberof overlay does not see it). Use Add for data that needs memberOf.
 	LDIF string
@@ -83,6 +85,10 @@ func StartSlapd(tb testing.TB, opts SlapdOptions) *Slapd {
 		tb:          tb,
 	}
 	limit := "sizelimit size.soft=500 size.hard=500 size.prtotal=unlimited"
+	syncprov := "overlay syncprov\nsyncprov-checkpoint 100 1\nsyncprov-sessionlog 10000\n"
+	if opts.NoSyncprov {
+		syncprov = ""
+	}
 	if opts.SizeLimitTrap {
 		limit = "sizelimit 500"
 	}
@@ -114,12 +120,9 @@ overlay memberof
 memberof-refint true
 overlay refint
 refint_attributes member uniqueMember
-overlay syncprov
-syncprov-checkpoint 100 1
-syncprov-sessionlog 10000
-access to attrs=userPassword by anonymous auth by * none
+%[9]saccess to attrs=userPassword by anonymous auth by * none
 access to * by * read
-`, dir, pki.CAFile, pki.CertFile, pki.KeyFile, limit, SlapdSuffix, SlapdRootDN, SlapdRootPW)
+`, dir, pki.CAFile, pki.CertFile, pki.KeyFile, limit, SlapdSuffix, SlapdRootDN, SlapdRootPW, syncprov)
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		tb.Fatal(err)
 	}
