@@ -86,8 +86,9 @@ type feed struct {
 	fp     string // fingerprint of the scope, carried in cursors
 	logger *slog.Logger
 
-	mu   sync.Mutex
-	main *goldap.Conn // the polling or persistent search
+	mu     sync.Mutex
+	closed bool
+	main   *goldap.Conn // the polling or persistent search
 	aux  *goldap.Conn // scope checks of changed entries
 
 	// polls counts polls (and syncrepl searches) started; pollHook, set by tests, runs at the
@@ -169,8 +170,16 @@ func refused(err error) bool {
 // Mode reports the mode the feed runs in (auto resolved).
 func (f *feed) Mode() string { return f.mode }
 
-// Close closes the feed's connections.
+// Close closes the feed's connections; a Watch still running then ends.
 func (f *feed) Close() error {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	return f.closeConns()
+}
+
+// closeConns closes the connections; the next conns dials again.
+func (f *feed) closeConns() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, c := range []**goldap.Conn{&f.main, &f.aux} {
@@ -186,6 +195,9 @@ func (f *feed) Close() error {
 func (f *feed) conns() (main, aux *goldap.Conn, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closed {
+		return nil, nil, errFeedClosed
+	}
 	for _, c := range []**goldap.Conn{&f.main, &f.aux} {
 		if *c != nil && (*c).IsClosing() {
 			_ = (*c).Close()
@@ -200,23 +212,74 @@ func (f *feed) conns() (main, aux *goldap.Conn, err error) {
 	return f.main, f.aux, nil
 }
 
-// Watch delivers the feed's batches to fn until ctx ends or the feed fails.
+// Retries of a feed that failed (a dropped connection, a server restart): up to maxRetries in a
+// row, waiting retryBackoff, doubled each time; a watch that ran retryReset resets the count.
+var (
+	maxRetries   = 5
+	retryBackoff = time.Second
+	retryReset   = time.Minute
+)
+
+// errFeedClosed ends a Watch whose feed was closed.
+var errFeedClosed = errors.New("ldap: change feed closed")
+
+// callbackError marks an error returned by Watch's fn: it stops Watch at once.
+type callbackError struct{ err error }
+
+func (e callbackError) Error() string { return e.err.Error() }
+func (e callbackError) Unwrap() error { return e.err }
+
+// Watch delivers the feed's batches to fn until ctx ends, fn fails, or the feed fails
+// maxRetries times in a row. After a failure it dials again and resumes from the last cursor it
+// delivered (a server that lost its place then says so, and the batch is Full).
 func (f *feed) Watch(ctx context.Context, cursor string, fn func(connectors.ChangeBatch) error) error {
-	var err error
-	switch f.mode {
-	case FeedSyncrepl:
-		err = f.watchSyncrepl(ctx, cursor, fn)
-	case FeedDirSync, FeedUSN:
-		err = f.watchAD(ctx, cursor, fn)
-	case FeedTimestamp:
-		err = f.watchTimestamp(ctx, cursor, fn)
-	default:
-		err = fmt.Errorf("ldap: feed mode %q cannot watch", f.mode)
+	deliver := func(b connectors.ChangeBatch) error {
+		if err := fn(b); err != nil {
+			return callbackError{err}
+		}
+		if b.Cursor != "" {
+			cursor = b.Cursor
+		}
+		return nil
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+	failures := 0
+	for {
+		start := time.Now()
+		var err error
+		switch f.mode {
+		case FeedSyncrepl:
+			err = f.watchSyncrepl(ctx, cursor, deliver)
+		case FeedDirSync, FeedUSN:
+			err = f.watchAD(ctx, cursor, deliver)
+		case FeedTimestamp:
+			err = f.watchTimestamp(ctx, cursor, deliver)
+		default:
+			return fmt.Errorf("ldap: feed mode %q cannot watch", f.mode)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var cb callbackError
+		if errors.As(err, &cb) {
+			return cb.err
+		}
+		if errors.Is(err, errFeedClosed) {
+			return err
+		}
+		if time.Since(start) > retryReset {
+			failures = 0
+		}
+		failures++
+		if failures > maxRetries {
+			return fmt.Errorf("ldap: change feed failed %d times in a row: %w", failures, err)
+		}
+		wait := retryBackoff << (failures - 1)
+		f.logger.Warn("ldap: change feed failed; reconnecting", "error", err.Error(), "attempt", failures, "wait", wait)
+		_ = f.closeConns()
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
 	}
-	return err
 }
 
 // startPoll counts a poll and runs the test hook.

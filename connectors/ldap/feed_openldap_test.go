@@ -20,6 +20,11 @@ const (
 	olGroups = "ou=groups," + ldaptest.SlapdSuffix
 )
 
+// admin2 binds again as the root DN (after a restart).
+func admin2(t *testing.T, s *ldaptest.Slapd) *goldap.Conn {
+	return adminConn(t, s.URL, ldaptest.SlapdRootDN, ldaptest.SlapdRootPW)
+}
+
 // olFeedSource opens the fixture directory through a counting proxy (plain LDAP, so that the
 // proxy can count).
 func olFeedSource(t *testing.T, s *ldaptest.Slapd, mode string) (connectors.Source, *ldaptest.Proxy, ldap.Config) {
@@ -125,6 +130,25 @@ func TestSyncreplFeed(t *testing.T) {
 	fig := runSteps(t, run, src, proxy, nil, olSteps(admin, true), 10*time.Second)
 	t.Logf("syncrepl push: latency %v, requests %v", fig.latencies, fig.requests)
 	checkReadEntries(t, src, "00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002")
+
+	// slapd restarts under the feed: it dials again and resumes (or, if the server lost its
+	// place, says so with a Full batch).
+	s.Stop()
+	s.Start()
+	edit := time.Now()
+	modify(t, admin2(t, s), "uid=alice,"+olPeople, func(m *goldap.ModifyRequest) { m.Replace("title", []string{"Principal"}) })
+	aliceID := idOf(t, admin2(t, s), "uid=alice,"+olPeople, "entryUUID")
+	for seen := false; !seen; {
+		d := run.next(t, 20*time.Second)
+		if d.batch.Full {
+			t.Logf("after the slapd restart: Full batch: %s", d.batch.Reason)
+		}
+		for _, c := range d.batch.Changes {
+			seen = seen || c.ID == aliceID
+		}
+	}
+	t.Logf("after the slapd restart: alice's edit seen %v after it", time.Since(edit).Round(time.Millisecond))
+	admin = admin2(t, s)
 
 	// Restart: what changes while the feed is closed is delivered on resume; what was delivered
 	// before the cursor is not delivered again.

@@ -67,7 +67,7 @@ func (f *feed) watchSyncrepl(ctx context.Context, cursorStr string, fn func(conn
 	}
 	at := func(cookie []byte) cursor { return cursor{mode: FeedSyncrepl, fp: f.fp, pos: cookie} }
 	restart := func(why string) ([]byte, string, error) {
-		_ = f.Close() // an unfinished search is dropped with its connection
+		_ = f.closeConns() // an unfinished search is dropped with its connection
 		cookie, err := f.syncreplProbe(ctx)
 		if err != nil {
 			return nil, "", err
