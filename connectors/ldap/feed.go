@@ -89,7 +89,7 @@ type feed struct {
 	mu     sync.Mutex
 	closed bool
 	main   *goldap.Conn // the polling or persistent search
-	aux  *goldap.Conn // scope checks of changed entries
+	aux    *goldap.Conn // scope checks of changed entries
 
 	// polls counts polls (and syncrepl searches) started; pollHook, set by tests, runs at the
 	// start of each.
