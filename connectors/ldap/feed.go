@@ -156,7 +156,29 @@ func (s *source) Feed(ctx context.Context) (connectors.Feed, error) {
 	}
 	f.logger = s.logger.With("feed", f.mode)
 	f.logger.Info("ldap: change feed opened", "poll_interval", s.cfg.Feed.PollInterval)
+	if ad && !f.seesDeletions() {
+		f.logger.Warn("ldap: this bind has no Replicating Directory Changes right and may not be shown tombstones: the feed may miss deletions, which then reach the target with the next full read (a leaver disabled before being deleted is seen at once); grant the right, or rights on the Deleted Objects container, to see them",
+			"identity", s.cfg.identity())
+	}
 	return f, nil
+}
+
+// seesDeletions reports whether the bind may see tombstones, where AD keeps the deletions the
+// feeds report: a DirSync without the object-security flag (which needs the Replicating
+// Directory Changes right) is accepted. Without that right neither DirSync nor the show-deleted
+// control show an account tombstones (Samba: none; Windows: only with rights on Deleted Objects).
+func (f *feed) seesDeletions() bool {
+	main, _, err := f.conns()
+	if err != nil {
+		return false
+	}
+	root, err := f.ncRoot()
+	if err != nil {
+		return false
+	}
+	req := goldap.NewSearchRequest(root, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, noEntry, []string{"objectGUID"}, nil)
+	_, err = main.DirSync(req, 0, 0, nil)
+	return err == nil
 }
 
 // refused reports whether err is the server declining a control or an operation (rather than

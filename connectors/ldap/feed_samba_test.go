@@ -1,9 +1,13 @@
 package ldap_test
 
 import (
+	"bytes"
 	"encoding/base64"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,10 +18,16 @@ import (
 	"github.com/scimbridge/scimbridge/connectors/ldap/ldaptest"
 )
 
+var fixtureRuns atomic.Int64
+
+// short is a prefix for sAMAccountNames (at most 20 characters) unique to a fixture.
+func short(tag string) string { return tag[:2] + strings.TrimLeft(tag, "abcdefghijklmnopqrstuvwxyz") }
+
 // adFeedFixture makes OU=Feed-<tag> with users fa..fd and OU=FeedGroups-<tag> with FG1 >
 // FG2 (nested) of its own, so that the edits leave the shared fixture alone.
-func adFeedFixture(t *testing.T, admin *goldap.Conn, tag string) (users, groups string) {
+func adFeedFixture(t *testing.T, admin *goldap.Conn, tag string) (users, groups, unique string) {
 	t.Helper()
+	tag = fmt.Sprintf("%s%d", tag, fixtureRuns.Add(1)) // -count=N runs each make their own
 	users = "OU=Feed-" + tag + "," + ldaptest.SambaBaseDN
 	groups = "OU=FeedGroups-" + tag + "," + ldaptest.SambaBaseDN
 	add := func(dn string, attrs map[string][]string) {
@@ -32,12 +42,12 @@ func adFeedFixture(t *testing.T, admin *goldap.Conn, tag string) (users, groups 
 	add(users, map[string][]string{"objectClass": {"organizationalUnit"}})
 	add(groups, map[string][]string{"objectClass": {"organizationalUnit"}})
 	for _, u := range []string{"fa", "fb", "fc", "fd"} {
-		add("CN="+u+","+users, map[string][]string{"objectClass": {"user"}, "sAMAccountName": {tag[:2] + u},
+		add("CN="+u+","+users, map[string][]string{"objectClass": {"user"}, "sAMAccountName": {short(tag) + u},
 			"userAccountControl": {"544"}, "givenName": {u}, "sn": {"Feed"}})
 	}
-	add("CN=FG2,"+groups, map[string][]string{"objectClass": {"group"}, "sAMAccountName": {tag[:2] + "FG2"}, "member": {"CN=fb," + users}})
-	add("CN=FG1,"+groups, map[string][]string{"objectClass": {"group"}, "sAMAccountName": {tag[:2] + "FG1"}, "member": {"CN=fa," + users, "CN=FG2," + groups}})
-	return users, groups
+	add("CN=FG2,"+groups, map[string][]string{"objectClass": {"group"}, "sAMAccountName": {short(tag) + "FG2"}, "member": {"CN=fb," + users}})
+	add("CN=FG1,"+groups, map[string][]string{"objectClass": {"group"}, "sAMAccountName": {short(tag) + "FG1"}, "member": {"CN=fa," + users, "CN=FG2," + groups}})
+	return users, groups, tag
 }
 
 func adSteps(admin *goldap.Conn, users, groups, tag string) []changeStep {
@@ -51,7 +61,7 @@ func adSteps(admin *goldap.Conn, users, groups, tag string) []changeStep {
 		{name: "add fe", kind: connectors.ChangeUser, do: func(t *testing.T, edited func()) string {
 			a := goldap.NewAddRequest("CN=fe,"+users, nil)
 			a.Attribute("objectClass", []string{"user"})
-			a.Attribute("sAMAccountName", []string{tag[:2] + "fe"})
+			a.Attribute("sAMAccountName", []string{short(tag) + "fe"})
 			a.Attribute("userAccountControl", []string{"544"})
 			if err := admin.Add(a); err != nil {
 				t.Fatal(err)
@@ -104,7 +114,7 @@ func TestADFeeds(t *testing.T) {
 	admin := adminConn(t, s.URL, ldaptest.SambaAdmin, ldaptest.SambaPassword)
 	for _, mode := range []string{ldap.FeedDirSync, ldap.FeedUSN} {
 		t.Run(mode, func(t *testing.T) {
-			users, groups := adFeedFixture(t, admin, mode)
+			users, groups, tag := adFeedFixture(t, admin, mode)
 			proxy := ldaptest.StartProxy(t, "127.0.0.1:389")
 			cfg := adConfig(s)
 			cfg.URL, cfg.StartTLS = proxy.URL, false
@@ -128,7 +138,7 @@ func TestADFeeds(t *testing.T) {
 			if first := run.next(t, 10*time.Second); len(first.batch.Changes) != 0 || first.batch.Cursor == "" || first.batch.Full {
 				t.Fatalf("first batch %+v, want only a cursor", first.batch)
 			}
-			fig := runSteps(t, run, src, proxy, pollStart, adSteps(admin, users, groups, mode), 20*time.Second)
+			fig := runSteps(t, run, src, proxy, pollStart, adSteps(admin, users, groups, tag), 20*time.Second)
 			t.Logf("%s at a 200ms poll: latency %v, requests %v", mode, fig.latencies, fig.requests)
 
 			// Restart: changes made while closed arrive with the first poll; earlier ones do not.
@@ -194,5 +204,37 @@ func TestADReadEntries(t *testing.T) {
 			defer src.Close()
 			checkReadEntries(t, src, "00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002")
 		})
+	}
+}
+
+// TestADFeedNonAdmin: an account without special rights gets DirSync with the object-security
+// flag and sees an edit; it is not shown tombstones on Samba, and the feed says so.
+func TestADFeedNonAdmin(t *testing.T) {
+	s := adSamba(t)
+	admin := adminConn(t, s.URL, ldaptest.SambaAdmin, ldaptest.SambaPassword)
+	users, groups, _ := adFeedFixture(t, admin, "reader")
+	cfg := adConfig(s)
+	cfg.BindDN, cfg.BindPassword = "scimreader@example.test", "Reader-Passw0rd!x"
+	cfg.Users.BaseDN, cfg.Groups.BaseDN = users, groups
+	cfg.Feed.PollInterval = 200 * time.Millisecond
+	var logs bytes.Buffer
+	src, err := cfg.Open(slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	run := startWatch(t, openFeed(t, src, ldap.FeedDirSync), "")
+	run.next(t, 10*time.Second)
+	start := time.Now()
+	modify(t, admin, "CN=fa,"+users, func(m *goldap.ModifyRequest) { m.Replace("title", []string{"Reader-seen"}) })
+	got, _, _ := run.waitFor(t, idOf(t, admin, "CN=fa,"+users, "objectGUID"), start, 10*time.Second)
+	if got.Kind != connectors.ChangeUser || got.Deleted {
+		t.Errorf("change %+v, want a user change", got)
+	}
+	if !strings.Contains(logs.String(), "may not be shown tombstones") {
+		t.Errorf("no warning that deletions go unseen; logs:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "Reader-Passw0rd") {
+		t.Errorf("the bind password is in the logs:\n%s", logs.String())
 	}
 }
