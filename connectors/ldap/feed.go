@@ -95,6 +95,8 @@ type feed struct {
 	// start of each.
 	polls    atomic.Int64
 	pollHook func(n int64)
+	// lastBatch is when the last batch was handed over.
+	lastBatch time.Time
 }
 
 // Feed opens the change feed the configuration selects. In auto mode it asks the server
@@ -484,14 +486,20 @@ func dnInBase(dn, base, scope string) bool {
 	return n == b || strings.HasSuffix(n, ","+b)
 }
 
-// deliver classifies and hands over a batch, unless it has nothing to say.
+// cursorEvery spaces out batches that only move the cursor: on a busy DC the DirSync cookie
+// and the USN move with every write anywhere in the domain, and a batch a poll would make the
+// engine store a cursor every poll interval.
+const cursorEvery = time.Minute
+
+// deliver classifies and hands over a batch, unless it has nothing to say: no change, and a
+// cursor that did not move or moved less than cursorEvery after the last batch.
 func (f *feed) deliver(ctx context.Context, aux *goldap.Conn, cands []candidate, cur cursor, prev string, fn func(connectors.ChangeBatch) error) (string, error) {
 	changes, err := f.classify(ctx, aux, cands)
 	if err != nil {
 		return prev, err
 	}
 	next := cur.String()
-	if len(changes) == 0 && next == prev {
+	if len(changes) == 0 && (next == prev || (prev != "" && time.Since(f.lastBatch) < cursorEvery)) {
 		return prev, nil
 	}
 	if len(changes) > 0 {
@@ -500,6 +508,7 @@ func (f *feed) deliver(ctx context.Context, aux *goldap.Conn, cands []candidate,
 	if err := fn(connectors.ChangeBatch{Changes: changes, Cursor: next}); err != nil {
 		return prev, err
 	}
+	f.lastBatch = time.Now()
 	return next, nil
 }
 

@@ -35,7 +35,7 @@ type watchRun struct {
 	cursor string
 }
 
-func startWatch(t *testing.T, fd connectors.Feed, cursor string) *watchRun {
+func startWatch(t testing.TB, fd connectors.Feed, cursor string) *watchRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &watchRun{fd: fd, batches: make(chan delivered, 1000), cancel: cancel, done: make(chan error, 1), cursor: cursor}
@@ -62,7 +62,7 @@ func (r *watchRun) lastCursor() string {
 }
 
 // stop ends the watch; Watch must return the context's error.
-func (r *watchRun) stop(t *testing.T) {
+func (r *watchRun) stop(t testing.TB) {
 	t.Helper()
 	if r.cancel == nil {
 		return
@@ -81,7 +81,7 @@ func (r *watchRun) stop(t *testing.T) {
 }
 
 // next returns the next batch, failing the test after timeout.
-func (r *watchRun) next(t *testing.T, timeout time.Duration) delivered {
+func (r *watchRun) next(t testing.TB, timeout time.Duration) delivered {
 	t.Helper()
 	select {
 	case d := <-r.batches:
@@ -96,7 +96,7 @@ func (r *watchRun) next(t *testing.T, timeout time.Duration) delivered {
 
 // waitFor reads batches until one holds a change of id; it returns that change, the batch
 // and every change seen on the way. Batches delivered before since are passed over.
-func (r *watchRun) waitFor(t *testing.T, id string, since time.Time, timeout time.Duration) (connectors.Change, delivered, []connectors.Change) {
+func (r *watchRun) waitFor(t testing.TB, id string, since time.Time, timeout time.Duration) (connectors.Change, delivered, []connectors.Change) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var seen []connectors.Change
@@ -121,7 +121,7 @@ func (r *watchRun) waitFor(t *testing.T, id string, since time.Time, timeout tim
 type changeStep struct {
 	name string
 	// do makes the edit, calls edited right after it, and returns the id of the changed entry.
-	do   func(t *testing.T, edited func()) string
+	do   func(t testing.TB, edited func()) string
 	kind connectors.ChangeKind
 	del  bool
 }
@@ -136,15 +136,15 @@ type feedFigures struct {
 // count at the start of the given poll (polling feeds: requests are counted from the poll that
 // saw the change). Each changed entry is then read with ReadEntries; the requests from the edit
 // (or that poll) to the end of that read must be at most 5.
-func runSteps(t *testing.T, run *watchRun, src connectors.Source, proxy *ldaptest.Proxy, pollStart func(int64) int64, steps []changeStep, timeout time.Duration) feedFigures {
+func runSteps(t testing.TB, run *watchRun, src connectors.Source, proxy *ldaptest.Proxy, pollStart func(int64) int64, steps []changeStep, timeout time.Duration) feedFigures {
 	t.Helper()
 	var fig feedFigures
 	for _, st := range steps {
 		before := proxy.Requests()
-		p0 := ldap.FeedPolls(run.fd)
 		start := time.Now()
 		var edited time.Time
-		id := st.do(t, func() { edited = time.Now() })
+		var p0 int64 // the poll running (or last started) when the edit was done
+		id := st.do(t, func() { edited, p0 = time.Now(), ldap.FeedPolls(run.fd) })
 		got, d, _ := run.waitFor(t, id, start, timeout)
 		latency := d.at.Sub(edited)
 		want := connectors.Change{Kind: st.kind, ID: id, Deleted: st.del}
@@ -152,7 +152,7 @@ func runSteps(t *testing.T, run *watchRun, src connectors.Source, proxy *ldaptes
 			t.Errorf("%s: change (-got +want):\n%s", st.name, diff)
 		}
 		if pollStart != nil {
-			// Within one poll: the first poll that started after the edit, at the latest.
+			// Within one poll: by the first poll that started after the edit was done.
 			if d.poll > p0+1 {
 				t.Errorf("%s: seen in poll %d, the edit was made during poll %d", st.name, d.poll, p0)
 			}
@@ -183,7 +183,7 @@ func runSteps(t *testing.T, run *watchRun, src connectors.Source, proxy *ldaptes
 
 // checkReadEntries compares ReadEntries of every id of a full Read (plus one unknown id of
 // each kind) with that Read.
-func checkReadEntries(t *testing.T, src connectors.Source, unknownUser, unknownGroup string) {
+func checkReadEntries(t testing.TB, src connectors.Source, unknownUser, unknownGroup string) {
 	t.Helper()
 	full, err := src.Read(context.Background())
 	if err != nil {
@@ -212,7 +212,7 @@ func checkReadEntries(t *testing.T, src connectors.Source, unknownUser, unknownG
 }
 
 // adminConn binds as the given admin over plain LDAP.
-func adminConn(t *testing.T, url, dn, pw string) *goldap.Conn {
+func adminConn(t testing.TB, url, dn, pw string) *goldap.Conn {
 	t.Helper()
 	c, err := goldap.DialURL(url)
 	if err != nil {
@@ -226,7 +226,7 @@ func adminConn(t *testing.T, url, dn, pw string) *goldap.Conn {
 }
 
 // idOf reads an entry's id attribute (rendered as the connector renders it).
-func idOf(t *testing.T, c *goldap.Conn, dn, attr string) string {
+func idOf(t testing.TB, c *goldap.Conn, dn, attr string) string {
 	t.Helper()
 	res, err := c.Search(goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{attr}, nil))
 	if err != nil || len(res.Entries) != 1 {
@@ -243,7 +243,7 @@ func idOf(t *testing.T, c *goldap.Conn, dn, attr string) string {
 	return string(raw)
 }
 
-func modify(t *testing.T, c *goldap.Conn, dn string, f func(*goldap.ModifyRequest)) {
+func modify(t testing.TB, c *goldap.Conn, dn string, f func(*goldap.ModifyRequest)) {
 	t.Helper()
 	m := goldap.NewModifyRequest(dn, nil)
 	f(m)
@@ -252,7 +252,7 @@ func modify(t *testing.T, c *goldap.Conn, dn string, f func(*goldap.ModifyReques
 	}
 }
 
-func moveDN(t *testing.T, c *goldap.Conn, dn, rdn, superior string) {
+func moveDN(t testing.TB, c *goldap.Conn, dn, rdn, superior string) {
 	t.Helper()
 	if err := c.ModifyDN(goldap.NewModifyDNRequest(dn, rdn, true, superior)); err != nil {
 		t.Fatalf("modrdn %q: %v", dn, err)

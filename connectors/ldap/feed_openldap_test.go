@@ -21,13 +21,13 @@ const (
 )
 
 // admin2 binds again as the root DN (after a restart).
-func admin2(t *testing.T, s *ldaptest.Slapd) *goldap.Conn {
+func admin2(t testing.TB, s *ldaptest.Slapd) *goldap.Conn {
 	return adminConn(t, s.URL, ldaptest.SlapdRootDN, ldaptest.SlapdRootPW)
 }
 
 // olFeedSource opens the fixture directory through a counting proxy (plain LDAP, so that the
 // proxy can count).
-func olFeedSource(t *testing.T, s *ldaptest.Slapd, mode string) (connectors.Source, *ldaptest.Proxy, ldap.Config) {
+func olFeedSource(t testing.TB, s *ldaptest.Slapd, mode string) (connectors.Source, *ldaptest.Proxy, ldap.Config) {
 	t.Helper()
 	proxy := ldaptest.StartProxy(t, strings.TrimPrefix(s.URL, "ldap://"))
 	cfg := olConfig(s)
@@ -41,7 +41,7 @@ func olFeedSource(t *testing.T, s *ldaptest.Slapd, mode string) (connectors.Sour
 	return src, proxy, cfg
 }
 
-func openFeed(t *testing.T, src connectors.Source, wantMode string) connectors.Feed {
+func openFeed(t testing.TB, src connectors.Source, wantMode string) connectors.Feed {
 	t.Helper()
 	fd, err := src.(connectors.FeedSource).Feed(context.Background())
 	if err != nil {
@@ -56,14 +56,14 @@ func openFeed(t *testing.T, src connectors.Source, wantMode string) connectors.F
 // olSteps are the edits every OpenLDAP feed must see: a modify, an add, a rename, a membership
 // change, a nested group's edit, a move out of scope and (deletes, for syncrepl) a delete.
 func olSteps(admin *goldap.Conn, deletes bool) []changeStep {
-	id := func(t *testing.T, dn string) string { return idOf(t, admin, dn, "entryUUID") }
+	id := func(t testing.TB, dn string) string { return idOf(t, admin, dn, "entryUUID") }
 	steps := []changeStep{
-		{name: "modify alice", kind: connectors.ChangeUser, do: func(t *testing.T, edited func()) string {
+		{name: "modify alice", kind: connectors.ChangeUser, do: func(t testing.TB, edited func()) string {
 			modify(t, admin, "uid=alice,"+olPeople, func(m *goldap.ModifyRequest) { m.Replace("title", []string{"Staff Engineer"}) })
 			edited()
 			return id(t, "uid=alice,"+olPeople)
 		}},
-		{name: "add zed", kind: connectors.ChangeUser, do: func(t *testing.T, edited func()) string {
+		{name: "add zed", kind: connectors.ChangeUser, do: func(t testing.TB, edited func()) string {
 			a := goldap.NewAddRequest("uid=zed,"+olPeople, nil)
 			a.Attribute("objectClass", []string{"inetOrgPerson"})
 			a.Attribute("uid", []string{"zed"})
@@ -75,33 +75,33 @@ func olSteps(admin *goldap.Conn, deletes bool) []changeStep {
 			edited()
 			return id(t, "uid=zed,"+olPeople)
 		}},
-		{name: "rename bob", kind: connectors.ChangeUser, do: func(t *testing.T, edited func()) string {
+		{name: "rename bob", kind: connectors.ChangeUser, do: func(t testing.TB, edited func()) string {
 			moveDN(t, admin, "uid=bob,"+olPeople, "uid=robert", "")
 			edited()
 			return id(t, "uid=robert,"+olPeople)
 		}},
-		{name: "add a member to ops", kind: connectors.ChangeGroup, do: func(t *testing.T, edited func()) string {
+		{name: "add a member to ops", kind: connectors.ChangeGroup, do: func(t testing.TB, edited func()) string {
 			modify(t, admin, "cn=ops,"+olGroups, func(m *goldap.ModifyRequest) {
 				m.Add("uniqueMember", []string{"uid=alice," + olPeople})
 			})
 			edited()
 			return id(t, "cn=ops,"+olGroups)
 		}},
-		{name: "edit platform, nested in eng", kind: connectors.ChangeGroup, do: func(t *testing.T, edited func()) string {
+		{name: "edit platform, nested in eng", kind: connectors.ChangeGroup, do: func(t testing.TB, edited func()) string {
 			modify(t, admin, "cn=platform,"+olGroups, func(m *goldap.ModifyRequest) {
 				m.Add("member", []string{"uid=carol," + olPeople})
 			})
 			edited()
 			return id(t, "cn=platform,"+olGroups)
 		}},
-		{name: "move carol out of ou=people", del: true, do: func(t *testing.T, edited func()) string {
+		{name: "move carol out of ou=people", del: true, do: func(t testing.TB, edited func()) string {
 			moveDN(t, admin, "uid=carol,"+olPeople, "uid=carol", "ou=contractors,"+ldaptest.SlapdSuffix)
 			edited()
 			return id(t, "uid=carol,ou=contractors,"+ldaptest.SlapdSuffix)
 		}},
 	}
 	if deletes {
-		steps = append(steps, changeStep{name: "delete dave", del: true, do: func(t *testing.T, edited func()) string {
+		steps = append(steps, changeStep{name: "delete dave", del: true, do: func(t testing.TB, edited func()) string {
 			dave := id(t, "uid=dave,"+olPeople)
 			if err := admin.Del(goldap.NewDelRequest("uid=dave,"+olPeople, nil)); err != nil {
 				t.Fatal(err)
@@ -162,6 +162,15 @@ func TestSyncreplFeed(t *testing.T) {
 	if err := admin.Del(goldap.NewDelRequest("uid=zed,"+olPeople, nil)); err != nil {
 		t.Fatal(err)
 	}
+	// The source itself is closed and opened again, as a restarted process would.
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	src, err := cfg.Open(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
 	run = startWatch(t, openFeed(t, src, ldap.FeedSyncrepl), cursor)
 	d := run.next(t, 10*time.Second)
 	got := map[string]connectors.Change{}
@@ -194,7 +203,6 @@ func TestSyncreplFeed(t *testing.T) {
 		run.waitFor(t, idOf(t, admin, "cn=eng,"+olGroups, "entryUUID"), time.Time{}, 10*time.Second)
 		run.stop(t)
 	}
-	_ = cfg
 }
 
 // TestTimestampFeed: on a slapd without syncprov, auto falls back to modifyTimestamp polling,

@@ -25,7 +25,7 @@ func short(tag string) string { return tag[:2] + strings.TrimLeft(tag, "abcdefgh
 
 // adFeedFixture makes OU=Feed-<tag> with users fa..fd and OU=FeedGroups-<tag> with FG1 >
 // FG2 (nested) of its own, so that the edits leave the shared fixture alone.
-func adFeedFixture(t *testing.T, admin *goldap.Conn, tag string) (users, groups, unique string) {
+func adFeedFixture(t testing.TB, admin *goldap.Conn, tag string) (users, groups, unique string) {
 	t.Helper()
 	tag = fmt.Sprintf("%s%d", tag, fixtureRuns.Add(1)) // -count=N runs each make their own
 	users = "OU=Feed-" + tag + "," + ldaptest.SambaBaseDN
@@ -51,14 +51,14 @@ func adFeedFixture(t *testing.T, admin *goldap.Conn, tag string) (users, groups,
 }
 
 func adSteps(admin *goldap.Conn, users, groups, tag string) []changeStep {
-	id := func(t *testing.T, dn string) string { return idOf(t, admin, dn, "objectGUID") }
+	id := func(t testing.TB, dn string) string { return idOf(t, admin, dn, "objectGUID") }
 	return []changeStep{
-		{name: "modify fa", kind: connectors.ChangeUser, do: func(t *testing.T, edited func()) string {
+		{name: "modify fa", kind: connectors.ChangeUser, do: func(t testing.TB, edited func()) string {
 			modify(t, admin, "CN=fa,"+users, func(m *goldap.ModifyRequest) { m.Replace("title", []string{"Engineer"}) })
 			edited()
 			return id(t, "CN=fa,"+users)
 		}},
-		{name: "add fe", kind: connectors.ChangeUser, do: func(t *testing.T, edited func()) string {
+		{name: "add fe", kind: connectors.ChangeUser, do: func(t testing.TB, edited func()) string {
 			a := goldap.NewAddRequest("CN=fe,"+users, nil)
 			a.Attribute("objectClass", []string{"user"})
 			a.Attribute("sAMAccountName", []string{short(tag) + "fe"})
@@ -69,32 +69,32 @@ func adSteps(admin *goldap.Conn, users, groups, tag string) []changeStep {
 			edited()
 			return id(t, "CN=fe,"+users)
 		}},
-		{name: "rename fb", kind: connectors.ChangeUser, do: func(t *testing.T, edited func()) string {
+		{name: "rename fb", kind: connectors.ChangeUser, do: func(t testing.TB, edited func()) string {
 			moveDN(t, admin, "CN=fb,"+users, "CN=fb2", "")
 			edited()
 			return id(t, "CN=fb2,"+users)
 		}},
-		{name: "disable fa", kind: connectors.ChangeUser, do: func(t *testing.T, edited func()) string {
+		{name: "disable fa", kind: connectors.ChangeUser, do: func(t testing.TB, edited func()) string {
 			modify(t, admin, "CN=fa,"+users, func(m *goldap.ModifyRequest) { m.Replace("userAccountControl", []string{"546"}) })
 			edited()
 			return id(t, "CN=fa,"+users)
 		}},
-		{name: "add a member to FG1", kind: connectors.ChangeGroup, do: func(t *testing.T, edited func()) string {
+		{name: "add a member to FG1", kind: connectors.ChangeGroup, do: func(t testing.TB, edited func()) string {
 			modify(t, admin, "CN=FG1,"+groups, func(m *goldap.ModifyRequest) { m.Add("member", []string{"CN=fc," + users}) })
 			edited()
 			return id(t, "CN=FG1,"+groups)
 		}},
-		{name: "edit FG2, nested in FG1", kind: connectors.ChangeGroup, do: func(t *testing.T, edited func()) string {
+		{name: "edit FG2, nested in FG1", kind: connectors.ChangeGroup, do: func(t testing.TB, edited func()) string {
 			modify(t, admin, "CN=FG2,"+groups, func(m *goldap.ModifyRequest) { m.Add("member", []string{"CN=fd," + users}) })
 			edited()
 			return id(t, "CN=FG2,"+groups)
 		}},
-		{name: "move fc out of scope", del: true, do: func(t *testing.T, edited func()) string {
+		{name: "move fc out of scope", del: true, do: func(t testing.TB, edited func()) string {
 			moveDN(t, admin, "CN=fc,"+users, "CN=fc-"+tag, "OU=Outside,"+ldaptest.SambaBaseDN)
 			edited()
 			return id(t, "CN=fc-"+tag+",OU=Outside,"+ldaptest.SambaBaseDN)
 		}},
-		{name: "delete fd", del: true, do: func(t *testing.T, edited func()) string {
+		{name: "delete fd", del: true, do: func(t testing.TB, edited func()) string {
 			fd := id(t, "CN=fd,"+users)
 			if err := admin.Del(goldap.NewDelRequest("CN=fd,"+users, nil)); err != nil {
 				t.Fatal(err)
@@ -151,8 +151,15 @@ func TestADFeeds(t *testing.T) {
 			if err := admin.Del(goldap.NewDelRequest("CN=fe,"+users, nil)); err != nil {
 				t.Fatal(err)
 			}
-			fd = openFeed(t, src, mode)
-			run = startWatch(t, fd, cursor)
+			// The source itself is closed and opened again, as a restarted process would.
+			if err := src.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if src, err = cfg.Open(nil); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = src.Close() })
+			run = startWatch(t, openFeed(t, src, mode), cursor)
 			got := map[string]connectors.Change{}
 			for len(got) < 2 {
 				for _, c := range run.next(t, 10*time.Second).batch.Changes {
