@@ -45,8 +45,9 @@
 //     attributes, name and parentGUID: DirSync returns an object only when a listed attribute
 //     changed. The cursor is the DirSync cookie.
 //   - usn (Active Directory): users, groups and tombstones (show-deleted control) whose
-//     uSNChanged lies between the last and the current highestCommittedUSN of the DC's root DSE;
-//     two requests a poll. auto picks it when the DC refuses DirSync.
+//     uSNChanged lies between the last and the current highestCommittedUSN of the DC's root DSE:
+//     one request a poll while the DC's USN stands still, two once anything in the domain was
+//     written. auto picks it when the DC refuses DirSync.
 //   - syncrepl (OpenLDAP with the syncprov overlay): an RFC 4533 refreshAndPersist search held
 //     open under the nearest entry above both base DNs; changes are pushed, and a quiet hour
 //     costs no request. Give syncprov a session log (syncprov-sessionlog): resuming from a cookie

@@ -412,7 +412,7 @@ func (f *feed) classify(ctx context.Context, aux *goldap.Conn, cands []candidate
 		}
 		seen[c.id] = true
 		if c.deleted {
-			out = append(out, connectors.Change{ID: c.id, Deleted: true, At: c.at})
+			out = append(out, connectors.Change{Kind: f.kindByDN(c.dn), ID: c.id, Deleted: true, At: c.at})
 			continue
 		}
 		live = append(live, c)
@@ -460,6 +460,23 @@ func (f *feed) classify(ctx context.Context, aux *goldap.Conn, cands []candidate
 		out = append(out, ch)
 	}
 	return out, nil
+}
+
+// kindByDN says what a deleted entry was when its DN (syncrepl sends it with a deletion) lies in
+// only one of the two scopes' bases; "" otherwise (and for a tombstone, whose DN says nothing).
+func (f *feed) kindByDN(dn string) connectors.ChangeKind {
+	if dn == "" {
+		return ""
+	}
+	u := dnInBase(dn, f.s.cfg.Users.BaseDN, f.s.cfg.Users.Scope)
+	g := dnInBase(dn, f.s.cfg.Groups.BaseDN, f.s.cfg.Groups.Scope)
+	switch {
+	case u && !g:
+		return connectors.ChangeUser
+	case g && !u:
+		return connectors.ChangeGroup
+	}
+	return ""
 }
 
 // entryID renders an entry's id attribute as Entry.ID does.

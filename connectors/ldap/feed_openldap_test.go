@@ -101,7 +101,7 @@ func olSteps(admin *goldap.Conn, deletes bool) []changeStep {
 		}},
 	}
 	if deletes {
-		steps = append(steps, changeStep{name: "delete dave", del: true, do: func(t testing.TB, edited func()) string {
+		steps = append(steps, changeStep{name: "delete dave", kind: connectors.ChangeUser, del: true, do: func(t testing.TB, edited func()) string {
 			dave := id(t, "uid=dave,"+olPeople)
 			if err := admin.Del(goldap.NewDelRequest("uid=dave,"+olPeople, nil)); err != nil {
 				t.Fatal(err)
@@ -129,6 +129,13 @@ func TestSyncreplFeed(t *testing.T) {
 	}
 	fig := runSteps(t, run, src, proxy, nil, olSteps(admin, true), 10*time.Second)
 	t.Logf("syncrepl push: latency %v, requests %v", fig.latencies, fig.requests)
+
+	// Quiet: a held-open search costs no request.
+	quiet := proxy.Requests()
+	time.Sleep(time.Second)
+	if n := proxy.Requests() - quiet; n != 0 {
+		t.Errorf("%d LDAP requests in a quiet second, want 0", n)
+	}
 	checkReadEntries(t, src, "00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002")
 
 	// slapd restarts under the feed: it dials again and resumes (or, if the server lost its

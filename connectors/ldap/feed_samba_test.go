@@ -141,6 +141,15 @@ func TestADFeeds(t *testing.T) {
 			fig := runSteps(t, run, src, proxy, pollStart, adSteps(admin, users, groups, tag), 20*time.Second)
 			t.Logf("%s at a 200ms poll: latency %v, requests %v", mode, fig.latencies, fig.requests)
 
+			// Quiet: one request a poll (DirSync; usn: the root DSE, whose USN did not move).
+			p := ldap.FeedPolls(fd)
+			for ldap.FeedPolls(fd) < p+6 {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if n := pollStart(p+6) - pollStart(p+1); n != 5 {
+				t.Errorf("%d LDAP requests in 5 quiet polls, want 5", n)
+			}
+
 			// Restart: changes made while closed arrive with the first poll; earlier ones do not.
 			time.Sleep(500 * time.Millisecond)
 			cursor := run.lastCursor()

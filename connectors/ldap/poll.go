@@ -128,7 +128,8 @@ func (f *feed) adCandidate(e *goldap.Entry) (candidate, bool) {
 }
 
 // usnPoll returns the users, groups and tombstones whose uSNChanged is above from, and the DC's
-// highestCommittedUSN read before the search (the next poll's from): two requests a poll.
+// highestCommittedUSN read before the search (the next poll's from): one request a poll while
+// that USN stands still, two when it moved.
 func (f *feed) usnPoll(ctx context.Context, main *goldap.Conn, root string, from int64) ([]candidate, int64, error) {
 	_, high, err := rootDSE(main)
 	if err != nil {
