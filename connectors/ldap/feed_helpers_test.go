@@ -203,6 +203,17 @@ func checkReadEntries(t testing.TB, src connectors.Source, unknownUser, unknownG
 	if diff := cmp.Diff(dir, full); diff != "" {
 		t.Errorf("ReadEntries of every id (-got +want the full Read):\n%s", diff)
 	}
+	// An id of unknown kind is given in both lists: found as one, it is not missing.
+	if len(uids) > 0 && len(gids) > 0 {
+		both, missing, err := src.(connectors.TargetedReader).ReadEntries(context.Background(), []string{uids[0], gids[0]}, []string{uids[0], gids[0]})
+		if err != nil {
+			t.Fatalf("ReadEntries: %v", err)
+		}
+		got := []int{len(both.Users), len(both.Groups), len(missing)}
+		if diff := cmp.Diff(got, []int{1, 1, 0}); diff != "" {
+			t.Errorf("ReadEntries of a user and a group, each in both lists: users, groups, missing (-got +want):\n%s", diff)
+		}
+	}
 	slices.Sort(missing)
 	want := []string{unknownUser, unknownGroup}
 	slices.Sort(want)

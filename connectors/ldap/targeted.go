@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,8 +114,9 @@ func (s *source) searchIDs(ctx context.Context, page pager, sc scopeConfig, ids 
 // ReadEntries reads the users and groups with the given ids, each as a full Read gives it
 // (attributes, and a group's members: all ranges of them on AD, or with nested server the
 // users in its chain), over the source's one connection: a search for the users, one for the
-// groups (idsPerSearch ids a search), then only what large or nested groups need. Ids not
-// found in their scope are returned in missing. Any failure fails the whole read.
+// groups (idsPerSearch ids a search), then only what large or nested groups need. Ids found
+// in neither scope are returned in missing (an id may be given in both lists when its kind is
+// not known). Any failure fails the whole read.
 func (s *source) ReadEntries(ctx context.Context, userIDs, groupIDs []string) (*connectors.Directory, []string, error) {
 	start := time.Now()
 	dir, missing, err := s.readEntries(ctx, userIDs, groupIDs)
@@ -130,7 +132,6 @@ func (s *source) ReadEntries(ctx context.Context, userIDs, groupIDs []string) (*
 
 func (s *source) readEntries(ctx context.Context, userIDs, groupIDs []string) (*connectors.Directory, []string, error) {
 	dir := &connectors.Directory{Users: []connectors.Entry{}, Groups: []connectors.Entry{}}
-	var missing []string
 	if len(userIDs)+len(groupIDs) == 0 {
 		return dir, nil, nil
 	}
@@ -156,14 +157,19 @@ func (s *source) readEntries(ctx context.Context, userIDs, groupIDs []string) (*
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, id := range userIDs {
-			if !found[id] {
+	}
+	// An id found in either list is not missing: a deletion of unknown kind is looked up in both.
+	notFound := func() []string {
+		var missing []string
+		for _, id := range append(slices.Clone(userIDs), groupIDs...) {
+			if !found[id] && !slices.Contains(missing, id) {
 				missing = append(missing, id)
 			}
 		}
+		return missing
 	}
 	if len(groupIDs) == 0 {
-		return dir, missing, nil
+		return dir, notFound(), nil
 	}
 	var entries []*goldap.Entry
 	err = s.searchIDs(ctx, page, s.groupsSearch(), groupIDs, s.groupAttrs(), func(e *goldap.Entry) error {
@@ -173,7 +179,6 @@ func (s *source) readEntries(ctx context.Context, userIDs, groupIDs []string) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	clear(found)
 	for _, e := range entries {
 		var members []string
 		if s.cfg.Groups.Nested == NestedServer {
@@ -191,12 +196,7 @@ func (s *source) readEntries(ctx context.Context, userIDs, groupIDs []string) (*
 		found[g.ID] = true
 		dir.Groups = append(dir.Groups, g)
 	}
-	for _, id := range groupIDs {
-		if !found[id] {
-			missing = append(missing, id)
-		}
-	}
-	return dir, missing, nil
+	return dir, notFound(), nil
 }
 
 // rangedMembers returns the member values of a group entry that came in ranges, the first
