@@ -59,8 +59,11 @@
 // A changed entry is asked of the server against the configured scope (one search for the
 // users among the changed ids, one for the groups): one in scope is a user or group change, one
 // out of scope (moved out, no longer matching, or never in) is reported deleted, and so is a
-// tombstone or a syncrepl deletion (Kind "": the server no longer says what it was); the
-// engine ignores deletions of ids it does not hold. A group's member change, a nested group's
+// tombstone or a syncrepl deletion (Kind "" unless its DN lies in one scope's base only); the
+// engine ignores deletions of ids it does not hold. DirSync says which attributes changed: an
+// out-of-scope object whose name, parent and filter attributes did not change was out of scope
+// before too, and is passed over (the domain's other users and computers make no noise); the
+// other feeds cannot tell, and report it deleted. A group's member change, a nested group's
 // included, makes that group changed; the engine recomputes the groups that contain it.
 //
 // Cursors name the mode, a fingerprint of the scope (base DNs, scopes, filters, id attribute)

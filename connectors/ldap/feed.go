@@ -97,6 +97,8 @@ type feed struct {
 	pollHook func(n int64)
 	// lastBatch is when the last batch was handed over.
 	lastBatch time.Time
+	// filterAttrs holds, lower-cased, the attributes that decide the scope (scopeMayHaveChanged).
+	filterAttrs map[string]bool
 }
 
 // Feed opens the change feed the configuration selects. In auto mode it asks the server
@@ -395,6 +397,10 @@ type candidate struct {
 	id, dn  string
 	deleted bool
 	at      time.Time
+	// quiet is set when the feed knows that nothing that decides the scope changed (DirSync:
+	// neither the name, the parent nor an attribute of the filters): out of scope, the entry
+	// was out of scope before too, and is passed over instead of reported deleted.
+	quiet bool
 }
 
 // classify turns what a feed saw into Changes: a live entry is a user or a group when it is in
@@ -454,6 +460,8 @@ func (f *feed) classify(ctx context.Context, aux *goldap.Conn, cands []candidate
 			ch.Kind = connectors.ChangeUser
 		case groups[c.id]:
 			ch.Kind = connectors.ChangeGroup
+		case c.quiet:
+			continue // out of scope, and nothing moved it there
 		default:
 			ch.Deleted = true // out of scope now: moved out, or no longer matching the filter
 		}

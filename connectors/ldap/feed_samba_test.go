@@ -150,6 +150,25 @@ func TestADFeeds(t *testing.T) {
 				t.Errorf("%d LDAP requests in 5 quiet polls, want 5", n)
 			}
 
+			// An edit of a user that is out of scope and stays so: DirSync says what changed, and
+			// the feed passes it over; usn cannot tell it from a move out and reports it deleted.
+			eveDN := "CN=Eve Outside,OU=Outside," + ldaptest.SambaBaseDN
+			eve := idOf(t, admin, eveDN, "objectGUID")
+			start := time.Now()
+			modify(t, admin, eveDN, func(m *goldap.ModifyRequest) { m.Replace("title", []string{"Outsider " + tag}) })
+			modify(t, admin, "CN=fa,"+users, func(m *goldap.ModifyRequest) { m.Replace("title", []string{"After eve " + tag}) })
+			_, _, seen := run.waitFor(t, idOf(t, admin, "CN=fa,"+users, "objectGUID"), start, 10*time.Second)
+			var eveChanges []connectors.Change
+			for _, c := range seen {
+				if c.ID == eve {
+					eveChanges = append(eveChanges, c)
+				}
+			}
+			if mode == ldap.FeedDirSync && len(eveChanges) > 0 {
+				t.Errorf("an out-of-scope user's edit was reported: %+v", eveChanges)
+			}
+			t.Logf("out-of-scope edit: %+v", eveChanges)
+
 			// Restart: changes made while closed arrive with the first poll; earlier ones do not.
 			time.Sleep(500 * time.Millisecond)
 			cursor := run.lastCursor()

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/scimbridge/scimbridge/connectors"
 	"github.com/scimbridge/scimbridge/connectors/ldap"
 )
@@ -99,5 +101,16 @@ func TestFeedOff(t *testing.T) {
 	lc := ldap.Config{FlavourName: ldap.FlavourOpenLDAP, LDIFFile: "x.ldif", Feed: ldap.FeedConfig{Mode: ldap.FeedSyncrepl}}
 	if err := lc.Validate(); err == nil || !strings.Contains(err.Error(), "feed.mode syncrepl needs a server") {
 		t.Errorf("ldif_file with feed.mode syncrepl: %v, want an error", err)
+	}
+}
+
+func TestFilterAttributes(t *testing.T) {
+	got, err := ldap.FilterAttributes("(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2))(|(mail=*)(sn>=a)(cn~=x)(department=Eng*)))")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"objectCategory", "objectClass", "userAccountControl", "mail", "sn", "cn", "department"}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("FilterAttributes (-got +want):\n%s", diff)
 	}
 }

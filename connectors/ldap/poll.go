@@ -99,6 +99,7 @@ func (f *feed) dirSyncPoll(main *goldap.Conn, root string, cookie []byte) ([]can
 		}
 		for _, e := range res.Entries {
 			if c, ok := f.adCandidate(e); ok {
+				c.quiet = !c.deleted && !f.scopeMayHaveChanged(e)
 				cands = append(cands, c)
 			}
 		}
@@ -111,6 +112,29 @@ func (f *feed) dirSyncPoll(main *goldap.Conn, root string, cookie []byte) ([]can
 			return cands, cookie, nil
 		}
 	}
+}
+
+// scopeMayHaveChanged reports whether a DirSync entry (which holds only the attributes that
+// changed) names something that decides the scope: the object's name or parent (a rename or
+// move) or an attribute the users' or groups' filter tests.
+func (f *feed) scopeMayHaveChanged(e *goldap.Entry) bool {
+	if f.filterAttrs == nil {
+		f.filterAttrs = map[string]bool{"name": true, "parentguid": true, "objectclass": true, "objectcategory": true}
+		for _, flt := range []string{f.s.cfg.Users.Filter, f.s.cfg.Groups.Filter} {
+			if p, err := goldap.CompileFilter(flt); err == nil {
+				for _, a := range filterAttributes(p) {
+					f.filterAttrs[strings.ToLower(a)] = true
+				}
+			}
+		}
+	}
+	for _, a := range e.Attributes {
+		name, _, _ := strings.Cut(a.Name, ";")
+		if f.filterAttrs[strings.ToLower(name)] {
+			return true
+		}
+	}
+	return false
 }
 
 // adCandidate reads a changed AD object: its id, its DN, and whether it is a tombstone.
