@@ -1,6 +1,10 @@
 package ldap
 
-import "github.com/scimbridge/scimbridge/connectors"
+import (
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/scimbridge/scimbridge/connectors"
+)
 
 // SetAfterPage installs a hook that runs after each page of each search of a server source.
 func SetAfterPage(src connectors.Source, f func(what string, page int)) {
@@ -27,3 +31,21 @@ func SetInChainConcurrency(src connectors.Source, n int) { src.(*source).inChain
 
 // ErrMalformed exposes errRaw, the error every decoder failure wraps, to the fuzz test.
 var ErrMalformed = errRaw
+
+// FeedPolls returns how many polls (or syncrepl searches) a feed has started.
+func FeedPolls(f connectors.Feed) int64 { return f.(*feed).polls.Load() }
+
+// SetFeedPollHook runs hook at the start of each poll of a feed (before its first request).
+func SetFeedPollHook(f connectors.Feed, hook func(n int64)) { f.(*feed).pollHook = hook }
+
+// FeedMode returns the mode a feed runs in (auto resolved).
+func FeedMode(f connectors.Feed) string { return f.(*feed).mode }
+
+// FilterAttributes lists the attributes a filter tests (the DirSync feed's scope hints).
+func FilterAttributes(filter string) ([]string, error) {
+	p, err := goldap.CompileFilter(filter)
+	if err != nil {
+		return nil, err
+	}
+	return filterAttributes(p), nil
+}

@@ -197,3 +197,28 @@ func substringMatch(v string, parts []*ber.Packet) bool {
 	}
 	return true
 }
+
+// filterAttributes lists the attribute types a compiled filter tests.
+func filterAttributes(p *ber.Packet) []string {
+	switch p.Tag {
+	case goldap.FilterAnd, goldap.FilterOr, goldap.FilterNot:
+		var out []string
+		for _, c := range p.Children {
+			out = append(out, filterAttributes(c)...)
+		}
+		return out
+	case goldap.FilterPresent:
+		return []string{packetString(p)}
+	case goldap.FilterExtensibleMatch:
+		for _, c := range p.Children {
+			if c.Tag == goldap.MatchingRuleAssertionType {
+				return []string{packetString(c)}
+			}
+		}
+		return nil
+	}
+	if len(p.Children) > 0 {
+		return []string{packetString(p.Children[0])}
+	}
+	return nil
+}

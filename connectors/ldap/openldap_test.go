@@ -108,7 +108,7 @@ add: member
 member: cn=eng,ou=groups,dc=example,dc=test
 `
 
-func startFixtureSlapd(t *testing.T) *ldaptest.Slapd {
+func startFixtureSlapd(t testing.TB) *ldaptest.Slapd {
 	t.Helper()
 	s := ldaptest.StartSlapd(t, ldaptest.SlapdOptions{})
 	s.Add(olFixture)

@@ -69,7 +69,7 @@ db.transaction_commit()
 
 var adOnce sync.Once
 
-func adSamba(t *testing.T) *ldaptest.Samba {
+func adSamba(t testing.TB) *ldaptest.Samba {
 	t.Helper()
 	s := ldaptest.SharedSamba(t)
 	adOnce.Do(func() {
