@@ -39,7 +39,7 @@ type Term struct {
 // fence holds the term a store was fenced with (0: not fenced).
 type fence struct{ v atomic.Int64 }
 
-func (f *fence) term() int64   { return f.v.Load() }
+func (f *fence) term() int64    { return f.v.Load() }
 func (f *fence) set(term int64) { f.v.Store(term) }
 
 // Fence makes every later write of s check, in its transaction, that the leader term is still

@@ -256,4 +256,3 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
 ON CONFLICT (kind, target_id) DO UPDATE SET external_id = excluded.external_id, name = excluded.name`, kinds, tids, eids, names)
 	return err
 }
-

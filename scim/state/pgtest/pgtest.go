@@ -41,10 +41,10 @@ import (
 const EnvURL = "SCIMBRIDGE_TEST_POSTGRES_URL"
 
 var (
-	once    sync.Once
-	server  *Server
+	once     sync.Once
+	server   *Server
 	errStart error
-	dbSeq   atomic.Int64
+	dbSeq    atomic.Int64
 )
 
 // Server is a PostgreSQL server started for the tests (or the one EnvURL names).
