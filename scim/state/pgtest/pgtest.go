@@ -88,8 +88,8 @@ func Start(t testing.TB) *Server {
 	return server
 }
 
-// URL returns the URL of a new, empty database on the binary's server, owned by a superuser and
-// dropped when t ends. The URL holds a password, so that tests can check it never shows.
+// URL returns the URL of a new, empty database on the binary's server, owned by a superuser. It
+// goes with the server when the test binary ends (on a server named by EnvURL, when t ends). The URL holds a password, so that tests can check it never shows.
 func URL(t testing.TB) string {
 	t.Helper()
 	s := Start(t)
@@ -99,6 +99,9 @@ func URL(t testing.TB) string {
 	if err := s.exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("pgtest: create database %s: %v", name, err)
 	}
+	if !s.external {
+		return s.urlOf(t, name) // the whole server goes at the end; a DROP DATABASE costs a checkpoint
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -106,6 +109,10 @@ func URL(t testing.TB) string {
 			t.Errorf("pgtest: drop database %s: %v", name, err)
 		}
 	})
+	return s.urlOf(t, name)
+}
+
+func (s *Server) urlOf(t testing.TB, name string) string {
 	u, err := url.Parse(s.AdminURL)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
