@@ -230,18 +230,24 @@ func (s *Postgres) addMemberships(ctx context.Context, ms []Membership, group st
 		distinct = []string{group}
 	}
 	return s.write(ctx, func(tx pgx.Tx) error {
+		// One statement (one round trip): the groups are checked, and the rows inserted only
+		// when every group is owned.
 		var missing string
-		err := tx.QueryRow(ctx, `SELECT g FROM unnest($1::text[]) AS g
-WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.kind = 'group' AND o.external_id = g) LIMIT 1`, distinct).Scan(&missing)
+		err := tx.QueryRow(ctx, `WITH missing AS (
+	SELECT g FROM unnest($1::text[]) AS g
+	WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.kind = 'group' AND o.external_id = g) LIMIT 1
+), ins AS (
+	INSERT INTO members (group_external_id, user_external_id)
+	SELECT * FROM unnest($2::text[], $3::text[]) WHERE NOT EXISTS (SELECT 1 FROM missing)
+	ON CONFLICT DO NOTHING
+)
+SELECT g FROM missing`, distinct, groups, users).Scan(&missing)
 		switch {
 		case err == nil:
 			return fmt.Errorf("group %q: %w", missing, ErrNotOwned)
-		case !errors.Is(err, pgx.ErrNoRows):
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO members (group_external_id, user_external_id)
-SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`, groups, users)
-		if isPgForeignKey(err) { // a group deleted since the check, by another writer
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil
+		case isPgForeignKey(err): // a group deleted since the check, by another writer
 			return fmt.Errorf("%w: %w", ErrNotOwned, err)
 		}
 		return err
