@@ -114,15 +114,16 @@ func (s *Postgres) PutObjects(ctx context.Context, objs []Object) error {
 		data, hashes, ats = append(data, r.data), append(hashes, r.o.Hash), append(ats, formatTime(r.o.UpdatedAt))
 	}
 	err = s.write(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at)
+		// One statement (one round trip): the upsert, and the pending creates it settles.
+		_, err := tx.Exec(ctx, `WITH unpend AS (
+	DELETE FROM pending p USING unnest($1::text[], $2::text[]) AS d(kind, external_id)
+	WHERE p.kind = d.kind AND p.external_id = d.external_id
+)
+INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
 ON CONFLICT (kind, external_id) DO UPDATE SET
 	target_id = excluded.target_id, data = excluded.data, hash = excluded.hash, updated_at = excluded.updated_at`,
-			kinds, ids, tids, data, hashes, ats); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `DELETE FROM pending p USING unnest($1::text[], $2::text[]) AS d(kind, external_id)
-WHERE p.kind = d.kind AND p.external_id = d.external_id`, kinds, ids)
+			kinds, ids, tids, data, hashes, ats)
 		return err
 	})
 	if err != nil {
