@@ -33,7 +33,7 @@ type accessPhase struct {
 	policy  plan.Policy
 	reader  access.Reader
 	applier access.Applier
-	state   *state.Store
+	state   state.AccessStore
 	now     func() time.Time
 	// allowDeletes is sync's --allow-assignment-deletes (serve: the config key).
 	allowDeletes int
@@ -46,7 +46,7 @@ type accessPhase struct {
 }
 
 // newAccessPhase compiles the access section; nil when the config has none.
-func newAccessPhase(cfg *config.Config, st *state.Store, r access.Reader, a access.Applier) (*accessPhase, error) {
+func newAccessPhase(cfg *config.Config, st state.Store, r access.Reader, a access.Applier) (*accessPhase, error) {
 	if cfg.Access == nil {
 		return nil, nil
 	}
@@ -59,7 +59,7 @@ func newAccessPhase(cfg *config.Config, st *state.Store, r access.Reader, a acce
 		return nil, err
 	}
 	return &accessPhase{rules: rules, defined: defined, guards: cfg.AccessGuards(), policy: cfg.Sync.Policy,
-		reader: r, applier: a, state: st, now: time.Now}, nil
+		reader: r, applier: a, state: state.AccessStore{Store: st}, now: time.Now}, nil
 }
 
 // last returns the plan and result of the last run (nil when it did not get that far).

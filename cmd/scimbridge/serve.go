@@ -69,7 +69,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	defer rt.Close()
 
-	lead := newLeader(cfg.StatePath(), lockInfo("serve"), log.With("component", "lock"))
+	lead := newLeader(rt.stateLoc, lockInfo("serve"), log.With("component", "lock"))
 	defer lead.Release()
 
 	metrics := service.NewMetrics()

@@ -100,11 +100,15 @@ type app struct {
 	log     *slog.Logger
 	source  connectors.Source
 	mapping *connectors.Mapping
-	state   *state.Store
-	secrets *secret.Resolver // the process's one resolver of secret references
-	client  *client.Client
-	reader  reconcile.StateReader
-	counter *counter
+	state   state.Store
+	// stateLoc is where the state store lives: the SQLite file, or the PostgreSQL URL, which holds
+	// the database password (pass it only to package state; name the store with
+	// cfg.StateDescription).
+	stateLoc string
+	secrets  *secret.Resolver // the process's one resolver of secret references
+	client   *client.Client
+	reader   reconcile.StateReader
+	counter  *counter
 	// accessReader and accessApplier are the sso-admin and organizations clients, and access the
 	// phase that plans and applies the access section; all nil without one (access.go).
 	accessReader  access.Reader
@@ -152,10 +156,15 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, secre
 			_ = rt.Close()
 		}
 	}()
-	if err := os.MkdirAll(filepath.Dir(cfg.StatePath()), 0o700); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+	if rt.stateLoc, err = cfg.StateLocation(ctx, secrets); err != nil {
+		return nil, err
 	}
-	if rt.state, err = state.Open(ctx, cfg.StatePath(), state.WithLogger(log.With("component", "state"))); err != nil {
+	if !cfg.UsesPostgres() {
+		if err := os.MkdirAll(filepath.Dir(rt.stateLoc), 0o700); err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
+	}
+	if rt.state, err = state.OpenStore(ctx, rt.stateLoc, state.WithLogger(log.With("component", "state"))); err != nil {
 		return nil, err
 	}
 	rt.closers = append(rt.closers, rt.state.Close)

@@ -33,7 +33,7 @@ type live struct {
 	srv    *emulatortest.Server
 	c      *awsaccess.Client
 	sso    *ssoadmin.Client
-	st     *state.Store
+	st     state.AccessStore
 	inst   access.Instance
 	snap   scim.Snapshot
 	groups map[string]string // externalId -> identity store id
@@ -54,7 +54,7 @@ func startLive(t *testing.T) *live {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	l := &live{t: t, srv: srv, sso: sso, st: st, groups: map[string]string{}, policy: plan.PolicySync,
+	l := &live{t: t, srv: srv, sso: sso, st: state.AccessStore{Store: st}, groups: map[string]string{}, policy: plan.PolicySync,
 		c: awsaccess.New(sso, org, awsaccess.Options{Rate: 1000, PollMin: 2 * time.Millisecond, FirstEstimate: 10 * time.Millisecond})}
 	if l.inst, err = l.c.Instance(context.Background()); err != nil {
 		t.Fatal(err)

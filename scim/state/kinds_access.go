@@ -24,10 +24,12 @@ const (
 	KindAssignment    Kind = "assignment"
 )
 
-func (k Kind) access() bool { return k == KindPermissionSet || k == KindAssignment }
+// AccessStore reads and records the access scimbridge owns in any Store (SQLite or PostgreSQL),
+// through the generic object calls.
+type AccessStore struct{ Store }
 
 // OwnedAccess returns the permission sets and assignments scimbridge created.
-func (s *Store) OwnedAccess(ctx context.Context) (access.Owned, error) {
+func (s AccessStore) OwnedAccess(ctx context.Context) (access.Owned, error) {
 	out := access.Owned{PermissionSets: map[string]access.OwnedPermissionSet{}, Assignments: map[access.Key]access.OwnedAssignment{}}
 	sets, err := s.Objects(ctx, KindPermissionSet)
 	if err != nil {
@@ -55,7 +57,7 @@ func (s *Store) OwnedAccess(ctx context.Context) (access.Owned, error) {
 }
 
 // RecordPermissionSet records a permission set as created (or last written) by scimbridge.
-func (s *Store) RecordPermissionSet(ctx context.Context, o access.OwnedPermissionSet, now time.Time) error {
+func (s AccessStore) RecordPermissionSet(ctx context.Context, o access.OwnedPermissionSet, now time.Time) error {
 	data, err := json.Marshal(o.Written)
 	if err != nil {
 		return fmt.Errorf("state: encode permission set %q: %w", o.Written.Name, err)
@@ -64,7 +66,7 @@ func (s *Store) RecordPermissionSet(ctx context.Context, o access.OwnedPermissio
 }
 
 // ForgetPermissionSets forgets permission sets by name.
-func (s *Store) ForgetPermissionSets(ctx context.Context, names []string) error {
+func (s AccessStore) ForgetPermissionSets(ctx context.Context, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
@@ -72,7 +74,7 @@ func (s *Store) ForgetPermissionSets(ctx context.Context, names []string) error 
 }
 
 // RecordAssignments records assignments as created by scimbridge, in one transaction.
-func (s *Store) RecordAssignments(ctx context.Context, as []access.OwnedAssignment, now time.Time) error {
+func (s AccessStore) RecordAssignments(ctx context.Context, as []access.OwnedAssignment, now time.Time) error {
 	if len(as) == 0 {
 		return nil
 	}
@@ -92,7 +94,7 @@ func (s *Store) RecordAssignments(ctx context.Context, as []access.OwnedAssignme
 }
 
 // ForgetAssignments forgets assignments by key.
-func (s *Store) ForgetAssignments(ctx context.Context, keys []access.Key) error {
+func (s AccessStore) ForgetAssignments(ctx context.Context, keys []access.Key) error {
 	if len(keys) == 0 {
 		return nil
 	}

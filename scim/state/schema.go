@@ -73,18 +73,16 @@ CREATE TABLE unowned (
 	PRIMARY KEY (kind, target_id)
 ) WITHOUT ROWID;
 `,
-	// 3: owned objects of more kinds than users and groups (the permission sets and account
-	// assignments of kinds_access.go). SQLite cannot change a CHECK constraint in place, so
-	// objects is rebuilt without its kind list (Kind.check in Go keeps the kinds known), and
-	// members, whose foreign key names objects, is rebuilt around it: copied aside first, so that
-	// dropping the old objects cascades into nothing.
+	// 3: kinds are open (permission sets, account assignments, ... beside users and groups), so
+	// the kind columns lose their CHECK; SQLite drops a CHECK only by rebuilding the table. The
+	// memberships are set aside while objects is rebuilt, since dropping a parent table deletes
+	// its rows first (and ON DELETE CASCADE would take the memberships with them). And the leader
+	// term that fences a replaced leader (see Fence).
 	`
-CREATE TABLE objects_v2 AS SELECT * FROM objects;
-CREATE TABLE members_v2 AS SELECT * FROM members;
-DROP TABLE members;
-DROP TABLE objects;
+CREATE TEMP TABLE members_v2 AS SELECT group_external_id, user_external_id FROM members;
+DELETE FROM members;
 
-CREATE TABLE objects (
+CREATE TABLE objects_v3 (
 	kind        TEXT NOT NULL CHECK (kind <> ''),
 	external_id TEXT NOT NULL,
 	target_id   TEXT NOT NULL,
@@ -93,22 +91,41 @@ CREATE TABLE objects (
 	updated_at  TEXT NOT NULL,
 	PRIMARY KEY (kind, external_id)
 ) WITHOUT ROWID;
-INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at)
-	SELECT kind, external_id, target_id, data, hash, updated_at FROM objects_v2;
+INSERT INTO objects_v3 SELECT kind, external_id, target_id, data, hash, updated_at FROM objects;
+DROP TABLE objects;
+ALTER TABLE objects_v3 RENAME TO objects;
 
-CREATE TABLE members (
-	group_kind        TEXT NOT NULL DEFAULT 'group' CHECK (group_kind = 'group'),
-	group_external_id TEXT NOT NULL,
-	user_external_id  TEXT NOT NULL,
-	PRIMARY KEY (group_external_id, user_external_id),
-	FOREIGN KEY (group_kind, group_external_id) REFERENCES objects (kind, external_id) ON DELETE CASCADE
+CREATE TABLE pending_v3 (
+	kind        TEXT NOT NULL CHECK (kind <> ''),
+	external_id TEXT NOT NULL,
+	created_at  TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (kind, external_id)
 ) WITHOUT ROWID;
-CREATE INDEX members_by_user ON members (user_external_id);
-INSERT INTO members (group_kind, group_external_id, user_external_id)
-	SELECT group_kind, group_external_id, user_external_id FROM members_v2;
+INSERT INTO pending_v3 SELECT kind, external_id, created_at FROM pending;
+DROP TABLE pending;
+ALTER TABLE pending_v3 RENAME TO pending;
 
-DROP TABLE members_v2;
-DROP TABLE objects_v2;
+CREATE TABLE unowned_v3 (
+	kind        TEXT NOT NULL CHECK (kind <> ''),
+	target_id   TEXT NOT NULL,
+	external_id TEXT NOT NULL DEFAULT '',
+	name        TEXT NOT NULL,
+	PRIMARY KEY (kind, target_id)
+) WITHOUT ROWID;
+INSERT INTO unowned_v3 SELECT kind, target_id, external_id, name FROM unowned;
+DROP TABLE unowned;
+ALTER TABLE unowned_v3 RENAME TO unowned;
+
+INSERT INTO members (group_external_id, user_external_id) SELECT group_external_id, user_external_id FROM temp.members_v2;
+DROP TABLE temp.members_v2;
+
+CREATE TABLE leader (
+	id          INTEGER PRIMARY KEY CHECK (id = 1),
+	term        INTEGER NOT NULL,
+	holder      TEXT NOT NULL,
+	acquired_at TEXT NOT NULL
+);
+INSERT INTO leader (id, term, holder, acquired_at) VALUES (1, 0, '', '');
 `,
 }
 
@@ -121,7 +138,7 @@ const SchemaVersion = 3
 // migration step re-reads the version inside its (immediate) transaction, so two processes opening
 // a new or old file at once never apply a step twice or take the other's fresh tables for a
 // foreign schema.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *SQLite) migrate(ctx context.Context) error {
 	if len(migrations) != SchemaVersion {
 		return fmt.Errorf("state: open %s: %d migrations for schema version %d: build is broken", s.path, len(migrations), SchemaVersion)
 	}
@@ -177,7 +194,7 @@ func (e *schemaError) Error() string { return e.err.Error() }
 func (e *schemaError) Unwrap() error { return e.err }
 
 // checkSchema reads the schema version and refuses a file that is not ours or is too new.
-func (s *Store) checkSchema(ctx context.Context, q interface {
+func (s *SQLite) checkSchema(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }) (int, error) {
 	var version, appID int
