@@ -141,7 +141,9 @@ func TestAccessGuardBlocksSync(t *testing.T) {
 		Access struct {
 			Blocked string
 			Result  json.RawMessage
-			Plan    struct{ Summary struct{ DeleteAssignments int } }
+			Plan    struct {
+				Summary struct{ DeleteAssignments int }
+			}
 		}
 	}
 	if err := json.Unmarshal([]byte(js), &res); err != nil {
