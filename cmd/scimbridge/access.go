@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -43,6 +44,8 @@ type accessPhase struct {
 	mu     sync.Mutex
 	plan   *access.Plan
 	result *access.Result
+	// blocked is the guard's block of the last run's access plan (an *accessBlockedError).
+	blocked error
 }
 
 // newAccessPhase compiles the access section; nil when the config has none.
@@ -62,21 +65,109 @@ func newAccessPhase(cfg *config.Config, st state.Store, r access.Reader, a acces
 		reader: r, applier: a, state: state.AccessStore{Store: st}, now: time.Now}, nil
 }
 
-// last returns the plan and result of the last run (nil when it did not get that far).
-func (ph *accessPhase) last() (*access.Plan, *access.Result) {
+// last returns the plan and result of the last run (nil when it did not get that far), and the
+// guard's block when its plan was blocked.
+func (ph *accessPhase) last() (*access.Plan, *access.Result, error) {
 	if ph == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	ph.mu.Lock()
 	defer ph.mu.Unlock()
-	return ph.plan, ph.result
+	return ph.plan, ph.result, ph.blocked
+}
+
+func (ph *accessPhase) reset() {
+	ph.mu.Lock()
+	ph.plan, ph.result, ph.blocked = nil, nil, nil
+	ph.mu.Unlock()
+}
+
+// check is the reconcile BeforeApply: before a run writes its users and groups, the access they
+// lead to is planned as a dry run does (new groups marked created) and the guard checked, so
+// that a block stops the run before anything is written. A read that fails here is left to run,
+// which reads again once the users and groups are applied and reports it.
+func (ph *accessPhase) check(ctx context.Context, run *reconcile.AfterRun) error {
+	ph.reset()
+	log := run.Log.With("component", "access")
+	p, _, err := ph.compute(ctx, run)
+	if err != nil {
+		log.Warn("access could not be checked before the users and groups are written; it is read again after them", "err", err)
+		return nil
+	}
+	return ph.guard(run, p, true)
+}
+
+// guard checks the plan against the assignment guards; when they block it, it records the
+// plan and the block, adds the plan marked as blocked to the run's summary and returns the
+// block (an *accessBlockedError, which is a *plan.BlockedError to errors.As).
+func (ph *accessPhase) guard(run *reconcile.AfterRun, p *access.Plan, beforeUsers bool) error {
+	g := ph.guards
+	g.AllowDeletes = max(g.AllowDeletes, ph.allowDeletes)
+	err := g.Check(p)
+	var be *plan.BlockedError
+	if !errors.As(err, &be) {
+		return err
+	}
+	blocked := &accessBlockedError{guard: be, written: writtenBefore(run, beforeUsers)}
+	ph.mu.Lock()
+	ph.plan, ph.blocked = p, blocked
+	ph.mu.Unlock()
+	var b strings.Builder
+	b.WriteString(blockedHeading)
+	_ = p.WriteText(&b)
+	run.Summary = b.String()
+	run.Log.With("component", "access").Warn("access blocked by a safety guard", "err", blocked)
+	return blocked
+}
+
+// blockedHeading introduces an access plan the guard blocked, in the output and the run history.
+const blockedHeading = "Access plan BLOCKED by a safety guard (none of it was applied):\n"
+
+// accessBlockedError is the assignment guard's block, saying truly what the run wrote: the
+// users and groups are applied before the access phase, unless the block came before them.
+type accessBlockedError struct {
+	guard   *plan.BlockedError
+	written string
+}
+
+func (e *accessBlockedError) Error() string {
+	return fmt.Sprintf("access blocked by a safety guard: %s; %s (review the access plan, then re-run with %s to let it through)",
+		e.guard.Reason, e.written, strings.Join(e.guard.Flags, " "))
+}
+
+func (e *accessBlockedError) Unwrap() error { return e.guard }
+
+// writtenBefore says what the run wrote before its access plan was blocked.
+func writtenBefore(run *reconcile.AfterRun, beforeUsers bool) string {
+	switch {
+	case run.DryRun && !beforeUsers:
+		return "nothing was written (a dry run)"
+	case beforeUsers:
+		return "nothing was written: neither the run's user and group changes nor any access change"
+	case run.Plan == nil || run.Plan.Empty():
+		return "nothing was written (no user or group needed a change) and no access change was made"
+	}
+	s := run.Plan.Summarize(0)
+	var parts []string
+	for _, c := range []struct {
+		n          int
+		what, done string
+	}{{s.CreateUsers, "user", "created"}, {s.UpdateUsers, "user", "updated"}, {s.DisableUsers, "user", "disabled"}, {s.DeleteUsers, "user", "deleted"},
+		{s.CreateGroups, "group", "created"}, {s.UpdateGroups, "group", "updated"}, {s.DeleteGroups, "group", "deleted"},
+		{s.AddMembers, "member", "added"}, {s.RemoveMembers, "member", "removed"}} {
+		switch {
+		case c.n == 1:
+			parts = append(parts, fmt.Sprintf("1 %s %s", c.what, c.done))
+		case c.n > 1:
+			parts = append(parts, fmt.Sprintf("%d %ss %s", c.n, c.what, c.done))
+		}
+	}
+	return "the run's user and group changes were applied (" + strings.Join(parts, ", ") + "); no access change was made"
 }
 
 // run is the reconcile.AfterFunc.
 func (ph *accessPhase) run(ctx context.Context, run *reconcile.AfterRun) error {
-	ph.mu.Lock()
-	ph.plan, ph.result = nil, nil
-	ph.mu.Unlock()
+	ph.reset()
 	log := run.Log.With("component", "access")
 	p, inst, err := ph.compute(ctx, run)
 	if err != nil {
@@ -89,10 +180,7 @@ func (ph *accessPhase) run(ctx context.Context, run *reconcile.AfterRun) error {
 	var b strings.Builder
 	_ = p.WriteText(&b)
 	run.Summary = b.String()
-	g := ph.guards
-	g.AllowDeletes = max(g.AllowDeletes, ph.allowDeletes)
-	if err := g.Check(p); err != nil {
-		log.Warn("access blocked by a safety guard", "err", err)
+	if err := ph.guard(run, p, false); err != nil {
 		return err
 	}
 	if ph.onPlan != nil {
@@ -235,9 +323,13 @@ func (ph *accessPhase) principals(ctx context.Context, run *reconcile.AfterRun) 
 }
 
 // writeAccessSummary adds the access line to sync's text summary.
-func writeAccessSummary(w io.Writer, p *access.Plan, res *access.Result, dryRun bool) {
+func writeAccessSummary(w io.Writer, p *access.Plan, res *access.Result, blocked error, dryRun bool) {
 	switch {
 	case p == nil:
+	case blocked != nil:
+		s := p.Summarize()
+		fmt.Fprintf(w, "Access: BLOCKED by a safety guard, no access change made (the plan: %d assignments to create, %d to delete; %d permission sets to create, %d to update, %d to delete).\n",
+			s.CreateAssignments, s.DeleteAssignments, s.CreatePermissionSets, s.UpdatePermissionSets, s.DeletePermissionSets)
 	case res == nil && dryRun:
 		s := p.Summarize()
 		fmt.Fprintf(w, "Access (dry run): %d assignments to create, %d to delete; %d permission sets to create, %d to update, %d to delete.\n",
@@ -255,6 +347,28 @@ func writeAccessSummary(w io.Writer, p *access.Plan, res *access.Result, dryRun 
 type accessJSON struct {
 	Plan   any            `json:"plan"`
 	Result *access.Result `json:"result,omitempty"`
+	// Blocked is the guard's message when it blocked the plan (nothing of it was applied).
+	Blocked string `json:"blocked,omitempty"`
+}
+
+// newAccessJSON is the access part of sync's JSON; nil without an access plan.
+func newAccessJSON(p *access.Plan, res *access.Result, blocked error) *accessJSON {
+	if p == nil {
+		return nil
+	}
+	acc := &accessJSON{Plan: p.JSON(), Result: res}
+	if blocked != nil {
+		acc.Blocked = blocked.Error()
+	}
+	return acc
+}
+
+// beforeApply is the reconcile BeforeApply of the access section: nil without one.
+func (rt *app) beforeApply() reconcile.AfterFunc {
+	if rt.access == nil {
+		return nil
+	}
+	return rt.access.check
 }
 
 func newAccessCmd() *cobra.Command {

@@ -2,10 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/plan"
+	"github.com/scimbridge/scimbridge/scim/reconcile"
 )
 
 // TestQuickstartAccess: the quickstart acts out the classic setup. A dry run plans the
@@ -66,27 +73,91 @@ func TestQuickstartAccess(t *testing.T) {
 
 // TestAccessGuardBlocksSync: a config edit that removes Administrators' rule would delete 12
 // assignments: the run is blocked (exit 3) with the flag that lets it through, and the flag does.
+// The block prints the access plan it blocked, marked so, in a dry run too; its message and the
+// summary say truly what was written; with a user to create as well, it blocks before the user is
+// written; the JSON output carries the block and matches its schema.
 func TestAccessGuardBlocksSync(t *testing.T) {
 	dir := quickstart(t)
 	if out, errOut, code := run(t, dir, "sync", "--config", "scimbridge.yaml"); code != exitOK {
 		t.Fatalf("first sync: exit %d\n%s\n%s", code, out, errOut)
 	}
-	cfg := filepath.Join(dir, "scimbridge.yaml")
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
+	edit := func(name, old, new string) {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edited := strings.Replace(string(b), old, new, 1)
+		if edited == string(b) {
+			t.Fatalf("the quickstart %s changed: update this test", name)
+		}
+		if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	edited := strings.Replace(string(b), "    - groups: [Administrators]\n", "    - groups: [Nobody]\n", 1)
-	if edited == string(b) {
-		t.Fatal("the quickstart config changed: update this test")
+	edit("scimbridge.yaml", "    - groups: [Administrators]\n", "    - groups: [Nobody]\n")
+	const limit = "12 of 13 owned account assignments (92.3%) would be deleted"
+	blockedPlan := func(name, out string) {
+		t.Helper()
+		i := strings.Index(out, blockedHeading)
+		if i < 0 || !strings.Contains(out[i:], `- assign group "Administrators" "AdministratorAccess" on `) ||
+			!strings.Contains(out, "Access: BLOCKED by a safety guard, no access change made (the plan: 0 assignments to create, 12 to delete;") {
+			t.Errorf("%s: the blocked access plan or summary is missing:\n%s", name, out)
+		}
+		if strings.Contains(out, "Applying access") || strings.Contains(out, "Access: no changes") {
+			t.Errorf("%s: the output shows the blocked access as applied or as no change:\n%s", name, out)
+		}
 	}
-	if err := os.WriteFile(cfg, []byte(edited), 0o600); err != nil {
-		t.Fatal(err)
+
+	out, errOut, code := run(t, dir, "sync", "--config", "scimbridge.yaml", "--dry-run")
+	if code != exitBlocked || !strings.Contains(errOut, limit) || !strings.Contains(errOut, "nothing was written (a dry run)") {
+		t.Fatalf("blocked dry run: exit %d\n%s\n%s", code, out, errOut)
 	}
-	out, errOut, code := run(t, dir, "sync", "--config", "scimbridge.yaml")
-	if code != exitBlocked || !strings.Contains(out+errOut, "12 of 13 owned account assignments (92.3%) would be deleted") || !strings.Contains(out+errOut, "--allow-assignment-deletes 12") {
+	blockedPlan("dry run", out)
+
+	out, errOut, code = run(t, dir, "sync", "--config", "scimbridge.yaml")
+	if code != exitBlocked || !strings.Contains(errOut, limit) || !strings.Contains(errOut, "--allow-assignment-deletes 12") ||
+		!strings.Contains(errOut, "nothing was written (no user or group needed a change) and no access change was made") {
 		t.Fatalf("blocked sync: exit %d\n%s\n%s", code, out, errOut)
 	}
+	blockedPlan("sync", out)
+
+	// A new person in the directory as well: the block comes before the user is written.
+	edit("directory.yaml", "users:\n", "users:\n  - id: u-9001\n    userName: new.hire@example.com\n    givenName: New\n    familyName: Hire\n    email: new.hire@example.com\n\n")
+	js, errOut, code := run(t, dir, "sync", "--config", "scimbridge.yaml", "-o", "json")
+	if code != exitBlocked {
+		t.Fatalf("blocked sync with a new user: exit %d\n%s\n%s", code, js, errOut)
+	}
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(js))
+	if err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, js)
+	}
+	if err := syncSchema(t).Validate(inst); err != nil {
+		t.Errorf("the blocked run's JSON does not match deploy/docs/sync-result.schema.json:\n%v", err)
+	}
+	var res struct {
+		Counts struct{ Created int }
+		Access struct {
+			Blocked string
+			Result  json.RawMessage
+			Plan    struct {
+				Summary struct{ DeleteAssignments int }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(js), &res); err != nil {
+		t.Fatal(err)
+	}
+	if want := "nothing was written: neither the run's user and group changes nor any access change"; !strings.Contains(res.Access.Blocked, limit) || !strings.Contains(res.Access.Blocked, want) ||
+		res.Access.Result != nil || res.Access.Plan.Summary.DeleteAssignments != 12 || res.Counts.Created != 0 {
+		t.Errorf("blocked JSON: got access %+v, %d created; want the block saying %q, the plan's 12 deletes, no result, nothing created", res.Access, res.Counts.Created, want)
+	}
+	out, errOut, code = run(t, dir, "sync", "--config", "scimbridge.yaml", "--dry-run", "--allow-assignment-deletes", "12")
+	if code != exitChanges || !strings.Contains(out, `+ user "new.hire@example.com"`) {
+		t.Errorf("after the block, the new user is still to create: exit %d\n%s\n%s", code, out, errOut)
+	}
+
 	out, errOut, code = run(t, dir, "sync", "--config", "scimbridge.yaml", "--allow-assignment-deletes", "12")
 	if code != exitOK || !strings.Contains(out, "Access: 0 assignments created, 12 deleted, 0 failed") {
 		t.Fatalf("allowed sync: exit %d\n%s\n%s", code, out, errOut)
@@ -127,5 +198,34 @@ func TestNoAccessSectionNoAccessCalls(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "run finished") || strings.Contains(errOut, "component=access") {
 		t.Errorf("log mentions the access component:\n%s", errOut)
+	}
+}
+
+// TestAccessBlockSaysWhatWasWritten: the assignment guard's message names what the run wrote
+// before the block, and is a *plan.BlockedError to the exit code and the run history.
+func TestAccessBlockSaysWhatWasWritten(t *testing.T) {
+	users := &plan.Plan{}
+	users.CreateUsers = []scim.User{{ExternalID: "u-1", UserName: "new.hire@example.com"}}
+	users.Members = []plan.MemberChange{{Group: plan.Ref{ID: "g-1"}, Add: []plan.Ref{{ID: "u-1"}, {ExternalID: "u-2"}}}}
+	guard := &plan.BlockedError{Reason: "12 account assignments would be deleted", Flags: []string{"--allow-assignment-deletes 12"}}
+	for _, c := range []struct {
+		name        string
+		run         reconcile.AfterRun
+		beforeUsers bool
+		want        string
+	}{
+		{"before the users", reconcile.AfterRun{DryRun: true, Plan: users}, true, "nothing was written: neither the run's user and group changes nor any access change"},
+		{"dry run", reconcile.AfterRun{DryRun: true, Plan: users}, false, "nothing was written (a dry run)"},
+		{"no user change", reconcile.AfterRun{Plan: &plan.Plan{}}, false, "nothing was written (no user or group needed a change) and no access change was made"},
+		{"after the users", reconcile.AfterRun{Plan: users}, false, "the run's user and group changes were applied (1 user created, 2 members added); no access change was made"},
+	} {
+		var err error = &accessBlockedError{guard: guard, written: writtenBefore(&c.run, c.beforeUsers)}
+		want := "access blocked by a safety guard: 12 account assignments would be deleted; " + c.want + " (review the access plan, then re-run with --allow-assignment-deletes 12 to let it through)"
+		if got := err.Error(); got != want {
+			t.Errorf("%s:\n got %q\nwant %q", c.name, got, want)
+		}
+		if be := (*plan.BlockedError)(nil); !errors.As(err, &be) || be != guard {
+			t.Errorf("%s: errors.As found %v, want the guard's *plan.BlockedError", c.name, be)
+		}
 	}
 }

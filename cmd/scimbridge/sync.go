@@ -157,15 +157,12 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 		}
 	}
 	code, codeErr := syncExit(res, runErr, f.dryRun, f.output != "json")
-	accessPlan, accessRes := rt.access.last()
+	accessPlan, accessRes, accessBlocked := rt.access.last()
 	if code == exitOK && f.dryRun && accessPlan != nil && !accessPlan.Empty() {
 		code = exitChanges // the users and groups match, but access would change
 	}
 	if f.output == "json" {
-		var acc *accessJSON
-		if accessPlan != nil {
-			acc = &accessJSON{Plan: accessPlan.JSON(), Result: accessRes}
-		}
+		acc := newAccessJSON(accessPlan, accessRes, accessBlocked)
 		if err := writeJSONResult(out, res, requests, throttled, maxMembers, f.summaryOnly, code, rt.lastReport().Lines(), acc); err != nil {
 			return err
 		}
@@ -173,9 +170,14 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 		if !printed && res.Plan != nil {
 			writePlanText(out, res.Plan, maxMembers, f, cfg.DataDir, log)
 		}
+		if accessBlocked != nil { // the plan the guard blocked, never shown as applying
+			fmt.Fprintln(out)
+			fmt.Fprint(out, blockedHeading)
+			_ = accessPlan.WriteText(out)
+		}
 		writeWarnings(out, rt.lastReport().Lines())
 		writeTextSummary(out, res, requests, throttled, time.Since(start))
-		writeAccessSummary(out, accessPlan, accessRes, f.dryRun)
+		writeAccessSummary(out, accessPlan, accessRes, accessBlocked, f.dryRun)
 	}
 	if code == exitOK {
 		return nil

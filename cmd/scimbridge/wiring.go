@@ -382,6 +382,7 @@ func (rt *app) reconciler(progress func(done, total int), onPlan func(*plan.Plan
 		OnRunStart:           rt.onRunStart,
 		MaxMembersPerRequest: rt.maxMembers(),
 		After:                rt.after(),
+		BeforeApply:          rt.beforeApply(),
 	})
 }
 

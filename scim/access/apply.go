@@ -78,12 +78,18 @@ func Apply(ctx context.Context, a Applier, inst Instance, p *Plan, rec Recorder,
 		res.PermissionSetsCreated++
 	}
 	for _, u := range p.UpdatePermissionSets {
+		// The provisioning the update needs is recorded as owed before the update is sent: a
+		// run that dies before the provisioning SUCCEEDED leaves it to the next run (see
+		// OwnedPermissionSet.ProvisionPending).
+		if err := rec.RecordPermissionSet(ctx, OwnedPermissionSet{ARN: u.ARN, Written: u.Have, ProvisionPending: true}, now()); err != nil {
+			return res, err
+		}
 		if err := a.UpdatePermissionSet(ctx, inst, u.Have, u.Want); err != nil {
 			failedSets[u.Name] = true
 			fail("permission set %q: update: %v", u.Name, err)
 			continue
 		}
-		if err := rec.RecordPermissionSet(ctx, OwnedPermissionSet{ARN: u.ARN, Written: u.Want}, now()); err != nil {
+		if err := rec.RecordPermissionSet(ctx, OwnedPermissionSet{ARN: u.ARN, Written: u.Want, ProvisionPending: true}, now()); err != nil {
 			return res, err
 		}
 		res.PermissionSetsUpdated++
@@ -93,8 +99,12 @@ func Apply(ctx context.Context, a Applier, inst Instance, p *Plan, rec Recorder,
 			continue
 		}
 		if err := a.ProvisionPermissionSet(ctx, inst, ps.ARN); err != nil {
+			// The owed provisioning stays recorded: the next run provisions it again.
 			fail("permission set %q: provision: %v", ps.Name, err)
 			continue
+		}
+		if err := rec.RecordPermissionSet(ctx, OwnedPermissionSet{ARN: ps.ARN, Written: ps.Have}, now()); err != nil {
+			return res, err
 		}
 		res.PermissionSetsProvisioned++
 	}

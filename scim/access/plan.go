@@ -31,6 +31,11 @@ const PendingARN = "pending"
 type OwnedPermissionSet struct {
 	ARN     string        `json:"arn"`
 	Written PermissionSet `json:"written"`
+	// ProvisionPending is set before an update is sent and cleared once the provisioning that
+	// follows it SUCCEEDED: while it is set, every plan provisions the permission set again, so
+	// that a FAILED provisioning, or a run that died between the update and the provisioning,
+	// does not leave the accounts with the old version.
+	ProvisionPending bool `json:"provisionPending,omitempty"`
 }
 
 // OwnedAssignment is an assignment scimbridge created, with the ids it was created with.
@@ -95,6 +100,12 @@ type Plan struct {
 type PermissionSetRef struct {
 	Name string `json:"name"`
 	ARN  string `json:"arn,omitempty"`
+	// Retry marks a provisioning owed by an earlier run (its provisioning FAILED or never ran):
+	// the permission set already matches the configuration.
+	Retry bool `json:"retry,omitempty"`
+	// Have is the permission set as the instance holds it (provisionings only), recorded again
+	// as written when the provisioning SUCCEEDED.
+	Have PermissionSet `json:"-"`
 }
 
 // PermissionSetUpdate is an owned permission set whose definition changed.
@@ -258,6 +269,13 @@ func Compute(in Input) *Plan {
 		defined[want.Name] = true
 		cur, exists := current[want.Name]
 		own, owned := in.Owned.PermissionSets[want.Name]
+		// AWS cannot clear a description or a relay state (UpdatePermissionSet takes 1 character
+		// at least, and no call removes them): one left out of the configuration is left as the
+		// instance holds it, rather than planned as a change no run can make.
+		if exists {
+			want.Description = cmp.Or(want.Description, cur.Description)
+			want.RelayState = cmp.Or(want.RelayState, cur.RelayState)
+		}
 		switch {
 		case !exists:
 			if owned {
@@ -271,7 +289,9 @@ func Compute(in Input) *Plan {
 				w := want
 				w.ARN = cur.ARN
 				p.UpdatePermissionSets = append(p.UpdatePermissionSets, PermissionSetUpdate{Name: want.Name, ARN: cur.ARN, Fields: fields, Have: Normalize(cur), Want: w})
-				p.ProvisionPermissionSets = append(p.ProvisionPermissionSets, PermissionSetRef{Name: want.Name, ARN: cur.ARN})
+				p.ProvisionPermissionSets = append(p.ProvisionPermissionSets, PermissionSetRef{Name: want.Name, ARN: cur.ARN, Have: w})
+			} else if own.ProvisionPending {
+				p.ProvisionPermissionSets = append(p.ProvisionPermissionSets, PermissionSetRef{Name: want.Name, ARN: cur.ARN, Retry: true, Have: Normalize(cur)})
 			}
 		default:
 			usable[want.Name] = cur.ARN

@@ -76,7 +76,11 @@ func (p *Plan) WriteText(w io.Writer) error {
 		}
 	}
 	for _, ps := range p.ProvisionPermissionSets {
-		fmt.Fprintf(&b, "  ~ provision permission set %s to every account that has it\n", q(ps.Name))
+		retry := ""
+		if ps.Retry {
+			retry = " [an earlier run updated it, but its provisioning FAILED or did not finish]"
+		}
+		fmt.Fprintf(&b, "  ~ provision permission set %s to every account that has it%s\n", q(ps.Name), retry)
 	}
 	for _, c := range p.CreateAssignments {
 		fmt.Fprintf(&b, "  + assign %s %s on %s [%s]\n", principal(c.Principal), q(c.PermissionSet), account(c.AccountID, c.AccountName), strings.Join(c.Rules, ", "))

@@ -48,6 +48,19 @@ func (r *Reconciler) after(ctx context.Context, log *slog.Logger, opts RunOption
 	return err
 }
 
+// beforeApply runs Config.BeforeApply when the run is about to write users or groups (a dry
+// run's After already plans before anything is written; a run that writes no user or group
+// has After block it before anything is written too).
+func (r *Reconciler) beforeApply(ctx context.Context, log *slog.Logger, opts RunOptions, res *Result, desired scim.Snapshot, p *plan.Plan) error {
+	if r.cfg.BeforeApply == nil || opts.Only != nil || opts.DryRun || p.Empty() {
+		return nil
+	}
+	run := &AfterRun{ID: res.RunID, DryRun: true, Log: log, Desired: desired, Plan: p}
+	err := r.cfg.BeforeApply(ctx, run)
+	res.AfterSummary = run.Summary
+	return err
+}
+
 // joinPartial keeps ErrPartial the run's error when an after phase's error is also partial.
 func joinPartial(users, after error) error {
 	switch {

@@ -77,3 +77,44 @@ func TestAfterPhase(t *testing.T) {
 		t.Errorf("the phase ran after the users and groups were blocked: %v", seen[n:])
 	}
 }
+
+// TestBeforeApply: the further phase's check runs, as a dry run of the plan about to be applied,
+// only when a run is about to write users or groups; its block stops the run before anything is
+// written (After is not reached), and is recorded with its summary.
+func TestBeforeApply(t *testing.T) {
+	e := newEnv(t)
+	var checked, after int
+	var block error
+	r := e.reconciler(func(c *reconcile.Config) {
+		c.After = func(context.Context, *reconcile.AfterRun) error { after++; return nil }
+		c.BeforeApply = func(_ context.Context, run *reconcile.AfterRun) error {
+			checked++
+			if !run.DryRun || run.Plan == nil || len(run.Plan.CreateGroups) != 3 {
+				t.Errorf("the check saw dry run %v and plan %+v, want a dry run of the plan creating 3 groups", run.DryRun, run.Plan)
+			}
+			run.Summary = "Access: blocked.\n"
+			return block
+		}
+	})
+	e.set(company())
+	e.run(r, reconcile.RunOptions{DryRun: true}) // a dry run's After plans before anything is written
+	if checked != 0 {
+		t.Errorf("a dry run checked %d times, want 0", checked)
+	}
+	block = &plan.BlockedError{Reason: "too many", Flags: []string{"--allow-assignment-deletes 9"}}
+	res, err := r.RunOnce(context.Background(), reconcile.RunOptions{})
+	var be *plan.BlockedError
+	if !errors.As(err, &be) || res.Result != reconcile.ResultBlocked || checked != 1 || after != 1 || res.AfterSummary != "Access: blocked.\n" {
+		t.Fatalf("a blocked check: got %v, result %s, %d checks, %d after phases, summary %q; want blocked once before writing, After only from the dry run",
+			err, res.Result, checked, after, res.AfterSummary)
+	}
+	if groups, err := e.st.Objects(context.Background(), state.KindGroup); err != nil || len(groups) != 0 {
+		t.Errorf("after the block: %d groups owned (%v), want none written", len(groups), err)
+	}
+	block = nil
+	e.run(r, reconcile.RunOptions{})
+	e.run(r, reconcile.RunOptions{}) // nothing to write: not checked again, After checks
+	if checked != 2 || after != 3 {
+		t.Errorf("got %d checks and %d after phases, want 2 and 3", checked, after)
+	}
+}

@@ -108,6 +108,11 @@ type Config struct {
 	OnRunStart func(runID int64)
 	// After, when set, is a further phase of every run (see AfterFunc).
 	After AfterFunc
+	// BeforeApply, when set, checks the further phase before the users and groups are written:
+	// it is called as a dry run of After (DryRun set, Plan the plan about to be applied) when a
+	// run is about to write users or groups, and its *plan.BlockedError blocks the run before
+	// anything is written. After still runs, and checks again, once they are applied.
+	BeforeApply AfterFunc
 }
 
 // Reconciler runs syncs. RunOnce may be called from one goroutine at a time.
@@ -352,6 +357,9 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	res.Counts.Skipped = countDropped(p.Problems)
 	if err := r.guards(opts).Check(p); err != nil {
 		log.Warn("run blocked by a safety guard", "err", err)
+		return err
+	}
+	if err := r.beforeApply(ctx, log, opts, res, desired, p); err != nil {
 		return err
 	}
 	if r.cfg.OnPlan != nil {

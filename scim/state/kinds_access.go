@@ -12,7 +12,8 @@ import (
 // The kinds of the access scimbridge owns, kept in the objects table beside users and groups:
 //
 //   - KindPermissionSet: ExternalID is the permission set's name (unique in an instance),
-//     TargetID its ARN, Data the access.PermissionSet scimbridge last wrote.
+//     TargetID its ARN, Data the access.PermissionSet scimbridge last wrote (with
+//     provisionPending while a provisioning is owed).
 //   - KindAssignment: ExternalID is the access.Key as compact JSON (principal type and
 //     externalId, permission set name, account id), TargetID the principal's identity store id,
 //     Data the access.OwnedAssignment.
@@ -36,11 +37,11 @@ func (s AccessStore) OwnedAccess(ctx context.Context) (access.Owned, error) {
 		return out, err
 	}
 	for _, o := range sets {
-		var ps access.PermissionSet
+		var ps permissionSetRecord
 		if err := json.Unmarshal(o.Data, &ps); err != nil {
 			return out, fmt.Errorf("state: decode permission set %q: %w", o.ExternalID, err)
 		}
-		out.PermissionSets[o.ExternalID] = access.OwnedPermissionSet{ARN: o.TargetID, Written: ps}
+		out.PermissionSets[o.ExternalID] = access.OwnedPermissionSet{ARN: o.TargetID, Written: ps.PermissionSet, ProvisionPending: ps.ProvisionPending}
 	}
 	as, err := s.Objects(ctx, KindAssignment)
 	if err != nil {
@@ -56,9 +57,17 @@ func (s AccessStore) OwnedAccess(ctx context.Context) (access.Owned, error) {
 	return out, nil
 }
 
+// permissionSetRecord is the Data of a KindPermissionSet object: the permission set's fields,
+// and provisionPending beside them while a provisioning is owed (records written before it
+// existed read as none owed).
+type permissionSetRecord struct {
+	access.PermissionSet
+	ProvisionPending bool `json:"provisionPending,omitempty"`
+}
+
 // RecordPermissionSet records a permission set as created (or last written) by scimbridge.
 func (s AccessStore) RecordPermissionSet(ctx context.Context, o access.OwnedPermissionSet, now time.Time) error {
-	data, err := json.Marshal(o.Written)
+	data, err := json.Marshal(permissionSetRecord{PermissionSet: o.Written, ProvisionPending: o.ProvisionPending})
 	if err != nil {
 		return fmt.Errorf("state: encode permission set %q: %w", o.Written.Name, err)
 	}

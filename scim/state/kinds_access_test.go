@@ -25,6 +25,10 @@ func TestOwnedAccessRoundTrip(t *testing.T) {
 	ps := access.OwnedPermissionSet{ARN: "arn:aws:sso:::permissionSet/ssoins-1/ps-1",
 		Written: access.PermissionSet{ARN: "arn:aws:sso:::permissionSet/ssoins-1/ps-1", Name: "Billing", SessionDuration: "PT1H", ManagedPolicies: []string{"arn:aws:iam::aws:policy/job-function/Billing"}}}
 	must(t, s.RecordPermissionSet(ctx, ps, now))
+	// A provisioning owed (an update sent, its provisioning not SUCCEEDED yet) is kept with it.
+	owed := access.OwnedPermissionSet{ARN: "arn:aws:sso:::permissionSet/ssoins-1/ps-2", ProvisionPending: true,
+		Written: access.PermissionSet{ARN: "arn:aws:sso:::permissionSet/ssoins-1/ps-2", Name: "DevOps", SessionDuration: "PT4H"}}
+	must(t, s.RecordPermissionSet(ctx, owed, now))
 	// Keys with characters that would break a joined string: the key is stored as JSON.
 	a1 := access.OwnedAssignment{Key: access.Key{Type: access.PrincipalGroup, ExternalID: `g/1:"x"`, PermissionSet: "Billing", AccountID: "111111111111"},
 		PrincipalID: "id-1", PrincipalName: "Finance", PermissionSetARN: ps.ARN, AccountName: "Management"}
@@ -36,12 +40,12 @@ func TestOwnedAccessRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := access.Owned{PermissionSets: map[string]access.OwnedPermissionSet{"Billing": ps}, Assignments: map[access.Key]access.OwnedAssignment{a1.Key: a1, a2.Key: a2}}
+	want := access.Owned{PermissionSets: map[string]access.OwnedPermissionSet{"Billing": ps, "DevOps": owed}, Assignments: map[access.Key]access.OwnedAssignment{a1.Key: a1, a2.Key: a2}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("owned access (-want +got):\n%s", diff)
 	}
 	must(t, s.ForgetAssignments(ctx, []access.Key{a1.Key}))
-	must(t, s.ForgetPermissionSets(ctx, []string{"Billing"}))
+	must(t, s.ForgetPermissionSets(ctx, []string{"Billing", "DevOps"}))
 	if got, err = s.OwnedAccess(ctx); err != nil {
 		t.Fatal(err)
 	}
