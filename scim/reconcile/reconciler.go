@@ -245,6 +245,9 @@ func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, err
 		res.Errors = append(res.Errors, runErr.Error())
 	case errors.Is(runErr, ErrPartial):
 		res.Result = ResultPartial
+	case errors.Is(runErr, ErrStopped): // how far it got is in the message; the next run goes on
+		res.Result = ResultPartial
+		res.Errors = append(res.Errors, runErr.Error())
 	default:
 		res.Result = ResultFailed
 		res.Errors = append(res.Errors, runErr.Error())
@@ -398,7 +401,8 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 		}
 	}
 	// A targeted run repairs drift only for its selection: the next full read stays due.
-	if full && sc == nil && len(a.errs) == 0 {
+	// A stopped run that adopts leaves the adoptions it did not send to a new full read.
+	if full && sc == nil && len(a.errs) == 0 && (a.stop.Err() == nil || p.Adoptions() == 0) {
 		if err := r.cfg.State.SetMeta(context.WithoutCancel(ctx), metaLastFullRead, r.cfg.Now().UTC().Format(time.RFC3339Nano)); err != nil {
 			return fmt.Errorf("reconcile: record full read: %w", err)
 		}
@@ -406,7 +410,7 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	if len(a.errs) > 0 {
 		return ErrPartial
 	}
-	return ctx.Err()
+	return a.stopped()
 }
 
 func (r *Reconciler) guards(opts RunOptions) plan.Guards {
