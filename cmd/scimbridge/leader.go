@@ -95,3 +95,36 @@ func (l *leader) Release() {
 	_ = l.lock.Release()
 	l.lock = nil
 }
+
+// runLock takes the one-writer lock for one run at a time (`scimbridge lambda`).
+type runLock interface {
+	// Acquire takes the lock without waiting; an error wrapping state.ErrLocked means another
+	// run holds it. The context it returns, when not nil, ends when the lock is lost.
+	Acquire(ctx context.Context) (context.Context, func(), error)
+	Close()
+}
+
+// newRunLock returns the lock of the configured state store.
+func newRunLock(_ context.Context, rt *app, command string, log *slog.Logger) (runLock, error) {
+	return &fileRunLock{path: rt.cfg.StatePath(), command: command, log: log}, nil
+}
+
+// fileRunLock is the SQLite state's file lock, taken for each run.
+type fileRunLock struct {
+	path, command string
+	log           *slog.Logger
+}
+
+func (l *fileRunLock) Acquire(ctx context.Context) (context.Context, func(), error) {
+	lock, err := state.AcquireLock(ctx, l.path, lockInfo(l.command), 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return nil, func() {
+		if err := lock.Release(); err != nil {
+			l.log.Warn("release the state lock", "err", err)
+		}
+	}, nil
+}
+
+func (l *fileRunLock) Close() {}
