@@ -5,6 +5,8 @@
 set -euo pipefail
 
 packages=(slapd ldap-utils samba samba-ad-dc samba-dsdb-modules winbind samba-ad-provision chromium fonts-liberation shellcheck)
+# PostgreSQL server binaries (initdb, postgres) for the state store tests (scim/state/pgtest).
+packages+=(postgresql)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

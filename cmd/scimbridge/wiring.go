@@ -98,7 +98,7 @@ type app struct {
 	log     *slog.Logger
 	source  connectors.Source
 	mapping *connectors.Mapping
-	state   *state.Store
+	state   state.Store
 	secrets *secret.Resolver // the process's one resolver of secret references
 	client  *client.Client
 	reader  reconcile.StateReader

@@ -41,7 +41,7 @@ type faultEnv struct {
 	t       *testing.T
 	srv     *emulatortest.Server
 	client  *client.Client
-	st      *state.Store
+	st      state.Store
 	desired scim.Snapshot
 	// manual is the unmanaged part of the target as it was before the scenario.
 	manual emulator.Dump

@@ -34,7 +34,7 @@ type known struct {
 	unowned []state.Unowned
 }
 
-func loadKnown(ctx context.Context, st *state.Store) (*known, error) {
+func loadKnown(ctx context.Context, st state.Store) (*known, error) {
 	k := &known{
 		users:     map[string]state.Object{},
 		groups:    map[string]state.Object{},

@@ -33,7 +33,7 @@ type env struct {
 	t      *testing.T
 	srv    *emulatortest.Server
 	client *client.Client
-	st     *state.Store
+	st     state.Store
 	path   string
 
 	mu      sync.Mutex

@@ -82,7 +82,7 @@ type Config struct {
 	// reader when AWS credentials are configured).
 	Reader StateReader
 	// State is the state store.
-	State *state.Store
+	State state.Store
 	// Plan and Guards steer planning.
 	Plan   plan.Options
 	Guards plan.Guards

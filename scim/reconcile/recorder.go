@@ -24,7 +24,7 @@ const flushAt = 2000
 // commit per request. Changes are committed in the order puts, forgets, pending clears, member
 // adds, member removes, which keeps every write valid (a group is owned before its members are).
 type recorder struct {
-	st  *state.Store
+	st  state.Store
 	now func() time.Time
 
 	mu      sync.Mutex
@@ -42,7 +42,7 @@ type recorder struct {
 	wg      sync.WaitGroup
 }
 
-func newRecorder(st *state.Store, now func() time.Time) *recorder {
+func newRecorder(st state.Store, now func() time.Time) *recorder {
 	r := &recorder{st: st, now: now, kick: make(chan struct{}, 1), quit: make(chan struct{})}
 	r.reset()
 	r.wg.Add(1)

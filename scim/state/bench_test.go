@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/scimbridge/scimbridge/scim"
+	"github.com/scimbridge/scimbridge/scim/state/pgtest"
 )
 
 // The scale of issue 3: 100,000 users, 10,000 groups, 1,000,000 memberships (100 per group, 10
@@ -58,49 +59,66 @@ func benchMemberships() []Membership {
 	return ms
 }
 
-func benchStore(b *testing.B) (*Store, string) {
+// benchBackends are the stores the benchmarks measure, side by side.
+var benchBackends = []string{"sqlite", "postgres"}
+
+// benchStore opens a new, empty store of backend and returns it with a function that reports
+// its size on disk.
+func benchStore(b *testing.B, backend string) (Store, func()) {
 	b.Helper()
-	path := filepath.Join(b.TempDir(), "state.db")
-	s, err := Open(context.Background(), path)
+	loc := filepath.Join(b.TempDir(), "state.db")
+	if backend == "postgres" {
+		loc = pgtest.URL(b)
+	}
+	s, err := OpenStore(context.Background(), loc)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return s, path
+	return s, func() { reportSize(b, s, loc) }
 }
 
-func reportFile(b *testing.B, path string) {
+// reportSize reports the size of the SQLite file and its WAL, or of the PostgreSQL database.
+func reportSize(b *testing.B, s Store, loc string) {
 	var size int64
-	for _, suffix := range []string{"", "-wal"} {
-		if fi, err := os.Stat(path + suffix); err == nil {
-			size += fi.Size()
+	if pg, ok := s.(*Postgres); ok {
+		if err := pg.pool.QueryRow(context.Background(), "SELECT pg_database_size(current_database())").Scan(&size); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		for _, suffix := range []string{"", "-wal"} {
+			if fi, err := os.Stat(loc + suffix); err == nil {
+				size += fi.Size()
+			}
 		}
 	}
-	b.ReportMetric(float64(size)/1e6, "file-MB")
+	b.ReportMetric(float64(size)/1e6, "store-MB")
 }
 
-// BenchmarkPutObjects writes 100,000 users, then 10,000 groups, each in one call, to a new file.
+// BenchmarkPutObjects writes 100,000 users, then 10,000 groups, each in one call, to a new store.
 func BenchmarkPutObjects(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		objs func(*testing.B) []Object
-	}{{"users=100000", benchUserObjects}, {"groups=10000", benchGroupObjects}} {
-		b.Run(tc.name, func(b *testing.B) {
-			objs := tc.objs(b)
-			ctx := context.Background()
-			for b.Loop() {
-				b.StopTimer()
-				s, path := benchStore(b)
-				b.StartTimer()
-				if err := s.PutObjects(ctx, objs); err != nil {
-					b.Fatal(err)
+	for _, backend := range benchBackends {
+		for _, tc := range []struct {
+			name string
+			objs func(*testing.B) []Object
+		}{{"users=100000", benchUserObjects}, {"groups=10000", benchGroupObjects}} {
+			b.Run(backend+"/"+tc.name, func(b *testing.B) {
+				objs := tc.objs(b)
+				ctx := context.Background()
+				for b.Loop() {
+					b.StopTimer()
+					s, size := benchStore(b, backend)
+					b.StartTimer()
+					if err := s.PutObjects(ctx, objs); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					size()
+					s.Close()
+					b.StartTimer()
 				}
-				b.StopTimer()
-				reportFile(b, path)
-				s.Close()
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(len(objs))*float64(b.N)/b.Elapsed().Seconds(), "objects/s")
-		})
+				b.ReportMetric(float64(len(objs))*float64(b.N)/b.Elapsed().Seconds(), "objects/s")
+			})
+		}
 	}
 }
 
@@ -108,15 +126,19 @@ func BenchmarkPutObjects(b *testing.B) {
 // created object. The figure is per call.
 func BenchmarkPutObjectOneByOne(b *testing.B) {
 	objs := benchUserObjects(b)
-	ctx := context.Background()
-	s, _ := benchStore(b)
-	defer s.Close()
-	i := 0
-	for b.Loop() {
-		if err := s.PutObjects(ctx, objs[i%len(objs):i%len(objs)+1]); err != nil {
-			b.Fatal(err)
-		}
-		i++
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			ctx := context.Background()
+			s, _ := benchStore(b, backend)
+			defer s.Close()
+			i := 0
+			for b.Loop() {
+				if err := s.PutObjects(ctx, objs[i%len(objs):i%len(objs)+1]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }
 
@@ -126,77 +148,85 @@ func BenchmarkAddMembers(b *testing.B) {
 	ctx := context.Background()
 	groups := benchGroupObjects(b)
 	ms := benchMemberships()
-	setup := func(b *testing.B) (*Store, string) {
-		b.StopTimer()
-		s, path := benchStore(b)
-		if err := s.PutObjects(ctx, groups); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		return s, path
-	}
-	b.Run("bulk=1000000", func(b *testing.B) {
-		for b.Loop() {
-			s, path := setup(b)
-			if err := s.AddMemberships(ctx, ms); err != nil {
+	for _, backend := range benchBackends {
+		setup := func(b *testing.B) (Store, func()) {
+			b.StopTimer()
+			s, size := benchStore(b, backend)
+			if err := s.PutObjects(ctx, groups); err != nil {
 				b.Fatal(err)
 			}
-			b.StopTimer()
-			reportFile(b, path)
-			s.Close()
 			b.StartTimer()
+			return s, size
 		}
-		b.ReportMetric(float64(len(ms))*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-	})
-	b.Run("batches=10000x100", func(b *testing.B) {
-		users := make([]string, benchPerGrp)
-		for b.Loop() {
-			s, _ := setup(b)
-			for g := 0; g < len(ms); g += benchPerGrp {
-				for k := range users {
-					users[k] = ms[g+k].User
-				}
-				if err := s.AddMembers(ctx, ms[g].Group, users); err != nil {
+		b.Run(backend+"/bulk=1000000", func(b *testing.B) {
+			for b.Loop() {
+				s, size := setup(b)
+				if err := s.AddMemberships(ctx, ms); err != nil {
 					b.Fatal(err)
 				}
+				b.StopTimer()
+				size()
+				s.Close()
+				b.StartTimer()
 			}
-			b.StopTimer()
-			s.Close()
-			b.StartTimer()
-		}
-		b.ReportMetric(float64(len(ms))*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-	})
+			b.ReportMetric(float64(len(ms))*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+		b.Run(backend+"/batches=10000x100", func(b *testing.B) {
+			users := make([]string, benchPerGrp)
+			for b.Loop() {
+				s, _ := setup(b)
+				for g := 0; g < len(ms); g += benchPerGrp {
+					for k := range users {
+						users[k] = ms[g+k].User
+					}
+					if err := s.AddMembers(ctx, ms[g].Group, users); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				s.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(len(ms))*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
 }
 
 // BenchmarkLoad reads the whole state back for a trusted-state plan: Objects(users),
-// Objects(groups) and Members, from a file holding 100,000 users, 10,000 groups and 1,000,000
+// Objects(groups) and Members, from a store holding 100,000 users, 10,000 groups and 1,000,000
 // memberships.
 func BenchmarkLoad(b *testing.B) {
 	ctx := context.Background()
-	s, path := benchStore(b)
-	defer s.Close()
-	if err := s.PutObjects(ctx, append(benchUserObjects(b), benchGroupObjects(b)...)); err != nil {
-		b.Fatal(err)
-	}
-	if err := s.AddMemberships(ctx, benchMemberships()); err != nil {
-		b.Fatal(err)
-	}
-	reportFile(b, path)
-	for b.Loop() {
-		users, err := s.Objects(ctx, KindUser)
-		if err != nil {
-			b.Fatal(err)
-		}
-		groups, err := s.Objects(ctx, KindGroup)
-		if err != nil {
-			b.Fatal(err)
-		}
-		members, err := s.Members(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(users) != benchUsers || len(groups) != benchGroups || len(members) != benchGroups {
-			b.Fatalf("loaded %d users, %d groups, %d member lists", len(users), len(groups), len(members))
-		}
+	objs := append(benchUserObjects(b), benchGroupObjects(b)...)
+	ms := benchMemberships()
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			s, size := benchStore(b, backend)
+			defer s.Close()
+			if err := s.PutObjects(ctx, objs); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.AddMemberships(ctx, ms); err != nil {
+				b.Fatal(err)
+			}
+			size()
+			for b.Loop() {
+				users, err := s.Objects(ctx, KindUser)
+				if err != nil {
+					b.Fatal(err)
+				}
+				groups, err := s.Objects(ctx, KindGroup)
+				if err != nil {
+					b.Fatal(err)
+				}
+				members, err := s.Members(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(users) != benchUsers || len(groups) != benchGroups || len(members) != benchGroups {
+					b.Fatalf("loaded %d users, %d groups, %d member lists", len(users), len(groups), len(members))
+				}
+			}
+		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,7 +14,7 @@ import (
 	"time"
 )
 
-// crashEnv names the state file a child process writes to until it is killed.
+// crashEnv names the state store (file or database URL) a child process writes to until it is killed.
 const crashEnv = "SCIMBRIDGE_STATE_CRASH_CHILD"
 
 // TestCrashChild is the child of TestCrashRecovery: it is skipped unless crashEnv is set. It
@@ -27,7 +26,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("only runs as the child of TestCrashRecovery")
 	}
 	ctx := context.Background()
-	s, err := Open(ctx, path)
+	s, err := OpenStore(ctx, path)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(3)
@@ -75,13 +74,16 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns child processes")
 	}
+	eachBackend(t, testCrashRecovery)
+}
+
+func testCrashRecovery(t *testing.T, path string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "state.db")
 	next := 0
 	gaps := map[int]bool{} // steps that were in flight at a kill: maybe written, maybe not
 	for round := range 3 {
 		lastOK := runChildUntilKilled(t, path, next, 40+round*25)
-		s, err := Open(ctx, path)
+		s, err := OpenStore(ctx, path)
 		if err != nil {
 			t.Fatalf("round %d: reopen after kill: %v", round, err)
 		}

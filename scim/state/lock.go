@@ -15,6 +15,9 @@ package state
 // succeed, so two writers on two hosts would both run. A lock left on a server by a client that
 // vanished is released when the server's lease expires (about 90 s on NFSv4); `scimbridge state
 // unlock --force` removes the lock file for cases that do not resolve themselves.
+//
+// For PostgreSQL (a postgres:// location) the lock is a session advisory lock; see
+// lock_postgres.go.
 
 import (
 	"context"
@@ -24,6 +27,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ErrLocked reports that another writer holds the state lock; the error is a *LockedError.
@@ -79,7 +84,8 @@ func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 // Lock is a held state lock. Release it when the run ends; a process that dies releases it too.
 type Lock struct {
 	path string
-	f    *os.File // nil for an in-memory store, which no other process can reach
+	f    *os.File  // the flock; nil for an in-memory store, which no other process can reach
+	pg   *pgx.Conn // the session holding the advisory lock, for PostgreSQL
 	info LockInfo
 }
 
@@ -89,10 +95,14 @@ func LockPath(statePath string) string { return statePath + ".lock" }
 // lockPoll is how often a waiting writer tries the lock again.
 const lockPoll = 200 * time.Millisecond
 
-// AcquireLock takes the exclusive lock of the state file at statePath, waiting up to wait for a
-// holder to let go (0: fail at once). It returns a *LockedError (errors.Is ErrLocked) when the lock
-// stays held, or ctx's error. The lock of an in-memory store ("" or ":memory:") always succeeds.
+// AcquireLock takes the exclusive writer lock of the state store at statePath (a file path, or a
+// postgres:// URL: see lock_postgres.go), waiting up to wait for a holder to let go (0: fail at
+// once). It returns a *LockedError (errors.Is ErrLocked) when the lock stays held, or ctx's
+// error. The lock of an in-memory store ("" or ":memory:") always succeeds.
 func AcquireLock(ctx context.Context, statePath string, info LockInfo, wait time.Duration) (*Lock, error) {
+	if IsPostgresURL(statePath) {
+		return acquirePostgresLock(ctx, statePath, info, wait)
+	}
 	if statePath == "" || statePath == ":memory:" {
 		return &Lock{info: info}, nil
 	}
@@ -174,11 +184,10 @@ func sameFile(f *os.File, path string) (bool, error) {
 
 // write records the holder in the lock file.
 func (l *Lock) write() error {
-	b, err := json.Marshal(l.info)
+	b, err := jsonLine(l.info)
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
 	if err := l.f.Truncate(0); err != nil {
 		return fmt.Errorf("state: write lock %s: %w", l.path, err)
 	}
@@ -191,16 +200,64 @@ func (l *Lock) write() error {
 // SetRunID records the run the holder is running now (0 between runs), for the message a waiting
 // writer gets.
 func (l *Lock) SetRunID(id int64) error {
-	if l == nil || l.f == nil {
+	if l == nil {
 		return nil
 	}
 	l.info.RunID = id
-	return l.write()
+	switch {
+	case l.pg != nil:
+		return l.writePG(context.Background())
+	case l.f != nil:
+		return l.write()
+	}
+	return nil
+}
+
+// Check reports whether the lock is still held: it fails wrapping ErrLockLost when the lock's
+// database session ended or no longer holds it (PostgreSQL), or when the lock file was removed
+// or replaced (`state unlock --force`). A leader calls it before each request boundary.
+func (l *Lock) Check(ctx context.Context) error {
+	switch {
+	case l == nil:
+		return fmt.Errorf("state: no lock: %w", ErrLockLost)
+	case l.pg != nil:
+		return l.checkPG(ctx)
+	case l.f != nil:
+		same, err := sameFile(l.f, l.path)
+		if err != nil {
+			return fmt.Errorf("state: lock %s: %w: %w", l.path, ErrLockLost, err)
+		}
+		if !same {
+			return fmt.Errorf("state: lock %s: %w: the lock file was removed or replaced", l.path, ErrLockLost)
+		}
+	}
+	return nil
+}
+
+func jsonLine(info LockInfo) ([]byte, error) {
+	b, err := json.Marshal(info)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+func parseLockInfo(b []byte) (LockInfo, bool) {
+	var info LockInfo
+	if err := json.Unmarshal(b, &info); err != nil || info.PID == 0 {
+		return LockInfo{}, false
+	}
+	return info, true
 }
 
 // Release lets go of the lock. The lock file stays (removing it would race with a writer that has
 // just opened it); its content no longer matters once nobody holds it.
 func (l *Lock) Release() error {
+	if l != nil && l.pg != nil {
+		err := l.releasePG()
+		l.pg = nil
+		return err
+	}
 	if l == nil || l.f == nil {
 		return nil
 	}
@@ -242,14 +299,17 @@ func ReadLock(statePath string) (info LockInfo, known bool, err error) {
 	if err != nil {
 		return LockInfo{}, false, err
 	}
-	if err := json.Unmarshal(b, &info); err != nil || info.PID == 0 {
-		return LockInfo{}, false, nil
-	}
-	return info, true, nil
+	info, known = parseLockInfo(b)
+	return info, known, nil
 }
 
 // Locked reports whether another writer holds the lock of statePath now, and who.
 func Locked(statePath string) (held bool, info LockInfo, known bool, err error) {
+	if IsPostgresURL(statePath) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return lockedPostgres(ctx, statePath)
+	}
 	if statePath == "" || statePath == ":memory:" {
 		return false, LockInfo{}, false, nil
 	}
@@ -272,8 +332,14 @@ func Locked(statePath string) (held bool, info LockInfo, known bool, err error) 
 // ForceUnlock removes the lock file of statePath, so that the next writer takes a new lock even if
 // a process still holds the old one. Only for a lock that does not go away by itself (a hung
 // process, a network filesystem that keeps a dead client's lock): if the holder is in fact still
-// writing, two writers then run at once.
+// writing, two writers then run at once. For PostgreSQL it ends the database session that holds
+// the lock.
 func ForceUnlock(statePath string) error {
+	if IsPostgresURL(statePath) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return forceUnlockPostgres(ctx, statePath)
+	}
 	err := os.Remove(LockPath(statePath))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("state: remove lock %s: %w", LockPath(statePath), err)

@@ -19,8 +19,11 @@ func lockInfo(cmd string) LockInfo {
 }
 
 func TestLockIsExclusive(t *testing.T) {
+	eachBackend(t, testLockIsExclusive)
+}
+
+func testLockIsExclusive(t *testing.T, path string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "state.db")
 	first, err := AcquireLock(ctx, path, lockInfo("sync"), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +46,7 @@ func TestLockIsExclusive(t *testing.T) {
 	if !le.HolderKnown || le.Holder.Command != "sync" || le.Holder.RunID != 42 || le.Holder.PID != os.Getpid() {
 		t.Errorf("holder: got %+v (known %v), want the first lock's sync run 42", le.Holder, le.HolderKnown)
 	}
-	for _, want := range []string{path, fmt.Sprintf("pid %d", os.Getpid()), "test-host", "run 42", "2026-12-02T01:00:00Z", "state unlock --force"} {
+	for _, want := range []string{shownLocation(path), fmt.Sprintf("pid %d", os.Getpid()), "test-host", "run 42", "2026-12-02T01:00:00Z", "state unlock --force"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("message %q lacks %q", err, want)
 		}
@@ -64,14 +67,28 @@ func TestLockIsExclusive(t *testing.T) {
 		t.Fatalf("AcquireLock after Release: %v", err)
 	}
 	defer second.Release()
-	if info, _, _ := ReadLock(path); info.Command != "serve" || info.RunID != 0 {
-		t.Errorf("lock file after the second acquire: got %+v, want the serve holder", info)
+	if _, info, _, _ := Locked(path); info.Command != "serve" || info.RunID != 0 {
+		t.Errorf("holder after the second acquire: got %+v, want the serve holder", info)
+	}
+	if err := second.Check(ctx); err != nil {
+		t.Errorf("Check of a held lock: %v", err)
 	}
 }
 
+// shownLocation is how messages name a store's location: a database URL without its password.
+func shownLocation(loc string) string {
+	if IsPostgresURL(loc) {
+		return RedactURL(loc)
+	}
+	return loc
+}
+
 func TestLockWaitsForTheHolder(t *testing.T) {
+	eachBackend(t, testLockWaitsForTheHolder)
+}
+
+func testLockWaitsForTheHolder(t *testing.T, path string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "state.db")
 	first, err := AcquireLock(ctx, path, lockInfo("sync"), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -138,8 +155,11 @@ func TestLockOfInMemoryStore(t *testing.T) {
 }
 
 func TestForceUnlock(t *testing.T) {
+	eachBackend(t, testForceUnlock)
+}
+
+func testForceUnlock(t *testing.T, path string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "state.db")
 	stuck, err := AcquireLock(ctx, path, lockInfo("sync"), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +167,10 @@ func TestForceUnlock(t *testing.T) {
 	defer stuck.Release()
 	if err := ForceUnlock(path); err != nil {
 		t.Fatal(err)
+	}
+	// The old holder can tell that its lock is gone.
+	if err := stuck.Check(ctx); !errors.Is(err, ErrLockLost) {
+		t.Errorf("Check of a lock removed by force: got %v, want ErrLockLost", err)
 	}
 	next, err := AcquireLock(ctx, path, lockInfo("sync"), 0)
 	if err != nil {
@@ -156,6 +180,9 @@ func TestForceUnlock(t *testing.T) {
 	// The new holder owns the file under the name; a third writer waits for it, not for the old one.
 	if _, err := AcquireLock(ctx, path, lockInfo("sync"), 0); !errors.Is(err, ErrLocked) {
 		t.Errorf("third AcquireLock: got %v, want ErrLocked", err)
+	}
+	if IsPostgresURL(path) {
+		return
 	}
 	if err := ForceUnlock(filepath.Join(t.TempDir(), "none.db")); err != nil {
 		t.Errorf("ForceUnlock without a lock file: %v", err)
@@ -183,7 +210,10 @@ func TestLockChild(t *testing.T) {
 // TestLockDiesWithItsHolder kills a process that holds the lock with SIGKILL: the next writer
 // takes the lock at once, with no unlock by hand.
 func TestLockDiesWithItsHolder(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
+	eachBackend(t, testLockDiesWithItsHolder)
+}
+
+func testLockDiesWithItsHolder(t *testing.T, path string) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLockChild$")
 	cmd.Env = append(os.Environ(), lockChildEnv+"="+path)
 	out, err := cmd.StdoutPipe()

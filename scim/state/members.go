@@ -16,7 +16,7 @@ type Membership struct {
 // AddMembers records users as members of an owned group, in one transaction; members already
 // recorded are left as they are. The group must be owned (PutObjects first), else the error
 // wraps ErrNotOwned and nothing is written.
-func (s *Store) AddMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error {
+func (s *SQLite) AddMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error {
 	ms := make([]Membership, len(userExternalIDs))
 	for i, u := range userExternalIDs {
 		ms[i] = Membership{Group: groupExternalID, User: u}
@@ -29,14 +29,14 @@ func (s *Store) AddMembers(ctx context.Context, groupExternalID string, userExte
 
 // AddMemberships records memberships of any owned groups in one transaction through one
 // prepared statement: the bulk form of AddMembers, for an initial import or a full reconcile.
-func (s *Store) AddMemberships(ctx context.Context, ms []Membership) error {
+func (s *SQLite) AddMemberships(ctx context.Context, ms []Membership) error {
 	if err := s.addMemberships(ctx, ms, ""); err != nil {
 		return fmt.Errorf("state: add %d memberships: %w", len(ms), err)
 	}
 	return nil
 }
 
-func (s *Store) addMemberships(ctx context.Context, ms []Membership, group string) error {
+func (s *SQLite) addMemberships(ctx context.Context, ms []Membership, group string) error {
 	if group == "" && len(ms) == 0 {
 		return nil
 	}
@@ -67,7 +67,7 @@ func (s *Store) addMemberships(ctx context.Context, ms []Membership, group strin
 }
 
 // RemoveMembers forgets memberships of a group, in one transaction; absent ones are ignored.
-func (s *Store) RemoveMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error {
+func (s *SQLite) RemoveMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error {
 	ms := make([]Membership, len(userExternalIDs))
 	for i, u := range userExternalIDs {
 		ms[i] = Membership{Group: groupExternalID, User: u}
@@ -96,7 +96,7 @@ func (s *Store) RemoveMembers(ctx context.Context, groupExternalID string, userE
 
 // SetMembers replaces the recorded members of an owned group with exactly userExternalIDs,
 // in one transaction (for a full reconcile that read the group's real members).
-func (s *Store) SetMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error {
+func (s *SQLite) SetMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error {
 	ms := make([]Membership, len(userExternalIDs))
 	for i, u := range userExternalIDs {
 		ms[i] = Membership{Group: groupExternalID, User: u}
@@ -130,7 +130,7 @@ func (s *Store) SetMembers(ctx context.Context, groupExternalID string, userExte
 }
 
 // RemoveUserEverywhere forgets every membership of a user.
-func (s *Store) RemoveUserEverywhere(ctx context.Context, userExternalID string) error {
+func (s *SQLite) RemoveUserEverywhere(ctx context.Context, userExternalID string) error {
 	if userExternalID == "" {
 		return fmt.Errorf("state: remove user from all groups: empty external id: %w", ErrInvalid)
 	}
@@ -146,7 +146,7 @@ func (s *Store) RemoveUserEverywhere(ctx context.Context, userExternalID string)
 
 // Members returns the recorded members of every owned group that has any: group externalId to
 // its members' externalIds, sorted (byte order). Groups without members are absent.
-func (s *Store) Members(ctx context.Context) (map[string][]string, error) {
+func (s *SQLite) Members(ctx context.Context) (map[string][]string, error) {
 	rows, err := s.r.QueryContext(ctx,
 		"SELECT group_external_id, user_external_id FROM members ORDER BY group_external_id, user_external_id")
 	if err != nil {
@@ -198,6 +198,9 @@ func checkMemberships(ms []Membership, group string) error {
 	for _, m := range ms {
 		if m.Group == "" || m.User == "" {
 			return fmt.Errorf("membership of %q in %q: empty external id: %w", m.User, m.Group, ErrInvalid)
+		}
+		if err := errors.Join(checkText("group", m.Group), checkText("user", m.User)); err != nil {
+			return err
 		}
 	}
 	if group == "" {

@@ -7,23 +7,35 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/scimbridge/scimbridge/scim"
 )
 
-// Kind is the kind of a target object: KindUser or KindGroup.
+// Kind is the kind of a target object: KindUser, KindGroup, or a kind another package declares
+// (permission sets and account assignments, say). The store keeps every kind alike; a kind is
+// 1 to 64 letters, digits, '_', '-' or '.'. Memberships belong to KindGroup objects only.
 type Kind string
 
-// The kinds of target objects.
+// The kinds of target objects that the SCIM sync records.
 const (
 	KindUser  Kind = "user"
 	KindGroup Kind = "group"
 )
 
 func (k Kind) check() error {
-	if k != KindUser && k != KindGroup {
+	ok := len(k) > 0 && len(k) <= 64
+	for _, c := range []byte(k) {
+		if !ok {
+			break
+		}
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
+	}
+	if !ok {
 		return fmt.Errorf("kind %q: %w", string(k), ErrInvalid)
 	}
 	return nil
@@ -101,7 +113,7 @@ func (o Object) Group() (scim.Group, error) {
 // now: a create is only ever retried after a full read found no object for it. After a crash, a
 // target object whose externalId is pending, and that was made no earlier than the intent (see
 // package reconcile for the margin), is ours.
-func (s *Store) RecordPending(ctx context.Context, kind Kind, externalIDs []string, now time.Time) error {
+func (s *SQLite) RecordPending(ctx context.Context, kind Kind, externalIDs []string, now time.Time) error {
 	if err := checkIDs(kind, externalIDs); err != nil {
 		return fmt.Errorf("state: record %d pending %ss: %w", len(externalIDs), kind, err)
 	}
@@ -127,7 +139,7 @@ func (s *Store) RecordPending(ctx context.Context, kind Kind, externalIDs []stri
 
 // Pending returns the externalIds of kind whose creates were recorded as pending and not yet
 // recorded as done (PutObjects) or cleared.
-func (s *Store) Pending(ctx context.Context, kind Kind) (map[string]bool, error) {
+func (s *SQLite) Pending(ctx context.Context, kind Kind) (map[string]bool, error) {
 	times, err := s.PendingTimes(ctx, kind)
 	if err != nil {
 		return nil, err
@@ -141,7 +153,7 @@ func (s *Store) Pending(ctx context.Context, kind Kind) (map[string]bool, error)
 
 // PendingTimes returns the pending creates of kind with the time each was recorded; the time is
 // zero for intents recorded by a build that did not keep it (schema version 1).
-func (s *Store) PendingTimes(ctx context.Context, kind Kind) (map[string]time.Time, error) {
+func (s *SQLite) PendingTimes(ctx context.Context, kind Kind) (map[string]time.Time, error) {
 	if err := kind.check(); err != nil {
 		return nil, fmt.Errorf("state: list pending: %w", err)
 	}
@@ -172,7 +184,7 @@ func (s *Store) PendingTimes(ctx context.Context, kind Kind) (map[string]time.Ti
 
 // ClearPending forgets the pending creates of these objects (for example after a create failed
 // for good, or after the object was found not to exist).
-func (s *Store) ClearPending(ctx context.Context, kind Kind, externalIDs []string) error {
+func (s *SQLite) ClearPending(ctx context.Context, kind Kind, externalIDs []string) error {
 	if err := checkIDs(kind, externalIDs); err != nil {
 		return fmt.Errorf("state: clear %d pending %ss: %w", len(externalIDs), kind, err)
 	}
@@ -188,32 +200,12 @@ func (s *Store) ClearPending(ctx context.Context, kind Kind, externalIDs []strin
 // PutObjects records objects as owned and written, in one transaction: an upsert by (Kind,
 // ExternalID) that also clears their pending creates. Data must be JSON (it is stored in compact
 // form); an empty Hash is filled with Fingerprint(Data). Updating a group keeps its memberships.
-func (s *Store) PutObjects(ctx context.Context, objs []Object) error {
-	type row struct {
-		o    Object
-		data string
+func (s *SQLite) PutObjects(ctx context.Context, objs []Object) error {
+	rows, err := prepareObjects(objs)
+	if err != nil {
+		return err
 	}
-	rows := make([]row, len(objs))
-	var buf bytes.Buffer
-	for i, o := range objs {
-		if err := o.Kind.check(); err != nil {
-			return fmt.Errorf("state: put %d objects: object %d: %w", len(objs), i, err)
-		}
-		if o.ExternalID == "" || o.TargetID == "" {
-			return fmt.Errorf("state: put %d objects: %s %q with target id %q: empty id: %w",
-				len(objs), o.Kind, o.ExternalID, o.TargetID, ErrInvalid)
-		}
-		buf.Reset()
-		if err := json.Compact(&buf, o.Data); err != nil {
-			return fmt.Errorf("state: put %d objects: %s %q: data is not JSON: %w: %w", len(objs), o.Kind, o.ExternalID, ErrInvalid, err)
-		}
-		if o.Hash == "" {
-			sum := sha256.Sum256(buf.Bytes())
-			o.Hash = hex.EncodeToString(sum[:])
-		}
-		rows[i] = row{o: o, data: buf.String()}
-	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		put, err := tx.PrepareContext(ctx, `INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at)
 VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (kind, external_id) DO UPDATE SET
@@ -243,10 +235,44 @@ ON CONFLICT (kind, external_id) DO UPDATE SET
 	return nil
 }
 
+// preparedObject is an Object checked for PutObjects, its data in compact form.
+type preparedObject struct {
+	o    Object
+	data string
+}
+
+// prepareObjects checks objs for PutObjects, compacts their data and fills in missing hashes.
+func prepareObjects(objs []Object) ([]preparedObject, error) {
+	rows := make([]preparedObject, len(objs))
+	var buf bytes.Buffer
+	for i, o := range objs {
+		if err := o.Kind.check(); err != nil {
+			return nil, fmt.Errorf("state: put %d objects: object %d: %w", len(objs), i, err)
+		}
+		if o.ExternalID == "" || o.TargetID == "" {
+			return nil, fmt.Errorf("state: put %d objects: %s %q with target id %q: empty id: %w",
+				len(objs), o.Kind, o.ExternalID, o.TargetID, ErrInvalid)
+		}
+		if err := errors.Join(checkText("external id", o.ExternalID), checkText("target id", o.TargetID), checkText("hash", o.Hash)); err != nil {
+			return nil, fmt.Errorf("state: put %d objects: %s: %w", len(objs), o.Kind, err)
+		}
+		buf.Reset()
+		if err := json.Compact(&buf, o.Data); err != nil {
+			return nil, fmt.Errorf("state: put %d objects: %s %q: data is not JSON: %w: %w", len(objs), o.Kind, o.ExternalID, ErrInvalid, err)
+		}
+		if o.Hash == "" {
+			sum := sha256.Sum256(buf.Bytes())
+			o.Hash = hex.EncodeToString(sum[:])
+		}
+		rows[i] = preparedObject{o: o, data: buf.String()}
+	}
+	return rows, nil
+}
+
 // DeleteObjects forgets owned objects, and any pending creates of them. A group's membership
 // rows go with it; a user's membership rows go too, as the target drops a deleted user from
 // every group.
-func (s *Store) DeleteObjects(ctx context.Context, kind Kind, externalIDs []string) error {
+func (s *SQLite) DeleteObjects(ctx context.Context, kind Kind, externalIDs []string) error {
 	if err := checkIDs(kind, externalIDs); err != nil {
 		return fmt.Errorf("state: delete %d %ss: %w", len(externalIDs), kind, err)
 	}
@@ -270,7 +296,7 @@ func (s *Store) DeleteObjects(ctx context.Context, kind Kind, externalIDs []stri
 }
 
 // Objects returns every owned object of kind, sorted by ExternalID (byte order).
-func (s *Store) Objects(ctx context.Context, kind Kind) ([]Object, error) {
+func (s *SQLite) Objects(ctx context.Context, kind Kind) ([]Object, error) {
 	if err := kind.check(); err != nil {
 		return nil, fmt.Errorf("state: list objects: %w", err)
 	}
@@ -313,6 +339,18 @@ func checkIDs(kind Kind, ids []string) error {
 		if id == "" {
 			return fmt.Errorf("empty external id: %w", ErrInvalid)
 		}
+		if err := checkText("external id", id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkText rejects what a text column of PostgreSQL cannot hold (NUL bytes, invalid UTF-8), in
+// both stores alike; the source's validation has already refused such ids.
+func checkText(what, s string) error {
+	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+		return fmt.Errorf("%s %q: not valid UTF-8 text: %w", what, s, ErrInvalid)
 	}
 	return nil
 }

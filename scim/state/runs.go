@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The results a finished run may have.
@@ -52,7 +54,7 @@ type Run struct {
 }
 
 // Meta returns the value stored under key, and whether there is one.
-func (s *Store) Meta(ctx context.Context, key string) (string, bool, error) {
+func (s *SQLite) Meta(ctx context.Context, key string) (string, bool, error) {
 	var v string
 	err := s.r.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&v)
 	switch {
@@ -65,9 +67,12 @@ func (s *Store) Meta(ctx context.Context, key string) (string, bool, error) {
 }
 
 // SetMeta stores value under key, replacing any previous value.
-func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+func (s *SQLite) SetMeta(ctx context.Context, key, value string) error {
 	if key == "" {
 		return fmt.Errorf("state: set meta: empty key: %w", ErrInvalid)
+	}
+	if err := errors.Join(checkText("key", key), checkText("value", value)); err != nil {
+		return fmt.Errorf("state: set meta: %w", err)
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
@@ -81,7 +86,7 @@ func (s *Store) SetMeta(ctx context.Context, key, value string) error {
 }
 
 // DeleteMeta removes key; a missing key is not an error.
-func (s *Store) DeleteMeta(ctx context.Context, key string) error {
+func (s *SQLite) DeleteMeta(ctx context.Context, key string) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "DELETE FROM meta WHERE key = ?", key)
 		return err
@@ -95,9 +100,12 @@ func (s *Store) DeleteMeta(ctx context.Context, key string) error {
 // StartRun records the start of a run and returns its id. In the same transaction it marks any
 // run still open (left behind by a crash) as failed with InterruptedError, ended at now, and
 // prunes the history to the newest runs (WithKeepRuns).
-func (s *Store) StartRun(ctx context.Context, trigger string, dryRun bool, now time.Time) (int64, error) {
+func (s *SQLite) StartRun(ctx context.Context, trigger string, dryRun bool, now time.Time) (int64, error) {
 	if trigger == "" {
 		return 0, fmt.Errorf("state: start run: empty trigger: %w", ErrInvalid)
+	}
+	if err := checkText("trigger", trigger); err != nil {
+		return 0, fmt.Errorf("state: start run: %w", err)
 	}
 	interrupted, _ := json.Marshal([]string{InterruptedError})
 	var id int64
@@ -139,30 +147,14 @@ func (s *Store) StartRun(ctx context.Context, trigger string, dryRun bool, now t
 // FinishRun records the end of run id: its result (ResultSuccess, ResultFailed, ResultBlocked
 // or ResultPartial), counts, error messages (the first 1000 are kept) and plan summary. It
 // overwrites a result recorded earlier, including an "interrupted" mark.
-func (s *Store) FinishRun(ctx context.Context, id int64, result string, counts Counts, errs []string, plan string, now time.Time) error {
-	switch result {
-	case ResultSuccess, ResultFailed, ResultBlocked, ResultPartial:
-	default:
-		return fmt.Errorf("state: finish run %d: result %q: %w", id, result, ErrInvalid)
-	}
-	if len(errs) > maxRunErrors {
-		more := len(errs) - maxRunErrors
-		errs = append(errs[:maxRunErrors:maxRunErrors], fmt.Sprintf("... and %d more errors", more))
-	}
-	if errs == nil {
-		errs = []string{}
-	}
-	c, err := json.Marshal(counts)
+func (s *SQLite) FinishRun(ctx context.Context, id int64, result string, counts Counts, errs []string, plan string, now time.Time) error {
+	c, e, err := finishArgs(id, result, counts, errs)
 	if err != nil {
-		return fmt.Errorf("state: finish run %d: encode counts: %w", id, err)
-	}
-	e, err := json.Marshal(errs)
-	if err != nil {
-		return fmt.Errorf("state: finish run %d: encode errors: %w", id, err)
+		return err
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE runs SET ended_at = ?, result = ?, counts = ?, errors = ?, plan = ? WHERE id = ?",
-			formatTime(now), result, string(c), string(e), plan, id)
+			formatTime(now), result, c, e, cleanText(plan), id)
 		if err != nil {
 			return err
 		}
@@ -179,10 +171,46 @@ func (s *Store) FinishRun(ctx context.Context, id int64, result string, counts C
 	return nil
 }
 
+// finishArgs checks a run's result and encodes its counts and errors (the first maxRunErrors
+// kept, cleaned with cleanText) for FinishRun.
+func finishArgs(id int64, result string, counts Counts, errs []string) (c, e string, err error) {
+	switch result {
+	case ResultSuccess, ResultFailed, ResultBlocked, ResultPartial:
+	default:
+		return "", "", fmt.Errorf("state: finish run %d: result %q: %w", id, result, ErrInvalid)
+	}
+	if len(errs) > maxRunErrors {
+		more := len(errs) - maxRunErrors
+		errs = append(errs[:maxRunErrors:maxRunErrors], fmt.Sprintf("... and %d more errors", more))
+	}
+	clean := make([]string, len(errs))
+	for i, e := range errs {
+		clean[i] = cleanText(e)
+	}
+	cb, err := json.Marshal(counts)
+	if err != nil {
+		return "", "", fmt.Errorf("state: finish run %d: encode counts: %w", id, err)
+	}
+	eb, err := json.Marshal(clean)
+	if err != nil {
+		return "", "", fmt.Errorf("state: finish run %d: encode errors: %w", id, err)
+	}
+	return string(cb), string(eb), nil
+}
+
+// cleanText makes free text (a plan, an error message quoting a source record) storable in both
+// stores: PostgreSQL's text holds neither NUL bytes nor invalid UTF-8.
+func cleanText(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+}
+
 const runColumns = "id, trigger, dry_run, started_at, ended_at, result, counts, errors, plan"
 
 // Runs returns up to limit runs, newest first; limit < 1 returns all that are kept.
-func (s *Store) Runs(ctx context.Context, limit int) ([]Run, error) {
+func (s *SQLite) Runs(ctx context.Context, limit int) ([]Run, error) {
 	if limit < 1 {
 		limit = -1
 	}
@@ -206,7 +234,7 @@ func (s *Store) Runs(ctx context.Context, limit int) ([]Run, error) {
 }
 
 // GetRun returns run id, or an error wrapping ErrRunNotFound.
-func (s *Store) GetRun(ctx context.Context, id int64) (Run, error) {
+func (s *SQLite) GetRun(ctx context.Context, id int64) (Run, error) {
 	r, err := scanRun(s.r.QueryRowContext(ctx, "SELECT "+runColumns+" FROM runs WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrRunNotFound
@@ -218,7 +246,7 @@ func (s *Store) GetRun(ctx context.Context, id int64) (Run, error) {
 }
 
 // LastSuccess returns when the newest successful run that was not a dry run ended.
-func (s *Store) LastSuccess(ctx context.Context) (time.Time, bool, error) {
+func (s *SQLite) LastSuccess(ctx context.Context) (time.Time, bool, error) {
 	var ended string
 	err := s.r.QueryRowContext(ctx,
 		"SELECT ended_at FROM runs WHERE result = ? AND dry_run = 0 AND ended_at IS NOT NULL ORDER BY ended_at DESC, id DESC LIMIT 1",

@@ -1,23 +1,3 @@
-// Package state is scimbridge's durable memory, kept in one SQLite file: which target objects
-// scimbridge owns (externalId to target id, with the JSON and fingerprint of what it last wrote),
-// the write-ahead intents of creates in flight, the memberships of owned groups as last written,
-// a few key/values, the history of runs, and the objects it does not own that the last full read
-// of the target saw (see ReplaceUnowned).
-//
-// Every write commits before it returns, so a process killed at any instant leaves a file that
-// passes IntegrityCheck and holds every write that returned. Calls are safe for concurrent use:
-// writes go through one connection, one transaction at a time; reads use a small pool of
-// read-only connections that see the last committed state (WAL mode).
-//
-// Times are passed in by the caller; the store never reads the clock.
-//
-//	st, err := state.Open(ctx, "/var/lib/scimbridge/state.db", state.WithLogger(log))
-//	if err != nil { ... }
-//	defer st.Close()
-//	err = st.RecordPending(ctx, state.KindUser, []string{"u-1001"})
-//	// ... POST /Users ...
-//	obj, err := state.NewUserObject(targetID, user, now)
-//	err = st.PutObjects(ctx, []state.Object{obj}) // also clears the pending intent
 package state
 
 import (
@@ -97,24 +77,27 @@ func WithRelaxedSync() Option {
 	return func(o *options) { o.syncNormal = true }
 }
 
-// Store is the state store. Its methods are safe for concurrent use.
-type Store struct {
+// SQLite is the state store in one SQLite file, the embedded default. Its methods are safe for
+// concurrent use: writes go through one connection, one transaction at a time; reads use a small
+// pool of read-only connections that see the last committed state (WAL mode).
+type SQLite struct {
 	w        *sql.DB // the single writer connection
 	r        *sql.DB // read-only pool; == w for an in-memory store
 	log      *slog.Logger
 	keepRuns int
 	path     string
+	fence    fence
 }
 
 // Open opens (creating if needed) the state file at path and brings its schema up to date.
 // A path of "" or ":memory:" gives a private in-memory store. The parent directory of path must
 // exist; Open does not create directories.
-func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*SQLite, error) {
 	o := options{log: slog.New(slog.DiscardHandler), keepRuns: defaultKeepRuns, busyTimeout: defaultBusyTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &Store{log: o.log, keepRuns: o.keepRuns, path: path}
+	s := &SQLite{log: o.log, keepRuns: o.keepRuns, path: path}
 	sync := "FULL"
 	if o.syncNormal {
 		sync = "NORMAL"
@@ -226,7 +209,7 @@ func escapePath(p string) string {
 }
 
 // Close closes the store. Calls after Close fail.
-func (s *Store) Close() error {
+func (s *SQLite) Close() error {
 	var errR error
 	if s.r != s.w {
 		errR = s.r.Close()
@@ -240,7 +223,7 @@ func (s *Store) Close() error {
 
 // IntegrityCheck runs SQLite's integrity check and a foreign key check over the whole file and
 // returns an error wrapping ErrCorrupt that lists the first problems found.
-func (s *Store) IntegrityCheck(ctx context.Context) error {
+func (s *SQLite) IntegrityCheck(ctx context.Context) error {
 	var problems []string
 	rows, err := s.r.QueryContext(ctx, "PRAGMA integrity_check(20)")
 	if err != nil {
@@ -287,7 +270,7 @@ func (s *Store) IntegrityCheck(ctx context.Context) error {
 // Reset forgets ownership: every owned object, pending create and membership, and the meta
 // key/values (so that no "source unchanged" shortcut survives it). The run history stays.
 // After Reset the next run must rediscover the target (adopting or ignoring what is there).
-func (s *Store) Reset(ctx context.Context) error {
+func (s *SQLite) Reset(ctx context.Context) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		for _, table := range []string{"members", "objects", "pending", "unowned", "meta"} {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
@@ -304,10 +287,23 @@ func (s *Store) Reset(ctx context.Context) error {
 }
 
 // write runs fn in one write transaction and commits it.
-func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+// When the store is fenced (Fence), the transaction first checks the leader term: a term that moved
+// on fails the write with ErrFenced before fn runs. SQLite runs one write transaction at a time
+// (BEGIN IMMEDIATE), so no BeginTerm can commit between the check and the commit.
+func (s *SQLite) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
+	}
+	if want := s.fence.term(); want != 0 {
+		var term int64
+		var holder string
+		if err := tx.QueryRowContext(ctx, "SELECT term, holder FROM leader WHERE id = 1").Scan(&term, &holder); err != nil {
+			return errors.Join(fmt.Errorf("read leader term: %w", err), rollback(tx))
+		}
+		if term != want {
+			return errors.Join(&FencedError{Term: want, Current: term, Holder: holder}, rollback(tx))
+		}
 	}
 	if err := fn(tx); err != nil {
 		return errors.Join(err, rollback(tx))
@@ -341,7 +337,7 @@ type Stats struct {
 }
 
 // Stats counts the owned users and groups, the memberships and the pending creates.
-func (s *Store) Stats(ctx context.Context) (Stats, error) {
+func (s *SQLite) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
 	err := s.r.QueryRowContext(ctx, `SELECT
 	(SELECT count(*) FROM objects WHERE kind = 'user'),

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -20,7 +21,7 @@ type Unowned struct {
 // ReplaceUnowned records objs as the whole set of unowned objects the target holds, in one
 // transaction: it is called after each complete full read, so that what an earlier read saw and
 // this one did not is forgotten.
-func (s *Store) ReplaceUnowned(ctx context.Context, objs []Unowned) error {
+func (s *SQLite) ReplaceUnowned(ctx context.Context, objs []Unowned) error {
 	for _, o := range objs {
 		if err := o.check(); err != nil {
 			return fmt.Errorf("state: record %d unowned objects: %w", len(objs), err)
@@ -40,7 +41,7 @@ func (s *Store) ReplaceUnowned(ctx context.Context, objs []Unowned) error {
 
 // AddUnowned records objs as unowned objects of the target, beside those already recorded (for
 // example an object a create ran into that the last full read had not seen).
-func (s *Store) AddUnowned(ctx context.Context, objs []Unowned) error {
+func (s *SQLite) AddUnowned(ctx context.Context, objs []Unowned) error {
 	for _, o := range objs {
 		if err := o.check(); err != nil {
 			return fmt.Errorf("state: add %d unowned objects: %w", len(objs), err)
@@ -53,7 +54,7 @@ func (s *Store) AddUnowned(ctx context.Context, objs []Unowned) error {
 }
 
 // ListUnowned returns the unowned objects recorded, in no particular order.
-func (s *Store) ListUnowned(ctx context.Context) ([]Unowned, error) {
+func (s *SQLite) ListUnowned(ctx context.Context) ([]Unowned, error) {
 	rows, err := s.r.QueryContext(ctx, "SELECT kind, target_id, external_id, name FROM unowned")
 	if err != nil {
 		return nil, fmt.Errorf("state: list unowned objects: %w", err)
@@ -81,6 +82,9 @@ func (o Unowned) check() error {
 	}
 	if o.TargetID == "" {
 		return fmt.Errorf("unowned %s %q: empty target id: %w", o.Kind, o.Name, ErrInvalid)
+	}
+	if err := errors.Join(checkText("target id", o.TargetID), checkText("external id", o.ExternalID), checkText("name", o.Name)); err != nil {
+		return fmt.Errorf("unowned %s: %w", o.Kind, err)
 	}
 	return nil
 }

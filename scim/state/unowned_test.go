@@ -19,57 +19,59 @@ var testNow = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 
 func TestPendingTimes(t *testing.T) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
-	must(t, s.RecordPending(ctx, KindUser, []string{"a", "b"}, testNow))
-	later := testNow.Add(time.Hour)
-	// Recording again (a create retried after a full read found nothing) moves the time.
-	must(t, s.RecordPending(ctx, KindUser, []string{"b"}, later))
-	got, err := s.PendingTimes(ctx, KindUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]time.Time{"a": testNow, "b": later}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("pending times (-want +got):\n%s", diff)
-	}
+	eachStore(t, func(t *testing.T, s Store) {
+		must(t, s.RecordPending(ctx, KindUser, []string{"a", "b"}, testNow))
+		later := testNow.Add(time.Hour)
+		// Recording again (a create retried after a full read found nothing) moves the time.
+		must(t, s.RecordPending(ctx, KindUser, []string{"b"}, later))
+		got, err := s.PendingTimes(ctx, KindUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]time.Time{"a": testNow, "b": later}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("pending times (-want +got):\n%s", diff)
+		}
+	})
 }
 
 func TestUnowned(t *testing.T) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
-	first := []Unowned{
-		{Kind: KindUser, TargetID: "t1", ExternalID: "g-1", Name: "ann@example.com"},
-		{Kind: KindUser, TargetID: "t2", Name: "breakglass@example.com"},
-		{Kind: KindGroup, TargetID: "t3", ExternalID: "g-9", Name: "Admins"},
-	}
-	must(t, s.ReplaceUnowned(ctx, first))
-	must(t, s.AddUnowned(ctx, []Unowned{{Kind: KindUser, TargetID: "t4", Name: "late@example.com"}}))
-	got, err := s.ListUnowned(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sortUnowned(got)
-	want := append(slices.Clone(first), Unowned{Kind: KindUser, TargetID: "t4", Name: "late@example.com"})
-	sortUnowned(want)
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("unowned (-want +got):\n%s", diff)
-	}
-	// The next full read replaces the whole set.
-	must(t, s.ReplaceUnowned(ctx, first[1:2]))
-	got, _ = s.ListUnowned(ctx)
-	if diff := cmp.Diff(first[1:2], got); diff != "" {
-		t.Errorf("after replace (-want +got):\n%s", diff)
-	}
-	if err := s.ReplaceUnowned(ctx, []Unowned{{Kind: "robot", TargetID: "x"}}); !errors.Is(err, ErrInvalid) {
-		t.Errorf("ReplaceUnowned with a bad kind = %v, want ErrInvalid", err)
-	}
-	if got, _ = s.ListUnowned(ctx); len(got) != 1 {
-		t.Errorf("a rejected ReplaceUnowned changed the set: %v", got)
-	}
-	must(t, s.Reset(ctx))
-	if got, _ = s.ListUnowned(ctx); len(got) != 0 {
-		t.Errorf("Reset kept unowned objects: %v", got)
-	}
+	eachStore(t, func(t *testing.T, s Store) {
+		first := []Unowned{
+			{Kind: KindUser, TargetID: "t1", ExternalID: "g-1", Name: "ann@example.com"},
+			{Kind: KindUser, TargetID: "t2", Name: "breakglass@example.com"},
+			{Kind: KindGroup, TargetID: "t3", ExternalID: "g-9", Name: "Admins"},
+		}
+		must(t, s.ReplaceUnowned(ctx, first))
+		must(t, s.AddUnowned(ctx, []Unowned{{Kind: KindUser, TargetID: "t4", Name: "late@example.com"}}))
+		got, err := s.ListUnowned(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sortUnowned(got)
+		want := append(slices.Clone(first), Unowned{Kind: KindUser, TargetID: "t4", Name: "late@example.com"})
+		sortUnowned(want)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("unowned (-want +got):\n%s", diff)
+		}
+		// The next full read replaces the whole set.
+		must(t, s.ReplaceUnowned(ctx, first[1:2]))
+		got, _ = s.ListUnowned(ctx)
+		if diff := cmp.Diff(first[1:2], got); diff != "" {
+			t.Errorf("after replace (-want +got):\n%s", diff)
+		}
+		if err := s.ReplaceUnowned(ctx, []Unowned{{Kind: "no such kind", TargetID: "x"}}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ReplaceUnowned with a bad kind = %v, want ErrInvalid", err)
+		}
+		if got, _ = s.ListUnowned(ctx); len(got) != 1 {
+			t.Errorf("a rejected ReplaceUnowned changed the set: %v", got)
+		}
+		must(t, s.Reset(ctx))
+		if got, _ = s.ListUnowned(ctx); len(got) != 0 {
+			t.Errorf("Reset kept unowned objects: %v", got)
+		}
+	})
 }
 
 func sortUnowned(us []Unowned) {

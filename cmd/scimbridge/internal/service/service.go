@@ -60,13 +60,13 @@ type Controller interface {
 
 var _ Controller = (*reconcile.Controller)(nil)
 
-// History is what the service reads of the run history; *state.Store implements it.
+// History is what the service reads of the run history; state.Store implements it.
 type History interface {
 	Runs(ctx context.Context, limit int) ([]state.Run, error)
 	LastSuccess(ctx context.Context) (time.Time, bool, error)
 }
 
-var _ History = (*state.Store)(nil)
+var _ History = (state.Store)(nil)
 
 // Probe checks that one dependency (the source, the target) is reachable.
 type Probe struct {

@@ -63,7 +63,7 @@ func (c *fakeController) requests() []reconcile.Request {
 type fixture struct {
 	srv  *Server
 	ctrl *fakeController
-	st   *state.Store
+	st   state.Store
 	logs *bytes.Buffer
 	now  time.Time
 	h    http.Handler

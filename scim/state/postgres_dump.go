@@ -1,0 +1,165 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Export reads everything the store holds, in one read-only snapshot (REPEATABLE READ).
+func (s *Postgres) Export(ctx context.Context) (*Dump, error) {
+	d := &Dump{Meta: map[string]string{}}
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		q := func(query string, each func(pgx.Rows) error) error {
+			rows, err := tx.Query(ctx, query)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				if err := each(rows); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		}
+		err := q("SELECT kind, external_id, target_id, data, hash, updated_at FROM objects", func(r pgx.Rows) error {
+			var o Object
+			var data []byte
+			var at string
+			if err := r.Scan(&o.Kind, &o.ExternalID, &o.TargetID, &data, &o.Hash, &at); err != nil {
+				return err
+			}
+			o.Data = data
+			var err error
+			o.UpdatedAt, err = parseTime(at)
+			d.Objects = append(d.Objects, o)
+			return err
+		})
+		if err == nil {
+			err = q("SELECT kind, external_id, created_at FROM pending", func(r pgx.Rows) error {
+				var p PendingCreate
+				var at string
+				if err := r.Scan(&p.Kind, &p.ExternalID, &at); err != nil {
+					return err
+				}
+				var err error
+				if at != "" {
+					p.At, err = parseTime(at)
+				}
+				d.Pending = append(d.Pending, p)
+				return err
+			})
+		}
+		if err == nil {
+			err = q("SELECT group_external_id, user_external_id FROM members", func(r pgx.Rows) error {
+				var m Membership
+				err := r.Scan(&m.Group, &m.User)
+				d.Members = append(d.Members, m)
+				return err
+			})
+		}
+		if err == nil {
+			err = q("SELECT key, value FROM meta", func(r pgx.Rows) error {
+				var k, v string
+				err := r.Scan(&k, &v)
+				d.Meta[k] = v
+				return err
+			})
+		}
+		if err == nil {
+			err = q("SELECT kind, target_id, external_id, name FROM unowned", func(r pgx.Rows) error {
+				var u Unowned
+				err := r.Scan(&u.Kind, &u.TargetID, &u.ExternalID, &u.Name)
+				d.Unowned = append(d.Unowned, u)
+				return err
+			})
+		}
+		if err == nil {
+			err = q("SELECT "+runColumns+" FROM runs", func(r pgx.Rows) error {
+				run, err := scanRun(r)
+				d.Runs = append(d.Runs, run)
+				return err
+			})
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state: export %s: %w", s.loc, err)
+	}
+	d.sort()
+	return d, nil
+}
+
+// Import writes d into the store in one transaction (see Store.Import), with COPY. It is fenced
+// like every write.
+func (s *Postgres) Import(ctx context.Context, d *Dump, replace bool) error {
+	tables := []string{"members", "objects", "pending", "unowned", "meta", "runs"}
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		if !replace {
+			for _, t := range tables {
+				var n int64
+				if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
+					return err
+				}
+				if n > 0 {
+					return fmt.Errorf("%w: %s holds %d rows", ErrNotEmpty, t, n)
+				}
+			}
+		}
+		if _, err := tx.Exec(ctx, "TRUNCATE members, objects, pending, unowned, meta, runs"); err != nil {
+			return err
+		}
+		cp := func(table string, cols []string, n int, row func(i int) []any) error {
+			if n == 0 {
+				return nil
+			}
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromSlice(n, func(i int) ([]any, error) { return row(i), nil }))
+			if err != nil {
+				return fmt.Errorf("copy %s: %w", table, err)
+			}
+			return nil
+		}
+		err := cp("objects", []string{"kind", "external_id", "target_id", "data", "hash", "updated_at"}, len(d.Objects), func(i int) []any {
+			o := d.Objects[i]
+			return []any{string(o.Kind), o.ExternalID, o.TargetID, string(o.Data), o.Hash, formatTime(o.UpdatedAt)}
+		})
+		if err == nil {
+			err = cp("pending", []string{"kind", "external_id", "created_at"}, len(d.Pending), func(i int) []any {
+				p := d.Pending[i]
+				return []any{string(p.Kind), p.ExternalID, formatOptionalTime(p.At)}
+			})
+		}
+		if err == nil {
+			err = cp("members", []string{"group_external_id", "user_external_id"}, len(d.Members), func(i int) []any {
+				return []any{d.Members[i].Group, d.Members[i].User}
+			})
+		}
+		if err == nil {
+			keys := slices.Sorted(maps.Keys(d.Meta))
+			err = cp("meta", []string{"key", "value"}, len(keys), func(i int) []any { return []any{keys[i], d.Meta[keys[i]]} })
+		}
+		if err == nil {
+			err = cp("unowned", []string{"kind", "target_id", "external_id", "name"}, len(d.Unowned), func(i int) []any {
+				u := d.Unowned[i]
+				return []any{string(u.Kind), u.TargetID, u.ExternalID, u.Name}
+			})
+		}
+		if err == nil {
+			err = cp("runs", []string{"id", "trigger", "dry_run", "started_at", "ended_at", "result", "counts", "errors", "plan"}, len(d.Runs),
+				func(i int) []any { return runArgs(d.Runs[i]) })
+		}
+		if err == nil && len(d.Runs) > 0 {
+			// The next run gets the next id, as SQLite's AUTOINCREMENT gives it.
+			_, err = tx.Exec(ctx, "SELECT setval(pg_get_serial_sequence('runs', 'id'), (SELECT max(id) FROM runs))")
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("state: import %d rows into %s: %w", d.Count(), s.loc, err)
+	}
+	return nil
+}
