@@ -245,9 +245,6 @@ func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, err
 		res.Errors = append(res.Errors, runErr.Error())
 	case errors.Is(runErr, ErrPartial):
 		res.Result = ResultPartial
-	case errors.Is(runErr, ErrStopped): // how far it got is in the message; the next run goes on
-		res.Result = ResultPartial
-		res.Errors = append(res.Errors, runErr.Error())
 	default:
 		res.Result = ResultFailed
 		res.Errors = append(res.Errors, runErr.Error())

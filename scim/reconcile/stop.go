@@ -10,7 +10,7 @@ import (
 // ErrStopped is returned (wrapped, with the context's error) by a run whose context ended while
 // it applied its plan: a deadline (a Lambda invocation's time budget, see StopBefore), a lost
 // leadership, a shutdown. No request started after that; those in flight finished and were
-// recorded. The run is recorded as partial with how far it got, and the next run continues
+// recorded. The run is recorded as failed with how far it got, and the next run continues
 // from the state store without reading the target again (when the last full read allows it)
 // and without creating anything twice.
 var ErrStopped = errors.New("run stopped at a request boundary before the end of its plan; the next run continues")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 
 // TestRunStopsAtDeadlineAndNextRunContinues gives an initial sync less time than it needs (a
 // Lambda invocation's budget): it stops at a request boundary before the deadline, is recorded as
-// partial with how far it got, and leaves no pending intent for a create it never sent. The next
+// failed with how far it got, and leaves no pending intent for a create it never sent. The next
 // run trusts the state store (no full read), creates nothing twice and finishes the plan.
 func TestRunStopsAtDeadlineAndNextRunContinues(t *testing.T) {
 	e := newEnv(t)
@@ -47,8 +48,8 @@ func TestRunStopsAtDeadlineAndNextRunContinues(t *testing.T) {
 	if deadline, _ := parent.Deadline(); !time.Now().Before(deadline) {
 		t.Errorf("the stopped run returned after its parent's deadline")
 	}
-	if res.Result != reconcile.ResultPartial || len(res.Errors) != 1 {
-		t.Errorf("first run recorded as %q with errors %q, want partial with how far it got", res.Result, res.Errors)
+	if res.Result != reconcile.ResultFailed || len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "changes done") {
+		t.Errorf("first run recorded as %q with errors %q, want failed with how far it got", res.Result, res.Errors)
 	}
 	first := e.srv.Emu.Stats()["scim.CreateUser"]
 	if first == 0 || first >= 300 {

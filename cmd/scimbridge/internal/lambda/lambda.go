@@ -14,7 +14,7 @@
 //
 // A run gets the invocation's remaining time less Config.StopMargin (reconcile.StopBefore): when
 // the plan would not be done by then, it stops at a request boundary, lets the requests in
-// flight finish, records them, and is recorded as partial with how far it got. Every write is
+// flight finish, records them, and is recorded (as failed) with how far it got. Every write is
 // in the state store as it happens, so the next invocation plans from it without reading the
 // whole target again and creates nothing twice: a long initial sync is finished over several
 // scheduled invocations. StopMargin must cover the target's request timeout and a commit.
@@ -148,7 +148,7 @@ func (h *Handler) Invoke(ctx context.Context, raw json.RawMessage) (any, error) 
 		opts := h.cfg.Options
 		opts.Trigger = reconcile.TriggerSchedule
 		out, err := h.run(ctx, opts)
-		if err != nil && out.Result == reconcile.ResultFailed {
+		if err != nil && out.Result == reconcile.ResultFailed && !out.Stopped {
 			return out, err
 		}
 		return out, nil
@@ -241,7 +241,7 @@ func (h *Handler) serveHTTP(ctx context.Context, ev events.LambdaFunctionURLRequ
 		resp := jsonResponse(http.StatusServiceUnavailable, map[string]any{"error": "busy: another run holds the state lock", "busy": true})
 		resp.Headers["Retry-After"] = "60"
 		return resp
-	case err != nil && out.Result == reconcile.ResultFailed && out.RunID == 0:
+	case err != nil && out.Result == reconcile.ResultFailed && out.RunID == 0 && !out.Stopped:
 		h.log.Error("webhook run failed", "err", err)
 		return jsonResponse(http.StatusInternalServerError, map[string]string{"error": "run failed; see the function's log"})
 	}
