@@ -135,6 +135,9 @@ func (l *leader) run(ctx context.Context) {
 			}
 			logged = true
 			l.hold(ctx)
+			// A replica that has just lost its lock is the likelier one to be in trouble: the
+			// others get a retry's head start.
+			sleep(ctx, l.opts.retry)
 			continue
 		}
 		if ctx.Err() != nil {
