@@ -48,8 +48,6 @@ func (o leaseOpts) check() error {
 	return nil
 }
 
-// stateLocation is where the state store is: its database URL, or its SQLite file.
-func (rt *app) stateLocation() string { return rt.cfg.StatePath() }
 
 // leader holds the state store's writer lock for a serve process (or one run of `lambda`). A
 // replica that cannot take it runs no sync: a standby (SQLite) or a follower (PostgreSQL). Each
@@ -385,7 +383,7 @@ type onceLock struct {
 }
 
 func (o *onceLock) Acquire(ctx context.Context) (context.Context, func(), error) {
-	l := newLeader(o.rt.stateLocation(), o.rt.state, lockInfo(o.command), o.log, defaultLeaseOpts())
+	l := newLeader(o.rt.stateLoc, o.rt.state, lockInfo(o.command), o.log, defaultLeaseOpts())
 	if err := l.acquire(ctx); err != nil {
 		return nil, nil, err
 	}

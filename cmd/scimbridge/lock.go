@@ -23,11 +23,17 @@ func lockInfo(command string) state.LockInfo {
 }
 
 // lockState takes the state store's writer lock for command, waiting up to state.lock_timeout
-// (and saying so in the log). A lock held by another writer comes back as exit code 4.
+// (and saying so in the log): the flock beside the SQLite file, or the session advisory lock of
+// the PostgreSQL database. A lock held by another writer comes back as exit code 4.
 func lockState(ctx context.Context, cfg *config.Config, command string, log *slog.Logger) (*state.Lock, error) {
-	path := cfg.StatePath()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	path, err := cfg.StateLocation(ctx, newSecrets(log))
+	if err != nil {
 		return nil, err
+	}
+	if !cfg.UsesPostgres() {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
 	}
 	info, wait := lockInfo(command), time.Duration(cfg.State.LockTimeout)
 	l, err := state.AcquireLock(ctx, path, info, 0)

@@ -81,11 +81,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	// SQLite file, or PostgreSQL's advisory lock), with a leader term that fences the store.
 	// Another replica is a standby (SQLite: not ready, refuses webhooks) or, on PostgreSQL, a
 	// follower that serves and records webhooks for the leader (package handoff).
-	lead := newLeader(rt.stateLocation(), rt.state, lockInfo("serve"), log.With("component", "lock"), f.lease)
+	lead := newLeader(rt.stateLoc, rt.state, lockInfo("serve"), log.With("component", "lock"), f.lease)
 	defer lead.Release()
 	var queue *handoff.Queue
 	if lead.postgres {
-		if queue, err = handoff.Open(ctx, rt.stateLocation(), log.With("component", "handoff")); err != nil {
+		if queue, err = handoff.Open(ctx, rt.stateLoc, log.With("component", "handoff")); err != nil {
 			return err
 		}
 		defer queue.Close()

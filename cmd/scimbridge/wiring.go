@@ -99,10 +99,14 @@ type app struct {
 	source  connectors.Source
 	mapping *connectors.Mapping
 	state   state.Store
-	secrets *secret.Resolver // the process's one resolver of secret references
-	client  *client.Client
-	reader  reconcile.StateReader
-	counter *counter
+	// stateLoc is where the state store lives: the SQLite file, or the PostgreSQL URL, which holds
+	// the database password (pass it only to package state; name the store with
+	// cfg.StateDescription).
+	stateLoc string
+	secrets  *secret.Resolver // the process's one resolver of secret references
+	client   *client.Client
+	reader   reconcile.StateReader
+	counter  *counter
 	// onRunStart is told each run's id (the state lock's holder record).
 	onRunStart func(runID int64)
 	// report is the mapping report of the last source read (reportMu guards it).
@@ -142,10 +146,15 @@ func newRuntime(ctx context.Context, cfg *config.Config, log *slog.Logger, secre
 			_ = rt.Close()
 		}
 	}()
-	if err := os.MkdirAll(filepath.Dir(cfg.StatePath()), 0o700); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+	if rt.stateLoc, err = cfg.StateLocation(ctx, secrets); err != nil {
+		return nil, err
 	}
-	if rt.state, err = state.Open(ctx, cfg.StatePath(), state.WithLogger(log.With("component", "state"))); err != nil {
+	if !cfg.UsesPostgres() {
+		if err := os.MkdirAll(filepath.Dir(rt.stateLoc), 0o700); err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
+	}
+	if rt.state, err = state.OpenStore(ctx, rt.stateLoc, state.WithLogger(log.With("component", "state"))); err != nil {
 		return nil, err
 	}
 	rt.closers = append(rt.closers, rt.state.Close)

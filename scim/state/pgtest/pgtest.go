@@ -3,7 +3,7 @@
 // port of 127.0.0.1, run as the postgres system user when the tests run as root. One server serves
 // a whole test binary; each test gets a fresh database of its own.
 //
-//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//	func TestMain(m *testing.M) { pgtest.Main(m) } // or call pgtest.Stop() after m.Run()
 //
 //	func TestSomething(t *testing.T) {
 //		url := pgtest.URL(t) // postgres://...; the database is dropped when t ends
@@ -61,10 +61,16 @@ type Server struct {
 // started) and exits with the tests' code. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the binary's server, if one was started: for a TestMain that does more than Main.
+// (Should the test binary die first, the kernel stops the server; only its folder stays.)
+func Stop() {
 	if server != nil {
 		server.stop()
 	}
-	os.Exit(code)
 }
 
 // Start returns the binary's server, starting it on first use. It skips t (fails it in CI) when

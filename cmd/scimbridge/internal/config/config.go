@@ -174,10 +174,17 @@ type Guards struct {
 	AllowEmptySource bool `yaml:"allow_empty_source,omitempty"`
 }
 
-// State configures the state store.
+// State configures the state store: an SQLite file (Path, the default), or a PostgreSQL database
+// shared by several replicas (URL).
 type State struct {
-	// Path is the SQLite file; default <data_dir>/state.db.
+	// Path is the SQLite file; default <data_dir>/state.db. Not used with URL.
 	Path string `yaml:"path,omitempty"`
+	// URL selects a PostgreSQL state store: postgres://user:password@host:5432/db?sslmode=verify-full
+	// (sslmode and the other libpq parameters come from the URL; use verify-full across a
+	// network), or a secret reference to it. It never prints: errors, logs and the status page
+	// name the database without its password.
+	URL     secret.Secret `yaml:"url,omitempty"`
+	URLFile string        `yaml:"url_file,omitempty"`
 	// LockTimeout is how long a run that writes waits for another writer's lock on the state
 	// store before it gives up (exit code 4); default 0, give up at once.
 	LockTimeout Duration `yaml:"lock_timeout,omitempty"`
@@ -522,6 +529,7 @@ func (c *Config) Validate() error {
 	if c.State.LockTimeout < 0 {
 		add("state.lock_timeout: must not be negative")
 	}
+	errs = append(errs, c.State.validate()...)
 	if g := s.Guards; g.MaxDeletePercent != nil && *g.MaxDeletePercent > 100 {
 		add("sync.guards.max_delete_percent: %g is over 100", *g.MaxDeletePercent)
 	}
@@ -585,7 +593,7 @@ func (c *Config) CompileMapping() (*connectors.Mapping, error) {
 	return connectors.Compile(c.Source.config().Flavour(), c.Mapping, c.Scope)
 }
 
-// StatePath is the state store's file.
+// StatePath is the SQLite state store's file (see StateLocation for a PostgreSQL store).
 func (c *Config) StatePath() string {
 	if c.State.Path != "" {
 		return c.State.Path

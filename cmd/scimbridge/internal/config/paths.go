@@ -31,6 +31,7 @@ func (c *Config) filePaths() []filePath {
 		{"target.ca_file", &c.Target.CAFile},
 		{"target.embedded.data_file", &c.Target.Embedded.DataFile},
 		{"state.path", &c.State.Path},
+		{"state.url_file", &c.State.URLFile},
 		{"service.webhook_secret_file", &c.Service.WebhookSecretFile},
 		{"service.bearer_token_file", &c.Service.BearerTokenFile},
 		{"service.ui_password_file", &c.Service.UIPasswordFile},

@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	"github.com/scimbridge/scimbridge/connectors/secret"
+	"github.com/scimbridge/scimbridge/scim/state"
 )
 
 // validateSecrets checks every secret key of the config (found by type, so that a key added
@@ -27,6 +28,9 @@ func (c *Config) validateSecrets() []error {
 		f, ok := fieldAt(root, v.path)
 		if !ok {
 			continue
+		}
+		if v.Key == "state.url" && state.IsPostgresURL(f.String()) {
+			continue // a literal database URL, which looks like a reference of an unknown scheme
 		}
 		err := secret.CheckValue(f.String())
 		switch {
