@@ -29,9 +29,9 @@ import (
 // Channel is the NOTIFY channel of new requests.
 const Channel = "scimbridge_run_requests"
 
-// schema creates the table once, whoever gets there first (the advisory lock serialises two
-// replicas starting at once).
-const schema = `SELECT pg_advisory_xact_lock(7363696d6268);
+// schema creates the table once, whoever gets there first (the advisory lock, "scimbh" in
+// ASCII, serialises two replicas starting at once).
+const schema = `SELECT pg_advisory_xact_lock(126870807732840);
 CREATE TABLE IF NOT EXISTS run_requests (
 	id         bigserial PRIMARY KEY,
 	request    jsonb NOT NULL,
