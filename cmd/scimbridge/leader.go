@@ -48,7 +48,6 @@ func (o leaseOpts) check() error {
 	return nil
 }
 
-
 // leader holds the state store's writer lock for a serve process (or one run of `lambda`). A
 // replica that cannot take it runs no sync: a standby (SQLite) or a follower (PostgreSQL). Each
 // time it takes the lock it begins a new leader term in the store and fences the store with it,
