@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -433,5 +434,75 @@ func TestFailover(t *testing.T) {
 	c.waitConverged(users + 600)
 	if n := c.srv.Emu.Stats()["scim.CreateUser"]; n != 600 {
 		t.Errorf("user creates of the paused run and its takeover: got %d, want 600 (none twice)", n)
+	}
+}
+
+// TestFailoverFigures measures failover with the default settings (lease 15 s, keepalive 3 s,
+// retry 2 s) over SCIMBRIDGE_FAILOVER_KILLS kills, each in the middle of an initial sync of 2,000
+// users on a fresh database and emulator (20 ms per request): the time from the SIGKILL to the
+// lock taken by another replica and to its first write, and the writes of each run against the
+// lower bound. Opt-in: it takes about half a minute per kill.
+//
+//	SCIMBRIDGE_FAILOVER_KILLS=10 go test -run TestFailoverFigures -v ./cmd/scimbridge/
+func TestFailoverFigures(t *testing.T) {
+	kills, _ := strconv.Atoi(os.Getenv("SCIMBRIDGE_FAILOVER_KILLS"))
+	if kills <= 0 {
+		t.Skip("set SCIMBRIDGE_FAILOVER_KILLS=10 to measure failover over 10 kills")
+	}
+	const users = 2000
+	var lockTimes, writeTimes []time.Duration
+	var ratios []float64
+	for i := range kills {
+		c := newHACluster(t)
+		lb := haDirectory(t, c.dir, users)
+		c.srv.Emu.SetFaults(emulator.Faults{Latency: 20 * time.Millisecond})
+		a := c.start()
+		c.waitLeader([]*replica{a}, nil, "first replica")
+		b, cc := c.start(), c.start()
+		for _, r := range []*replica{b, cc} {
+			r.logs.wait(t, 0, "follower line of replica "+r.name, msg("follower: not running syncs; requests go to the leader"))
+		}
+		for c.srv.Emu.Stats()["scim.CreateUser"] < int64(300+150*i) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		at := c.mark()
+		killed := time.Now()
+		if err := a.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-a.exited
+		next := c.waitLeader([]*replica{b, cc}, at, "after the kill")
+		lockAt := time.Since(killed)
+		var first time.Time
+		for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if w, ok := next.proxy.firstWrite(killed); ok {
+				first = w
+				break
+			}
+		}
+		if first.IsZero() {
+			t.Fatalf("kill %d: the new leader wrote nothing", i+1)
+		}
+		c.waitConverged(users)
+		writes := acceptedWriteCount(c.srv.Emu.Stats())
+		lockTimes = append(lockTimes, lockAt)
+		writeTimes = append(writeTimes, first.Sub(killed))
+		ratios = append(ratios, float64(writes)/float64(lb))
+		t.Logf("kill %2d: lock taken after %s, first write after %s (%s); writes %d for a lower bound of %d (%.3fx)", i+1,
+			lockAt.Round(time.Millisecond), first.Sub(killed).Round(time.Millisecond), next.timeline(killed, at[next]), writes, lb, float64(writes)/float64(lb))
+		for _, r := range []*replica{b, cc} {
+			_ = r.cmd.Process.Kill()
+			<-r.exited
+		}
+	}
+	slices.Sort(lockTimes)
+	slices.Sort(writeTimes)
+	slices.Sort(ratios)
+	t.Logf("over %d kills: lock taken min %s median %s max %s; first write min %s median %s max %s; writes/lower bound min %.3f max %.3f",
+		kills, lockTimes[0].Round(time.Millisecond), lockTimes[len(lockTimes)/2].Round(time.Millisecond), lockTimes[len(lockTimes)-1].Round(time.Millisecond),
+		writeTimes[0].Round(time.Millisecond), writeTimes[len(writeTimes)/2].Round(time.Millisecond), writeTimes[len(writeTimes)-1].Round(time.Millisecond),
+		ratios[0], ratios[len(ratios)-1])
+	if worst := writeTimes[len(writeTimes)-1]; worst > 20*time.Second {
+		t.Errorf("the slowest failover took %s, want under 20 s", worst)
 	}
 }

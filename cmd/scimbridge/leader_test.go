@@ -148,3 +148,47 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(w.name + ": " + string(p))
 	return len(p), nil
 }
+
+// TestRunLockOneAtATime: `scimbridge lambda` takes the leader lock for each run, with a new term:
+// a second invocation meanwhile is refused (state.ErrLocked), and once the first lets go the next
+// run's term fences the first one's store.
+func TestRunLockOneAtATime(t *testing.T) {
+	url := pgtest.URL(t)
+	ctx := context.Background()
+	open := func() *app {
+		st, err := state.OpenPostgres(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return &app{stateLoc: url, state: st}
+	}
+	first, second := open(), open()
+	lockA, _ := newRunLock(ctx, first, "lambda", slog.New(slog.DiscardHandler))
+	lockB, _ := newRunLock(ctx, second, "lambda", slog.New(slog.DiscardHandler))
+	runCtx, release, err := lockA.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runCtx.Err(); err != nil {
+		t.Fatalf("the run's context: %v", err)
+	}
+	if _, _, err := lockB.Acquire(ctx); !errors.Is(err, state.ErrLocked) {
+		t.Fatalf("a second run while the first holds the lock: got %v, want ErrLocked", err)
+	}
+	release()
+	if runCtx.Err() == nil {
+		t.Error("the first run's context outlived its lock")
+	}
+	_, releaseB, err := lockB.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("the next run: %v", err)
+	}
+	defer releaseB()
+	if err := first.state.SetMeta(ctx, "k", "v"); !errors.Is(err, state.ErrFenced) {
+		t.Errorf("a write of the first run's store: got %v, want ErrFenced", err)
+	}
+	if err := second.state.SetMeta(ctx, "k", "v"); err != nil {
+		t.Errorf("a write of the next run's store: %v", err)
+	}
+}

@@ -34,7 +34,14 @@ func newServeCmd() *cobra.Command {
 		Long: `Runs a full sync at once, then every service.interval (with jitter) and whenever a webhook
 asks (POST /v1/sync, POST /v1/webhooks/google), at most one run at a time. Serves /healthz, /readyz,
 /metrics and a status page at /. On SIGTERM a run in progress lets its requests in flight finish and
-is recorded; the process exits within service.shutdown_grace.`,
+is recorded; the process exits within service.shutdown_grace.
+
+Replicas: only the one that holds the state lock syncs. With the SQLite state another replica is a
+standby (/readyz 503, webhooks 503). With PostgreSQL (state.url) it is a follower: ready ("ready:
+follower"), it serves the status page from the shared run history and records webhooks in the
+database for the leader. Each leader begins a new fenced term; a leader that stops answering loses
+the lock after --lease (the database ends its idle lock session) and stops starting requests
+before that; followers try the lock every --standby-retry.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, f) },
 	}

@@ -11,7 +11,8 @@
 //	GET  /healthz             the process is up
 //	GET  /readyz              source and target reachable, last successful sync recent enough, not
 //	                          a standby replica; the answer is a status and a short reason, the
-//	                          details are in the log
+//	                          details are in the log; with replicas, "ready: leader" or "ready:
+//	                          follower" (Config.Forward)
 //	GET  /metrics             Prometheus metrics, scimbridge_*, with no authentication: expose it
 //	                          to the scraper only, never through an ingress
 //	GET  /                    the status page
