@@ -240,12 +240,19 @@ func (r *replica) timeline(since time.Time, from int) string {
 	return strings.Join(parts, ", ")
 }
 
+// count returns how many lines the stream holds.
+func (l *logStream) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.lines)
+}
+
 // mark returns the current log position of every replica.
 func (c *haCluster) mark() map[*replica]int {
 	m := map[*replica]int{}
 	for _, r := range c.replicas {
 		r.logs.mu.Lock()
-		m[r] = len(r.logs.lines)
+		m[r] = r.logs.count()
 		r.logs.mu.Unlock()
 	}
 	return m
@@ -385,7 +392,7 @@ func TestFailover(t *testing.T) {
 	}
 
 	// A webhook sent to the follower is recorded in the database and run by the leader.
-	from := len(next.logs.lines)
+	from := next.logs.count()
 	postSync(t, follower.addr, c.secret, `{"users":["u0001"]}`)
 	next.logs.wait(t, from, "the leader picking up the follower's request", msg("running a request a follower recorded"))
 	next.logs.wait(t, from, "the requested run", msg("run finished", "trigger", "webhook"))
@@ -396,7 +403,7 @@ func TestFailover(t *testing.T) {
 	haDirectory(t, c.dir, users+600)
 	c.srv.Emu.SetFaults(emulator.Faults{RateLimit: 100, Burst: 5})
 	c.srv.Emu.ResetStats()
-	from = len(paused.logs.lines)
+	from = paused.logs.count()
 	postSync(t, paused.addr, c.secret, `{}`)
 	paused.logs.wait(t, from, "the run to pause", msg("run started"))
 	for c.srv.Emu.Stats()["scim.CreateUser"] < 100 {
