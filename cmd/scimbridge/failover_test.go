@@ -251,9 +251,7 @@ func (l *logStream) count() int {
 func (c *haCluster) mark() map[*replica]int {
 	m := map[*replica]int{}
 	for _, r := range c.replicas {
-		r.logs.mu.Lock()
 		m[r] = r.logs.count()
-		r.logs.mu.Unlock()
 	}
 	return m
 }
@@ -304,6 +302,19 @@ func (c *haCluster) waitConverged(users int) {
 	t.Fatalf("the target did not converge within %s (-want +got):\n%s", patience, cmp.Diff(want, got))
 }
 
+// waitCreates waits until the emulator has taken at least n user creates since its stats were
+// last reset.
+func (c *haCluster) waitCreates(n int64, what string) {
+	c.t.Helper()
+	deadline := time.Now().Add(patience)
+	for c.srv.Emu.Stats()["scim.CreateUser"] < n {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: the emulator took %d user creates within %s, want %d", what, c.srv.Emu.Stats()["scim.CreateUser"], patience, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func acceptedWriteCount(st emulator.Stats) int {
 	n := 0
 	for k, v := range st {
@@ -332,9 +343,9 @@ func TestFailover(t *testing.T) {
 		t.Skip("spawns the binary and PostgreSQL")
 	}
 	const users = 2000
-	c := newHACluster(t, "--lease", "3s", "--keepalive", "500ms", "--standby-retry", "500ms")
+	c := newHACluster(t, "--lease", "2s", "--keepalive", "400ms", "--standby-retry", "300ms")
 	lb := haDirectory(t, c.dir, users)
-	c.srv.Emu.SetFaults(emulator.Faults{RateLimit: 150, Burst: 10})
+	c.srv.Emu.SetFaults(emulator.Faults{Latency: 5 * time.Millisecond})
 
 	a := c.start()
 	if c.waitLeader([]*replica{a}, nil, "first replica") != a {
@@ -346,15 +357,14 @@ func TestFailover(t *testing.T) {
 	}
 
 	// Kill the leader in the middle of the initial sync.
-	for c.srv.Emu.Stats()["scim.CreateUser"] < 600 {
-		time.Sleep(20 * time.Millisecond)
-	}
+	c.waitCreates(600, "the initial sync")
 	at := c.mark()
 	killed := time.Now()
 	if err := a.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-a.exited
+	c.srv.Emu.SetFaults(emulator.Faults{})
 	next := c.waitLeader([]*replica{b, cc}, at, "after the kill")
 	follower := b
 	if next == b {
@@ -401,14 +411,12 @@ func TestFailover(t *testing.T) {
 	paused := next
 	other := follower
 	haDirectory(t, c.dir, users+600)
-	c.srv.Emu.SetFaults(emulator.Faults{RateLimit: 100, Burst: 5})
+	c.srv.Emu.SetFaults(emulator.Faults{Latency: 20 * time.Millisecond})
 	c.srv.Emu.ResetStats()
 	from = paused.logs.count()
 	postSync(t, paused.addr, c.secret, `{}`)
 	paused.logs.wait(t, from, "the run to pause", msg("run started"))
-	for c.srv.Emu.Stats()["scim.CreateUser"] < 100 {
-		time.Sleep(20 * time.Millisecond)
-	}
+	c.waitCreates(100, "the run to pause")
 	if err := paused.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -427,8 +435,8 @@ func TestFailover(t *testing.T) {
 		return strings.Contains(fmt.Sprint(m["err"]), "fenced")
 	})
 	time.Sleep(time.Second)
-	// A request past its check when the process stopped goes out when it wakes, and the client
-	// retries a throttled one without checking again: at most one accepted write per worker.
+	// A request past its check when the process stopped (one waiting in the client's limiter)
+	// goes out when it wakes: at most one accepted write per worker.
 	sent, accepted := paused.proxy.writes(woke)
 	t.Logf("the paused leader sent %d writes after it woke up, %d of them accepted (the rest throttled)", sent, accepted)
 	if accepted > 8 {
@@ -469,9 +477,7 @@ func TestFailoverFigures(t *testing.T) {
 		for _, r := range []*replica{b, cc} {
 			r.logs.wait(t, 0, "follower line of replica "+r.name, msg("follower: not running syncs; requests go to the leader"))
 		}
-		for c.srv.Emu.Stats()["scim.CreateUser"] < int64(300+150*i) {
-			time.Sleep(5 * time.Millisecond)
-		}
+		c.waitCreates(int64(300+150*i), "the initial sync")
 		at := c.mark()
 		killed := time.Now()
 		if err := a.cmd.Process.Kill(); err != nil {
