@@ -59,7 +59,10 @@ func benchMemberships() []Membership {
 	return ms
 }
 
-// benchBackends are the stores the benchmarks measure, side by side.
+// benchBackends are the stores the benchmarks measure, side by side. PostgreSQL runs as pgtest
+// starts it: without fsync unless SCIMBRIDGE_PGTEST_DURABLE=1, which the figures that compare
+// commits (AddMembers batches, PutObjectOneByOne) need, since SQLite's commits are durable
+// (synchronous=FULL).
 var benchBackends = []string{"sqlite", "postgres"}
 
 // benchStore opens a new, empty store of backend and returns it with a function that reports

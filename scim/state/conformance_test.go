@@ -16,8 +16,12 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // eachBackend runs fn once per implementation with a new, empty location: a file path for
 // SQLite, a database URL for PostgreSQL (skipped, or failed in CI, without a server).
+//
+// The tests that use it run in parallel with each other (each has stores of its own): most of a
+// PostgreSQL test's time is spent waiting for the server.
 func eachBackend(t *testing.T, fn func(t *testing.T, loc string)) {
 	t.Helper()
+	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) { fn(t, filepath.Join(t.TempDir(), "state.db")) })
 	t.Run("postgres", func(t *testing.T) { fn(t, pgtest.URL(t)) })
 }

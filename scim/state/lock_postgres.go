@@ -23,10 +23,15 @@ const writerLockKey int64 = 0x7363696d62726467
 // was removed (`state unlock --force`).
 var ErrLockLost = errors.New("the state lock was lost")
 
-// advisoryHeld is true when session pid holds the advisory lock $1 (a bigint key is kept as
-// classid: its high 32 bits, objid: its low 32 bits, objsubid 1).
-const advisoryHeld = `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-	AND l.classid::bigint = ($1::bigint >> 32) AND l.objid::bigint = ($1::bigint & 4294967295) AND l.pid = %s)`
+// advisoryLock selects the rows of pg_locks of the advisory lock $1 granted in this database
+// (pg_locks lists every database's; a bigint key is kept as classid: its high 32 bits, objid: its
+// low 32 bits, objsubid 1).
+const advisoryLock = `SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+	AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+	AND l.classid::bigint = ($1::bigint >> 32) AND l.objid::bigint = ($1::bigint & 4294967295)`
+
+// advisoryHeld is true when session %s holds the advisory lock $1 in this database.
+const advisoryHeld = `EXISTS (` + advisoryLock + ` AND l.pid = %s)`
 
 // connectLock opens the dedicated connection of a lock and makes sure the schema (its
 // lock_holder table) is there.
@@ -159,7 +164,7 @@ func lockedPostgres(ctx context.Context, rawURL string) (bool, LockInfo, bool, e
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var held bool
-	if err := conn.QueryRow(ctx, "SELECT "+fmt.Sprintf(advisoryHeld, "l.pid"), writerLockKey).Scan(&held); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT EXISTS ("+advisoryLock+")", writerLockKey).Scan(&held); err != nil {
 		return false, LockInfo{}, false, fmt.Errorf("state: lock %s: %w", loc, err)
 	}
 	if !held {
@@ -178,8 +183,7 @@ func forceUnlockPostgres(ctx context.Context, rawURL string) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	_, err = conn.Exec(ctx, `SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted
-	AND l.objsubid = 1 AND l.classid::bigint = ($1::bigint >> 32) AND l.objid::bigint = ($1::bigint & 4294967295)`, writerLockKey)
+	_, err = conn.Exec(ctx, "SELECT pg_terminate_backend(h.pid) FROM ("+advisoryLock+") AS h", writerLockKey)
 	if err != nil {
 		return fmt.Errorf("state: end the session holding the lock of %s: %w", loc, err)
 	}

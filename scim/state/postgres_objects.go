@@ -114,15 +114,16 @@ func (s *Postgres) PutObjects(ctx context.Context, objs []Object) error {
 		data, hashes, ats = append(data, r.data), append(hashes, r.o.Hash), append(ats, formatTime(r.o.UpdatedAt))
 	}
 	err = s.write(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at)
+		// One statement (one round trip): the upsert, and the pending creates it settles.
+		_, err := tx.Exec(ctx, `WITH unpend AS (
+	DELETE FROM pending p USING unnest($1::text[], $2::text[]) AS d(kind, external_id)
+	WHERE p.kind = d.kind AND p.external_id = d.external_id
+)
+INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
 ON CONFLICT (kind, external_id) DO UPDATE SET
 	target_id = excluded.target_id, data = excluded.data, hash = excluded.hash, updated_at = excluded.updated_at`,
-			kinds, ids, tids, data, hashes, ats); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `DELETE FROM pending p USING unnest($1::text[], $2::text[]) AS d(kind, external_id)
-WHERE p.kind = d.kind AND p.external_id = d.external_id`, kinds, ids)
+			kinds, ids, tids, data, hashes, ats)
 		return err
 	})
 	if err != nil {
@@ -230,18 +231,24 @@ func (s *Postgres) addMemberships(ctx context.Context, ms []Membership, group st
 		distinct = []string{group}
 	}
 	return s.write(ctx, func(tx pgx.Tx) error {
+		// One statement (one round trip): the groups are checked, and the rows inserted only
+		// when every group is owned.
 		var missing string
-		err := tx.QueryRow(ctx, `SELECT g FROM unnest($1::text[]) AS g
-WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.kind = 'group' AND o.external_id = g) LIMIT 1`, distinct).Scan(&missing)
+		err := tx.QueryRow(ctx, `WITH missing AS (
+	SELECT g FROM unnest($1::text[]) AS g
+	WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.kind = 'group' AND o.external_id = g) LIMIT 1
+), ins AS (
+	INSERT INTO members (group_external_id, user_external_id)
+	SELECT * FROM unnest($2::text[], $3::text[]) WHERE NOT EXISTS (SELECT 1 FROM missing)
+	ON CONFLICT DO NOTHING
+)
+SELECT g FROM missing`, distinct, groups, users).Scan(&missing)
 		switch {
 		case err == nil:
 			return fmt.Errorf("group %q: %w", missing, ErrNotOwned)
-		case !errors.Is(err, pgx.ErrNoRows):
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO members (group_external_id, user_external_id)
-SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`, groups, users)
-		if isPgForeignKey(err) { // a group deleted since the check, by another writer
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil
+		case isPgForeignKey(err): // a group deleted since the check, by another writer
 			return fmt.Errorf("%w: %w", ErrNotOwned, err)
 		}
 		return err

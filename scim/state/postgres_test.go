@@ -370,3 +370,25 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// TestLocksOfAnotherDatabaseAreNotOurs: two deployments on one server, each with its database.
+// The writer lock of one is neither seen nor removed through the other.
+func TestLocksOfAnotherDatabaseAreNotOurs(t *testing.T) {
+	ctx := context.Background()
+	a, b := pgtest.URL(t), pgtest.URL(t)
+	la, err := AcquireLock(ctx, a, lockInfo("serve"), 0)
+	must(t, err)
+	defer la.Release()
+	if held, _, _, err := Locked(b); err != nil || held {
+		t.Errorf("Locked of the other database: got %v, %v; want free", held, err)
+	}
+	must(t, ForceUnlock(b))
+	if err := la.Check(ctx); err != nil {
+		t.Errorf("a force-unlock of the other database ended this lock: %v", err)
+	}
+	lb, err := AcquireLock(ctx, b, lockInfo("serve"), 0)
+	if err != nil {
+		t.Fatalf("AcquireLock of the other database: %v", err)
+	}
+	lb.Release()
+}

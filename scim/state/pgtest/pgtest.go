@@ -11,7 +11,8 @@
 //
 // Without the server binaries a test skips saying what to install; in CI (CI=true) it fails
 // instead. SCIMBRIDGE_TEST_POSTGRES_URL names an existing server to use instead (a superuser's
-// URL: tests create and drop databases on it).
+// URL: tests create and drop databases on it); SCIMBRIDGE_PGTEST_DURABLE=1 keeps fsync and
+// synchronous commits on (see EnvDurable).
 package pgtest
 
 import (
@@ -39,6 +40,12 @@ import (
 
 // EnvURL names an existing PostgreSQL server to use instead of starting one.
 const EnvURL = "SCIMBRIDGE_TEST_POSTGRES_URL"
+
+// EnvDurable, set to anything, starts the server with PostgreSQL's durable defaults (fsync,
+// synchronous commits, full page writes), for benchmarks that compare commit costs. Without it
+// the server trades durability against a machine crash for speed, as tests need only survive the
+// crash of a client.
+const EnvDurable = "SCIMBRIDGE_PGTEST_DURABLE"
 
 var (
 	once     sync.Once
@@ -88,8 +95,8 @@ func Start(t testing.TB) *Server {
 	return server
 }
 
-// URL returns the URL of a new, empty database on the binary's server, owned by a superuser and
-// dropped when t ends. The URL holds a password, so that tests can check it never shows.
+// URL returns the URL of a new, empty database on the binary's server, owned by a superuser. It
+// goes with the server when the test binary ends (on a server named by EnvURL, when t ends). The URL holds a password, so that tests can check it never shows.
 func URL(t testing.TB) string {
 	t.Helper()
 	s := Start(t)
@@ -99,6 +106,9 @@ func URL(t testing.TB) string {
 	if err := s.exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("pgtest: create database %s: %v", name, err)
 	}
+	if !s.external {
+		return s.urlOf(t, name) // the whole server goes at the end; a DROP DATABASE costs a checkpoint
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -106,6 +116,10 @@ func URL(t testing.TB) string {
 			t.Errorf("pgtest: drop database %s: %v", name, err)
 		}
 	})
+	return s.urlOf(t, name)
+}
+
+func (s *Server) urlOf(t testing.TB, name string) string {
 	u, err := url.Parse(s.AdminURL)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
@@ -228,9 +242,12 @@ func run(bin, dir, data string, port int, password string, cred *syscall.Credent
 	go func() {
 		// Pdeathsig is sent when the thread that started the child exits: keep this one.
 		runtime.LockOSThread()
-		cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-k", dir,
-			"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-			"-c", "max_connections=200", "-c", "shared_buffers=64MB")
+		args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", dir,
+			"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "shared_buffers=64MB"}
+		if os.Getenv(EnvDurable) == "" {
+			args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+		}
+		cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 		if err := cmd.Start(); err != nil {
