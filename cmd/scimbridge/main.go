@@ -88,13 +88,18 @@ func newRootCmd() *cobra.Command {
 		newHealthcheckCmd(),
 		newStateCmd(),
 		newAccessCmd(),
+		newLambdaCmd(),
 	)
 	return root
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
+	root := newRootCmd()
+	if os.Getenv(envLambdaRuntime) != "" && len(os.Args) == 1 {
+		root.SetArgs([]string{"lambda"}) // started by AWS Lambda: the image's entry point alone
+	}
+	err := root.ExecuteContext(ctx)
 	stop()
 	os.Exit(exitCode(err))
 }

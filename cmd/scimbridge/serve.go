@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/config"
+	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/handoff"
 	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/service"
 	"github.com/scimbridge/scimbridge/connectors"
 	"github.com/scimbridge/scimbridge/connectors/google"
@@ -22,6 +23,7 @@ type serveFlags struct {
 	config  string
 	listen  string
 	verbose bool
+	lease   leaseOpts
 }
 
 func newServeCmd() *cobra.Command {
@@ -32,7 +34,14 @@ func newServeCmd() *cobra.Command {
 		Long: `Runs a full sync at once, then every service.interval (with jitter) and whenever a webhook
 asks (POST /v1/sync, POST /v1/webhooks/google), at most one run at a time. Serves /healthz, /readyz,
 /metrics and a status page at /. On SIGTERM a run in progress lets its requests in flight finish and
-is recorded; the process exits within service.shutdown_grace.`,
+is recorded; the process exits within service.shutdown_grace.
+
+Replicas: only the one that holds the state lock syncs. With the SQLite state another replica is a
+standby (/readyz 503, webhooks 503). With PostgreSQL (state.url) it is a follower: ready ("ready:
+follower"), it serves the status page from the shared run history and records webhooks in the
+database for the leader. Each leader begins a new fenced term; a leader that stops answering loses
+the lock after --lease (the database ends its idle lock session) and stops starting requests
+before that; followers try the lock every --standby-retry.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, f) },
 	}
@@ -40,10 +49,16 @@ is recorded; the process exits within service.shutdown_grace.`,
 	fl.StringVarP(&f.config, "config", "c", defaultConfig, "config file")
 	fl.StringVar(&f.listen, "listen", "", "address to listen on (default: service.listen, 127.0.0.1:8080)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
+	fl.DurationVar(&f.lease.lease, "lease", defaultLease, "PostgreSQL state: a leader that stops answering loses the lock after this long, and stops itself before")
+	fl.DurationVar(&f.lease.keepalive, "keepalive", defaultKeepalive, "PostgreSQL state: how often the leader renews its lease (at most half of --lease)")
+	fl.DurationVar(&f.lease.retry, "standby-retry", standbyRetry, "how often a replica that does not lead tries the lock")
 	return cmd
 }
 
 func runServe(cmd *cobra.Command, f serveFlags) error {
+	if err := f.lease.check(); err != nil {
+		return err
+	}
 	cfg, err := config.Load(f.config)
 	if err != nil {
 		return err
@@ -69,8 +84,19 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	defer rt.Close()
 
-	lead := newLeader(rt.stateLoc, lockInfo("serve"), log.With("component", "lock"))
+	// Only the leader runs syncs: the replica that holds the state lock (a file lock beside the
+	// SQLite file, or PostgreSQL's advisory lock), with a leader term that fences the store.
+	// Another replica is a standby (SQLite: not ready, refuses webhooks) or, on PostgreSQL, a
+	// follower that serves and records webhooks for the leader (package handoff).
+	lead := newLeader(rt.stateLoc, rt.state, lockInfo("serve"), log.With("component", "lock"), f.lease)
 	defer lead.Release()
+	var queue *handoff.Queue
+	if lead.postgres {
+		if queue, err = handoff.Open(ctx, rt.stateLoc, log.With("component", "handoff")); err != nil {
+			return err
+		}
+		defer queue.Close()
+	}
 
 	metrics := service.NewMetrics()
 	rt.counter.forward(metrics)
@@ -83,7 +109,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	ctrl, err := reconcile.NewController(reconcile.ControllerConfig{
-		Runner:   r,
+		Runner:   leaderRunner{r: r, lead: lead},
 		Interval: time.Duration(sc.Interval),
 		Jitter:   *sc.Jitter,
 		MinGap:   time.Duration(*sc.MinTriggerGap),
@@ -104,6 +130,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			verifier = w
 		}
 	}
+	var forward func(context.Context, reconcile.Request) error
+	if queue != nil {
+		forward = queue.Record
+	}
 	srv, err := service.New(service.Config{
 		Controller:    ctrl,
 		History:       rt.state,
@@ -123,6 +153,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Target:                rt.targetDesc,
 		Standby:               lead.Standby,
 		StandbyPoll:           time.Second,
+		Forward:               forward,
 	})
 	if err != nil {
 		return err
@@ -148,9 +179,17 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	defer stopRuns()
 	ctrlDone := make(chan error, 1)
 	// Only the replica that holds the state lock runs syncs (service.Config.Standby); another
-	// waits as a standby and keeps trying the lock.
+	// waits as a standby or follower and keeps trying the lock. The leader also runs the
+	// requests followers recorded.
 	go lead.run(runCtx)
-	go func() { ctrlDone <- srv.RunController(runCtx, ctrl.Run) }()
+	go func() {
+		ctrlDone <- srv.RunController(runCtx, func(ctx context.Context) error {
+			if queue != nil {
+				go func() { _ = queue.Serve(ctx, func(req reconcile.Request) { ctrl.Request(time.Now(), req) }) }()
+			}
+			return ctrl.Run(ctx)
+		})
+	}()
 	log.Info("scimbridge serving", "version", version, "interval", time.Duration(sc.Interval).String(), "target", rt.targetDesc)
 
 	var failed error

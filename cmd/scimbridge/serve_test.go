@@ -110,9 +110,9 @@ func msg(text string, kv ...any) func(map[string]any) bool {
 
 // startServe starts `scimbridge serve -c cfg` in dir and returns its log stream and a wait for its
 // exit.
-func startServe(t *testing.T, dir, cfg string) (*exec.Cmd, *logStream, <-chan error) {
+func startServe(t *testing.T, dir, cfg string, args ...string) (*exec.Cmd, *logStream, <-chan error) {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "-c", cfg)
+	cmd := exec.Command(binary, append([]string{"serve", "-c", cfg}, args...)...)
 	cmd.Dir = dir
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

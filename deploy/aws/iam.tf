@@ -1,13 +1,16 @@
-# Least privilege: the task role reads one identity store, the named secrets and its state volume
-# (and the organization and Identity Center's access; it changes access only with manage_access);
-# the execution role pulls the image and writes the logs; EventBridge may only run this task.
+# Least privilege: scimbridge's role (the task role, or the function's role) reads one identity
+# store, the named secrets (the database URL included) and its state volume, and the organization
+# and Identity Center's access (it changes access only with manage_access); the execution role
+# pulls the image and writes the logs; EventBridge may only run this task. The function's role
+# also writes its log group and manages the network interfaces Lambda needs in the VPC.
 
 locals {
   account   = data.aws_caller_identity.current.account_id
   partition = data.aws_partition.current.partition
 
   # The secrets scimbridge reads, as Secrets Manager ARNs (a JSON key is not part of the ARN).
-  secret_arns = distinct(concat([var.scim_token_secret_arn], [for s in values(var.directory_secrets) : s.arn]))
+  secret_arns = distinct(concat([var.scim_token_secret_arn], [for s in values(var.directory_secrets) : s.arn],
+  local.shared_state ? [var.database_url_secret_arn] : []))
 
   # identitystore authorizes each read on the store and on the user, group and membership it
   # touches; those ARNs carry no store id, so the store condition is what keeps reads to one store.
@@ -37,12 +40,14 @@ data "aws_iam_policy_document" "assume_ecs_tasks" {
 }
 
 resource "aws_iam_role" "task" {
+  count              = local.ecs ? 1 : 0
   name               = "${var.name}-task"
   assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
   tags               = local.tags
 }
 
-data "aws_iam_policy_document" "task" {
+# What scimbridge itself does, on ECS and on Lambda.
+data "aws_iam_policy_document" "scimbridge" {
   statement {
     sid       = "ReadTheNamedSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
@@ -159,30 +164,40 @@ data "aws_iam_policy_document" "task" {
       ]
     }
   }
+}
 
-  statement {
-    sid = "UseTheStateVolume"
-    actions = [
-      "elasticfilesystem:ClientMount",
-      "elasticfilesystem:ClientWrite",
-    ]
-    resources = [aws_efs_file_system.state.arn]
+data "aws_iam_policy_document" "task" {
+  source_policy_documents = [data.aws_iam_policy_document.scimbridge.json]
 
-    condition {
-      test     = "StringEquals"
-      variable = "elasticfilesystem:AccessPointArn"
-      values   = [aws_efs_access_point.state.arn]
+  dynamic "statement" {
+    for_each = local.efs ? [1] : []
+
+    content {
+      sid = "UseTheStateVolume"
+      actions = [
+        "elasticfilesystem:ClientMount",
+        "elasticfilesystem:ClientWrite",
+      ]
+      resources = [aws_efs_file_system.state[0].arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "elasticfilesystem:AccessPointArn"
+        values   = [aws_efs_access_point.state[0].arn]
+      }
     }
   }
 }
 
 resource "aws_iam_role_policy" "task" {
+  count  = local.ecs ? 1 : 0
   name   = "scimbridge"
-  role   = aws_iam_role.task.id
+  role   = aws_iam_role.task[0].id
   policy = data.aws_iam_policy_document.task.json
 }
 
 resource "aws_iam_role" "execution" {
+  count              = local.ecs ? 1 : 0
   name               = "${var.name}-execution"
   assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
   tags               = local.tags
@@ -203,8 +218,9 @@ data "aws_iam_policy_document" "execution" {
 }
 
 resource "aws_iam_role_policy" "execution" {
+  count  = local.ecs ? 1 : 0
   name   = "scimbridge-execution"
-  role   = aws_iam_role.execution.id
+  role   = aws_iam_role.execution[0].id
   policy = data.aws_iam_policy_document.execution.json
 }
 
@@ -227,10 +243,12 @@ resource "aws_iam_role" "events" {
 }
 
 data "aws_iam_policy_document" "events" {
+  count = local.scheduled ? 1 : 0
+
   statement {
     sid       = "RunThisTask"
     actions   = ["ecs:RunTask"]
-    resources = ["${aws_ecs_task_definition.this.arn_without_revision}:*"]
+    resources = ["${aws_ecs_task_definition.this[0].arn_without_revision}:*"]
 
     condition {
       test     = "ArnEquals"
@@ -242,7 +260,7 @@ data "aws_iam_policy_document" "events" {
   statement {
     sid       = "PassItsRoles"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.task.arn, aws_iam_role.execution.arn]
+    resources = [aws_iam_role.task[0].arn, aws_iam_role.execution[0].arn]
   }
 }
 
@@ -250,5 +268,60 @@ resource "aws_iam_role_policy" "events" {
   count  = local.scheduled ? 1 : 0
   name   = "scimbridge-schedule"
   role   = aws_iam_role.events[0].id
-  policy = data.aws_iam_policy_document.events.json
+  policy = data.aws_iam_policy_document.events[0].json
+}
+
+data "aws_iam_policy_document" "assume_lambda" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  count              = local.lambda ? 1 : 0
+  name               = "${var.name}-function"
+  assume_role_policy = data.aws_iam_policy_document.assume_lambda.json
+  tags               = local.tags
+}
+
+data "aws_iam_policy_document" "function" {
+  source_policy_documents = [data.aws_iam_policy_document.scimbridge.json]
+
+  statement {
+    sid       = "WriteItsLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
+  }
+
+  # Lambda attaches the function to the subnets (to reach the database and the directory) through
+  # network interfaces it makes with the function's role; these actions take no resource ARN.
+  statement {
+    sid = "AttachToTheVPC"
+    actions = [
+      "ec2:AssignPrivateIpAddresses",
+      "ec2:CreateNetworkInterface",
+      "ec2:DeleteNetworkInterface",
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:UnassignPrivateIpAddresses",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "function" {
+  count  = local.lambda ? 1 : 0
+  name   = "scimbridge-function"
+  role   = aws_iam_role.function[0].id
+  policy = data.aws_iam_policy_document.function.json
 }

@@ -5,14 +5,43 @@ variable "name" {
 }
 
 variable "mode" {
-  description = "scheduled: an EventBridge schedule runs `scimbridge sync` as a task. service: an ECS service runs `scimbridge serve` behind an ALB listener for webhooks."
+  description = "scheduled: an EventBridge schedule runs `scimbridge sync` as a task. service: an ECS service runs `scimbridge serve` behind an ALB listener for webhooks (two replicas with a database URL). lambda: a Lambda function run by an EventBridge schedule and a Function URL for webhooks (needs a database URL)."
   type        = string
   default     = "scheduled"
 
   validation {
-    condition     = contains(["scheduled", "service"], var.mode)
-    error_message = "The mode must be scheduled or service."
+    condition     = contains(["scheduled", "service", "lambda"], var.mode)
+    error_message = "The mode must be scheduled, service or lambda."
   }
+}
+
+variable "database_url_secret_arn" {
+  description = "ARN of the Secrets Manager secret holding the PostgreSQL URL of the state store (postgres://user:password@host:5432/db?sslmode=verify-full), for example of an RDS or Aurora database; scimbridge reads it through aws-secretsmanager:// as state.url. null: an SQLite file on EFS (ECS only). Required by the lambda mode; the service mode then runs two replicas."
+  type        = string
+  default     = null
+}
+
+variable "database_url_json_key" {
+  description = "The JSON key of the URL when the database secret is a JSON object; null when the secret is the URL itself."
+  type        = string
+  default     = null
+}
+
+variable "lambda_timeout" {
+  description = "lambda mode: the function's timeout in seconds (at most 900). A run that would not finish in it stops 60 s before the end, records how far it got, and the next scheduled invocation continues."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.lambda_timeout >= 120 && var.lambda_timeout <= 900
+    error_message = "The lambda_timeout must be between 120 and 900 seconds."
+  }
+}
+
+variable "lambda_memory_size" {
+  description = "lambda mode: the function's memory in MiB (CPU grows with it)."
+  type        = number
+  default     = 1024
 }
 
 variable "image" {

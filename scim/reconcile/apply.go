@@ -60,6 +60,7 @@ type applier struct {
 	pendingAt     time.Time // when this run recorded its pending creates
 	seenUsers     map[string]bool
 	seenGroups    map[string]bool
+	sent          map[string]bool // "user/<ext>" or "group/<ext>" whose create was sent (stop.go)
 
 	done, total atomic.Int64
 }
@@ -357,6 +358,7 @@ func (a *applier) createUsers(users []scim.User) error {
 			break
 		}
 	}
+	a.clearUnsent(scim.KindUser, exts)
 	return nil
 }
 
@@ -365,6 +367,7 @@ func (a *applier) createUser(u scim.User) {
 	if !ok {
 		u.Enterprise.Manager = "" // its manager's create failed; set on a later run
 	}
+	a.markSent(scim.KindUser, u.ExternalID)
 	id, err := a.r.cfg.Target.CreateUser(a.rctx, u, mgr)
 	if errors.Is(err, client.ErrConflict) {
 		id, err = a.resolveUserConflict(u, mgr)

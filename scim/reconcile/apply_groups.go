@@ -114,6 +114,7 @@ func (a *applier) createGroups() error {
 		g := a.p.CreateGroups[i]
 		ids, idExts := a.resolveMembers(g.ExternalID, g.Members)
 		first, firstExt := ids[:min(max, len(ids))], idExts[:min(max, len(ids))]
+		a.markSent(scim.KindGroup, g.ExternalID)
 		id, err := a.r.cfg.Target.CreateGroup(a.rctx, scim.Group{ExternalID: g.ExternalID, DisplayName: g.DisplayName}, first)
 		if errors.Is(err, client.ErrConflict) {
 			id, err = a.resolveGroupConflict(g, first)
@@ -138,6 +139,7 @@ func (a *applier) createGroups() error {
 			a.mu.Unlock()
 		}
 	})
+	a.clearUnsent(scim.KindGroup, exts)
 	return nil
 }
 

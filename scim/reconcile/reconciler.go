@@ -413,7 +413,8 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 		}
 	}
 	// A targeted run repairs drift only for its selection: the next full read stays due.
-	if full && sc == nil && len(a.errs) == 0 {
+	// A stopped run that adopts leaves the adoptions it did not send to a new full read.
+	if full && sc == nil && len(a.errs) == 0 && (a.stop.Err() == nil || p.Adoptions() == 0) {
 		if err := r.cfg.State.SetMeta(context.WithoutCancel(ctx), metaLastFullRead, r.cfg.Now().UTC().Format(time.RFC3339Nano)); err != nil {
 			return fmt.Errorf("reconcile: record full read: %w", err)
 		}
@@ -421,6 +422,14 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	var usersErr error
 	if len(a.errs) > 0 {
 		usersErr = ErrPartial
+	}
+	if err := a.stopped(); err != nil {
+		// A run stopped at a request boundary (a lost leadership, a Lambda's budget) goes no
+		// further: the access phase waits for the next run.
+		if usersErr != nil {
+			return usersErr
+		}
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err

@@ -37,7 +37,7 @@ type probeRun struct {
 // older than ReadyMaxAge. ctx only bounds the wait of this caller: the probes run on the
 // service's own context and their outcome is kept for the next caller even if this one left.
 func (s *Server) Ready(ctx context.Context) error {
-	if standby, why := s.standby(); standby {
+	if standby, why := s.standby(); standby && s.cfg.Forward == nil {
 		return &NotReadyError{Reason: "standby", Err: errors.New(why)}
 	}
 	if err := s.probe(ctx); err != nil {
@@ -155,7 +155,14 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "not ready: %s\n", reason)
 		return
 	}
-	_, _ = w.Write([]byte("ready\n"))
+	switch {
+	case s.cfg.Standby == nil:
+		_, _ = w.Write([]byte("ready\n"))
+	case s.follower():
+		_, _ = w.Write([]byte("ready: follower\n"))
+	default:
+		_, _ = w.Write([]byte("ready: leader\n"))
+	}
 }
 
 // logReadiness logs /readyz's answer with its details when it differs from the last one, so that

@@ -11,7 +11,8 @@
 //	GET  /healthz             the process is up
 //	GET  /readyz              source and target reachable, last successful sync recent enough, not
 //	                          a standby replica; the answer is a status and a short reason, the
-//	                          details are in the log
+//	                          details are in the log; with replicas, "ready: leader" or "ready:
+//	                          follower" (Config.Forward)
 //	GET  /metrics             Prometheus metrics, scimbridge_*, with no authentication: expose it
 //	                          to the scraper only, never through an ingress
 //	GET  /                    the status page
@@ -123,6 +124,15 @@ type Config struct {
 	// log, such as "state lock held by pid 42 on host a since 10:02"; it must hold no secret.
 	// nil means always active.
 	Standby func() (standby bool, reason string)
+	// Forward, when set with Standby, makes a replica that is not the leader a follower rather
+	// than a standby: it serves as the leader does, except that it runs nothing itself. /readyz
+	// answers "ready: follower" (the probes and ReadyMaxAge, read from the shared run history,
+	// still apply), the status page says "follower", and POST /v1/sync, the Google webhook and
+	// the run form hand their request to Forward, which records it for the leader (in the shared
+	// database), instead of answering 503; an error of Forward is answered 503. The leader's
+	// /readyz answers "ready: leader". A load balancer may send webhooks and page views to every
+	// ready replica.
+	Forward func(ctx context.Context, req reconcile.Request) error
 	// StandbyPoll is how often RunController asks Standby; default 5s.
 	StandbyPoll time.Duration
 	// Now is the clock; nil means time.Now.

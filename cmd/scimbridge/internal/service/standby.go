@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/scimbridge/scimbridge/scim/reconcile"
 )
 
 // RunController runs run (the controller's Run: a full sync at once, then scheduled and
@@ -72,10 +74,27 @@ func (s *Server) RunController(ctx context.Context, run func(context.Context) er
 	}
 }
 
-// refuseStandby answers 503 when this replica is a standby and reports whether it did.
+// follower reports whether this replica is a follower: not the leader, with Config.Forward set,
+// so that it serves and hands requests to the leader instead of refusing them.
+func (s *Server) follower() bool {
+	standby, _ := s.standby()
+	return standby && s.cfg.Forward != nil
+}
+
+// request hands req to the controller, or on a follower to Config.Forward, whose error it returns.
+func (s *Server) request(ctx context.Context, req reconcile.Request) error {
+	if s.follower() {
+		return s.cfg.Forward(ctx, req)
+	}
+	s.cfg.Controller.Request(s.now(), req)
+	return nil
+}
+
+// refuseStandby answers 503 when this replica is a standby (not a follower, which forwards) and
+// reports whether it did.
 func (s *Server) refuseStandby(w http.ResponseWriter, r *http.Request, endpoint string) bool {
 	standby, why := s.standby()
-	if !standby {
+	if !standby || s.cfg.Forward != nil {
 		return false
 	}
 	s.cfg.Metrics.webhook(endpoint, http.StatusServiceUnavailable)

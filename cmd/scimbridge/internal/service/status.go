@@ -43,6 +43,7 @@ type statusPage struct {
 	Flash       string
 	FlashBad    bool
 	Standby     bool
+	Follower    bool
 	Running     string
 	NextRun     time.Time
 	NextIn      string
@@ -65,12 +66,13 @@ var flashes = map[string]struct {
 	text string
 	bad  bool
 }{
-	"run":        {"A run was requested; it starts when no other run is going on.", false},
-	"dry-run":    {"A dry run was requested; its plan appears below once it has run.", false},
-	"refused":    {"The password was not accepted.", true},
-	"signed-out": {"Signed out.", false},
-	"expired":    {"Your session has ended; sign in again.", true},
-	"standby":    {"This replica is a standby: nothing was requested. Runs are made by the replica that holds the state lock.", true},
+	"run":            {"A run was requested; it starts when no other run is going on.", false},
+	"dry-run":        {"A dry run was requested; its plan appears below once it has run.", false},
+	"refused":        {"The password was not accepted.", true},
+	"signed-out":     {"Signed out.", false},
+	"expired":        {"Your session has ended; sign in again.", true},
+	"standby":        {"This replica is a standby: nothing was requested. Runs are made by the replica that holds the state lock.", true},
+	"forward-failed": {"The request could not be recorded for the leader; try again.", true},
 }
 
 // session returns the id of r's live session, or "".
@@ -94,6 +96,9 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		p.Target = "the target"
 	}
 	p.Standby, _ = s.standby()
+	if p.Standby && s.cfg.Forward != nil {
+		p.Standby, p.Follower = false, true
+	}
 	q := r.URL.Query()
 	for _, k := range []string{"requested", "flash"} {
 		if f, ok := flashes[q.Get(k)]; ok {
@@ -265,7 +270,7 @@ func (s *Server) handleUIRun(w http.ResponseWriter, r *http.Request) {
 	if s.signedInForm(w, r, endpoint) == "" {
 		return
 	}
-	if standby, why := s.standby(); standby {
+	if standby, why := s.standby(); standby && s.cfg.Forward == nil {
 		s.cfg.Metrics.webhook(endpoint, http.StatusServiceUnavailable)
 		s.log.Info("request refused: standby", "endpoint", endpoint, "remote", r.RemoteAddr, "reason", why)
 		http.Redirect(w, r, "/?flash=standby", http.StatusSeeOther)
@@ -275,7 +280,12 @@ func (s *Server) handleUIRun(w http.ResponseWriter, r *http.Request) {
 	if mode != "run" {
 		mode = "dry-run"
 	}
-	s.cfg.Controller.Request(s.now(), reconcile.Request{Trigger: "manual", DryRun: mode == "dry-run"})
+	if err := s.request(r.Context(), reconcile.Request{Trigger: "manual", DryRun: mode == "dry-run"}); err != nil {
+		s.cfg.Metrics.webhook(endpoint, http.StatusServiceUnavailable)
+		s.log.Warn("request not recorded for the leader", "endpoint", endpoint, "err", err)
+		http.Redirect(w, r, "/?flash=forward-failed", http.StatusSeeOther)
+		return
+	}
 	s.cfg.Metrics.webhook(endpoint, http.StatusSeeOther)
 	s.log.Info("sync requested", "endpoint", endpoint, "remote", r.RemoteAddr, "dry_run", mode == "dry-run")
 	http.Redirect(w, r, "/?requested="+mode, http.StatusSeeOther)

@@ -231,7 +231,10 @@ func (s *Server) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sel := reconcile.Selection{}.Merge(reconcile.Selection{Users: req.Users, Groups: req.Groups})
-	s.cfg.Controller.Request(s.now(), reconcile.Request{Trigger: reconcile.TriggerWebhook, DryRun: req.DryRun, Only: sel})
+	if err := s.request(r.Context(), reconcile.Request{Trigger: reconcile.TriggerWebhook, DryRun: req.DryRun, Only: sel}); err != nil {
+		s.refuse(w, r, endpoint, http.StatusServiceUnavailable, fmt.Errorf("record the request for the leader: %w", err))
+		return
+	}
 	s.log.Info("sync requested", "endpoint", endpoint, "remote", r.RemoteAddr, "only", sel.String(), "dry_run", req.DryRun)
 	s.accepted(w, endpoint, map[string]any{"accepted": true, "only": sel, "dry_run": req.DryRun})
 }
@@ -273,7 +276,10 @@ func (s *Server) handleGoogle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sel := reconcile.Selection{Users: []string{n.UserID}}
-	s.cfg.Controller.Request(s.now(), reconcile.Request{Trigger: "google", Only: sel})
+	if err := s.request(r.Context(), reconcile.Request{Trigger: "google", Only: sel}); err != nil {
+		s.refuse(w, r, endpoint, http.StatusServiceUnavailable, fmt.Errorf("record the request for the leader: %w", err))
+		return
+	}
 	s.log.Info("sync requested", "endpoint", endpoint, "channel_id", n.ChannelID, "state", n.State, "only", sel.String())
 	s.accepted(w, endpoint, map[string]any{"accepted": true, "state": n.State, "only": sel})
 }
