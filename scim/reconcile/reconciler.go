@@ -73,6 +73,9 @@ type DesiredFunc func(ctx context.Context) (scim.Snapshot, error)
 type Config struct {
 	// Desired reads the source.
 	Desired DesiredFunc
+	// Targeted, when set, serves change-feed runs (RunOptions.Changes): it reads the changed
+	// entries alone (DirectorySource.Targeted).
+	Targeted TargetedFunc
 	// DesiredNormalized is true when Desired returns what scim.Normalize made (as
 	// connectors.Mapping.Apply does): the reconciler then does not normalise it a second time.
 	DesiredNormalized bool
@@ -165,6 +168,10 @@ type RunOptions struct {
 	// Only, when set and not empty, makes a targeted sync: the run plans as usual and then applies
 	// only the changes that touch these objects (see Selection), with the same guards.
 	Only *Selection
+	// Changes, when set, makes a change-feed run: Config.Targeted reads only these entries and
+	// names the objects to apply (see targeted.go); without Config.Targeted, or when it has no
+	// complete read to patch, the run reads the whole source and applies everything.
+	Changes *Changes
 }
 
 // Run results, as recorded in the run history.
@@ -250,8 +257,11 @@ func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, err
 		res.Errors = append(res.Errors, runErr.Error())
 	}
 	var b bytes.Buffer
-	if opts.Only != nil {
-		fmt.Fprintf(&b, "Targeted sync of %s.\n", opts.Only)
+	switch {
+	case res.Only != nil && res.Only.Empty():
+		b.WriteString("Targeted sync: the changes moved no object.\n")
+	case res.Only != nil:
+		fmt.Fprintf(&b, "Targeted sync of %s.\n", res.Only)
 	}
 	if res.Plan != nil {
 		_ = res.Plan.WriteText(&b, r.cfg.MaxMembersPerRequest)
@@ -279,7 +289,7 @@ func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, err
 }
 
 func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions, res *Result) error {
-	desired, err := r.cfg.Desired(ctx)
+	desired, only, err := r.readSource(ctx, log, opts)
 	if err != nil {
 		log.Error("source read failed", "err", err)
 		return fmt.Errorf("%w: %w", ErrSourceRead, err)
@@ -333,6 +343,8 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	if full {
 		unowned = unownedAfter(current, known, p)
 	}
+	opts.Only = only
+	res.Only = only
 	var sc *scope
 	if opts.Only != nil {
 		sc = newScope(*opts.Only)
