@@ -171,14 +171,14 @@ func (c *Controller) Request(now time.Time, req Request) {
 	if req.DryRun {
 		slot = &c.pendingDry
 	}
+	named := !req.Only.Empty() || (req.Changes != nil && !req.Changes.Empty())
 	w := *slot
 	if w == nil {
-		w = &waiting{trigger: req.Trigger, since: now, full: req.Only.Empty()}
+		w = &waiting{trigger: req.Trigger, since: now, full: !named}
 		*slot = w
 	} else {
 		c.log.Debug("run request coalesced", "trigger", req.Trigger, "dry_run", req.DryRun)
 	}
-	named := !req.Only.Empty() || (req.Changes != nil && !req.Changes.Empty())
 	switch {
 	case !named:
 		w.full, w.only, w.changes = true, Selection{}, nil

@@ -198,9 +198,17 @@ func (f *FeedRunner) watch(ctx context.Context, cursor string) error {
 	}
 	defer feed.Close()
 	f.mu.Lock()
-	f.status.State = FeedWatching
 	gen := f.gen
 	f.mu.Unlock()
+	// The feed is watching once it delivered a batch, or has run for a second without failing.
+	t := time.AfterFunc(time.Second, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.gen == gen && f.status.State == FeedStarting {
+			f.status.State = FeedWatching
+		}
+	})
+	defer t.Stop()
 	f.log.Info("change feed started", "resuming", cursor != "")
 	return feed.Watch(ctx, cursor, func(b connectors.ChangeBatch) error { return f.deliver(ctx, gen, b) })
 }
@@ -219,7 +227,9 @@ func (f *FeedRunner) deliver(ctx context.Context, gen int, b connectors.ChangeBa
 		fb.at = append(fb.at, at)
 	}
 	f.batches = append(f.batches, fb)
-	f.status.State = FeedWatching
+	if f.gen == gen {
+		f.status.State = FeedWatching
+	}
 	if len(b.Changes) > 0 {
 		f.status.LastBatch, f.status.LastBatchChanges = now, len(b.Changes)
 	}

@@ -3,11 +3,13 @@ package reconcile_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
@@ -115,6 +117,8 @@ func newFileEnv(t *testing.T, d *fdir, opts plan.Options) *fileEnv {
 	}
 	fe.r = fe.reconciler(func(c *reconcile.Config) {
 		c.Desired, c.Targeted, c.DesiredNormalized, c.Plan = fe.ds.Desired, fe.ds.Targeted, true, opts
+		c.Logger = testLogger()
+		c.FullReconcileEvery = time.Hour
 	})
 	return fe
 }
@@ -226,4 +230,12 @@ func TestTargetedRunWithoutBaseReadsEverything(t *testing.T) {
 	if res.Only != nil || res.Counts.Created != 10 {
 		t.Errorf("run only %v created %d, want everything and 10", res.Only, res.Counts.Created)
 	}
+}
+
+// testLogger shows the engine's log lines under -v.
+func testLogger() *slog.Logger {
+	if !testing.Verbose() {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
