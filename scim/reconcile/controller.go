@@ -65,7 +65,8 @@ type Request struct {
 	// Changes with an empty Only asks for everything, like any request naming nothing.
 	Changes *Changes
 	// Window is how long the request waits for more requests to coalesce with it, counted from
-	// the arrival of the first request of the run (the change feed's batching window).
+	// the arrival of the first request of the run (the change feed's batching window). A request
+	// with a Window waits it instead of MinGap (unless a request without one joins it).
 	Window time.Duration
 	// Done, when set, is told how the run that served this request ended (res may be nil). A
 	// full run that serves a waiting request tells it too.
@@ -125,6 +126,7 @@ type waiting struct {
 	only    Selection
 	changes *Changes
 	window  time.Duration
+	gap     bool // MinGap applies: a request without a Window joined
 	dones   []func(*Result, error)
 	since   time.Time
 }
@@ -189,6 +191,7 @@ func (c *Controller) Request(now time.Time, req Request) {
 		}
 	}
 	w.window = max(w.window, req.Window)
+	w.gap = w.gap || req.Window == 0
 	if req.Done != nil {
 		w.dones = append(w.dones, req.Done)
 	}
@@ -271,7 +274,7 @@ func (c *Controller) due(now time.Time) (RunOptions, []func(*Result, error), tim
 			continue
 		}
 		at := w.since.Add(w.window)
-		if !c.lastEvent.IsZero() {
+		if !c.lastEvent.IsZero() && w.gap {
 			at = laterOf(at, c.lastEvent.Add(c.cfg.MinGap))
 		}
 		if !at.After(now) {

@@ -249,12 +249,16 @@ func (f *FeedRunner) deliver(ctx context.Context, gen int, b connectors.ChangeBa
 		f.cfg.Controller.Request(now, Request{
 			Trigger: TriggerFeed,
 			Changes: new(ChangesOf(b.Changes)),
-			Window:  f.cfg.Window,
+			Window:  f.window(),
 			Done:    func(res *Result, err error) { f.ran(ctx, fb, res, err, true) },
 		})
 	}
 	return nil
 }
+
+// window is the batching window of the feed's requests; at least a millisecond, so that the
+// controller's MinGap (meant for webhooks) does not apply to them.
+func (f *FeedRunner) window() time.Duration { return max(f.cfg.Window, time.Millisecond) }
 
 // fallback asks for a full run, which covers fb (when set) once it succeeds.
 func (f *FeedRunner) fallback(reason string, fb *feedBatch) {
@@ -262,7 +266,7 @@ func (f *FeedRunner) fallback(reason string, fb *feedBatch) {
 	f.status.Fallbacks++
 	f.status.LastFallback = reason
 	f.mu.Unlock()
-	req := Request{Trigger: TriggerFeed}
+	req := Request{Trigger: TriggerFeed, Window: f.window()}
 	if fb != nil {
 		req.Done = func(res *Result, err error) { f.ran(context.Background(), fb, res, err, false) }
 	}

@@ -36,6 +36,7 @@ type Metrics struct {
 	apiDuration  *prometheus.HistogramVec
 	webhooks     *prometheus.CounterVec
 	standby      prometheus.Gauge
+	feed         *feedMetrics
 }
 
 var _ client.Observer = (*Metrics)(nil)
@@ -91,6 +92,8 @@ func NewMetrics() *Metrics {
 			Name: "scimbridge_standby", Help: "1 while this replica is a standby (another replica holds the state lock) and does not sync.",
 		}),
 	}
+	m.feed = newFeedMetrics()
+	m.reg.MustRegister(m.feed.latency)
 	m.reg.MustRegister(m.runs, m.duration, m.objects, m.blocked, m.lastSuccess, m.lastRun, m.pending,
 		m.pendingKind, m.inProgress, m.apiRequests, m.apiThrottled, m.apiDuration, m.webhooks, m.standby,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

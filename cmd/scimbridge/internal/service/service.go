@@ -123,6 +123,8 @@ type Config struct {
 	// log, such as "state lock held by pid 42 on host a since 10:02"; it must hold no secret.
 	// nil means always active.
 	Standby func() (standby bool, reason string)
+	// Feed, when set, is the source's change feed, shown on the status page.
+	Feed FeedStatuser
 	// StandbyPoll is how often RunController asks Standby; default 5s.
 	StandbyPoll time.Duration
 	// Now is the clock; nil means time.Now.

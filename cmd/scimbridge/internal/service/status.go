@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	_ "embed"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -47,6 +48,7 @@ type statusPage struct {
 	NextRun     time.Time
 	NextIn      string
 	LastSuccess time.Time
+	Feed        *statusFeed
 	Runs        []statusRun
 	Plan        string
 	PlanRun     int64
@@ -91,6 +93,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		p.Target = "the target"
 	}
 	p.Standby, _ = s.standby()
+	p.Feed = s.feedStatus(now, p.SignedIn)
 	q := r.URL.Query()
 	for _, k := range []string{"requested", "flash"} {
 		if f, ok := flashes[q.Get(k)]; ok {
@@ -161,6 +164,9 @@ func describe(o reconcile.RunOptions) string {
 	}
 	if o.Only != nil {
 		s += " of " + o.Only.String()
+	}
+	if o.Changes != nil {
+		s += fmt.Sprintf(" of %d changed entries", o.Changes.Len())
 	}
 	return s
 }
