@@ -75,5 +75,6 @@ the report) when the two counts disagree on any operation.`,
 	f.StringVar(&o.Dir, "dir", "", "keep the generated files in this folder")
 	f.StringVar(&phases, "phases", "", "comma-separated phases to report: initial,no-change,churn (default all)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log progress")
+	cmd.AddCommand(newBenchFreshnessCmd())
 	return cmd
 }

@@ -82,6 +82,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err := rt.keepDirectory(); err != nil {
 		return err
 	}
+	metrics.AddSourceReads(rt.dirSource.Reads)
 	r, err := rt.reconciler(nil, nil)
 	if err != nil {
 		return err

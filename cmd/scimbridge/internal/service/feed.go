@@ -83,6 +83,23 @@ func (c *feedCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(feedRestartsDesc, prometheus.CounterValue, float64(st.Restarts), st.Source)
 }
 
+// AddSourceReads exports the source reads the engine made, full and targeted
+// (scimbridge_source_reads_total{kind}), read at each scrape from reads.
+func (m *Metrics) AddSourceReads(reads func() (full, targeted int)) {
+	for _, kind := range []string{"full", "targeted"} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "scimbridge_source_reads_total", Help: "Reads of the source by kind: full (the whole directory) or targeted (the changed entries alone).",
+			ConstLabels: prometheus.Labels{"kind": kind},
+		}, func() float64 {
+			f, t := reads()
+			if kind == "full" {
+				return float64(f)
+			}
+			return float64(t)
+		}))
+	}
+}
+
 // statusFeed is the change feed as the status page shows it.
 type statusFeed struct {
 	Source       string

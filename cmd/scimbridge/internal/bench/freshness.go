@@ -1,0 +1,604 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/scimbridge/scimbridge/scim/emulator"
+)
+
+// FreshnessOptions configure `scimbridge bench freshness`.
+type FreshnessOptions struct {
+	// Source is the source kind to measure: "file" (see freshSources).
+	Source string
+	Spec   Spec
+	// Changes is how many random changes to make, spread evenly (with jitter) over Spread.
+	Changes int
+	Spread  time.Duration
+	// Quiet is the quiet period measured after the changes arrived.
+	Quiet time.Duration
+	// Timeout bounds the wait for the last change to arrive; default 2 minutes.
+	Timeout time.Duration
+	// RPS and Latency shape the embedded Identity Center as in the sync bench.
+	RPS     float64
+	Latency time.Duration
+	// BatchWindow is serve's service.feed.batch_window; 0 keeps the default (2s).
+	BatchWindow time.Duration
+	Binary      string
+	Dir         string
+	Log         *slog.Logger
+}
+
+// FreshnessReport is what the freshness bench measured.
+type FreshnessReport struct {
+	Source        string  `json:"source"`
+	Users         int     `json:"users"`
+	Groups        int     `json:"groups"`
+	Memberships   int     `json:"memberships"`
+	Changes       int     `json:"changes"`
+	SpreadSeconds float64 `json:"spreadSeconds"`
+	// Latency is change-to-target, from the source's change to the first poll of the target that
+	// showed it, in seconds; ByKind splits it by change kind.
+	Latency LatencyStats            `json:"latency"`
+	ByKind  map[string]LatencyStats `json:"byKind"`
+	// Missed lists changes the target never showed within the timeout.
+	Missed []string `json:"missed,omitempty"`
+	// During the changes: the target's requests (reads and writes, by its own count), the lower
+	// bound of the plans serve applied, serve's runs and its reads of the source.
+	TargetRequests       int64   `json:"targetRequests"`
+	TargetWrites         int64   `json:"targetWrites"`
+	LowerBound           int64   `json:"lowerBound"`
+	Runs                 int64   `json:"runs"`
+	FullSourceReads      int64   `json:"fullSourceReads"`
+	TargetedSourceReads  int64   `json:"targetedSourceReads"`
+	TargetRequestsPerChg float64 `json:"targetRequestsPerChange"`
+	SourceReadsPerChange float64 `json:"sourceReadsPerChange"`
+	// The quiet period: its length, the target's requests and serve's runs and source reads.
+	QuietSeconds        float64 `json:"quietSeconds"`
+	QuietTargetRequests int64   `json:"quietTargetRequests"`
+	QuietRuns           int64   `json:"quietRuns"`
+	QuietSourceReads    int64   `json:"quietSourceReads"`
+	// FinalPlan is the lower bound of what a full read (sync --dry-run --full) planned after the
+	// bench: 0 when serve left the target equal to what a full sync produces.
+	FinalPlan    int            `json:"finalPlan"`
+	FinalChanges map[string]int `json:"finalChanges,omitempty"`
+}
+
+// LatencyStats are percentiles of change-to-target latency in seconds.
+type LatencyStats struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	Max float64 `json:"max"`
+}
+
+func latencyStats(ds []time.Duration) LatencyStats {
+	if len(ds) == 0 {
+		return LatencyStats{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	at := func(q float64) float64 {
+		i := int(q*float64(len(s))+0.999999) - 1
+		return s[min(max(i, 0), len(s)-1)].Seconds()
+	}
+	return LatencyStats{N: len(s), P50: at(0.5), P95: at(0.95), Max: s[len(s)-1].Seconds()}
+}
+
+// freshSource is a source the freshness bench can drive.
+type freshSource interface {
+	// setup loads the generated directory into the source and returns the config's source
+	// section (YAML, indented under "source:").
+	setup(ctx context.Context, d *Directory, dir string) (string, error)
+	// apply makes the change c (already made to d) in the source.
+	apply(ctx context.Context, d *Directory, c *FreshChange) error
+	close() error
+}
+
+// freshSources are the sources the bench knows, by name.
+var freshSources = map[string]func(o FreshnessOptions) freshSource{
+	"file": func(FreshnessOptions) freshSource { return &fileFresh{} },
+}
+
+// FreshnessSources lists the sources the freshness bench can measure.
+func FreshnessSources() []string {
+	var out []string
+	for k := range freshSources {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// fileFresh drives the YAML file source: each change rewrites the file as an editor does.
+type fileFresh struct{ path string }
+
+func (f *fileFresh) setup(_ context.Context, d *Directory, dir string) (string, error) {
+	f.path = filepath.Join(dir, "directory.yaml")
+	return fmt.Sprintf("  type: file\n  file: {path: %s}\n", f.path), f.write(d)
+}
+
+func (f *fileFresh) apply(_ context.Context, d *Directory, _ *FreshChange) error { return f.write(d) }
+
+func (f *fileFresh) write(d *Directory) error {
+	tmp := f.path + ".tmp"
+	if err := writeDirectory(d, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, f.path)
+}
+
+func (f *fileFresh) close() error { return nil }
+
+// RunFreshness runs serve against a source with a change feed, makes random changes to the
+// source, and measures how long each takes to show in the embedded Identity Center.
+func RunFreshness(ctx context.Context, o FreshnessOptions) (*FreshnessReport, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	mk, ok := freshSources[o.Source]
+	if !ok {
+		return nil, fmt.Errorf("bench freshness: unknown source %q (known: %s)", o.Source, strings.Join(FreshnessSources(), ", "))
+	}
+	if o.Changes <= 0 || o.Spread < 0 || o.Quiet < 0 {
+		return nil, errors.New("bench freshness: changes must be positive, spread and quiet not negative")
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Minute
+	}
+	dir := o.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "scimbridge-freshness-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{"state.db", "state.db-wal", "state.db-shm"} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	emu, err := emulator.New(emulator.Options{RateLimit: o.RPS, Latency: o.Latency})
+	if err != nil {
+		return nil, err
+	}
+	defer emu.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	defer hs.Close()
+	base := "http://" + ln.Addr().String()
+
+	src := mk(o)
+	defer src.close()
+	d := Generate(o.Spec)
+	srcYAML, err := src.setup(ctx, d, dir)
+	if err != nil {
+		return nil, fmt.Errorf("bench freshness: set up the %s source: %w", o.Source, err)
+	}
+	listen, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	window := ""
+	if o.BatchWindow > 0 {
+		window = fmt.Sprintf("  feed: {batch_window: %s}\n", o.BatchWindow)
+	}
+	cfgPath := filepath.Join(dir, "scimbridge.yaml")
+	cfg := fmt.Sprintf(`source:
+%starget:
+  scim_url: %s
+  token_file: %s
+sync:
+  guards: {max_deletes: -1, max_delete_percent: -1, max_clear_percent: -1}
+state:
+  path: %s
+service:
+  listen: %s
+%slog: {level: info, format: json}
+`, srcYAML, base+emu.SCIMPath(), filepath.Join(dir, "token"), filepath.Join(dir, "state.db"), listen, window)
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(emu.Token()), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	u, g, m := d.Counts()
+	rep := &FreshnessReport{Source: o.Source, Users: u, Groups: g, Memberships: m, Changes: o.Changes, SpreadSeconds: o.Spread.Seconds()}
+
+	log.Info("initial sync", "users", u, "groups", g)
+	if _, err := runPhase(ctx, o.Binary, cfgPath, 0, o.RPS, emu.Stats); err != nil {
+		return nil, fmt.Errorf("initial sync: %w", err)
+	}
+	sv, err := startServe(ctx, o.Binary, cfgPath, filepath.Join(dir, "serve.log"), listen)
+	if err != nil {
+		return nil, err
+	}
+	defer sv.stop()
+	if err := sv.waitWatching(ctx, 60*time.Second); err != nil {
+		return nil, err
+	}
+	log.Info("serve is watching the source; making changes", "changes", o.Changes, "spread", o.Spread.String())
+
+	emu.ResetStats()
+	before, err := sv.scrape()
+	if err != nil {
+		return nil, err
+	}
+	changes, at, seen, err := makeChanges(ctx, o, d, src, emu, log)
+	if err != nil {
+		return nil, err
+	}
+	var all []time.Duration
+	byKind := map[string][]time.Duration{}
+	for i, c := range changes {
+		if seen[i].IsZero() {
+			rep.Missed = append(rep.Missed, c.Desc)
+			continue
+		}
+		l := seen[i].Sub(at[i])
+		all = append(all, l)
+		byKind[c.Kind] = append(byKind[c.Kind], l)
+	}
+	rep.Latency = latencyStats(all)
+	rep.ByKind = map[string]LatencyStats{}
+	for k, v := range byKind {
+		rep.ByKind[k] = latencyStats(v)
+	}
+	// Let the last run end and be counted.
+	if err := sv.waitIdle(ctx, 30*time.Second); err != nil {
+		return nil, err
+	}
+	after, err := sv.scrape()
+	if err != nil {
+		return nil, err
+	}
+	tc := targetCounts(emu.Stats())
+	rep.TargetRequests, rep.TargetWrites = tc.Reads+tc.Writes, tc.Writes
+	rep.LowerBound = int64(after.lowerBound - before.lowerBound)
+	rep.Runs = int64(after.runs - before.runs)
+	rep.FullSourceReads = int64(after.fullReads - before.fullReads)
+	rep.TargetedSourceReads = int64(after.targetedReads - before.targetedReads)
+	rep.TargetRequestsPerChg = float64(rep.TargetRequests) / float64(len(changes))
+	rep.SourceReadsPerChange = float64(rep.FullSourceReads+rep.TargetedSourceReads) / float64(len(changes))
+
+	log.Info("changes measured; quiet period", "quiet", o.Quiet.String())
+	emu.ResetStats()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(o.Quiet):
+	}
+	quiet, err := sv.scrape()
+	if err != nil {
+		return nil, err
+	}
+	tc = targetCounts(emu.Stats())
+	rep.QuietSeconds = o.Quiet.Seconds()
+	rep.QuietTargetRequests = tc.Reads + tc.Writes
+	rep.QuietRuns = int64(quiet.runs - after.runs)
+	rep.QuietSourceReads = int64(quiet.fullReads + quiet.targetedReads - after.fullReads - after.targetedReads)
+
+	if err := sv.stop(); err != nil {
+		log.Warn("serve did not stop cleanly", "err", err)
+	}
+	final, err := finalPlan(ctx, o.Binary, cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	rep.FinalPlan, rep.FinalChanges = final.Summary.LowerBound, nonZero(final)
+	return rep, nil
+}
+
+// makeChanges makes the changes spread over o.Spread, and polls the target until each shows
+// (or o.Timeout after the last). It returns each change, when it was made and when it showed.
+func makeChanges(ctx context.Context, o FreshnessOptions, d *Directory, src freshSource, emu *emulator.Emulator, log *slog.Logger) ([]*FreshChange, []time.Time, []time.Time, error) {
+	n := o.Changes
+	changes := make([]*FreshChange, 0, n)
+	at := make([]time.Time, 0, n)
+	seen := make([]time.Time, n)
+	busy := map[int]bool{}
+	start := time.Now()
+	slot := o.Spread / time.Duration(n)
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	pending := func() int {
+		p := 0
+		for i := range changes {
+			if seen[i].IsZero() {
+				p++
+			}
+		}
+		return p
+	}
+	check := func() error {
+		if pending() == 0 {
+			return nil
+		}
+		v, err := targetView(emu)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		for i, c := range changes {
+			if seen[i].IsZero() && c.Arrived(d, v) {
+				seen[i] = now
+				delete(busy, c.User)
+			}
+		}
+		return nil
+	}
+	next := start
+	var deadline time.Time
+	for {
+		if len(changes) < n && !time.Now().Before(next) {
+			kind := FreshKinds[d.rng.IntN(len(FreshKinds))]
+			c := d.FreshChange(kind, len(changes), busy)
+			if err := src.apply(ctx, d, c); err != nil {
+				return nil, nil, nil, fmt.Errorf("change %d (%s): %w", len(changes), c.Desc, err)
+			}
+			busy[c.User] = true
+			changes = append(changes, c)
+			at = append(at, time.Now())
+			log.Debug("change made", "n", len(changes), "change", c.Desc)
+			// The next change comes in the next slot, at a random point of it.
+			next = start.Add(time.Duration(len(changes))*slot + time.Duration(d.rng.Int64N(int64(slot)+1)))
+			if len(changes) == n {
+				deadline = time.Now().Add(o.Timeout)
+			}
+			continue
+		}
+		if err := check(); err != nil {
+			return nil, nil, nil, err
+		}
+		if len(changes) == n && (pending() == 0 || time.Now().After(deadline)) {
+			return changes, at, seen, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, nil, ctx.Err()
+		case <-poll.C:
+		}
+	}
+}
+
+// targetView reads the embedded Identity Center directly (not through its API: the polls are no
+// requests of the measured sync).
+func targetView(emu *emulator.Emulator) (TargetView, error) {
+	dump, err := emu.Dump()
+	if err != nil {
+		return TargetView{}, err
+	}
+	v := TargetView{Users: map[string]string{}, Members: map[string]map[string]bool{}}
+	ext := map[string]string{}
+	for _, u := range dump.Users {
+		v.Users[u.ExternalID] = u.UserName
+		ext[u.ID] = u.ExternalID
+	}
+	for _, g := range dump.Groups {
+		m := map[string]bool{}
+		for _, id := range g.Members {
+			m[ext[id]] = true
+		}
+		v.Members[g.ExternalID] = m
+	}
+	return v, nil
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// serveProc is `scimbridge serve` running as a child process.
+type serveProc struct {
+	cmd    *exec.Cmd
+	addr   string
+	logf   *os.File
+	done   chan error
+	exited error
+}
+
+func startServe(ctx context.Context, binary, cfgPath, logPath, addr string) (*serveProc, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, binary, "serve", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true")
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	s := &serveProc{cmd: cmd, addr: addr, logf: logf, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+	return s, nil
+}
+
+// stop ends serve with SIGTERM (SIGKILL after 30 s); it may be called more than once.
+func (s *serveProc) stop() error {
+	if s.cmd == nil {
+		return s.exited
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case s.exited = <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		s.exited = <-s.done
+	}
+	s.cmd = nil
+	s.logf.Close()
+	return s.exited
+}
+
+// serveMetrics are the figures the bench reads from serve's /metrics.
+type serveMetrics struct {
+	runs, runsInProgress, lowerBound, fullReads, targetedReads, watching float64
+}
+
+func (s *serveProc) scrape() (serveMetrics, error) {
+	var m serveMetrics
+	resp, err := http.Get("http://" + s.addr + "/metrics")
+	if err != nil {
+		return m, fmt.Errorf("scrape serve's /metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	return parseMetrics(resp.Body)
+}
+
+func parseMetrics(r io.Reader) (serveMetrics, error) {
+	var m serveMetrics
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, "scimbridge_runs_total{") && strings.Contains(name, `dry_run="false"`):
+			m.runs += v
+		case name == "scimbridge_run_in_progress":
+			m.runsInProgress = v
+		case name == "scimbridge_lower_bound_writes_total":
+			m.lowerBound = v
+		case name == `scimbridge_source_reads_total{kind="full"}`:
+			m.fullReads = v
+		case name == `scimbridge_source_reads_total{kind="targeted"}`:
+			m.targetedReads = v
+		case strings.HasPrefix(name, "scimbridge_feed_state{") && strings.Contains(name, `state="watching"`):
+			m.watching = v
+		}
+	}
+	return m, sc.Err()
+}
+
+// waitWatching waits until serve's initial run ended and its feed is watching.
+func (s *serveProc) waitWatching(ctx context.Context, limit time.Duration) error {
+	return s.waitFor(ctx, limit, "serve's feed watching after its initial run", func(m serveMetrics) bool {
+		return m.watching == 1 && m.runs >= 1 && m.runsInProgress == 0
+	})
+}
+
+// waitIdle waits until no run is going on, twice in a row a batching window apart.
+func (s *serveProc) waitIdle(ctx context.Context, limit time.Duration) error {
+	idle := 0
+	return s.waitFor(ctx, limit, "serve idle", func(m serveMetrics) bool {
+		if m.runsInProgress == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+		return idle >= 30 // 3 s at 100 ms
+	})
+}
+
+func (s *serveProc) waitFor(ctx context.Context, limit time.Duration, what string, ok func(serveMetrics) bool) error {
+	deadline := time.Now().Add(limit)
+	for {
+		select {
+		case err := <-s.done:
+			s.done <- err
+			return fmt.Errorf("serve exited while waiting for %s: %v (see %s)", what, err, s.logf.Name())
+		default:
+		}
+		if m, err := s.scrape(); err == nil && ok(m) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out waiting for %s (see %s)", what, s.logf.Name())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// finalPlan runs `sync --dry-run --full` and returns what it planned.
+func finalPlan(ctx context.Context, binary, cfgPath string) (*syncOutput, error) {
+	cmd := exec.CommandContext(ctx, binary, "sync", "--config", cfgPath, "--dry-run", "--full", "--output", "json", "--summary-only")
+	cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true")
+	out, err := cmd.Output()
+	var so syncOutput
+	if jerr := json.Unmarshal(out, &so); jerr != nil {
+		return nil, fmt.Errorf("final full read: %w", errors.Join(err, jerr))
+	}
+	return &so, nil
+}
+
+func nonZero(o *syncOutput) map[string]int {
+	s := o.Summary
+	m := map[string]int{}
+	for k, v := range map[string]int{"createUsers": s.CreateUsers, "updateUsers": s.UpdateUsers, "disableUsers": s.DisableUsers,
+		"deleteUsers": s.DeleteUsers, "createGroups": s.CreateGroups, "updateGroups": s.UpdateGroups,
+		"deleteGroups": s.DeleteGroups, "addMembers": s.AddMembers, "removeMembers": s.RemoveMembers} {
+		if v != 0 {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// WriteTable writes the report for a person.
+func (r *FreshnessReport) WriteTable(w io.Writer) error {
+	fmt.Fprintf(w, "source %s: %d users, %d groups, %d direct memberships; %d changes over %.0fs\n",
+		r.Source, r.Users, r.Groups, r.Memberships, r.Changes, r.SpreadSeconds)
+	fmt.Fprintf(w, "change-to-target latency: p50 %.2fs  p95 %.2fs  max %.2fs  (%d seen", r.Latency.P50, r.Latency.P95, r.Latency.Max, r.Latency.N)
+	if len(r.Missed) > 0 {
+		fmt.Fprintf(w, ", %d never seen: %s", len(r.Missed), strings.Join(r.Missed, "; "))
+	}
+	fmt.Fprintln(w, ")")
+	for _, k := range FreshKinds {
+		if s, ok := r.ByKind[k]; ok {
+			fmt.Fprintf(w, "  %-7s n=%-3d p50 %.2fs  p95 %.2fs  max %.2fs\n", k, s.N, s.P50, s.P95, s.Max)
+		}
+	}
+	fmt.Fprintf(w, "during the changes: %d runs; target %d requests (%d writes, lower bound %d), %.2f per change; source reads %d full, %d targeted, %.2f per change\n",
+		r.Runs, r.TargetRequests, r.TargetWrites, r.LowerBound, r.TargetRequestsPerChg, r.FullSourceReads, r.TargetedSourceReads, r.SourceReadsPerChange)
+	fmt.Fprintf(w, "quiet %.0fs: %d target requests, %d runs, %d source reads\n", r.QuietSeconds, r.QuietTargetRequests, r.QuietRuns, r.QuietSourceReads)
+	if r.FinalPlan == 0 && len(r.FinalChanges) == 0 {
+		fmt.Fprintln(w, "after the bench a full read plans nothing")
+	} else {
+		fmt.Fprintf(w, "after the bench a full read plans %d writes: %v\n", r.FinalPlan, r.FinalChanges)
+	}
+	return nil
+}
