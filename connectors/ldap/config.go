@@ -77,6 +77,8 @@ type Config struct {
 	Users UsersConfig `yaml:"users"`
 	// Groups says where and which groups to read, and how membership is expressed.
 	Groups GroupsConfig `yaml:"groups"`
+	// Feed configures the change feed (serve's freshness between full reads).
+	Feed FeedConfig `yaml:"feed"`
 }
 
 // TLSConfig configures TLS for ldaps:// and StartTLS. Verification is on unless
@@ -189,6 +191,12 @@ func (c Config) withDefaults() Config {
 	if c.Groups.Nested == "" {
 		c.Groups.Nested = NestedClient
 	}
+	if c.Feed.Mode == "" {
+		c.Feed.Mode = FeedAuto
+	}
+	if c.Feed.PollInterval == 0 {
+		c.Feed.PollInterval = DefaultPollInterval
+	}
 	if c.Kerberos != nil && c.Kerberos.Krb5Conf == "" {
 		k := *c.Kerberos
 		k.Krb5Conf = "/etc/krb5.conf"
@@ -220,6 +228,9 @@ func (c Config) Validate() error {
 		}
 		if c.Groups.Nested == NestedServer {
 			add("ldap: groups.nested server needs a server, not ldif_file")
+		}
+		if c.Feed.Mode != FeedAuto && c.Feed.Mode != FeedOff {
+			add("ldap: feed.mode %s needs a server, not ldif_file", c.Feed.Mode)
 		}
 	}
 	if c.PageSize < 1 || c.PageSize > MaxPageSize {
@@ -256,6 +267,7 @@ func (c Config) Validate() error {
 	default:
 		add("ldap: groups.nested %q is not one of client, server", c.Groups.Nested)
 	}
+	errs = append(errs, c.Feed.validate(c.FlavourName, c.IDAttribute)...)
 	if len(c.Groups.MemberAttributes)+len(c.Groups.MemberUIDAttributes) == 0 {
 		add("ldap: groups need at least one of member_attributes and member_uid_attributes")
 	}

@@ -27,3 +27,12 @@ func SetInChainConcurrency(src connectors.Source, n int) { src.(*source).inChain
 
 // ErrMalformed exposes errRaw, the error every decoder failure wraps, to the fuzz test.
 var ErrMalformed = errRaw
+
+// FeedPolls returns how many polls (or syncrepl searches) a feed has started.
+func FeedPolls(f connectors.Feed) int64 { return f.(*feed).polls.Load() }
+
+// SetFeedPollHook runs hook at the start of each poll of a feed (before its first request).
+func SetFeedPollHook(f connectors.Feed, hook func(n int64)) { f.(*feed).pollHook = hook }
+
+// FeedMode returns the mode a feed runs in (auto resolved).
+func FeedMode(f connectors.Feed) string { return f.(*feed).mode }

@@ -33,6 +33,7 @@ type source struct {
 	conv   converter
 	dialer *dialer
 	logger *slog.Logger
+	mu     sync.Mutex // guards conn
 	conn   *goldap.Conn
 	// afterPage, when set (by tests), runs after each page of each search.
 	afterPage func(what string, page int)
@@ -74,6 +75,8 @@ func (c Config) Open(logger *slog.Logger) (connectors.Source, error) {
 
 // Close closes the connection, if one is open.
 func (s *source) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.conn == nil {
 		return nil
 	}
@@ -88,6 +91,8 @@ func (s *source) Close() error {
 // connect returns the open connection, dialling and binding again when there is none or the
 // last one dropped.
 func (s *source) connect() (*goldap.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.conn != nil && !s.conn.IsClosing() {
 		return s.conn, nil
 	}
@@ -122,19 +127,7 @@ func (s *source) Read(ctx context.Context) (*connectors.Directory, error) {
 func (s *source) read(ctx context.Context) (*connectors.Directory, error) {
 	dir := &connectors.Directory{Users: []connectors.Entry{}, Groups: []connectors.Entry{}}
 
-	ranged := s.cfg.FlavourName == FlavourActiveDirectory
-	memberAttrs := s.cfg.Groups.MemberAttributes
-	if s.cfg.Groups.Nested == NestedServer {
-		memberAttrs = nil // the members come from the in-chain searches below
-	}
-	gattrs := append([]string{s.cfg.IDAttribute}, s.cfg.Groups.MemberUIDAttributes...)
-	for _, m := range memberAttrs {
-		if ranged {
-			m += ";range=0-" + strconv.Itoa(rangeStep-1)
-		}
-		gattrs = append(gattrs, m)
-	}
-	gattrs = searchAttributes(s.cfg.Groups.Attributes, gattrs...)
+	gattrs := s.groupAttrs()
 	type pending struct {
 		entry *goldap.Entry
 		slice []string
@@ -187,20 +180,11 @@ func (s *source) read(ctx context.Context) (*connectors.Directory, error) {
 	if uerr == nil {
 		defer closer()
 	}
-	uattrs := searchAttributes(s.cfg.Users.Attributes, append([]string{s.cfg.IDAttribute}, s.cfg.Users.KeyAttributes...)...)
-	if s.cfg.Groups.Nested == NestedServer {
-		uattrs = searchAttributes(uattrs, memberOfAttribute) // the users' direct groups, for inChainMembers
-	}
+	uattrs := s.userAttrs()
 	if uerr == nil {
 		uerr = s.search(gctx, upager, "users", s.cfg.Users.BaseDN, s.cfg.Users.Scope, s.cfg.Users.Filter, uattrs, func(e *goldap.Entry) error {
-			if s.cfg.Groups.Nested == NestedServer {
-				for _, a := range e.Attributes {
-					if n, _, _, ok := parseRange(a.Name); ok && strings.EqualFold(n, memberOfAttribute) {
-						// A user in more groups than the server's MaxValRange: its groups came back
-						// in slices, and a missing slice would drop memberships.
-						return fmt.Errorf("ldap: user %q: %s came back in ranges (%s); use groups.nested client: %w", e.DN, memberOfAttribute, a.Name, ErrIncomplete)
-					}
-				}
+			if err := checkMemberOfRange(s.cfg, e); err != nil {
+				return err
 			}
 			u, err := s.conv.user(e)
 			if err != nil {
@@ -546,13 +530,18 @@ func goPager(conn *goldap.Conn) pager {
 // references from an AD domain root) are skipped; a referral result, a server limit, a timeout,
 // a dropped connection or a cancelled context is an error.
 func (s *source) search(ctx context.Context, page pager, what, base, scope, filter string, attrs []string, each func(*goldap.Entry) error) error {
+	return s.searchWith(ctx, page, what, base, scope, filter, attrs, nil, each)
+}
+
+// searchWith is search with more request controls (such as AD's show-deleted).
+func (s *source) searchWith(ctx context.Context, page pager, what, base, scope, filter string, attrs []string, controls []goldap.Control, each func(*goldap.Entry) error) error {
 	sc, err := parseScope(scope)
 	if err != nil {
 		return fmt.Errorf("ldap: search %s: %w", what, err)
 	}
 	paging := goldap.NewControlPaging(uint32(s.cfg.PageSize))
 	req := goldap.NewSearchRequest(base, sc, goldap.NeverDerefAliases, 0, 0, false, filter, attrs,
-		[]goldap.Control{paging})
+		append([]goldap.Control{paging}, controls...))
 	var entries, referrals, pages int
 	count := func(e *goldap.Entry) error {
 		entries++

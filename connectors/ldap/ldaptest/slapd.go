@@ -29,6 +29,8 @@ type SlapdOptions struct {
 	// SizeLimitTrap keeps slapd's default size limit (500) for paged searches by non-root
 	// binds, as a stock configuration does; otherwise size.prtotal is unlimited.
 	SizeLimitTrap bool
+	// NoSyncprov leaves the syncprov overlay out, as on a server that serves no syncrepl.
+	NoSyncprov bool
 	// LDIF, when set, is loaded offline with slapadd before slapd starts (fast, but the
 	// memberof overlay does not see it). Use Add for data that needs memberOf.
 	LDIF string
@@ -49,8 +51,9 @@ type Slapd struct {
 	tb   testing.TB
 }
 
-// StartSlapd starts slapd from a generated slapd.conf (back_mdb, memberof and refint overlays)
-// and stops it when the test ends. The base entries (suffix, ou=people, ou=groups, the reader
+// StartSlapd starts slapd from a generated slapd.conf (back_mdb; memberof, refint and syncprov
+// overlays, the last with a session log, so that syncrepl consumers resuming from a recent cookie
+// get deletions as a list instead of a present phase) and stops it when the test ends. The base entries (suffix, ou=people, ou=groups, the reader
 // account) are loaded.
 func StartSlapd(tb testing.TB, opts SlapdOptions) *Slapd {
 	tb.Helper()
@@ -82,6 +85,10 @@ func StartSlapd(tb testing.TB, opts SlapdOptions) *Slapd {
 		tb:          tb,
 	}
 	limit := "sizelimit size.soft=500 size.hard=500 size.prtotal=unlimited"
+	syncprov := "overlay syncprov\nsyncprov-checkpoint 100 1\nsyncprov-sessionlog 10000\n"
+	if opts.NoSyncprov {
+		syncprov = ""
+	}
 	if opts.SizeLimitTrap {
 		limit = "sizelimit 500"
 	}
@@ -93,6 +100,7 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
 moduleload refint
+moduleload syncprov
 pidfile %[1]s/slapd.pid
 argsfile %[1]s/slapd.args
 TLSCACertificateFile %[2]s
@@ -107,13 +115,14 @@ rootpw %[8]s
 directory %[1]s/data
 index objectClass eq
 index uid,memberUid eq
+index entryUUID,entryCSN eq
 overlay memberof
 memberof-refint true
 overlay refint
 refint_attributes member uniqueMember
-access to attrs=userPassword by anonymous auth by * none
+%[9]saccess to attrs=userPassword by anonymous auth by * none
 access to * by * read
-`, dir, pki.CAFile, pki.CertFile, pki.KeyFile, limit, SlapdSuffix, SlapdRootDN, SlapdRootPW)
+`, dir, pki.CAFile, pki.CertFile, pki.KeyFile, limit, SlapdSuffix, SlapdRootDN, SlapdRootPW, syncprov)
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		tb.Fatal(err)
 	}

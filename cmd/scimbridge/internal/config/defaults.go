@@ -68,6 +68,8 @@ func connectorDefaults() map[string]string {
 		"source.ldap.groups.scope":         "sub",
 		"source.ldap.groups.nested":        fmt.Sprint(ldap.NestedClient),
 		"source.ldap.kerberos.krb5_conf":   "/etc/krb5.conf",
+		"source.ldap.feed.mode":            ldap.FeedAuto,
+		"source.ldap.feed.poll_interval":   dur(ldap.DefaultPollInterval),
 	}
 }
 
