@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"golang.org/x/oauth2"
 	googleoauth "golang.org/x/oauth2/google"
 	admin "google.golang.org/api/admin/directory/v1"
+	reports "google.golang.org/api/admin/reports/v1"
 	"google.golang.org/api/impersonate"
 	"google.golang.org/api/option"
 )
@@ -23,12 +25,17 @@ var Scopes = []string{
 	admin.AdminDirectoryGroupReadonlyScope,
 }
 
+// FeedScopes are the scopes of the change feed's requests: Scopes and the Reports API's
+// admin.reports.audit.readonly (activities.list of the admin audit log). They are asked for
+// only when the feed is opened, so a source without a feed needs no more delegation.
+var FeedScopes = append(slices.Clip(Scopes), reports.AdminReportsAuditReadonlyScope)
+
 // ErrAuth marks failures to set up or obtain credentials.
 var ErrAuth = errors.New("google: authentication")
 
-// tokenSource builds the OAuth token source for the configured auth mode. base is the HTTP
-// client used for the token exchange itself (tests point it at a fake).
-func tokenSource(ctx context.Context, c Config, base *http.Client) (oauth2.TokenSource, string, error) {
+// tokenSource builds the OAuth token source for the configured auth mode and scopes. base is
+// the HTTP client used for the token exchange itself (tests point it at a fake).
+func tokenSource(ctx context.Context, c Config, base *http.Client, scopes []string) (oauth2.TokenSource, string, error) {
 	if base != nil {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, base)
 	}
@@ -39,7 +46,7 @@ func tokenSource(ctx context.Context, c Config, base *http.Client) (oauth2.Token
 		}
 		ts, err := impersonate.CredentialsTokenSource(ctx, impersonate.CredentialsConfig{
 			TargetPrincipal: c.ImpersonateServiceAccount,
-			Scopes:          Scopes,
+			Scopes:          scopes,
 			Subject:         c.Subject,
 			Delegates:       c.Delegates,
 		}, opts...)
@@ -60,7 +67,7 @@ func tokenSource(ctx context.Context, c Config, base *http.Client) (oauth2.Token
 	if json.Unmarshal([]byte(key.Reveal()), &probe) != nil || probe.Type != "service_account" {
 		return nil, "", fmt.Errorf("%w: service_account_key is not a service-account key (JSON with type service_account)", ErrAuth)
 	}
-	jwt, err := googleoauth.JWTConfigFromJSON([]byte(key.Reveal()), Scopes...)
+	jwt, err := googleoauth.JWTConfigFromJSON([]byte(key.Reveal()), scopes...)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: service_account_key of %s cannot be used", ErrAuth, probe.ClientEmail)
 	}

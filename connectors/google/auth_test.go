@@ -68,6 +68,14 @@ func TestServiceAccountKeyFileAndCheck(t *testing.T) {
 			t.Errorf("details[%s] = %q, want %q (all: %v)", k, rep.Details[k], v, rep.Details)
 		}
 	}
+	if !strings.HasPrefix(rep.Details["feed"], "available") {
+		t.Errorf("details[feed] = %q, want available", rep.Details["feed"])
+	}
+	e.fake.FailPage("/admin/reports/v1/activity/users/all/applications/admin", 1, 1, http.StatusForbidden, "forbidden")
+	if rep, err = checker.Check(context.Background()); err != nil || !strings.HasPrefix(rep.Details["feed"], "unavailable") ||
+		!strings.Contains(rep.Details["feed"], "admin.reports.audit.readonly") {
+		t.Errorf("Check with the Reports API refused: feed %q, err %v", rep.Details["feed"], err)
+	}
 }
 
 func TestUntrustedKeyFailsWithoutLeaking(t *testing.T) {
@@ -139,12 +147,17 @@ func TestImpersonatedCredentialsTokenFlow(t *testing.T) {
 	if rep.Details["auth"] != "impersonated credentials" || !strings.Contains(rep.Identity, c.ImpersonateServiceAccount) {
 		t.Errorf("check report = %+v", rep)
 	}
-	if diff := cmp.Diff([]string{c.ImpersonateServiceAccount}, e.tokens.SignJWTCalls()); diff != "" {
+	// Check reads the directory, then opens the change feed, whose token alone asks for the
+	// Reports scope as well.
+	if diff := cmp.Diff([]string{c.ImpersonateServiceAccount, c.ImpersonateServiceAccount}, e.tokens.SignJWTCalls()); diff != "" {
 		t.Errorf("signJwt calls (-want +got):\n%s", diff)
 	}
 	got := e.tokens.Assertions()
-	if len(got) != 1 {
-		t.Fatalf("assertions = %+v, want one", got)
+	if len(got) != 2 {
+		t.Fatalf("assertions = %+v, want two", got)
+	}
+	if got[1].Sub != testSubject || got[1].Scope != strings.Join(FeedScopes, " ") {
+		t.Errorf("the feed's assertion claims = %+v", got[1])
 	}
 	if got[0].Sub != testSubject || got[0].Iss != c.ImpersonateServiceAccount ||
 		got[0].Scope != strings.Join(Scopes, " ") || got[0].Aud != "https://oauth2.googleapis.com/token" {

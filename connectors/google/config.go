@@ -39,6 +39,9 @@ const (
 	DefaultMaxRetryBackoff = 32 * time.Second
 	DefaultWatchTTL        = 6 * time.Hour
 	DefaultRenewBefore     = 15 * time.Minute
+	DefaultPollInterval    = 30 * time.Second
+	DefaultFeedOverlap     = 10 * time.Minute
+	DefaultFeedRetention   = 180 * 24 * time.Hour
 	// DefaultEndpoint is the Admin SDK's base URL.
 	DefaultEndpoint = "https://admin.googleapis.com/"
 )
@@ -101,6 +104,21 @@ type Config struct {
 	Endpoint string `yaml:"endpoint"`
 	// Watch configures push notifications; off when Watch.Address is empty.
 	Watch WatchConfig `yaml:"watch"`
+	// Feed configures the change feed (Reports API polling for group and membership changes).
+	Feed FeedConfig `yaml:"feed"`
+}
+
+// FeedConfig configures the change feed: admin audit events of the Reports API, polled.
+type FeedConfig struct {
+	// PollInterval is the time between two polls of the admin audit log; default 30s.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// Overlap is how far back before the previous poll each poll looks again, so that events
+	// Google reports late (its documented lag is "a couple of minutes") are still seen; events
+	// already seen are not delivered twice. Default 10m.
+	Overlap time.Duration `yaml:"overlap"`
+	// Retention is how long Google keeps admin audit events (6 months); a cursor older than
+	// this is refused and the engine runs a full read. Default 180 days.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // WatchConfig configures Users.Watch push channels.
@@ -156,6 +174,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Watch.RenewBefore == 0 {
 		c.Watch.RenewBefore = DefaultRenewBefore
+	}
+	if c.Feed.PollInterval == 0 {
+		c.Feed.PollInterval = DefaultPollInterval
+	}
+	if c.Feed.Overlap == 0 {
+		c.Feed.Overlap = DefaultFeedOverlap
+	}
+	if c.Feed.Retention == 0 {
+		c.Feed.Retention = DefaultFeedRetention
 	}
 	return c
 }
@@ -232,6 +259,15 @@ func (c Config) Validate() error {
 		if c.Watch.RenewBefore <= 0 || c.Watch.RenewBefore >= c.Watch.TTL {
 			bad("watch.renew_before is %s; want more than 0 and less than watch.ttl %s", c.Watch.RenewBefore, c.Watch.TTL)
 		}
+	}
+	if c.Feed.PollInterval < time.Second {
+		bad("feed.poll_interval is %s; want at least 1s", c.Feed.PollInterval)
+	}
+	if c.Feed.Overlap < 0 {
+		bad("feed.overlap is %s; want 0 or more", c.Feed.Overlap)
+	}
+	if c.Feed.Retention <= c.Feed.Overlap {
+		bad("feed.retention %s must be longer than feed.overlap %s", c.Feed.Retention, c.Feed.Overlap)
 	}
 	return errors.Join(errs...)
 }

@@ -61,6 +61,12 @@ func TestValidate(t *testing.T) {
 			"watch.ttl is 1s",
 			"watch.renew_before is 1h0m0s",
 		}},
+		{name: "feed", edit: func(c *Config) {
+			c.Feed = FeedConfig{PollInterval: 5 * time.Second, Overlap: 15 * time.Minute, Retention: 24 * time.Hour}
+		}},
+		{name: "feed wrong", edit: func(c *Config) {
+			c.Feed = FeedConfig{PollInterval: time.Millisecond, Overlap: -time.Minute, Retention: -time.Hour}
+		}, want: []string{"feed.poll_interval is 1ms", "feed.overlap is -1m0s", "feed.retention -1h0m0s"}},
 		{name: "endpoint without slash", edit: func(c *Config) { c.Endpoint = "http://127.0.0.1:8080" }, want: []string{"must end with /"}},
 	}
 	for _, tc := range tests {

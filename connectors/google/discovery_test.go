@@ -48,6 +48,7 @@ type discoveryParam struct {
 	Enum     []string `json:"enum"`
 	Minimum  string   `json:"minimum"`
 	Maximum  string   `json:"maximum"`
+	Pattern  string   `json:"pattern"`
 }
 
 type discoverySchema struct {
@@ -57,14 +58,21 @@ type discoverySchema struct {
 	Items      *discoverySchema           `json:"items"`
 }
 
-// loadDiscovery reads admin-api.json from the google.golang.org/api module this build uses.
+// loadDiscovery reads the Directory API's admin-api.json from the google.golang.org/api
+// module this build uses.
 func loadDiscovery(t *testing.T) *discovery {
+	t.Helper()
+	return loadDiscoveryOf(t, "directory")
+}
+
+// loadDiscoveryOf reads admin/<api>/v1/admin-api.json (directory or reports) from the module.
+func loadDiscoveryOf(t *testing.T, api string) *discovery {
 	t.Helper()
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "google.golang.org/api").Output()
 	if err != nil {
 		t.Fatalf("go list google.golang.org/api: %v", err)
 	}
-	b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "admin", "directory", "v1", "admin-api.json"))
+	b, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "admin", api, "v1", "admin-api.json"))
 	if err != nil {
 		t.Fatalf("read discovery document: %v", err)
 	}
@@ -150,6 +158,8 @@ func checkRequest(t reporter, d *discovery, r googletest.Request) string {
 		if p.Location == "path" {
 			if pathParams[name] == "" {
 				t.Errorf("%s: path parameter %s is empty", m.ID, name)
+			} else if err := checkValue(p, pathParams[name]); err != "" {
+				t.Errorf("%s: path parameter %s=%q: %s", m.ID, name, pathParams[name], err)
 			}
 			continue
 		}
@@ -188,8 +198,8 @@ func checkRequest(t reporter, d *discovery, r googletest.Request) string {
 	} else if len(r.Body) > 0 {
 		t.Errorf("%s: sent a body to a method that takes none", m.ID)
 	}
-	if !slices.ContainsFunc(m.Scopes, func(s string) bool { return slices.Contains(Scopes, s) }) {
-		t.Errorf("%s: accepts scopes %v, none of which the connector asks for (%v)", m.ID, m.Scopes, Scopes)
+	if !slices.ContainsFunc(m.Scopes, func(s string) bool { return slices.Contains(FeedScopes, s) }) {
+		t.Errorf("%s: accepts scopes %v, none of which the connector asks for (%v)", m.ID, m.Scopes, FeedScopes)
 	}
 	return m.ID
 }
@@ -252,6 +262,9 @@ func checkValue(p discoveryParam, v string) string {
 	}
 	if len(p.Enum) > 0 && !slices.Contains(p.Enum, v) {
 		return "not one of " + strings.Join(p.Enum, ", ")
+	}
+	if p.Pattern != "" && !regexp.MustCompile("^(?:"+p.Pattern+")$").MatchString(v) {
+		return "does not match the pattern " + p.Pattern
 	}
 	return ""
 }
@@ -342,11 +355,18 @@ func TestDiscoveryCheckCatchesMistakes(t *testing.T) {
 		{"field mask", googletest.Request{Method: "GET", Path: "/admin/directory/v1/users", Query: q("fields=nextPageToken,users(id,department)")}, `"department"`},
 		{"body field", googletest.Request{Method: "POST", Path: "/admin/directory/v1/users/watch", Body: []byte(`{"id":"c","secret":"x"}`)}, `body field "secret"`},
 		{"scope", googletest.Request{Method: "GET", Path: "/admin/directory/v1/customer/my_customer/domains"}, "none of which"},
+		{"pattern", googletest.Request{Method: "GET", Path: "/admin/reports/v1/activity/users/all/applications/admin", Query: q("startTime=yesterday")}, "does not match the pattern"},
+		{"application enum", googletest.Request{Method: "GET", Path: "/admin/reports/v1/activity/users/all/applications/everything"}, "not one of"},
 	}
+	reportsDoc := loadDiscoveryOf(t, "reports")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var r recorder
-			checkRequest(&r, d, tc.req)
+			doc := d
+			if strings.HasPrefix(tc.req.Path, "/admin/reports/") {
+				doc = reportsDoc
+			}
+			checkRequest(&r, doc, tc.req)
 			if !slices.ContainsFunc(r.msgs, func(m string) bool { return strings.Contains(m, tc.want) }) {
 				t.Errorf("check reported %q, want a message containing %q", r.msgs, tc.want)
 			}

@@ -23,6 +23,31 @@
 // user_query: the mapping reports it as unresolved), and "customer:<id>" for a CUSTOMER
 // member (reported likewise). Nested groups that are not selected are expanded in place.
 //
+// Change feed (connectors.FeedSource, Feed): the Directory API has no watch for groups, so
+// group and membership changes come from the Admin SDK Reports API's admin audit log
+// (activities.list, application "admin"): GROUP_SETTINGS events (CREATE_GROUP, DELETE_GROUP,
+// CHANGE_GROUP_NAME, CHANGE_GROUP_EMAIL, ADD_GROUP_MEMBER, REMOVE_GROUP_MEMBER, ...) and
+// USER_SETTINGS events (CREATE_USER, DELETE_USER, RENAME_USER, SUSPEND_USER, ...; password,
+// 2-step verification and sign-in events are ignored), polled every feed.poll_interval (30s)
+// from feed.overlap (10m) before the previous poll, since Google shows these events "near real
+// time (a couple of minutes)" after they happen and some later; events already delivered are
+// recognised by their id and not delivered again. The cursor holds the last poll's time and the
+// ids seen within the overlap; one older than feed.retention (Google keeps admin events 6
+// months), of another customer or domain, or unreadable, fails with
+// connectors.ErrCursorExpired. Events name users and groups by email: each email is looked up
+// once (users.get or groups.get, fields=id); a deleted one is named by the id the source
+// learned for it from its reads. A change to a nested group outside the selection brings
+// the selected groups that expand it. Users also come, at once, through Users.Watch push
+// notifications: Verify hands each verified one to the watching feed. Opening the feed asks for
+// one more scope, admin.reports.audit.readonly (FeedScopes), which the domain-wide delegation
+// must grant; a source without a feed never asks for it. A quiet directory costs one request
+// per poll.
+//
+// Targeted reads (connectors.TargetedReader, ReadEntries): users.get per user and, per group,
+// groups.get and members.list (and those of the nested groups it expands), with the fields a
+// full Read asks for; members are named as a full Read names them, from what the last full
+// Read (or, after a restart, one fields-limited listing of ids) taught the source.
+//
 // An example source configuration:
 //
 //	google:
@@ -43,4 +68,7 @@
 //	    events: [add, delete, update, undelete]
 //	    ttl: 6h
 //	    renew_before: 15m
+//	  feed:
+//	    poll_interval: 30s
+//	    overlap: 10m
 package google

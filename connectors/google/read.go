@@ -119,7 +119,8 @@ func (s *source) Read(ctx context.Context) (*connectors.Directory, error) {
 		}
 	}
 
-	d, stats := s.assemble(users, groups, members)
+	d, stats, k := s.assemble(users, groups, members)
+	s.setKnowledge(k)
 	s.logger.Info("google directory read",
 		"users", len(d.Users), "groups", len(d.Groups), "omitted_users", stats.omitted,
 		"external_members", stats.external, "customer_members", stats.customer,
@@ -255,19 +256,26 @@ func (s *source) listMembers(ctx context.Context, groupID string) ([]*admin.Memb
 
 type readStats struct{ omitted, external, customer int }
 
+// scopeView says how member references are named: which users were read (true) or left out on
+// purpose (false), which groups are selected, and which nested groups Google does not know.
+type scopeView struct {
+	users      map[string]bool
+	selected   map[string]bool
+	unreadable map[string]bool
+}
+
 // assemble builds the Directory: users filtered by the suspended/archived policy, groups with
-// member references. A member user that was read is named by its id; one left out on purpose
-// (suspended/archived with "omit") is dropped; any other (external to the domain, or outside
-// the user query) is named by its email, so the mapping reports it as an unresolved member.
-func (s *source) assemble(users []*admin.User, groups []*admin.Group, ms *memberSet) (*connectors.Directory, readStats) {
+// member references (see memberRefs). It also returns what the read learned for targeted
+// reads.
+func (s *source) assemble(users []*admin.User, groups []*admin.Group, ms *memberSet) (*connectors.Directory, readStats, *knowledge) {
 	var st readStats
-	members := ms.m
 	d := &connectors.Directory{Users: []connectors.Entry{}, Groups: []connectors.Entry{}}
-	read := map[string]bool{}
-	omitted := map[string]bool{}
+	view := scopeView{users: map[string]bool{}, selected: map[string]bool{}, unreadable: ms.unreadable}
+	k := newKnowledge()
 	for _, u := range users {
-		if (u.Suspended && s.cfg.Suspended == Omit) || (u.Archived && s.cfg.Archived == Omit) {
-			omitted[u.Id] = true
+		k.learn(u.Id, append([]string{u.PrimaryEmail}, u.Aliases...)...)
+		if s.outOfScope(u) {
+			view.users[u.Id] = false
 			st.omitted++
 			continue
 		}
@@ -275,30 +283,81 @@ func (s *source) assemble(users []*admin.User, groups []*admin.Group, ms *member
 		if err != nil {
 			// A malformed user is logged and left out; the mapping never sees it.
 			s.logger.Warn("google user left out", "user_id", u.Id, "err", err)
-			omitted[u.Id] = true
+			view.users[u.Id] = false
 			continue
 		}
-		read[u.Id] = true
+		view.users[u.Id] = true
 		d.Users = append(d.Users, e)
 	}
-	selected := map[string]bool{}
 	for _, g := range groups {
-		selected[g.Id] = true
+		view.selected[g.Id] = true
+		k.learn(g.Id, append([]string{g.Email}, g.Aliases...)...)
 	}
+	for _, g := range groups {
+		refs, expanded := s.memberRefs(g.Id, ms.m, view, &st)
+		for _, n := range expanded {
+			k.expandedIn[n] = append(k.expandedIn[n], g.Id)
+			k.notSelected[n] = true
+		}
+		d.Groups = append(d.Groups, groupEntry(g, refs))
+	}
+	sort.Slice(d.Users, func(i, j int) bool { return d.Users[i].ID < d.Users[j].ID })
+	sort.Slice(d.Groups, func(i, j int) bool { return d.Groups[i].ID < d.Groups[j].ID })
+	for id := range ms.unreadable {
+		k.notSelected[id] = true
+	}
+	for _, list := range ms.m {
+		for _, m := range list {
+			if _, ok := view.users[m.Id]; m.Type == memberUser && !ok {
+				k.outside[m.Id] = true
+			}
+		}
+	}
+	k.users, k.selected, k.complete = view.users, view.selected, true
+	return d, st, k
+}
+
+// outOfScope reports whether the suspended/archived policy leaves u out.
+func (s *source) outOfScope(u *admin.User) bool {
+	return (u.Suspended && s.cfg.Suspended == Omit) || (u.Archived && s.cfg.Archived == Omit)
+}
+
+// memberRefs returns the sorted member references of group id, from the direct (or, with
+// derived nesting, every) member lists in members: a member user that was read is named by
+// its id; one left out on purpose (suspended/archived with "omit") is dropped; any other
+// (external to the domain, or outside the user query) is named by its email, so the mapping
+// reports it as an unresolved member. Selected groups are named by id; others are expanded in
+// place (their ids are returned as expanded). A CUSTOMER member is "customer:<id>".
+func (s *source) memberRefs(id string, members map[string][]*admin.Member, v scopeView, st *readStats) (refs, expanded []string) {
 	userRef := func(m *admin.Member) (string, bool) {
+		read, known := v.users[m.Id]
 		switch {
-		case read[m.Id]:
+		case known && read:
 			return m.Id, true
-		case omitted[m.Id]:
+		case known:
 			return "", false
 		}
 		st.external++
 		return cmp.Or(m.Email, m.Id), true
 	}
-	for _, g := range groups {
-		var refs []string
-		if s.cfg.NestedGroups == Derived {
-			for _, m := range members[g.Id] {
+	if s.cfg.NestedGroups == Derived {
+		for _, m := range members[id] {
+			switch m.Type {
+			case memberUser:
+				if r, ok := userRef(m); ok {
+					refs = append(refs, r)
+				}
+			case memberCustomer:
+				st.customer++
+				refs = append(refs, CustomerPrefix+m.Id)
+			}
+			// GROUP members: Google already listed their members (derived).
+		}
+	} else {
+		visited := map[string]bool{id: true}
+		var walk func(gid string)
+		walk = func(gid string) {
+			for _, m := range members[gid] {
 				switch m.Type {
 				case memberUser:
 					if r, ok := userRef(m); ok {
@@ -307,45 +366,26 @@ func (s *source) assemble(users []*admin.User, groups []*admin.Group, ms *member
 				case memberCustomer:
 					st.customer++
 					refs = append(refs, CustomerPrefix+m.Id)
-				}
-				// GROUP members: Google already listed their members (derived).
-			}
-		} else {
-			visited := map[string]bool{g.Id: true}
-			var walk func(id string)
-			walk = func(id string) {
-				for _, m := range members[id] {
-					switch m.Type {
-					case memberUser:
-						if r, ok := userRef(m); ok {
-							refs = append(refs, r)
-						}
-					case memberCustomer:
-						st.customer++
-						refs = append(refs, CustomerPrefix+m.Id)
-					case memberGroup:
-						switch {
-						case m.Id == g.Id: // a cycle back to the group itself
-						case selected[m.Id]:
-							refs = append(refs, m.Id) // the mapping flattens selected groups
-						case ms.unreadable[m.Id]:
-							st.external++
-							refs = append(refs, cmp.Or(m.Email, m.Id))
-						case !visited[m.Id]:
-							visited[m.Id] = true
-							walk(m.Id)
-						}
+				case memberGroup:
+					switch {
+					case m.Id == id: // a cycle back to the group itself
+					case v.selected[m.Id]:
+						refs = append(refs, m.Id) // the mapping flattens selected groups
+					case v.unreadable[m.Id]:
+						st.external++
+						refs = append(refs, cmp.Or(m.Email, m.Id))
+					case !visited[m.Id]:
+						visited[m.Id] = true
+						expanded = append(expanded, m.Id)
+						walk(m.Id)
 					}
 				}
 			}
-			walk(g.Id)
 		}
-		sort.Strings(refs)
-		d.Groups = append(d.Groups, groupEntry(g, slices.Compact(refs)))
+		walk(id)
 	}
-	sort.Slice(d.Users, func(i, j int) bool { return d.Users[i].ID < d.Users[j].ID })
-	sort.Slice(d.Groups, func(i, j int) bool { return d.Groups[i].ID < d.Groups[j].ID })
-	return d, st
+	sort.Strings(refs)
+	return slices.Compact(refs), expanded
 }
 
 // isNotFound reports whether err is Google's 404.

@@ -36,12 +36,22 @@ type source struct {
 	wg       sync.WaitGroup
 	now      func() time.Time
 	after    func(time.Duration) <-chan time.Time
+
+	// base is the HTTP client of token exchanges (tests), for the feed's own token source.
+	base *http.Client
+	// know is what the last full read and the targeted reads since taught (targeted.go).
+	knowMu sync.Mutex
+	know   *knowledge
+	// feed is the change feed watching now, if any; Verify hands it pushed user changes.
+	feedMu sync.Mutex
+	feed   *feed
 }
 
 var (
-	_ connectors.Source  = (*source)(nil)
-	_ connectors.Checker = (*source)(nil)
-	_ Watcher            = (*source)(nil)
+	_ connectors.Source     = (*source)(nil)
+	_ connectors.Checker    = (*source)(nil)
+	_ Watcher               = (*source)(nil)
+	_ connectors.FeedSource = (*source)(nil)
 )
 
 // Open validates the config and builds a source. No request is sent until Read, Check or
@@ -62,7 +72,7 @@ func (c Config) open(logger *slog.Logger, base *http.Client) (*source, error) {
 	}
 	logger = logger.With("source", "google")
 	life, cancel := context.WithCancel(context.Background())
-	ts, identity, err := tokenSource(life, c, base)
+	ts, identity, err := tokenSource(life, c, base, Scopes)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -84,6 +94,7 @@ func (c Config) open(logger *slog.Logger, base *http.Client) (*source, error) {
 		channels: map[string]*channel{},
 		now:      time.Now,
 		after:    time.After,
+		base:     base,
 	}, nil
 }
 
@@ -95,7 +106,8 @@ func (s *source) scope() (param, value string) {
 	return "customer", s.cfg.Customer
 }
 
-// Check reads the whole directory once and reports the impersonated admin and the counts.
+// Check reads the whole directory once and reports the impersonated admin and the counts, and
+// whether the change feed can read the admin audit log (detail "feed").
 func (s *source) Check(ctx context.Context) (connectors.CheckReport, error) {
 	before := s.tr.requests.Load()
 	d, err := s.Read(ctx)
@@ -105,6 +117,13 @@ func (s *source) Check(ctx context.Context) (connectors.CheckReport, error) {
 	members := 0
 	for _, g := range d.Groups {
 		members += len(g.Members)
+	}
+	requests := s.tr.requests.Load() - before
+	feed := "available: the admin audit log (Reports API) is readable"
+	if f, err := s.Feed(ctx); err != nil {
+		feed = "unavailable: " + err.Error()
+	} else {
+		_ = f.Close()
 	}
 	param, value := s.scope()
 	auth := "service-account key"
@@ -119,7 +138,8 @@ func (s *source) Check(ctx context.Context) (connectors.CheckReport, error) {
 			"users":       strconv.Itoa(len(d.Users)),
 			"groups":      strconv.Itoa(len(d.Groups)),
 			"memberships": strconv.Itoa(members),
-			"requests":    strconv.FormatInt(s.tr.requests.Load()-before, 10),
+			"requests":    strconv.FormatInt(requests, 10),
+			"feed":        feed,
 			"scopes":      strings.Join(Scopes, " "),
 		},
 	}, nil

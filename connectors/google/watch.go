@@ -29,7 +29,8 @@ type Watcher interface {
 	Watch(ctx context.Context) error
 	// Verify checks one webhook callback (its headers and body) and returns what it announces.
 	// The errors wrap ErrUnknownChannel, ErrBadToken or ErrBadNotification; answer them 403 or
-	// 400 and do nothing. A "sync" notification only confirms a new channel.
+	// 400 and do nothing. A "sync" notification only confirms a new channel. A verified user
+	// notification is also handed to the change feed watching (see Feed), if any.
 	Verify(header http.Header, body []byte) (Notification, error)
 	// ReadUser reads one user (by id or email) for a targeted sync. It returns ErrUserNotFound
 	// for a deleted user, ErrUserOutOfScope for one the config leaves out (suspended or
@@ -231,6 +232,7 @@ func (s *source) Verify(header http.Header, body []byte) (Notification, error) {
 		return Notification{}, fmt.Errorf("%w: channel %s: state %s: body does not name a user", ErrBadNotification, id, n.State)
 	}
 	n.UserID, n.PrimaryEmail = u.ID, u.PrimaryEmail
+	s.pushToFeed(n)
 	return n, nil
 }
 

@@ -1,8 +1,16 @@
 // Package googletest is an httptest fake of the parts of the Google Admin SDK Directory API
-// that scimbridge uses: users (list, get, watch), groups (list), members (list, with
+// that scimbridge uses: users (list, get, watch), groups (list, get), members (list, with
 // includeDerivedMembership), channels (stop), with Google's paging, partial responses
 // (fields), page-by-page error injection, latency, and a record of every request. It also
 // fakes the OAuth token endpoint and the IAM Credentials signJwt call (see TokenServer).
+//
+// It also serves the Reports API's activities.list for application "admin": every change made
+// through its admin methods (CreateUser, RenameUser, DeleteUser, CreateGroup, RenameGroup,
+// AddMember, RemoveMember, ...) records the admin audit event Google documents (CREATE_GROUP,
+// ADD_GROUP_MEMBER with GROUP_EMAIL and USER_EMAIL, RENAME_USER, ...), visible only after the
+// reporting lag (SetReportLag; DelayNextEvents makes events arrive late). The Add* and
+// SetMembers methods load data without events, as history before the log. With DeliverPushes,
+// the user methods also POST Users.Watch notifications to the open channels.
 //
 // Point the real client at it:
 //
@@ -58,6 +66,15 @@ type Server struct {
 	// bearer, when set, is the only Authorization accepted.
 	bearer string
 	now    func() time.Time
+
+	// The admin audit log (reports.go).
+	events    []reportEvent
+	lag       time.Duration
+	delays    []time.Duration
+	retention time.Duration
+	qualifier int64
+	etags     int64
+	pusher    *pusher
 }
 
 type failure struct {
@@ -68,11 +85,13 @@ type failure struct {
 // New starts a fake with no data. Close it when done.
 func New() *Server {
 	s := &Server{
-		members:  map[string][]*admin.Member{},
-		channels: map[string]*admin.Channel{},
-		failures: map[string][]*failure{},
-		maxTTL:   6 * time.Hour,
-		now:      time.Now,
+		members:   map[string][]*admin.Member{},
+		channels:  map[string]*admin.Channel{},
+		failures:  map[string][]*failure{},
+		maxTTL:    6 * time.Hour,
+		now:       time.Now,
+		lag:       DefaultReportLag,
+		retention: DefaultReportRetention,
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
@@ -186,6 +205,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	const base = "/admin/directory/v1/"
 	p := r.URL.EscapedPath()
+	if userKey, app, ok := reportsRoute(p); ok && r.Method == http.MethodGet {
+		s.listActivities(w, r, userKey, app)
+		return
+	}
 	switch {
 	case r.Method == http.MethodGet && p == base+"users":
 		s.listUsers(w, r)
@@ -196,6 +219,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.getUser(w, r, key)
 	case r.Method == http.MethodGet && p == base+"groups":
 		s.listGroups(w, r)
+	case r.Method == http.MethodGet && strings.HasPrefix(p, base+"groups/") && !strings.Contains(p[len(base+"groups/"):], "/"):
+		key, _ := url.PathUnescape(p[len(base+"groups/"):])
+		s.getGroup(w, r, key)
 	case r.Method == http.MethodGet && strings.HasPrefix(p, base+"groups/") && strings.HasSuffix(p, "/members"):
 		key, _ := url.PathUnescape(strings.TrimSuffix(p[len(base+"groups/"):], "/members"))
 		s.listMembers(w, r, key)

@@ -14,7 +14,8 @@ import (
 )
 
 // userMatches applies the supported subset of the Users.List query language: space-separated
-// isSuspended=, isArchived=, orgUnitPath='...' (that unit and below) and email:prefix*.
+// isSuspended=, isArchived=, orgUnitPath='...' (that unit and below), email:prefix* and
+// email='address' (exact, primary or alias).
 func userMatches(u *admin.User, query string) (bool, error) {
 	for _, term := range strings.Fields(query) {
 		switch {
@@ -33,6 +34,11 @@ func userMatches(u *admin.User, query string) (bool, error) {
 			}
 		case strings.HasPrefix(term, "email:") && strings.HasSuffix(term, "*"):
 			if !strings.HasPrefix(u.PrimaryEmail, strings.TrimSuffix(strings.TrimPrefix(term, "email:"), "*")) {
+				return false, nil
+			}
+		case strings.HasPrefix(term, "email="):
+			addr := strings.Trim(strings.TrimPrefix(term, "email="), "'")
+			if !strings.EqualFold(u.PrimaryEmail, addr) && !slices.ContainsFunc(u.Aliases, func(a string) bool { return strings.EqualFold(a, addr) }) {
 				return false, nil
 			}
 		default:
@@ -92,7 +98,8 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if ok && inDomain(u.PrimaryEmail, domain) {
-			match = append(match, u)
+			c := *u // a copy: the admin methods may change u while it is encoded
+			match = append(match, &c)
 		}
 	}
 	s.mu.Unlock()
@@ -122,7 +129,8 @@ func (s *Server) findUser(key string) *admin.User {
 	defer s.mu.Unlock()
 	for _, u := range s.users {
 		if u.Id == key || strings.EqualFold(u.PrimaryEmail, key) || slices.ContainsFunc(u.Aliases, func(a string) bool { return strings.EqualFold(a, key) }) {
-			return u
+			c := *u
+			return &c
 		}
 	}
 	return nil
@@ -160,7 +168,8 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
 	var match []*admin.Group
 	for _, g := range s.groups {
 		if strings.HasPrefix(g.Email, prefix) && inDomain(g.Email, domain) {
-			match = append(match, g)
+			c := *g
+			match = append(match, &c)
 		}
 	}
 	s.mu.Unlock()
@@ -169,6 +178,24 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, r, &admin.Groups{Kind: "admin#directory#groups", NextPageToken: next, Groups: append([]*admin.Group{}, items...)})
+}
+
+// getGroup serves groups.get by id, email or alias.
+func (s *Server) getGroup(w http.ResponseWriter, r *http.Request, key string) {
+	s.mu.Lock()
+	var found *admin.Group
+	for _, g := range s.groups {
+		if g.Id == key || strings.EqualFold(g.Email, key) || slices.ContainsFunc(g.Aliases, func(a string) bool { return strings.EqualFold(a, key) }) {
+			c := *g
+			found = &c
+		}
+	}
+	s.mu.Unlock()
+	if found == nil {
+		writeError(w, http.StatusNotFound, "notFound", "Resource Not Found: groupKey")
+		return
+	}
+	writeJSON(w, r, found)
 }
 
 func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, key string) {
@@ -202,7 +229,11 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, key string)
 		}
 		walk(direct)
 	} else {
-		list = direct
+		list = slices.Clone(direct)
+	}
+	for i, m := range list {
+		c := *m
+		list[i] = &c
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -276,6 +307,12 @@ func (s *Server) Notify(channelID, state string, u *admin.User, msg int64) (http
 	if !ok {
 		return nil, nil, fmt.Errorf("googletest: no channel %q", channelID)
 	}
+	h, b := notification(c, state, u, msg)
+	return h, b, nil
+}
+
+// notification builds the headers and body of a callback on channel c.
+func notification(c *admin.Channel, state string, u *admin.User, msg int64) (http.Header, []byte) {
 	h := http.Header{}
 	h.Set("X-Goog-Channel-ID", c.Id)
 	h.Set("X-Goog-Channel-Token", c.Token)
@@ -285,8 +322,8 @@ func (s *Server) Notify(channelID, state string, u *admin.User, msg int64) (http
 	h.Set("X-Goog-Resource-State", state)
 	h.Set("X-Goog-Message-Number", strconv.FormatInt(msg, 10))
 	if state == "sync" || u == nil {
-		return h, nil, nil
+		return h, nil
 	}
-	b, err := json.Marshal(map[string]string{"kind": "admin#directory#user", "id": u.Id, "etag": `"e"`, "primaryEmail": u.PrimaryEmail})
-	return h, b, err
+	b, _ := json.Marshal(map[string]string{"kind": "admin#directory#user", "id": u.Id, "etag": `"e"`, "primaryEmail": u.PrimaryEmail})
+	return h, b
 }
