@@ -7,6 +7,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/service"
 	"github.com/scimbridge/scimbridge/connectors"
+	"github.com/scimbridge/scimbridge/connectors/ldap"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
 )
 
@@ -21,6 +22,10 @@ func (rt *app) feedRunner(ctrl *reconcile.Controller, metrics *service.Metrics) 
 		return nil, nil
 	case !*fc.Enabled:
 		rt.log.Info("the change feed is off (service.feed.enabled: false)", "source", rt.cfg.Source.Type)
+		return nil, nil
+	}
+	if l := rt.cfg.Source.LDAP; rt.cfg.Source.Type == "ldap" && l != nil && (l.LDIFFile != "" || l.Feed.Mode == ldap.FeedOff) {
+		rt.log.Info("the change feed is off: an LDIF export has none, or source.ldap.feed.mode is off", "source", rt.cfg.Source.Type)
 		return nil, nil
 	}
 	if !rt.dirSource.CanTarget() {
