@@ -36,10 +36,11 @@ type TargetView struct {
 	Members map[string]map[string]bool // group externalId -> member externalIds
 }
 
-// Arrived reports whether the target shows the change.
-func (c *FreshChange) Arrived(d *Directory, v TargetView) bool {
-	uid := d.users[c.User].id
-	in := func(g int) bool { return v.Members[d.groups[g].id][uid] }
+// Arrived reports whether the target shows the change; ext maps a generated id to the
+// externalId the source gives the entry.
+func (c *FreshChange) Arrived(d *Directory, v TargetView, ext func(id string) string) bool {
+	uid := ext(d.users[c.User].id)
+	in := func(g int) bool { return v.Members[ext(d.groups[g].id)][uid] }
 	switch c.Kind {
 	case KindJoiner:
 		return v.Users[uid] == c.UserName && in(c.Group)

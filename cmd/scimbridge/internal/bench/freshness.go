@@ -39,6 +39,9 @@ type FreshnessOptions struct {
 	Latency time.Duration
 	// BatchWindow is serve's service.feed.batch_window; 0 keeps the default (2s).
 	BatchWindow time.Duration
+	// Driver, when set, is the source to measure instead of the one Source names (the test
+	// harnesses pass LDAP, Active Directory and Google drivers).
+	Driver FreshSource
 	Binary      string
 	Dir         string
 	Log         *slog.Logger
@@ -100,19 +103,24 @@ func latencyStats(ds []time.Duration) LatencyStats {
 	return LatencyStats{N: len(s), P50: at(0.5), P95: at(0.95), Max: s[len(s)-1].Seconds()}
 }
 
-// freshSource is a source the freshness bench can drive.
-type freshSource interface {
-	// setup loads the generated directory into the source and returns the config's source
+// FreshSource is a source the freshness bench drives.
+type FreshSource interface {
+	// Setup loads the generated directory into the source and returns the config's source
 	// section (YAML, indented under "source:").
-	setup(ctx context.Context, d *Directory, dir string) (string, error)
-	// apply makes the change c (already made to d) in the source.
-	apply(ctx context.Context, d *Directory, c *FreshChange) error
-	close() error
+	Setup(ctx context.Context, d *Directory, dir string) (string, error)
+	// Apply makes the change c (already made to d) in the source.
+	Apply(ctx context.Context, d *Directory, c *FreshChange) error
+	// ExternalID maps a generated id (u-0000042, g-00003) to the externalId the source gives
+	// the entry (its entryUUID, objectGUID, Google id).
+	ExternalID(id string) string
+	Close() error
 }
 
-// freshSources are the sources the bench knows, by name.
-var freshSources = map[string]func(o FreshnessOptions) freshSource{
-	"file": func(FreshnessOptions) freshSource { return &fileFresh{} },
+// freshSources are the sources the command knows, by name. The LDAP, Active Directory and
+// Google variants need servers that test fixtures start; they are harnesses in the package's
+// tests (fresh_harness_test.go), passed in FreshnessOptions.Driver.
+var freshSources = map[string]func(o FreshnessOptions) FreshSource{
+	"file": func(FreshnessOptions) FreshSource { return &fileFresh{} },
 }
 
 // FreshnessSources lists the sources the freshness bench can measure.
@@ -128,12 +136,15 @@ func FreshnessSources() []string {
 // fileFresh drives the YAML file source: each change rewrites the file as an editor does.
 type fileFresh struct{ path string }
 
-func (f *fileFresh) setup(_ context.Context, d *Directory, dir string) (string, error) {
+func (f *fileFresh) Setup(_ context.Context, d *Directory, dir string) (string, error) {
 	f.path = filepath.Join(dir, "directory.yaml")
 	return fmt.Sprintf("  type: file\n  file: {path: %s}\n", f.path), f.write(d)
 }
 
-func (f *fileFresh) apply(_ context.Context, d *Directory, _ *FreshChange) error { return f.write(d) }
+func (f *fileFresh) Apply(_ context.Context, d *Directory, _ *FreshChange) error { return f.write(d) }
+
+// ExternalID is the file's id itself.
+func (f *fileFresh) ExternalID(id string) string { return id }
 
 func (f *fileFresh) write(d *Directory) error {
 	tmp := f.path + ".tmp"
@@ -143,7 +154,7 @@ func (f *fileFresh) write(d *Directory) error {
 	return os.Rename(tmp, f.path)
 }
 
-func (f *fileFresh) close() error { return nil }
+func (f *fileFresh) Close() error { return nil }
 
 // RunFreshness runs serve against a source with a change feed, makes random changes to the
 // source, and measures how long each takes to show in the embedded Identity Center.
@@ -152,9 +163,13 @@ func RunFreshness(ctx context.Context, o FreshnessOptions) (*FreshnessReport, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	mk, ok := freshSources[o.Source]
-	if !ok {
-		return nil, fmt.Errorf("bench freshness: unknown source %q (known: %s)", o.Source, strings.Join(FreshnessSources(), ", "))
+	src := o.Driver
+	if src == nil {
+		mk, ok := freshSources[o.Source]
+		if !ok {
+			return nil, fmt.Errorf("bench freshness: unknown source %q (known: %s)", o.Source, strings.Join(FreshnessSources(), ", "))
+		}
+		src = mk(o)
 	}
 	if o.Changes <= 0 || o.Spread < 0 || o.Quiet < 0 {
 		return nil, errors.New("bench freshness: changes must be positive, spread and quiet not negative")
@@ -192,10 +207,9 @@ func RunFreshness(ctx context.Context, o FreshnessOptions) (*FreshnessReport, er
 	defer hs.Close()
 	base := "http://" + ln.Addr().String()
 
-	src := mk(o)
-	defer src.close()
+	defer src.Close()
 	d := Generate(o.Spec)
-	srcYAML, err := src.setup(ctx, d, dir)
+	srcYAML, err := src.Setup(ctx, d, dir)
 	if err != nil {
 		return nil, fmt.Errorf("bench freshness: set up the %s source: %w", o.Source, err)
 	}
@@ -315,7 +329,7 @@ service:
 
 // makeChanges makes the changes spread over o.Spread, and polls the target until each shows
 // (or o.Timeout after the last). It returns each change, when it was made and when it showed.
-func makeChanges(ctx context.Context, o FreshnessOptions, d *Directory, src freshSource, emu *emulator.Emulator, log *slog.Logger) ([]*FreshChange, []time.Time, []time.Time, error) {
+func makeChanges(ctx context.Context, o FreshnessOptions, d *Directory, src FreshSource, emu *emulator.Emulator, log *slog.Logger) ([]*FreshChange, []time.Time, []time.Time, error) {
 	n := o.Changes
 	changes := make([]*FreshChange, 0, n)
 	at := make([]time.Time, 0, n)
@@ -344,7 +358,7 @@ func makeChanges(ctx context.Context, o FreshnessOptions, d *Directory, src fres
 		}
 		now := time.Now()
 		for i, c := range changes {
-			if seen[i].IsZero() && c.Arrived(d, v) {
+			if seen[i].IsZero() && c.Arrived(d, v, src.ExternalID) {
 				seen[i] = now
 				delete(busy, c.User)
 			}
@@ -357,7 +371,7 @@ func makeChanges(ctx context.Context, o FreshnessOptions, d *Directory, src fres
 		if len(changes) < n && !time.Now().Before(next) {
 			kind := FreshKinds[d.rng.IntN(len(FreshKinds))]
 			c := d.FreshChange(kind, len(changes), busy)
-			if err := src.apply(ctx, d, c); err != nil {
+			if err := src.Apply(ctx, d, c); err != nil {
 				return nil, nil, nil, fmt.Errorf("change %d (%s): %w", len(changes), c.Desc, err)
 			}
 			busy[c.User] = true
