@@ -73,7 +73,9 @@ func (f *ldapFresh) userDN(d *Directory, i int) string {
 	return "CN=" + d.users[i].id + "," + f.people
 }
 
-func (f *ldapFresh) groupDN(d *Directory, g int) string { return "CN=" + d.groups[g].name + "," + f.groups }
+func (f *ldapFresh) groupDN(d *Directory, g int) string {
+	return "CN=" + d.groups[g].name + "," + f.groups
+}
 
 func (f *ldapFresh) userEntry(d *Directory, i int) *goldap.AddRequest {
 	u := d.users[i]

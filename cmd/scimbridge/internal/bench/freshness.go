@@ -42,9 +42,9 @@ type FreshnessOptions struct {
 	// Driver, when set, is the source to measure instead of the one Source names (the test
 	// harnesses pass LDAP, Active Directory and Google drivers).
 	Driver FreshSource
-	Binary      string
-	Dir         string
-	Log         *slog.Logger
+	Binary string
+	Dir    string
+	Log    *slog.Logger
 }
 
 // FreshnessReport is what the freshness bench measured.
