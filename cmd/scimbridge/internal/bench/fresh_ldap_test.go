@@ -22,28 +22,37 @@ type ldapFresh struct {
 	ad                  bool
 	yaml                string // the source section
 
-	conn *goldap.Conn
-	mu   sync.Mutex
-	ext  map[string]string // generated id -> externalId
+	proxy *ldaptest.Proxy // counts serve's requests
+	conn  *goldap.Conn
+	mu    sync.Mutex
+	ext   map[string]string // generated id -> externalId
 }
 
-// newSlapdFresh starts a slapd with the syncprov overlay (syncrepl refreshAndPersist).
+// newSlapdFresh starts a slapd with the syncprov overlay (syncrepl refreshAndPersist); serve
+// reaches it in plain LDAP through a proxy that counts its requests.
 func newSlapdFresh(t *testing.T) *ldapFresh {
 	s := ldaptest.StartSlapd(t, ldaptest.SlapdOptions{})
+	proxy := ldaptest.StartProxy(t, strings.TrimPrefix(s.URL, "ldap://"))
 	people, groups := "ou=people,"+ldaptest.SlapdSuffix, "ou=groups,"+ldaptest.SlapdSuffix
-	return &ldapFresh{url: s.URL, bindDN: ldaptest.SlapdRootDN, bindPW: ldaptest.SlapdRootPW, people: people, groups: groups,
+	return &ldapFresh{url: s.URL, bindDN: ldaptest.SlapdRootDN, bindPW: ldaptest.SlapdRootPW, people: people, groups: groups, proxy: proxy,
 		yaml: fmt.Sprintf(`  type: ldap
   ldap:
     flavour: openldap
     url: %s
-    start_tls: true
-    tls: {ca_file: %s}
     bind_dn: %s
     bind_password: %s
     users: {base_dn: "%s"}
     groups: {base_dn: "%s"}
     feed: {mode: syncrepl}
-`, s.URL, s.PKI.CAFile, ldaptest.SlapdReaderDN, ldaptest.SlapdReaderPW, people, groups)}
+`, proxy.URL, ldaptest.SlapdReaderDN, ldaptest.SlapdReaderPW, people, groups)}
+}
+
+// SourceRequests counts the LDAP requests serve sent through the proxy (the AD driver has none).
+func (f *ldapFresh) SourceRequests() int64 {
+	if f.proxy == nil {
+		return -1
+	}
+	return f.proxy.Requests()
 }
 
 // newSambaFresh uses the Samba AD DC fixture (fixed ports 389/636/88: never run it beside the

@@ -71,6 +71,11 @@ type FreshnessReport struct {
 	TargetedSourceReads  int64   `json:"targetedSourceReads"`
 	TargetRequestsPerChg float64 `json:"targetRequestsPerChange"`
 	SourceReadsPerChange float64 `json:"sourceReadsPerChange"`
+	// SourceRequests are the protocol requests serve made of the source during the changes and
+	// the quiet period, where the driver counts them (-1 where it does not).
+	SourceRequests          int64   `json:"sourceRequests"`
+	SourceRequestsPerChange float64 `json:"sourceRequestsPerChange"`
+	QuietSourceRequests     int64   `json:"quietSourceRequests"`
 	// The quiet period: its length, the target's requests and serve's runs and source reads.
 	QuietSeconds        float64 `json:"quietSeconds"`
 	QuietTargetRequests int64   `json:"quietTargetRequests"`
@@ -114,6 +119,12 @@ type FreshSource interface {
 	// the entry (its entryUUID, objectGUID, Google id).
 	ExternalID(id string) string
 	Close() error
+}
+
+// SourceRequestCounter is implemented by drivers that count the requests serve makes of the
+// source (the LDAP harnesses put a counting proxy in front of the server).
+type SourceRequestCounter interface {
+	SourceRequests() int64
 }
 
 // freshSources are the sources the command knows, by name. The LDAP, Active Directory and
@@ -257,7 +268,16 @@ service:
 	}
 	log.Info("serve is watching the source; making changes", "changes", o.Changes, "spread", o.Spread.String())
 
+	counter, counts := src.(SourceRequestCounter)
+	counts = counts && counter.SourceRequests() >= 0
+	srcRequests := func() int64 {
+		if !counts {
+			return -1
+		}
+		return counter.SourceRequests()
+	}
 	emu.ResetStats()
+	srcBefore := srcRequests()
 	before, err := sv.scrape()
 	if err != nil {
 		return nil, err
@@ -291,6 +311,12 @@ service:
 		return nil, err
 	}
 	tc := targetCounts(emu.Stats())
+	srcAfter := srcRequests()
+	rep.SourceRequests, rep.QuietSourceRequests = -1, -1
+	if counts {
+		rep.SourceRequests = srcAfter - srcBefore
+		rep.SourceRequestsPerChange = float64(rep.SourceRequests) / float64(len(changes))
+	}
 	rep.TargetRequests, rep.TargetWrites = tc.Reads+tc.Writes, tc.Writes
 	rep.LowerBound = int64(after.lowerBound - before.lowerBound)
 	rep.Runs = int64(after.runs - before.runs)
@@ -311,6 +337,9 @@ service:
 		return nil, err
 	}
 	tc = targetCounts(emu.Stats())
+	if counts {
+		rep.QuietSourceRequests = srcRequests() - srcAfter
+	}
 	rep.QuietSeconds = o.Quiet.Seconds()
 	rep.QuietTargetRequests = tc.Reads + tc.Writes
 	rep.QuietRuns = int64(quiet.runs - after.runs)
@@ -608,7 +637,14 @@ func (r *FreshnessReport) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "during the changes: %d runs; target %d requests (%d writes, lower bound %d), %.2f per change; source reads %d full, %d targeted, %.2f per change\n",
 		r.Runs, r.TargetRequests, r.TargetWrites, r.LowerBound, r.TargetRequestsPerChg, r.FullSourceReads, r.TargetedSourceReads, r.SourceReadsPerChange)
-	fmt.Fprintf(w, "quiet %.0fs: %d target requests, %d runs, %d source reads\n", r.QuietSeconds, r.QuietTargetRequests, r.QuietRuns, r.QuietSourceReads)
+	if r.SourceRequests >= 0 {
+		fmt.Fprintf(w, "source requests (protocol level) during the changes: %d, %.2f per change\n", r.SourceRequests, r.SourceRequestsPerChange)
+	}
+	fmt.Fprintf(w, "quiet %.0fs: %d target requests, %d runs, %d source reads", r.QuietSeconds, r.QuietTargetRequests, r.QuietRuns, r.QuietSourceReads)
+	if r.QuietSourceRequests >= 0 {
+		fmt.Fprintf(w, ", %d source requests", r.QuietSourceRequests)
+	}
+	fmt.Fprintln(w)
 	if r.FinalPlan == 0 && len(r.FinalChanges) == 0 {
 		fmt.Fprintln(w, "after the bench a full read plans nothing")
 	} else {
