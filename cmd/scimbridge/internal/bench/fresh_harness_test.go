@@ -7,12 +7,15 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/scimbridge/scimbridge/connectors/google/googletest"
 )
 
 // TestFreshnessHarness runs the freshness bench against a server the test fixtures start:
 //
 //	SCIMBRIDGE_FRESHNESS=slapd  go test -run TestFreshnessHarness -timeout 40m -v ./cmd/scimbridge/internal/bench/
 //	SCIMBRIDGE_FRESHNESS=ad     ...   (the Samba AD DC on ports 389/636/88: never beside the LDAP connector's tests)
+//	SCIMBRIDGE_FRESHNESS=google ...   (the Google fake; _GOOGLE_LAG sets its reporting lag, default 2m)
 //
 // SCIMBRIDGE_FRESHNESS_CHANGES (100), _SPREAD (3m), _QUIET (10m), _USERS (1000) and
 // _WINDOW (serve's default, 2s) change the run. `scimbridge bench freshness` measures the file
@@ -20,7 +23,7 @@ import (
 func TestFreshnessHarness(t *testing.T) {
 	which := os.Getenv("SCIMBRIDGE_FRESHNESS")
 	if which == "" {
-		t.Skip("set SCIMBRIDGE_FRESHNESS=slapd or ad to run the freshness bench against that server")
+		t.Skip("set SCIMBRIDGE_FRESHNESS=slapd, ad or google to run the freshness bench against that server")
 	}
 	o := FreshnessOptions{
 		Source:      which,
@@ -42,8 +45,10 @@ func TestFreshnessHarness(t *testing.T) {
 		o.Driver = newSlapdFresh(t)
 	case "ad":
 		o.Driver = newSambaFresh(t)
+	case "google":
+		o.Driver = newGoogleFresh(t, envDur(t, "SCIMBRIDGE_FRESHNESS_GOOGLE_LAG", googletest.DefaultReportLag))
 	default:
-		t.Fatalf("SCIMBRIDGE_FRESHNESS=%q: want slapd or ad (the file source: scimbridge bench freshness)", which)
+		t.Fatalf("SCIMBRIDGE_FRESHNESS=%q: want slapd, ad or google (the file source: scimbridge bench freshness)", which)
 	}
 	o.Binary = buildBinary(t)
 	rep, err := RunFreshness(context.Background(), o)

@@ -108,7 +108,7 @@ func (f *ldapFresh) userEntry(d *Directory, i int) *goldap.AddRequest {
 	return r
 }
 
-func (f *ldapFresh) Setup(ctx context.Context, d *Directory, _ string) (string, error) {
+func (f *ldapFresh) Setup(ctx context.Context, d *Directory, _, _ string) (string, error) {
 	conn, err := goldap.DialURL(f.url)
 	if err != nil {
 		return "", err

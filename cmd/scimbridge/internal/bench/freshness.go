@@ -111,8 +111,9 @@ func latencyStats(ds []time.Duration) LatencyStats {
 // FreshSource is a source the freshness bench drives.
 type FreshSource interface {
 	// Setup loads the generated directory into the source and returns the config's source
-	// section (YAML, indented under "source:").
-	Setup(ctx context.Context, d *Directory, dir string) (string, error)
+	// section (YAML, indented under "source:"). serveAddr is where serve will listen (for a
+	// source that pushes to its webhooks).
+	Setup(ctx context.Context, d *Directory, dir, serveAddr string) (string, error)
 	// Apply makes the change c (already made to d) in the source.
 	Apply(ctx context.Context, d *Directory, c *FreshChange) error
 	// ExternalID maps a generated id (u-0000042, g-00003) to the externalId the source gives
@@ -147,7 +148,7 @@ func FreshnessSources() []string {
 // fileFresh drives the YAML file source: each change rewrites the file as an editor does.
 type fileFresh struct{ path string }
 
-func (f *fileFresh) Setup(_ context.Context, d *Directory, dir string) (string, error) {
+func (f *fileFresh) Setup(_ context.Context, d *Directory, dir, _ string) (string, error) {
 	f.path = filepath.Join(dir, "directory.yaml")
 	return fmt.Sprintf("  type: file\n  file: {path: %s}\n", f.path), f.write(d)
 }
@@ -220,13 +221,13 @@ func RunFreshness(ctx context.Context, o FreshnessOptions) (*FreshnessReport, er
 
 	defer src.Close()
 	d := Generate(o.Spec)
-	srcYAML, err := src.Setup(ctx, d, dir)
-	if err != nil {
-		return nil, fmt.Errorf("bench freshness: set up the %s source: %w", o.Source, err)
-	}
 	listen, err := freePort()
 	if err != nil {
 		return nil, err
+	}
+	srcYAML, err := src.Setup(ctx, d, dir, listen)
+	if err != nil {
+		return nil, fmt.Errorf("bench freshness: set up the %s source: %w", o.Source, err)
 	}
 	window := ""
 	if o.BatchWindow > 0 {

@@ -273,7 +273,13 @@ func (s *Server) handleGoogle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sel := reconcile.Selection{Users: []string{n.UserID}}
-	s.cfg.Controller.Request(s.now(), reconcile.Request{Trigger: "google", Only: sel})
+	req := reconcile.Request{Trigger: "google", Only: sel}
+	if s.cfg.Feed != nil {
+		// With a change feed the user is read alone, like the feed's own changes (the source
+		// hands the push to its feed too; the two coalesce).
+		req = reconcile.Request{Trigger: "google", Changes: &reconcile.Changes{Users: sel.Users}, Window: time.Millisecond}
+	}
+	s.cfg.Controller.Request(s.now(), req)
 	s.log.Info("sync requested", "endpoint", endpoint, "channel_id", n.ChannelID, "state", n.State, "only", sel.String())
 	s.accepted(w, endpoint, map[string]any{"accepted": true, "state": n.State, "only": sel})
 }
