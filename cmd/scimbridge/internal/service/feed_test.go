@@ -1,10 +1,14 @@
 package service
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/scimbridge/scimbridge/connectors/google"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
 )
 
@@ -59,5 +63,22 @@ func TestFeedOnStatusPageAndMetrics(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// TestGoogleWebhookWithFeed: with a change feed, a Google push asks for the user to be read
+// alone (Changes), not for a targeted run that reads the whole directory (Only).
+func TestGoogleWebhookWithFeed(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Google, c.Feed = fakeGoogle{}, &feedState{} })
+	h := http.Header{google.HeaderChannelID: {"chan-1"}, google.HeaderChannelToken: {"chan-token"}, google.HeaderResourceState: {"update"}}
+	if rec := f.do("POST", "/v1/webhooks/google", `{"id":"1234"}`, h); rec.Code != 202 {
+		t.Fatalf("status %d, want 202", rec.Code)
+	}
+	got := f.ctrl.requests()
+	if len(got) != 1 || got[0].Changes == nil || !got[0].Only.Empty() {
+		t.Fatalf("requests %+v, want one with Changes and no Only", got)
+	}
+	if diff := cmp.Diff(*got[0].Changes, reconcile.Changes{Users: []string{"1234"}}); diff != "" {
+		t.Errorf("changes (-got +want):\n%s", diff)
 	}
 }
