@@ -20,6 +20,13 @@
 //     the externalId found nothing).
 //   - After a full read every pending intent that the plan does not claim is cleared; a create
 //     that is still wanted records its intent again, with a new time, before it is sent.
+//
+// Change feeds (feed.go, targeted.go): a FeedRunner turns a source's change batches into
+// controller requests; a change-feed run reads only the changed entries (DirectorySource, over
+// the last complete read kept in memory), maps the whole patched directory, plans against the
+// trusted state and applies the objects that moved. The cursor is saved once a run covering its
+// batch succeeded; a lost place or a refused cursor means a full read, and a failing feed leaves
+// the scheduled full runs to do the work.
 package reconcile
 
 import (
