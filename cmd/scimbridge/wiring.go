@@ -334,12 +334,14 @@ func startEmbedded(dataFile string, log *slog.Logger) (*embedded, string, string
 func (rt *app) reconciler(progress func(done, total int), onPlan func(*plan.Plan)) (*reconcile.Reconciler, error) {
 	desired := rt.desired
 	var targeted reconcile.TargetedFunc
+	var applied func()
 	if rt.dirSource != nil {
-		desired, targeted = rt.dirSource.Desired, rt.dirSource.Targeted
+		desired, targeted, applied = rt.dirSource.Desired, rt.dirSource.Targeted, rt.dirSource.MarkApplied
 	}
 	return reconcile.New(reconcile.Config{
 		Desired:              desired,
 		Targeted:             targeted,
+		OnApplied:            applied,
 		DesiredNormalized:    true, // Mapping.Apply normalises
 		Target:               rt.client,
 		Reader:               rt.reader,

@@ -83,6 +83,9 @@ type Config struct {
 	// Targeted, when set, serves change-feed runs (RunOptions.Changes): it reads the changed
 	// entries alone (DirectorySource.Targeted).
 	Targeted TargetedFunc
+	// OnApplied, when set, is called at the end of a real run that applied all of its plan (a
+	// full one, or a change-feed run's): DirectorySource.MarkApplied.
+	OnApplied func()
 	// DesiredNormalized is true when Desired returns what scim.Normalize made (as
 	// connectors.Mapping.Apply does): the reconciler then does not normalise it a second time.
 	DesiredNormalized bool
@@ -296,7 +299,7 @@ func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, err
 }
 
 func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions, res *Result) error {
-	desired, only, err := r.readSource(ctx, log, opts)
+	desired, only, targeted, err := r.readSource(ctx, log, opts)
 	if err != nil {
 		log.Error("source read failed", "err", err)
 		return fmt.Errorf("%w: %w", ErrSourceRead, err)
@@ -424,6 +427,9 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	}
 	if len(a.errs) > 0 {
 		return ErrPartial
+	}
+	if (sc == nil || targeted) && r.cfg.OnApplied != nil && ctx.Err() == nil {
+		r.cfg.OnApplied()
 	}
 	return ctx.Err()
 }

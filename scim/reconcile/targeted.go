@@ -65,7 +65,8 @@ var ErrNoBase = errors.New("no complete source read to patch")
 
 // readSource reads the desired snapshot: the changed entries alone for a change-feed run that can
 // be targeted, else the whole source. It returns the selection the run applies (nil for all).
-func (r *Reconciler) readSource(ctx context.Context, log *slog.Logger, opts RunOptions) (scim.Snapshot, *Selection, error) {
+// The third result tells a targeted change-feed run, whose selection covers everything that moved.
+func (r *Reconciler) readSource(ctx context.Context, log *slog.Logger, opts RunOptions) (scim.Snapshot, *Selection, bool, error) {
 	if opts.Changes != nil {
 		if r.cfg.Targeted == nil {
 			log.Info("reading the whole source for a change-feed run", "why", "the source cannot read single entries")
@@ -74,16 +75,16 @@ func (r *Reconciler) readSource(ctx context.Context, log *slog.Logger, opts RunO
 			switch {
 			case err == nil:
 				log.Info("read the changed entries alone", "changed", opts.Changes.Len(), "applying", sel.String())
-				return snap, &sel, nil
+				return snap, &sel, true, nil
 			case errors.Is(err, ErrNoBase):
 				log.Info("reading the whole source for a change-feed run", "why", err.Error())
 			default:
-				return scim.Snapshot{}, nil, err
+				return scim.Snapshot{}, nil, false, err
 			}
 		}
 	}
 	snap, err := r.cfg.Desired(ctx)
-	return snap, opts.Only, err
+	return snap, opts.Only, false, err
 }
 
 // DirectorySource reads a connector's directory for the reconciler and keeps the last complete
@@ -102,6 +103,10 @@ type DirectorySource struct {
 	mu   sync.Mutex
 	dir  *connectors.Directory // the last complete read, with every targeted read patched in
 	snap scim.Snapshot         // dir mapped
+	// applied is the snapshot of the last run that applied all of its plan (MarkApplied): a
+	// targeted run applies what moved since, whatever runs read the source in between (a dry
+	// run, a blocked or failed run, a webhook's selection).
+	applied scim.Snapshot
 	// Reads counts the source requests: full reads and targeted reads.
 	fullReads, targetedReads int
 }
@@ -144,6 +149,14 @@ func (d *DirectorySource) Desired(ctx context.Context) (scim.Snapshot, error) {
 		d.onRead(dir, snap, false)
 	}
 	return snap, nil
+}
+
+// MarkApplied records that the run that just read the source applied all of its plan; it is
+// the reconciler's Config.OnApplied.
+func (d *DirectorySource) MarkApplied() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.applied = d.snap
 }
 
 // Reads returns how many full and targeted source reads the DirectorySource made.
@@ -208,7 +221,7 @@ func (d *DirectorySource) Targeted(ctx context.Context, ch Changes) (scim.Snapsh
 	}
 	dir := patch(d.dir, got, users, groups)
 	snap := d.mapDir(dir)
-	sel := moved(d.snap, snap)
+	sel := moved(d.applied, snap)
 	sel = sel.Merge(Selection{Users: users, Groups: groups})
 	d.dir, d.snap = dir, snap
 	if d.onRead != nil {

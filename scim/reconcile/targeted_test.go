@@ -117,6 +117,7 @@ func newFileEnv(t *testing.T, d *fdir, opts plan.Options) *fileEnv {
 	}
 	fe.r = fe.reconciler(func(c *reconcile.Config) {
 		c.Desired, c.Targeted, c.DesiredNormalized, c.Plan = fe.ds.Desired, fe.ds.Targeted, true, opts
+		c.OnApplied = fe.ds.MarkApplied
 		c.Logger = testLogger()
 		c.FullReconcileEvery = time.Hour
 	})
@@ -238,4 +239,22 @@ func testLogger() *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestTargetedRunAfterADryRun: a dry run (or a blocked one) that read the source after a nested
+// group changed does not hide the group's ancestors from the next change-feed run.
+func TestTargetedRunAfterADryRun(t *testing.T) {
+	d := nestedCompany()
+	fe := newFileEnv(t, d, plan.Options{})
+	fe.run(fe.r, reconcile.RunOptions{})
+	d.group("g-leaf", "Leaf", "u3", "u6")
+	d.write(t, fe.path)
+	fe.run(fe.r, reconcile.RunOptions{DryRun: true})
+	res := fe.run(fe.r, reconcile.RunOptions{Trigger: reconcile.TriggerFeed, Changes: &reconcile.Changes{Groups: []string{"g-leaf"}}})
+	if diff := cmp.Diff(*res.Only, reconcile.Selection{Groups: []string{"g-leaf", "g-mid", "g-root"}}); diff != "" {
+		t.Errorf("selection (-got +want):\n%s", diff)
+	}
+	if res.Counts.MemberAdds != 3 {
+		t.Errorf("member adds %d, want 3 (frank into Leaf, Middle and Root)", res.Counts.MemberAdds)
+	}
 }
