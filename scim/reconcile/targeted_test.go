@@ -141,6 +141,29 @@ func (fe *fileEnv) fullPlan(t *testing.T) *plan.Plan {
 	return res.Plan
 }
 
+// feedChanges runs the file's change feed around edit and returns the changes of its batch.
+func (fe *fileEnv) feedChanges(t *testing.T, edit func()) reconcile.Changes {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f, err := fe.src.Feed(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	batches := make(chan connectors.ChangeBatch, 4)
+	go func() { _ = f.Watch(ctx, "", func(b connectors.ChangeBatch) error { batches <- b; return nil }) }()
+	<-batches // the feed's position
+	edit()
+	select {
+	case b := <-batches:
+		return reconcile.ChangesOf(b.Changes)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the file feed saw no change")
+	}
+	return reconcile.Changes{}
+}
+
 // nestedCompany: Root holds alice and Middle; Middle holds bob and Leaf; Leaf holds carol.
 func nestedCompany() *fdir {
 	d := newFdir()
@@ -155,7 +178,7 @@ func nestedCompany() *fdir {
 }
 
 // TestTargetedRunPlansWhatAFullRunWould: a leaver, a joiner added to a nested group, a rename and
-// a membership move, read through targeted reads alone, plan exactly what a full run would (the
+// a membership move, seen through the file's change feed and read through targeted reads alone, plan exactly what a full run would (the
 // leaver deleted or disabled as configured, every ancestor of the nested group updated), the
 // target accepts exactly the lower bound of writes, and the source is not read whole.
 func TestTargetedRunPlansWhatAFullRunWould(t *testing.T) {
@@ -165,19 +188,24 @@ func TestTargetedRunPlansWhatAFullRunWould(t *testing.T) {
 			fe := newFileEnv(t, d, plan.Options{Deprovision: dep})
 			fe.run(fe.r, reconcile.RunOptions{})
 
-			delete(d.users, "u5")                      // a leaver
-			d.group("g-other", "Other", "u4")          // its membership goes with it
-			d.user("u7", "grace", "Engineer")          // a joiner ...
-			d.group("g-leaf", "Leaf", "u3", "u7")      // ... into the innermost nested group
-			d.user("u1", "alice", "Director")          // an update
-			d.group("g-mid", "Middle", "u6", "g-leaf") // bob moved out, frank in
-			d.write(t, fe.path)
+			// The edit, as the file's change feed sees it.
+			changes := fe.feedChanges(t, func() {
+				delete(d.users, "u5")                      // a leaver
+				d.group("g-other", "Other", "u4")          // its membership goes with it
+				d.user("u7", "grace", "Engineer")          // a joiner ...
+				d.group("g-leaf", "Leaf", "u3", "u7")      // ... into the innermost nested group
+				d.user("u1", "alice", "Director")          // an update
+				d.group("g-mid", "Middle", "u6", "g-leaf") // bob moved out, frank in
+				d.write(t, fe.path)
+			})
+			if diff := cmp.Diff(changes, reconcile.Changes{Users: []string{"u1", "u5", "u7"}, Groups: []string{"g-leaf", "g-mid", "g-other"}}); diff != "" {
+				t.Errorf("the feed's changes (-got +want):\n%s", diff)
+			}
 			want := fe.fullPlan(t)
 
 			fullBefore, targetedBefore := fe.src.reads.Load(), fe.src.targeted.Load()
 			fe.srv.Emu.ResetStats()
-			res := fe.run(fe.r, reconcile.RunOptions{Trigger: reconcile.TriggerFeed, Changes: &reconcile.Changes{
-				Users: []string{"u1", "u5", "u7"}, Groups: []string{"g-leaf", "g-mid", "g-other"}}})
+			res := fe.run(fe.r, reconcile.RunOptions{Trigger: reconcile.TriggerFeed, Changes: &changes})
 			if n := fe.src.reads.Load() - fullBefore; n != 0 {
 				t.Errorf("full source reads in a targeted run: %d, want 0", n)
 			}
