@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,6 +9,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
+	"github.com/scimbridge/scimbridge/connectors/ldap"
 	"github.com/scimbridge/scimbridge/connectors/ldap/ldaptest"
 )
 
@@ -208,21 +208,14 @@ func (f *ldapFresh) learn(id, dn string) error {
 	}
 	v := res.Entries[0].GetAttributeValue(attr)
 	if f.ad {
-		v = guidString(res.Entries[0].GetRawAttributeValue(attr))
+		if v, err = ldap.GUIDString(res.Entries[0].GetRawAttributeValue(attr)); err != nil {
+			return fmt.Errorf("read the %s of %s: %w", attr, dn, err)
+		}
 	}
 	f.mu.Lock()
 	f.ext[id] = v
 	f.mu.Unlock()
 	return nil
-}
-
-// guidString renders an objectGUID in the canonical form (the connector's stable id).
-func guidString(b []byte) string {
-	if len(b) != 16 {
-		return base64.StdEncoding.EncodeToString(b)
-	}
-	return fmt.Sprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
 }
 
 func (f *ldapFresh) deleteTree(dn string) {
