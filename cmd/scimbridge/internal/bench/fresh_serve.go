@@ -159,4 +159,3 @@ func (s *serveProc) waitFor(ctx context.Context, limit time.Duration, what strin
 		}
 	}
 }
-
