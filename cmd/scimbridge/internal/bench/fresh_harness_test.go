@@ -46,7 +46,9 @@ func TestFreshnessHarness(t *testing.T) {
 	case "ad":
 		o.Driver = newSambaFresh(t)
 	case "google":
-		o.Driver = newGoogleFresh(t, envDur(t, "SCIMBRIDGE_FRESHNESS_GOOGLE_LAG", googletest.DefaultReportLag))
+		lag := envDur(t, "SCIMBRIDGE_FRESHNESS_GOOGLE_LAG", googletest.DefaultReportLag)
+		o.Driver = newGoogleFresh(t, lag)
+		o.Timeout = lag + 2*time.Minute // group changes show only after the report lag
 	default:
 		t.Fatalf("SCIMBRIDGE_FRESHNESS=%q: want slapd, ad or google (the file source: scimbridge bench freshness)", which)
 	}
