@@ -76,5 +76,6 @@ the report) when the two counts disagree on any operation.`,
 	f.StringVar(&phases, "phases", "", "comma-separated phases to report: initial,no-change,churn (default all)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log progress")
 	cmd.AddCommand(newBenchAccessCmd())
+	cmd.AddCommand(newBenchFreshnessCmd())
 	return cmd
 }

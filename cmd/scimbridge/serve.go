@@ -32,7 +32,8 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run as a service: sync on a schedule and on webhooks, with metrics and a status page",
 		Long: `Runs a full sync at once, then every service.interval (with jitter) and whenever a webhook
-asks (POST /v1/sync, POST /v1/webhooks/google), at most one run at a time. Serves /healthz, /readyz,
+asks (POST /v1/sync, POST /v1/webhooks/google), at most one run at a time. When the source has a
+change feed (service.feed), each change becomes a run that reads only the changed entries. Serves /healthz, /readyz,
 /metrics and a status page at /. On SIGTERM a run in progress lets its requests in flight finish and
 is recorded; the process exits within service.shutdown_grace.
 
@@ -104,10 +105,15 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		metrics.SetLastSuccess(last)
 	}
 	rt.onRunStart = lead.SetRunID
+	if err := rt.keepDirectory(); err != nil {
+		return err
+	}
+	metrics.AddSourceReads(rt.dirSource.Reads)
 	r, err := rt.reconciler(nil, nil)
 	if err != nil {
 		return err
 	}
+	var feed *reconcile.FeedRunner // set below when the source has a change feed
 	ctrl, err := reconcile.NewController(reconcile.ControllerConfig{
 		Runner:   leaderRunner{r: r, lead: lead},
 		Interval: time.Duration(sc.Interval),
@@ -116,9 +122,17 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Options:  reconcile.RunOptions{AllowDeletes: cfg.Sync.Guards.AllowDeletes},
 		Logger:   log.With("component", "controller"),
 		OnStart:  metrics.RunStarted,
-		OnFinish: metrics.RunFinished,
+		OnFinish: func(opts reconcile.RunOptions, res *reconcile.Result, err error) {
+			metrics.RunFinished(opts, res, err)
+			if feed != nil {
+				feed.RunFinished(opts, res, err)
+			}
+		},
 	})
 	if err != nil {
+		return err
+	}
+	if feed, err = rt.feedRunner(ctrl, metrics); err != nil {
 		return err
 	}
 
@@ -154,6 +168,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Standby:               lead.Standby,
 		StandbyPoll:           time.Second,
 		Forward:               forward,
+		Feed:                  feedStatus(feed),
 	})
 	if err != nil {
 		return err
@@ -182,13 +197,14 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	// waits as a standby or follower and keeps trying the lock. The leader also runs the
 	// requests followers recorded.
 	go lead.run(runCtx)
+	// The change feed runs beside the controller, on the replica that holds the lock only.
 	go func() {
-		ctrlDone <- srv.RunController(runCtx, func(ctx context.Context) error {
+		ctrlDone <- srv.RunController(runCtx, withFeed(func(ctx context.Context) error {
 			if queue != nil {
 				go func() { _ = queue.Serve(ctx, func(req reconcile.Request) { ctrl.Request(time.Now(), req) }) }()
 			}
 			return ctrl.Run(ctx)
-		})
+		}, feed))
 	}()
 	log.Info("scimbridge serving", "version", version, "interval", time.Duration(sc.Interval).String(), "target", rt.targetDesc)
 

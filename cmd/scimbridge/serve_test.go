@@ -223,6 +223,7 @@ service:
   min_trigger_gap: 0s
   webhook_secret: %q
   shutdown_grace: 60s
+  feed: {enabled: false} # the runs this test asks for, alone (TestServeFileFeed has the feed)
 log: {format: json}
 data_dir: data
 `, scimURL, token, secret)

@@ -119,6 +119,9 @@ type app struct {
 	}
 	// onRunStart is told each run's id (the state lock's holder record).
 	onRunStart func(runID int64)
+	// dirSource, when set (serve), reads the source for the reconciler and keeps the last
+	// complete read for the change feed's targeted runs.
+	dirSource *reconcile.DirectorySource
 	// report is the mapping report of the last source read (reportMu guards it).
 	reportMu sync.Mutex
 	report   connectors.Report
@@ -366,8 +369,16 @@ func startEmbedded(dataFile string, log *slog.Logger) (*embedded, string, string
 
 // reconciler builds the reconciler over the runtime.
 func (rt *app) reconciler(progress func(done, total int), onPlan func(*plan.Plan)) (*reconcile.Reconciler, error) {
+	desired := rt.desired
+	var targeted reconcile.TargetedFunc
+	var applied func()
+	if rt.dirSource != nil {
+		desired, targeted, applied = rt.dirSource.Desired, rt.dirSource.Targeted, rt.dirSource.MarkApplied
+	}
 	return reconcile.New(reconcile.Config{
-		Desired:              rt.desired,
+		Desired:              desired,
+		Targeted:             targeted,
+		OnApplied:            applied,
 		DesiredNormalized:    true, // Mapping.Apply normalises
 		Target:               rt.client,
 		Reader:               rt.reader,
@@ -442,6 +453,27 @@ func (rt *app) desired(ctx context.Context) (scim.Snapshot, error) {
 	rt.report = rep
 	rt.reportMu.Unlock()
 	return snap, nil
+}
+
+// keepDirectory makes the reconciler keep the last complete source read in memory, so that the
+// change feed's runs read only the changed entries (serve).
+func (rt *app) keepDirectory() error {
+	ds, err := reconcile.NewDirectorySource(reconcile.DirectorySourceConfig{
+		Source:  rt.source,
+		Mapping: rt.mapping,
+		Logger:  rt.log.With("component", "source"),
+		OnRead: func(dir *connectors.Directory, snap scim.Snapshot, targeted bool) {
+			rep := rt.mapping.Report(dir, snap)
+			if !targeted { // a targeted run would repeat the full read's warnings on every change
+				rep.Log(rt.log)
+			}
+			rt.reportMu.Lock()
+			rt.report = rep
+			rt.reportMu.Unlock()
+		},
+	})
+	rt.dirSource = ds
+	return err
 }
 
 // lastReport is the mapping report of the last source read: what sync shows beside the plan.

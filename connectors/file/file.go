@@ -29,6 +29,14 @@
 // The file is decoded strictly: an unknown key, a value of the wrong type, a missing id and a
 // duplicate id, userName, email or group name are errors naming the record and the line, all
 // reported at once; a file with any error yields no Directory.
+//
+// The source has a change feed (Feed, for `scimbridge serve`): it watches the file's folder, so
+// that an editor's or git's rename into place and a Kubernetes ConfigMap's symlink swap are seen,
+// and stats the file every PollInterval as well. Each change of the content yields the ids of the
+// records that changed, appeared or went, computed against the content read before; the cursor
+// is the content's SHA-256, so a restart with the file unchanged resumes silently, and one after
+// an edit made while nobody watched asks for a full read. ReadEntries (targeted reads) reads the
+// file once and returns the records asked for.
 package file
 
 import (

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Recorder records in the state store what scimbridge owns; *state.Store implements it.
+// Recorder records in the state store what scimbridge owns; state.Store implements it.
 type Recorder interface {
 	RecordPermissionSet(ctx context.Context, o OwnedPermissionSet, now time.Time) error
 	ForgetPermissionSets(ctx context.Context, names []string) error

@@ -13,6 +13,8 @@ import (
 const (
 	TriggerSchedule = "schedule"
 	TriggerWebhook  = "webhook"
+	// TriggerFeed is a run asked for by a source's change feed.
+	TriggerFeed = "feed"
 )
 
 // Clock is the time a Controller reads and waits on; tests pass a fake one and move it.
@@ -57,6 +59,18 @@ type Request struct {
 	DryRun bool
 	// Only names the objects of a targeted sync; empty means everything.
 	Only Selection
+	// Changes, when set, makes a change-feed run: the entries a source's feed saw change, read
+	// alone and patched into the last complete read (see RunOptions.Changes). Requests with
+	// Changes coalesce with each other and with Only (whose ids then count as changed); an empty
+	// Changes with an empty Only asks for everything, like any request naming nothing.
+	Changes *Changes
+	// Window is how long the request waits for more requests to coalesce with it, counted from
+	// the arrival of the first request of the run (the change feed's batching window). A request
+	// with a Window waits it instead of MinGap (unless a request without one joins it).
+	Window time.Duration
+	// Done, when set, is told how the run that served this request ended (res may be nil). A
+	// full run that serves a waiting request tells it too.
+	Done func(res *Result, err error)
 }
 
 // ControllerConfig configures a Controller.
@@ -110,6 +124,10 @@ type waiting struct {
 	trigger string
 	full    bool
 	only    Selection
+	changes *Changes
+	window  time.Duration
+	gap     bool // MinGap applies: a request without a Window joined
+	dones   []func(*Result, error)
 	since   time.Time
 }
 
@@ -155,17 +173,27 @@ func (c *Controller) Request(now time.Time, req Request) {
 	if req.DryRun {
 		slot = &c.pendingDry
 	}
+	named := !req.Only.Empty() || (req.Changes != nil && !req.Changes.Empty())
 	w := *slot
 	if w == nil {
-		w = &waiting{trigger: req.Trigger, since: now, full: req.Only.Empty()}
+		w = &waiting{trigger: req.Trigger, since: now, full: !named}
 		*slot = w
 	} else {
 		c.log.Debug("run request coalesced", "trigger", req.Trigger, "dry_run", req.DryRun)
 	}
-	if req.Only.Empty() {
-		w.full, w.only = true, Selection{}
-	} else if !w.full {
+	switch {
+	case !named:
+		w.full, w.only, w.changes = true, Selection{}, nil
+	case !w.full:
 		w.only = w.only.Merge(req.Only)
+		if req.Changes != nil {
+			w.changes = w.changes.merge(*req.Changes)
+		}
+	}
+	w.window = max(w.window, req.Window)
+	w.gap = w.gap || req.Window == 0
+	if req.Done != nil {
+		w.dones = append(w.dones, req.Done)
 	}
 	c.mu.Unlock()
 	select {
@@ -203,7 +231,7 @@ func (c *Controller) Pending() bool {
 func (c *Controller) RunOnce(ctx context.Context) (*Result, error) {
 	opts := c.cfg.Options
 	opts.Trigger = TriggerSchedule
-	return c.execute(ctx, opts)
+	return c.execute(ctx, opts, nil)
 }
 
 // Run runs a full sync at once, then on the schedule and on request, until ctx is done. A run
@@ -217,9 +245,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		opts, wait, ok := c.due(c.cfg.Clock.Now())
+		opts, dones, wait, ok := c.due(c.cfg.Clock.Now())
 		if ok {
-			_, _ = c.execute(ctx, opts) // reported through the log and OnFinish
+			_, _ = c.execute(ctx, opts, dones) // reported through the log and OnFinish
 			continue
 		}
 		t := c.cfg.Clock.NewTimer(wait)
@@ -235,7 +263,7 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 // due picks the run to start at now, or says how long to wait for the next one.
-func (c *Controller) due(now time.Time) (RunOptions, time.Duration, bool) {
+func (c *Controller) due(now time.Time) (RunOptions, []func(*Result, error), time.Duration, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	opts := c.cfg.Options
@@ -245,38 +273,44 @@ func (c *Controller) due(now time.Time) (RunOptions, time.Duration, bool) {
 		if w == nil {
 			continue
 		}
-		at := w.since
-		if !c.lastEvent.IsZero() {
+		at := w.since.Add(w.window)
+		if !c.lastEvent.IsZero() && w.gap {
 			at = laterOf(at, c.lastEvent.Add(c.cfg.MinGap))
 		}
 		if !at.After(now) {
 			opts.Trigger, opts.DryRun = w.trigger, slot == &c.pendingDry
-			if !w.full {
+			switch {
+			case w.full:
+			case w.changes != nil:
+				// A feed run: ids named by other requests are read again like changed ones.
+				opts.Changes = w.changes.merge(Changes{Users: w.only.Users, Groups: w.only.Groups})
+			default:
 				sel := w.only
 				opts.Only = &sel
 			}
 			*slot = nil
 			c.lastEvent = now
-			return opts, 0, true
+			return opts, w.dones, 0, true
 		}
 		earliest = earlierOf(earliest, at)
 	}
 	if !c.next.After(now) {
 		opts.Trigger = TriggerSchedule
-		return opts, 0, true
+		return opts, nil, 0, true
 	}
-	return RunOptions{}, earliest.Sub(now), false
+	return RunOptions{}, nil, earliest.Sub(now), false
 }
 
 // execute runs once, at most one run at a time, and reschedules after a full real run.
-func (c *Controller) execute(ctx context.Context, opts RunOptions) (*Result, error) {
+func (c *Controller) execute(ctx context.Context, opts RunOptions, dones []func(*Result, error)) (*Result, error) {
 	c.runMu.Lock()
 	defer c.runMu.Unlock()
-	full := opts.Only == nil && !opts.DryRun
+	full := opts.Only == nil && opts.Changes == nil && !opts.DryRun
 	c.mu.Lock()
 	if full && c.pending != nil {
 		// A full run serves every waiting request for a real run.
 		c.log.Debug("waiting run request served by this run", "trigger", c.pending.trigger)
+		dones = append(dones, c.pending.dones...)
 		c.pending = nil
 	}
 	c.running, c.runningFrom = &opts, c.cfg.Clock.Now()
@@ -289,6 +323,9 @@ func (c *Controller) execute(ctx context.Context, opts RunOptions) (*Result, err
 
 	if c.cfg.OnFinish != nil {
 		c.cfg.OnFinish(opts, res, err)
+	}
+	for _, done := range dones {
+		done(res, err)
 	}
 	end := c.cfg.Clock.Now()
 	c.mu.Lock()

@@ -20,6 +20,13 @@
 //     the externalId found nothing).
 //   - After a full read every pending intent that the plan does not claim is cleared; a create
 //     that is still wanted records its intent again, with a new time, before it is sent.
+//
+// Change feeds (feed.go, targeted.go): a FeedRunner turns a source's change batches into
+// controller requests; a change-feed run reads only the changed entries (DirectorySource, over
+// the last complete read kept in memory), maps the whole patched directory, plans against the
+// trusted state and applies the objects that moved. The cursor is saved once a run covering its
+// batch succeeded; a lost place or a refused cursor means a full read, and a failing feed leaves
+// the scheduled full runs to do the work.
 package reconcile
 
 import (
@@ -73,6 +80,12 @@ type DesiredFunc func(ctx context.Context) (scim.Snapshot, error)
 type Config struct {
 	// Desired reads the source.
 	Desired DesiredFunc
+	// Targeted, when set, serves change-feed runs (RunOptions.Changes): it reads the changed
+	// entries alone (DirectorySource.Targeted).
+	Targeted TargetedFunc
+	// OnApplied, when set, is called at the end of a real run that applied all of its plan (a
+	// full one, or a change-feed run's): DirectorySource.MarkApplied.
+	OnApplied func()
 	// DesiredNormalized is true when Desired returns what scim.Normalize made (as
 	// connectors.Mapping.Apply does): the reconciler then does not normalise it a second time.
 	DesiredNormalized bool
@@ -172,6 +185,10 @@ type RunOptions struct {
 	// Only, when set and not empty, makes a targeted sync: the run plans as usual and then applies
 	// only the changes that touch these objects (see Selection), with the same guards.
 	Only *Selection
+	// Changes, when set, makes a change-feed run: Config.Targeted reads only these entries and
+	// names the objects to apply (see targeted.go); without Config.Targeted, or when it has no
+	// complete read to patch, the run reads the whole source and applies everything.
+	Changes *Changes
 }
 
 // Run results, as recorded in the run history.
@@ -259,8 +276,11 @@ func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, err
 		res.Errors = append(res.Errors, runErr.Error())
 	}
 	var b bytes.Buffer
-	if opts.Only != nil {
-		fmt.Fprintf(&b, "Targeted sync of %s.\n", opts.Only)
+	switch {
+	case res.Only != nil && res.Only.Empty():
+		b.WriteString("Targeted sync: the changes moved no object.\n")
+	case res.Only != nil:
+		fmt.Fprintf(&b, "Targeted sync of %s.\n", res.Only)
 	}
 	if res.Plan != nil {
 		_ = res.Plan.WriteText(&b, r.cfg.MaxMembersPerRequest)
@@ -291,7 +311,7 @@ func (r *Reconciler) RunOnce(ctx context.Context, opts RunOptions) (*Result, err
 }
 
 func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions, res *Result) error {
-	desired, err := r.cfg.Desired(ctx)
+	desired, only, targeted, err := r.readSource(ctx, log, opts)
 	if err != nil {
 		log.Error("source read failed", "err", err)
 		return fmt.Errorf("%w: %w", ErrSourceRead, err)
@@ -345,6 +365,8 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	if full {
 		unowned = unownedAfter(current, known, p)
 	}
+	opts.Only = only
+	res.Only = only
 	var sc *scope
 	if opts.Only != nil {
 		sc = newScope(*opts.Only)
@@ -433,6 +455,9 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if usersErr == nil && (sc == nil || targeted) && r.cfg.OnApplied != nil {
+		r.cfg.OnApplied()
 	}
 	return joinPartial(usersErr, r.after(ctx, log, opts, res, desired, p))
 }

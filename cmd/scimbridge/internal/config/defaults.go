@@ -181,6 +181,7 @@ func (s *Service) setDefaults() {
 	if s.ShutdownGrace == 0 {
 		s.ShutdownGrace = Duration(30 * time.Second)
 	}
+	s.Feed.setDefaults()
 }
 
 func ptr[T any](v T) *T { return &v }

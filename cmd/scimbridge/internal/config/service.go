@@ -23,6 +23,7 @@ import (
 //	  auth_failures_per_minute: 5   # failed authentications per client address, then 429
 //	  ready_max_age: 3h             # /readyz fails when the last successful sync is older
 //	  shutdown_grace: 30s
+//	  feed: {enabled: true, batch_window: 2s}   # the source's change feed (see Feed)
 type Service struct {
 	// Listen is the address of the service's HTTP listener; default 127.0.0.1:8080.
 	Listen string `yaml:"listen,omitempty"`
@@ -59,6 +60,8 @@ type Service struct {
 	ProbeCache Duration `yaml:"probe_cache,omitempty"`
 	// ShutdownGrace bounds the wait for a run in progress after SIGTERM; default 30s.
 	ShutdownGrace Duration `yaml:"shutdown_grace,omitempty"`
+	// Feed configures the source's change feed.
+	Feed Feed `yaml:"feed,omitempty"`
 }
 
 func (s *Service) validate() []error {
@@ -112,7 +115,7 @@ func (s *Service) validate() []error {
 	if s.ShutdownGrace < 0 {
 		add("service.shutdown_grace: must not be negative")
 	}
-	return errs
+	return append(errs, s.Feed.validate()...)
 }
 
 // WebhookSecret resolves service.webhook_secret or its _file.

@@ -36,6 +36,8 @@ type Metrics struct {
 	apiDuration  *prometheus.HistogramVec
 	webhooks     *prometheus.CounterVec
 	standby      prometheus.Gauge
+	lowerBound   prometheus.Counter
+	feed         *feedMetrics
 }
 
 var _ client.Observer = (*Metrics)(nil)
@@ -91,6 +93,12 @@ func NewMetrics() *Metrics {
 			Name: "scimbridge_standby", Help: "1 while this replica is a standby (another replica holds the state lock) and does not sync.",
 		}),
 	}
+	m.feed = newFeedMetrics()
+	m.lowerBound = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "scimbridge_lower_bound_writes_total",
+		Help: "The lower bound of write requests of the plans real runs applied (compare with scimbridge_api_requests_total's writes).",
+	})
+	m.reg.MustRegister(m.feed.latency, m.lowerBound)
 	m.reg.MustRegister(m.runs, m.duration, m.objects, m.blocked, m.lastSuccess, m.lastRun, m.pending,
 		m.pendingKind, m.inProgress, m.apiRequests, m.apiThrottled, m.apiDuration, m.webhooks, m.standby,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -157,6 +165,9 @@ func (m *Metrics) RunFinished(opts reconcile.RunOptions, res *reconcile.Result, 
 			}
 		}
 		return
+	}
+	if res.Plan != nil && res.Result != reconcile.ResultBlocked {
+		m.lowerBound.Add(float64(res.Plan.LowerBound(0)))
 	}
 	c := res.Counts
 	for k, v := range map[string]int{

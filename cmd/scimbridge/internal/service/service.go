@@ -133,6 +133,8 @@ type Config struct {
 	// /readyz answers "ready: leader". A load balancer may send webhooks and page views to every
 	// ready replica.
 	Forward func(ctx context.Context, req reconcile.Request) error
+	// Feed, when set, is the source's change feed, shown on the status page.
+	Feed FeedStatuser
 	// StandbyPoll is how often RunController asks Standby; default 5s.
 	StandbyPoll time.Duration
 	// Now is the clock; nil means time.Now.

@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	_ "embed"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -48,6 +49,7 @@ type statusPage struct {
 	NextRun     time.Time
 	NextIn      string
 	LastSuccess time.Time
+	Feed        *statusFeed
 	Runs        []statusRun
 	// Chart is the history of the last days as an inline SVG (status_chart.go).
 	Chart     template.HTML
@@ -99,6 +101,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	if p.Standby && s.cfg.Forward != nil {
 		p.Standby, p.Follower = false, true
 	}
+	p.Feed = s.feedStatus(now, p.SignedIn)
 	q := r.URL.Query()
 	for _, k := range []string{"requested", "flash"} {
 		if f, ok := flashes[q.Get(k)]; ok {
@@ -173,6 +176,9 @@ func describe(o reconcile.RunOptions) string {
 	}
 	if o.Only != nil {
 		s += " of " + o.Only.String()
+	}
+	if o.Changes != nil {
+		s += fmt.Sprintf(" of %d changed entries", o.Changes.Len())
 	}
 	return s
 }

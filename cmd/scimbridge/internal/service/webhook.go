@@ -276,7 +276,13 @@ func (s *Server) handleGoogle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sel := reconcile.Selection{Users: []string{n.UserID}}
-	if err := s.request(r.Context(), reconcile.Request{Trigger: "google", Only: sel}); err != nil {
+	req := reconcile.Request{Trigger: "google", Only: sel}
+	if s.cfg.Feed != nil {
+		// With a change feed the user is read alone, like the feed's own changes (the source
+		// hands the push to its feed too; the two coalesce).
+		req = reconcile.Request{Trigger: "google", Changes: &reconcile.Changes{Users: sel.Users}, Window: time.Millisecond}
+	}
+	if err := s.request(r.Context(), req); err != nil {
 		s.refuse(w, r, endpoint, http.StatusServiceUnavailable, fmt.Errorf("record the request for the leader: %w", err))
 		return
 	}

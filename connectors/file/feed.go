@@ -1,0 +1,262 @@
+package file
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/scimbridge/scimbridge/connectors"
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+var (
+	_ connectors.FeedSource     = (*source)(nil)
+	_ connectors.TargetedReader = (*source)(nil)
+)
+
+// cursorPrefix starts every cursor of the file feed: the SHA-256 of the content last delivered.
+const cursorPrefix = "sha256:"
+
+// PollInterval is how often the file feed also looks at the file's size, time and identity, in
+// case a change notification was missed (network filesystems give none).
+var PollInterval = 10 * time.Second
+
+// Feed watches the directory file's folder (so that an editor's or git's rename into place and a
+// Kubernetes ConfigMap's symlink swap are seen), and stats the file every PollInterval besides.
+// Each change of the content yields a batch naming the entries whose content changed, was added
+// or was removed, computed against the last content read; its cursor is the content's SHA-256. A
+// file that does not parse as a whole yields nothing until it does (a half-saved edit).
+func (s *source) Feed(ctx context.Context) (connectors.Feed, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		s.logger.Warn("file change notifications unavailable; polling the file instead", "err", err, "every", PollInterval.String())
+		return &feed{s: s}, nil
+	}
+	if err := w.Add(filepath.Dir(s.path)); err != nil {
+		w.Close()
+		s.logger.Warn("cannot watch the directory file's folder; polling the file instead", "err", err, "every", PollInterval.String())
+		return &feed{s: s}, nil
+	}
+	return &feed{s: s, w: w}, nil
+}
+
+type feed struct {
+	s *source
+	w *fsnotify.Watcher // nil: polling only
+}
+
+func (f *feed) Close() error {
+	if f.w == nil {
+		return nil
+	}
+	return f.w.Close()
+}
+
+// snapshot is one read of the file.
+type snapshot struct {
+	info os.FileInfo
+	hash string
+	dir  *connectors.Directory // nil when the content did not parse
+}
+
+func (f *feed) read() (snapshot, error) {
+	info, err := os.Stat(f.s.path)
+	if err != nil {
+		return snapshot{}, fmt.Errorf("file: watch %s: %w", f.s.path, err)
+	}
+	data, err := os.ReadFile(f.s.path)
+	if err != nil {
+		return snapshot{}, fmt.Errorf("file: watch %s: %w", f.s.path, err)
+	}
+	sum := sha256.Sum256(data)
+	sn := snapshot{info: info, hash: cursorPrefix + hex.EncodeToString(sum[:])}
+	if d, err := Parse(data); err == nil {
+		sn.dir = d
+	} else {
+		f.s.logger.Warn("directory file does not parse; the change feed waits for the next edit", "path", f.s.path, "err", err)
+	}
+	return sn, nil
+}
+
+// Watch implements connectors.Feed.
+func (f *feed) Watch(ctx context.Context, cursor string, fn func(connectors.ChangeBatch) error) error {
+	if cursor != "" && (!strings.HasPrefix(cursor, cursorPrefix) || len(cursor) != len(cursorPrefix)+64) {
+		return fmt.Errorf("file: the saved cursor is not one of this feed's: %w", connectors.ErrCursorExpired)
+	}
+	last, err := f.read()
+	if err != nil {
+		return err
+	}
+	switch {
+	case cursor == "":
+		err = fn(connectors.ChangeBatch{Cursor: last.hash})
+	case last.dir == nil:
+		// Nothing to diff against until the file parses again.
+	case cursor != last.hash:
+		err = fn(connectors.ChangeBatch{Cursor: last.hash, Full: true, Reason: "the directory file changed while the feed was stopped"})
+	}
+	if err != nil {
+		return err
+	}
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if f.w != nil {
+		events, errs = f.w.Events, f.w.Errors
+	}
+	poll := time.NewTicker(PollInterval)
+	defer poll.Stop()
+	// Several events come for one save (write, chmod, rename, create): they are settled for a
+	// moment and read once.
+	var settle <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err, ok := <-errs:
+			if !ok {
+				return errors.New("file: change notifications closed")
+			}
+			return fmt.Errorf("file: change notifications: %w", err)
+		case _, ok := <-events:
+			if !ok {
+				return errors.New("file: change notifications closed")
+			}
+			if settle == nil {
+				settle = time.After(20 * time.Millisecond)
+			}
+			continue
+		case <-settle:
+			settle = nil
+		case <-poll.C:
+		}
+		info, err := os.Stat(f.s.path)
+		if err != nil {
+			// Removed, or between a remove and the rename into place: wait for the next event.
+			f.s.logger.Debug("directory file not there", "err", err)
+			continue
+		}
+		if last.info != nil && os.SameFile(last.info, info) && info.ModTime().Equal(last.info.ModTime()) && info.Size() == last.info.Size() {
+			continue
+		}
+		cur, err := f.read()
+		if err != nil {
+			continue
+		}
+		if cur.hash == last.hash || cur.dir == nil {
+			if cur.dir != nil {
+				last.info = cur.info
+			}
+			continue
+		}
+		b := connectors.ChangeBatch{Cursor: cur.hash}
+		if last.dir == nil {
+			b.Full, b.Reason = true, "the directory file did not parse when the feed started"
+		} else {
+			b.Changes = diff(last.dir, cur.dir, cur.info.ModTime())
+		}
+		last = cur
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+}
+
+// diff lists the entries whose content differs between two reads of the file (a record that
+// became invalid, or valid again, counts as changed).
+func diff(old, cur *connectors.Directory, at time.Time) []connectors.Change {
+	type rec struct {
+		e       *connectors.Entry
+		problem []scim.Problem
+	}
+	index := func(d *connectors.Directory) map[connectors.ChangeKind]map[string]*rec {
+		m := map[connectors.ChangeKind]map[string]*rec{connectors.ChangeUser: {}, connectors.ChangeGroup: {}}
+		for i := range d.Users {
+			m[connectors.ChangeUser][d.Users[i].ID] = &rec{e: &d.Users[i]}
+		}
+		for i := range d.Groups {
+			m[connectors.ChangeGroup][d.Groups[i].ID] = &rec{e: &d.Groups[i]}
+		}
+		for _, p := range d.Skipped {
+			k := connectors.ChangeKind(p.Kind)
+			if m[k] == nil {
+				continue
+			}
+			r := m[k][p.ID]
+			if r == nil {
+				r = &rec{}
+				m[k][p.ID] = r
+			}
+			r.problem = append(r.problem, p)
+		}
+		return m
+	}
+	o, c := index(old), index(cur)
+	var out []connectors.Change
+	for _, kind := range []connectors.ChangeKind{connectors.ChangeUser, connectors.ChangeGroup} {
+		for id, r := range c[kind] {
+			if p, ok := o[kind][id]; !ok || !reflect.DeepEqual(p, r) {
+				out = append(out, connectors.Change{Kind: kind, ID: id, At: at})
+			}
+		}
+		for id := range o[kind] {
+			if _, ok := c[kind][id]; !ok {
+				out = append(out, connectors.Change{Kind: kind, ID: id, Deleted: true, At: at})
+			}
+		}
+	}
+	return out
+}
+
+// ReadEntries implements connectors.TargetedReader: it reads the file (one read, however many
+// ids) and returns the entries asked for, with the problems of those among them that are invalid.
+func (s *source) ReadEntries(ctx context.Context, userIDs, groupIDs []string) (*connectors.Directory, []string, error) {
+	d, err := s.Read(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	want := map[string]bool{}
+	for _, id := range userIDs {
+		want[scim.KindUser+"/"+id] = true
+	}
+	for _, id := range groupIDs {
+		want[scim.KindGroup+"/"+id] = true
+	}
+	found := map[string]bool{}
+	out := &connectors.Directory{}
+	for _, e := range d.Users {
+		if k := scim.KindUser + "/" + e.ID; want[k] {
+			out.Users, found[k] = append(out.Users, e), true
+		}
+	}
+	for _, e := range d.Groups {
+		if k := scim.KindGroup + "/" + e.ID; want[k] {
+			out.Groups, found[k] = append(out.Groups, e), true
+		}
+	}
+	for _, p := range d.Skipped {
+		if k := p.Kind + "/" + p.ID; want[k] {
+			out.Skipped, found[k] = append(out.Skipped, p), true
+		}
+	}
+	var missing []string
+	for _, id := range userIDs {
+		if !found[scim.KindUser+"/"+id] {
+			missing = append(missing, id)
+		}
+	}
+	for _, id := range groupIDs {
+		if !found[scim.KindGroup+"/"+id] {
+			missing = append(missing, id)
+		}
+	}
+	return out, missing, nil
+}
