@@ -66,6 +66,7 @@ type snapshot struct {
 	info os.FileInfo
 	hash string
 	dir  *connectors.Directory // nil when the content did not parse
+	err  error                 // why it did not parse
 }
 
 func (f *feed) read() (snapshot, error) {
@@ -79,12 +80,16 @@ func (f *feed) read() (snapshot, error) {
 	}
 	sum := sha256.Sum256(data)
 	sn := snapshot{info: info, hash: cursorPrefix + hex.EncodeToString(sum[:])}
-	if d, err := Parse(data); err == nil {
-		sn.dir = d
-	} else {
-		f.s.logger.Warn("directory file does not parse; the change feed waits for the next edit", "path", f.s.path, "err", err)
-	}
+	sn.dir, sn.err = Parse(data)
 	return sn, nil
+}
+
+// relevant reports whether a change notification in the file's folder may concern the file: the
+// file itself, or a name starting with ".." (a Kubernetes ConfigMap swaps its ..data link). Other
+// files of the folder (a log written beside it, an editor's swap file) are left to the poll.
+func (f *feed) relevant(ev fsnotify.Event) bool {
+	name := filepath.Base(ev.Name)
+	return name == filepath.Base(f.s.path) || strings.HasPrefix(name, "..")
 }
 
 // Watch implements connectors.Feed.
@@ -95,6 +100,14 @@ func (f *feed) Watch(ctx context.Context, cursor string, fn func(connectors.Chan
 	last, err := f.read()
 	if err != nil {
 		return err
+	}
+	// seen is what the last read found (parsed or not): the file is read again only when its
+	// identity, time or size differ from it; warned is the content last warned about, so a file
+	// that does not parse is reported once per content, not once per event.
+	seen, warned := last.info, ""
+	if last.dir == nil {
+		f.s.logger.Warn("directory file does not parse; the change feed waits for the next edit", "path", f.s.path, "err", last.err)
+		warned = last.hash
 	}
 	switch {
 	case cursor == "":
@@ -126,9 +139,12 @@ func (f *feed) Watch(ctx context.Context, cursor string, fn func(connectors.Chan
 				return errors.New("file: change notifications closed")
 			}
 			return fmt.Errorf("file: change notifications: %w", err)
-		case _, ok := <-events:
+		case ev, ok := <-events:
 			if !ok {
 				return errors.New("file: change notifications closed")
+			}
+			if !f.relevant(ev) {
+				continue
 			}
 			if settle == nil {
 				settle = time.After(20 * time.Millisecond)
@@ -144,12 +160,17 @@ func (f *feed) Watch(ctx context.Context, cursor string, fn func(connectors.Chan
 			f.s.logger.Debug("directory file not there", "err", err)
 			continue
 		}
-		if last.info != nil && os.SameFile(last.info, info) && info.ModTime().Equal(last.info.ModTime()) && info.Size() == last.info.Size() {
+		if seen != nil && os.SameFile(seen, info) && info.ModTime().Equal(seen.ModTime()) && info.Size() == seen.Size() {
 			continue
 		}
 		cur, err := f.read()
 		if err != nil {
 			continue
+		}
+		seen = cur.info
+		if cur.dir == nil && cur.hash != warned {
+			f.s.logger.Warn("directory file does not parse; the change feed waits for the next edit", "path", f.s.path, "err", cur.err)
+			warned = cur.hash
 		}
 		if cur.hash == last.hash || cur.dir == nil {
 			if cur.dir != nil {

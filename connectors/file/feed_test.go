@@ -3,9 +3,12 @@ package file
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,5 +226,60 @@ func TestReadEntries(t *testing.T) {
 	}
 	if diff := cmp.Diff(missing, []string{"gone"}); diff != "" {
 		t.Errorf("missing (-got +want):\n%s", diff)
+	}
+}
+
+// countingHandler counts the warnings logged.
+type countingHandler struct {
+	slog.Handler
+	warns atomic.Int32
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler            { return h }
+
+func (h *countingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn {
+		h.warns.Add(1)
+	}
+	return nil
+}
+
+// TestFeedWarnsOncePerBrokenContent checks that a directory file that does not parse is reported
+// once per content, and that writes to other files of its folder (a log written beside it) neither
+// re-read it nor warn again: before, each of them did, a loop when the log was the service's own.
+func TestFeedWarnsOncePerBrokenContent(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "directory.yaml")
+	if err := os.WriteFile(path, []byte(feedV1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := &countingHandler{Handler: slog.DiscardHandler}
+	src, err := Config{Path: path}.Open(slog.New(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	w := watch(t, src, "")
+	w.next(t)
+
+	writeRename(t, path, "users: [\n")
+	log := filepath.Join(dir, "serve.log")
+	for i := range 50 {
+		if err := os.WriteFile(log, []byte(strings.Repeat("x", i+1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	w.none(t, 200*time.Millisecond)
+	if got := h.warns.Load(); got != 1 {
+		t.Errorf("warnings for one broken content and 50 writes beside it: got %d, want 1", got)
+	}
+
+	// The file fixed: the feed goes on with the changes against the last good content.
+	writeRename(t, path, feedV2)
+	if b := w.next(t); len(b.Changes) != 4 {
+		t.Errorf("got %d changes after the fix, want 4: %+v", len(b.Changes), b.Changes)
 	}
 }
