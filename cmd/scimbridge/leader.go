@@ -70,13 +70,28 @@ type leader struct {
 	until  time.Time     // the lease as this process counts it (PostgreSQL)
 	lost   chan struct{} // closed when the term ends
 	reason string        // why this replica does not lead; "" while it leads
+	// tried is closed once the first attempt at the lock has settled (taken or refused), so that
+	// serve starts its controller knowing whether it leads: no standby warning for a lock it has
+	// not yet tried.
+	tried     chan struct{}
+	triedOnce sync.Once
 }
 
 func newLeader(location string, store state.Store, info state.LockInfo, log *slog.Logger, opts leaseOpts) *leader {
 	return &leader{location: location, postgres: state.IsPostgresURL(location), store: store, info: info,
 		holder: fmt.Sprintf("%s (pid %d on %s)", info.Command, info.PID, info.Host),
-		log:    log, opts: opts, reason: "the state lock has not been tried yet"}
+		log:    log, opts: opts, reason: "the state lock has not been tried yet", tried: make(chan struct{})}
 }
+
+// firstTry waits until the first attempt at the lock has settled, or ctx ends.
+func (l *leader) firstTry(ctx context.Context) {
+	select {
+	case <-l.tried:
+	case <-ctx.Done():
+	}
+}
+
+func (l *leader) settled() { l.triedOnce.Do(func() { close(l.tried) }) }
 
 // lockLocation is where the lock is taken: on PostgreSQL the URL with idle_session_timeout set
 // to the lease, for the lock's own session only, so that the server ends the session of a
@@ -121,10 +136,12 @@ func (l *leader) acquire(ctx context.Context) error {
 // run tries the lock every retry until ctx ends; while it holds it, it keeps it alive and, when
 // it is lost, goes back to trying.
 func (l *leader) run(ctx context.Context) {
-	logged := false
+	defer l.settled()
+	logged, lastHolder := false, ""
 	for ctx.Err() == nil {
 		err := l.acquire(ctx)
 		if err == nil {
+			l.settled()
 			if logged {
 				l.log.Info("took the state lock; this replica now runs the syncs", "term", l.currentTerm())
 			} else {
@@ -140,18 +157,22 @@ func (l *leader) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		reason := err.Error()
+		reason, holder := err.Error(), err.Error()
 		var le *state.LockedError
 		if errors.As(err, &le) {
-			reason = "another replica holds the state lock"
+			reason, holder = "another replica holds the state lock", "another replica"
 			if le.HolderKnown {
 				reason += ": " + le.Holder.String()
+				// The holder's record names its current run: a new run is no news.
+				holder = fmt.Sprintf("pid %d on host %s", le.Holder.PID, le.Holder.Host)
 			}
 		}
 		l.mu.Lock()
-		changed := l.reason != reason
 		l.reason = reason
 		l.mu.Unlock()
+		l.settled()
+		changed := holder != lastHolder
+		lastHolder = holder
 		if changed || !logged {
 			what := "standby: not running syncs"
 			if l.postgres {

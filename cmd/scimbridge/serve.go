@@ -197,6 +197,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	// waits as a standby or follower and keeps trying the lock. The leader also runs the
 	// requests followers recorded.
 	go lead.run(runCtx)
+	lead.firstTry(runCtx)
 	// The change feed runs beside the controller, on the replica that holds the lock only.
 	go func() {
 		ctrlDone <- srv.RunController(runCtx, withFeed(func(ctx context.Context) error {

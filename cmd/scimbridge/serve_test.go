@@ -241,6 +241,10 @@ data_dir: data
 	if code, body := getText(t, "http://"+addr+"/readyz"); code != 200 {
 		t.Errorf("/readyz after the first sync: %d %s", code, body)
 	}
+	// One replica leads from its start: no standby warning about a lock it had not tried yet.
+	if text := logs.String(); strings.Contains(text, "standby:") {
+		t.Errorf("a lone replica logged a standby warning:\n%s", text)
+	}
 
 	// A targeted sync of one new user, asked by a signed webhook.
 	addUsers(t, dir, "u-new", 1)
