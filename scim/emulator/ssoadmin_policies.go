@@ -19,16 +19,21 @@ const (
 	maxCustomerPolicyPath = 512
 )
 
+// checkPolicyRoom refuses one more managed policy (AWS or customer managed) past the quota.
+func checkPolicyRoom(ps *permSet) error {
+	if len(ps.Managed)+len(ps.Customer) >= maxManagedPolicies {
+		return ssoQuota(fmt.Sprintf("PermissionSet %s holds %d managed policies, the most allowed", ps.Name, maxManagedPolicies))
+	}
+	return nil
+}
+
 func (e *Emulator) ssoAttachManaged(ctx context.Context, body []byte) (any, error) {
 	var req struct {
 		psRequest
 		ManagedPolicyArn *string `json:"ManagedPolicyArn"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req.psRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -39,13 +44,13 @@ func (e *Emulator) ssoAttachManaged(ctx context.Context, body []byte) (any, erro
 	if slices.Contains(ps.Managed, arn) {
 		return nil, ssoConflict(fmt.Sprintf("Policy %s is already attached to PermissionSet %s", arn, ps.Name))
 	}
-	if len(ps.Managed)+len(ps.Customer) >= maxManagedPolicies {
-		return nil, ssoQuota(fmt.Sprintf("PermissionSet %s holds %d managed policies, the most allowed", ps.Name, maxManagedPolicies))
+	if err := checkPolicyRoom(ps); err != nil {
+		return nil, err
 	}
-	next := *ps
-	next.Managed = append(slices.Clone(ps.Managed), arn)
-	slices.Sort(next.Managed)
-	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+	return a.updatePS(ctx, e, ps, true, func(next *permSet) {
+		next.Managed = append(slices.Clone(ps.Managed), arn)
+		slices.Sort(next.Managed)
+	})
 }
 
 func (e *Emulator) ssoDetachManaged(ctx context.Context, body []byte) (any, error) {
@@ -53,11 +58,8 @@ func (e *Emulator) ssoDetachManaged(ctx context.Context, body []byte) (any, erro
 		psRequest
 		ManagedPolicyArn *string `json:"ManagedPolicyArn"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req.psRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -65,9 +67,9 @@ func (e *Emulator) ssoDetachManaged(ctx context.Context, body []byte) (any, erro
 	if !slices.Contains(ps.Managed, arn) {
 		return nil, ssoNotFound(fmt.Sprintf("Policy %s is not attached to PermissionSet %s", arn, ps.Name))
 	}
-	next := *ps
-	next.Managed = slices.DeleteFunc(slices.Clone(ps.Managed), func(s string) bool { return s == arn })
-	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+	return a.updatePS(ctx, e, ps, true, func(next *permSet) {
+		next.Managed = slices.DeleteFunc(slices.Clone(ps.Managed), func(s string) bool { return s == arn })
+	})
 }
 
 func (e *Emulator) ssoListManaged(_ context.Context, body []byte) (any, error) {
@@ -75,10 +77,7 @@ func (e *Emulator) ssoListManaged(_ context.Context, body []byte) (any, error) {
 		psRequest
 		pageParams
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	ps, err := e.access.target(req.psRequest)
+	ps, err := e.access.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -118,11 +117,8 @@ func (e *Emulator) ssoAttachCustomer(ctx context.Context, body []byte) (any, err
 		psRequest
 		Ref *customerRefIn `json:"CustomerManagedPolicyReference"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req.psRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -133,13 +129,13 @@ func (e *Emulator) ssoAttachCustomer(ctx context.Context, body []byte) (any, err
 	if slices.Contains(ps.Customer, ref) {
 		return nil, ssoConflict(fmt.Sprintf("Customer managed policy %s%s is already attached to PermissionSet %s", ref.Path, ref.Name, ps.Name))
 	}
-	if len(ps.Managed)+len(ps.Customer) >= maxManagedPolicies {
-		return nil, ssoQuota(fmt.Sprintf("PermissionSet %s holds %d managed policies, the most allowed", ps.Name, maxManagedPolicies))
+	if err := checkPolicyRoom(ps); err != nil {
+		return nil, err
 	}
-	next := *ps
-	next.Customer = append(slices.Clone(ps.Customer), ref)
-	slices.SortFunc(next.Customer, func(x, y customerRef) int { return strings.Compare(x.Path+x.Name, y.Path+y.Name) })
-	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+	return a.updatePS(ctx, e, ps, true, func(next *permSet) {
+		next.Customer = append(slices.Clone(ps.Customer), ref)
+		slices.SortFunc(next.Customer, func(x, y customerRef) int { return strings.Compare(x.Path+x.Name, y.Path+y.Name) })
+	})
 }
 
 func (e *Emulator) ssoDetachCustomer(ctx context.Context, body []byte) (any, error) {
@@ -147,11 +143,8 @@ func (e *Emulator) ssoDetachCustomer(ctx context.Context, body []byte) (any, err
 		psRequest
 		Ref *customerRefIn `json:"CustomerManagedPolicyReference"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req.psRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -162,9 +155,9 @@ func (e *Emulator) ssoDetachCustomer(ctx context.Context, body []byte) (any, err
 	if !slices.Contains(ps.Customer, ref) {
 		return nil, ssoNotFound(fmt.Sprintf("Customer managed policy %s%s is not attached to PermissionSet %s", ref.Path, ref.Name, ps.Name))
 	}
-	next := *ps
-	next.Customer = slices.DeleteFunc(slices.Clone(ps.Customer), func(c customerRef) bool { return c == ref })
-	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+	return a.updatePS(ctx, e, ps, true, func(next *permSet) {
+		next.Customer = slices.DeleteFunc(slices.Clone(ps.Customer), func(c customerRef) bool { return c == ref })
+	})
 }
 
 func (e *Emulator) ssoListCustomer(_ context.Context, body []byte) (any, error) {
@@ -172,10 +165,7 @@ func (e *Emulator) ssoListCustomer(_ context.Context, body []byte) (any, error) 
 		psRequest
 		pageParams
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	ps, err := e.access.target(req.psRequest)
+	ps, err := e.access.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -229,28 +219,22 @@ func (e *Emulator) ssoPutInline(ctx context.Context, body []byte) (any, error) {
 		psRequest
 		InlinePolicy *string `json:"InlinePolicy"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req.psRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkInlinePolicy(deref(req.InlinePolicy)); err != nil {
 		return nil, err
 	}
-	next := *ps
-	next.Inline = *req.InlinePolicy
-	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+	return a.updatePS(ctx, e, ps, true, func(next *permSet) {
+		next.Inline = *req.InlinePolicy
+	})
 }
 
 func (e *Emulator) ssoGetInline(_ context.Context, body []byte) (any, error) {
 	var req psRequest
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	ps, err := e.access.target(req)
+	ps, err := e.access.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -263,20 +247,17 @@ func (e *Emulator) ssoGetInline(_ context.Context, body []byte) (any, error) {
 
 func (e *Emulator) ssoDeleteInline(ctx context.Context, body []byte) (any, error) {
 	var req psRequest
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
 	if ps.Inline == "" {
 		return map[string]any{}, nil
 	}
-	next := *ps
-	next.Inline = ""
-	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+	return a.updatePS(ctx, e, ps, true, func(next *permSet) {
+		next.Inline = ""
+	})
 }
 
 // tagRequest is the part the tag operations share: the resource is a permission set.
@@ -284,6 +265,8 @@ type tagRequest struct {
 	InstanceArn *string `json:"InstanceArn"`
 	ResourceArn *string `json:"ResourceArn"`
 }
+
+func (r tagRequest) lookup(a *accessState) (*permSet, error) { return a.tagTarget(r) }
 
 func (a *accessState) tagTarget(r tagRequest) (*permSet, error) {
 	if err := a.checkInstance(r.InstanceArn); err != nil {
@@ -304,11 +287,8 @@ func (e *Emulator) ssoTagResource(ctx context.Context, body []byte) (any, error)
 		tagRequest
 		Tags []tagIn `json:"Tags"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.tagTarget(req.tagRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -319,9 +299,9 @@ func (e *Emulator) ssoTagResource(ctx context.Context, body []byte) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	next := *ps
-	next.Tags = tags
-	return map[string]any{}, a.savePS(ctx, e, ps, next, false)
+	return a.updatePS(ctx, e, ps, false, func(next *permSet) {
+		next.Tags = tags
+	})
 }
 
 func (e *Emulator) ssoUntagResource(ctx context.Context, body []byte) (any, error) {
@@ -329,25 +309,22 @@ func (e *Emulator) ssoUntagResource(ctx context.Context, body []byte) (any, erro
 		tagRequest
 		TagKeys []string `json:"TagKeys"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.tagTarget(req.tagRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
 	if len(req.TagKeys) == 0 || len(req.TagKeys) > 50 {
 		return nil, ssoInvalid("TagKeys must hold 1 to 50 keys")
 	}
-	next := *ps
-	next.Tags = map[string]string{}
-	for k, v := range ps.Tags {
-		if !slices.Contains(req.TagKeys, k) {
-			next.Tags[k] = v
+	return a.updatePS(ctx, e, ps, false, func(next *permSet) {
+		next.Tags = map[string]string{}
+		for k, v := range ps.Tags {
+			if !slices.Contains(req.TagKeys, k) {
+				next.Tags[k] = v
+			}
 		}
-	}
-	return map[string]any{}, a.savePS(ctx, e, ps, next, false)
+	})
 }
 
 func (e *Emulator) ssoListTags(_ context.Context, body []byte) (any, error) {
@@ -355,10 +332,7 @@ func (e *Emulator) ssoListTags(_ context.Context, body []byte) (any, error) {
 		tagRequest
 		NextToken *string `json:"NextToken"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	ps, err := e.access.tagTarget(req.tagRequest)
+	ps, err := e.access.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
