@@ -19,12 +19,38 @@ const (
 	maxCustomerPolicyPath = 512
 )
 
-// checkPolicyRoom refuses one more managed policy (AWS or customer managed) past the quota.
-func checkPolicyRoom(ps *permSet) error {
-	if len(ps.Managed)+len(ps.Customer) >= maxManagedPolicies {
-		return ssoQuota(fmt.Sprintf("PermissionSet %s holds %d managed policies, the most allowed", ps.Name, maxManagedPolicies))
+// A permission set's two lists of managed policies: AWS managed (by ARN) and customer managed.
+func managedList(ps *permSet) *[]string       { return &ps.Managed }
+func customerList(ps *permSet) *[]customerRef { return &ps.Customer }
+
+// attachPolicy adds item to the policy list of ps that list selects, kept sorted by compare;
+// attached is the conflict's message when it is there already. AWS and customer managed
+// policies count together against the quota.
+func attachPolicy[T comparable](ctx context.Context, e *Emulator, ps *permSet, list func(*permSet) *[]T, item T,
+	compare func(x, y T) int, attached string) (any, error) {
+	if slices.Contains(*list(ps), item) {
+		return nil, ssoConflict(attached)
 	}
-	return nil
+	if len(ps.Managed)+len(ps.Customer) >= maxManagedPolicies {
+		return nil, ssoQuota(fmt.Sprintf("PermissionSet %s holds %d managed policies, the most allowed", ps.Name, maxManagedPolicies))
+	}
+	return e.access.updatePS(ctx, e, ps, true, func(next *permSet) {
+		l := append(slices.Clone(*list(ps)), item)
+		slices.SortFunc(l, compare)
+		*list(next) = l
+	})
+}
+
+// detachPolicy removes item from the policy list of ps that list selects; notAttached is the
+// error's message when it is not there.
+func detachPolicy[T comparable](ctx context.Context, e *Emulator, ps *permSet, list func(*permSet) *[]T, item T,
+	notAttached string) (any, error) {
+	if !slices.Contains(*list(ps), item) {
+		return nil, ssoNotFound(notAttached)
+	}
+	return e.access.updatePS(ctx, e, ps, true, func(next *permSet) {
+		*list(next) = slices.DeleteFunc(slices.Clone(*list(ps)), func(x T) bool { return x == item })
+	})
 }
 
 func (e *Emulator) ssoAttachManaged(ctx context.Context, body []byte) (any, error) {
@@ -41,16 +67,8 @@ func (e *Emulator) ssoAttachManaged(ctx context.Context, body []byte) (any, erro
 	if !managedPolicyARN.MatchString(arn) {
 		return nil, ssoInvalid(fmt.Sprintf("ManagedPolicyArn %q is not the ARN of an AWS managed policy", arn))
 	}
-	if slices.Contains(ps.Managed, arn) {
-		return nil, ssoConflict(fmt.Sprintf("Policy %s is already attached to PermissionSet %s", arn, ps.Name))
-	}
-	if err := checkPolicyRoom(ps); err != nil {
-		return nil, err
-	}
-	return a.updatePS(ctx, e, ps, true, func(next *permSet) {
-		next.Managed = append(slices.Clone(ps.Managed), arn)
-		slices.Sort(next.Managed)
-	})
+	return attachPolicy(ctx, e, ps, managedList, arn, strings.Compare,
+		fmt.Sprintf("Policy %s is already attached to PermissionSet %s", arn, ps.Name))
 }
 
 func (e *Emulator) ssoDetachManaged(ctx context.Context, body []byte) (any, error) {
@@ -64,12 +82,8 @@ func (e *Emulator) ssoDetachManaged(ctx context.Context, body []byte) (any, erro
 		return nil, err
 	}
 	arn := deref(req.ManagedPolicyArn)
-	if !slices.Contains(ps.Managed, arn) {
-		return nil, ssoNotFound(fmt.Sprintf("Policy %s is not attached to PermissionSet %s", arn, ps.Name))
-	}
-	return a.updatePS(ctx, e, ps, true, func(next *permSet) {
-		next.Managed = slices.DeleteFunc(slices.Clone(ps.Managed), func(s string) bool { return s == arn })
-	})
+	return detachPolicy(ctx, e, ps, managedList, arn,
+		fmt.Sprintf("Policy %s is not attached to PermissionSet %s", arn, ps.Name))
 }
 
 func (e *Emulator) ssoListManaged(_ context.Context, body []byte) (any, error) {
@@ -126,16 +140,8 @@ func (e *Emulator) ssoAttachCustomer(ctx context.Context, body []byte) (any, err
 	if err != nil {
 		return nil, err
 	}
-	if slices.Contains(ps.Customer, ref) {
-		return nil, ssoConflict(fmt.Sprintf("Customer managed policy %s%s is already attached to PermissionSet %s", ref.Path, ref.Name, ps.Name))
-	}
-	if err := checkPolicyRoom(ps); err != nil {
-		return nil, err
-	}
-	return a.updatePS(ctx, e, ps, true, func(next *permSet) {
-		next.Customer = append(slices.Clone(ps.Customer), ref)
-		slices.SortFunc(next.Customer, func(x, y customerRef) int { return strings.Compare(x.Path+x.Name, y.Path+y.Name) })
-	})
+	return attachPolicy(ctx, e, ps, customerList, ref, func(x, y customerRef) int { return strings.Compare(x.Path+x.Name, y.Path+y.Name) },
+		fmt.Sprintf("Customer managed policy %s%s is already attached to PermissionSet %s", ref.Path, ref.Name, ps.Name))
 }
 
 func (e *Emulator) ssoDetachCustomer(ctx context.Context, body []byte) (any, error) {
@@ -152,12 +158,8 @@ func (e *Emulator) ssoDetachCustomer(ctx context.Context, body []byte) (any, err
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(ps.Customer, ref) {
-		return nil, ssoNotFound(fmt.Sprintf("Customer managed policy %s%s is not attached to PermissionSet %s", ref.Path, ref.Name, ps.Name))
-	}
-	return a.updatePS(ctx, e, ps, true, func(next *permSet) {
-		next.Customer = slices.DeleteFunc(slices.Clone(ps.Customer), func(c customerRef) bool { return c == ref })
-	})
+	return detachPolicy(ctx, e, ps, customerList, ref,
+		fmt.Sprintf("Customer managed policy %s%s is not attached to PermissionSet %s", ref.Path, ref.Name, ps.Name))
 }
 
 func (e *Emulator) ssoListCustomer(_ context.Context, body []byte) (any, error) {
