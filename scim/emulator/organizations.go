@@ -60,15 +60,9 @@ func (e *Emulator) orgListRoots(_ context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	a := e.access
-	keys, next, err := pageOf([]string{a.org.RootID}, req, organizationsPage, "roots", orgInvalid)
-	if err != nil {
-		return nil, err
-	}
-	roots := []any{}
-	for _, id := range keys {
-		roots = append(roots, map[string]any{"Id": id, "Arn": a.orgARN("root", id), "Name": a.units[id].Name, "PolicyTypes": []any{}})
-	}
-	return map[string]any{"Roots": roots, "NextToken": next}, nil
+	return pageAnswer([]string{a.org.RootID}, req, organizationsPage, "roots", orgInvalid, "Roots", func(id string) any {
+		return map[string]any{"Id": id, "Arn": a.orgARN("root", id), "Name": a.units[id].Name, "PolicyTypes": []any{}}
+	})
 }
 
 // parent checks the ParentId of a listing.
@@ -101,15 +95,9 @@ func (e *Emulator) orgListUnits(_ context.Context, body []byte) (any, error) {
 			ids = append(ids, u.ID)
 		}
 	}
-	keys, next, err := pageOf(ids, req.pageParams, organizationsPage, "ous:"+parent, orgInvalid)
-	if err != nil {
-		return nil, err
-	}
-	units := []any{}
-	for _, id := range keys {
-		units = append(units, map[string]any{"Id": id, "Arn": a.orgARN("ou", id), "Name": a.units[id].Name})
-	}
-	return map[string]any{"OrganizationalUnits": units, "NextToken": next}, nil
+	return pageAnswer(ids, req.pageParams, organizationsPage, "ous:"+parent, orgInvalid, "OrganizationalUnits", func(id string) any {
+		return map[string]any{"Id": id, "Arn": a.orgARN("ou", id), "Name": a.units[id].Name}
+	})
 }
 
 func (e *Emulator) listAccountsWhere(req pageParams, sig string, keep func(*orgAccount) bool) (any, error) {
@@ -120,15 +108,9 @@ func (e *Emulator) listAccountsWhere(req pageParams, sig string, keep func(*orgA
 			ids = append(ids, acc.ID)
 		}
 	}
-	keys, next, err := pageOf(ids, req, organizationsPage, sig, orgInvalid)
-	if err != nil {
-		return nil, err
-	}
-	accounts := []any{}
-	for _, id := range keys {
-		accounts = append(accounts, a.accountOut(a.accounts[id]))
-	}
-	return map[string]any{"Accounts": accounts, "NextToken": next}, nil
+	return pageAnswer(ids, req, organizationsPage, sig, orgInvalid, "Accounts", func(id string) any {
+		return a.accountOut(a.accounts[id])
+	})
 }
 
 func (e *Emulator) orgListAccountsForParent(_ context.Context, body []byte) (any, error) {

@@ -145,18 +145,12 @@ func (e *Emulator) ssoListInstances(_ context.Context, body []byte) (any, error)
 		return nil, err
 	}
 	a := e.access
-	keys, next, err := pageOf([]string{a.instanceARN}, req, ssoAdminPage, "instances", ssoInvalid)
-	if err != nil {
-		return nil, err
-	}
-	out := []any{}
-	for range keys {
-		out = append(out, map[string]any{
+	return pageAnswer([]string{a.instanceARN}, req, ssoAdminPage, "instances", ssoInvalid, "Instances", func(string) any {
+		return map[string]any{
 			"InstanceArn": a.instanceARN, "IdentityStoreId": e.storeID, "Name": "scimbridge-emulator",
 			"OwnerAccountId": a.org.Management, "Status": "ACTIVE", "CreatedDate": epoch(a.org.Accounts[0].Joined),
-		})
-	}
-	return map[string]any{"Instances": out, "NextToken": next}, nil
+		}
+	})
 }
 
 var (

@@ -197,16 +197,10 @@ func (a *accessState) listOps(req statusListRequest, kind asyncKind, field strin
 			byKey[k] = op
 		}
 	}
-	keys, next, err := pageOf(keys, req.pageParams, ssoAdminPage, fmt.Sprintf("ops:%d:%s", kind, status), ssoInvalid)
-	if err != nil {
-		return nil, err
-	}
-	out := []any{}
-	for _, k := range keys {
+	return pageAnswer(keys, req.pageParams, ssoAdminPage, fmt.Sprintf("ops:%d:%s", kind, status), ssoInvalid, field, func(k string) any {
 		op := byKey[k]
-		out = append(out, map[string]any{"CreatedDate": epoch(op.Created), "RequestId": op.ID, "Status": op.Status})
-	}
-	return map[string]any{field: out, "NextToken": next}, nil
+		return map[string]any{"CreatedDate": epoch(op.Created), "RequestId": op.ID, "Status": op.Status}
+	})
 }
 
 // ssoListOps is the handler of a List...Status call: the operations of kind, under field.
@@ -233,15 +227,9 @@ func (a *accessState) listAssignments(p pageParams, sig string, keep func(assign
 			keys = append(keys, id)
 		}
 	}
-	keys, next, err := pageOf(keys, p, ssoAdminPage, sig, ssoInvalid)
-	if err != nil {
-		return nil, err
-	}
-	out := []any{}
-	for _, id := range keys {
-		out = append(out, assignmentOut(a.assignments[id]))
-	}
-	return map[string]any{"AccountAssignments": out, "NextToken": next}, nil
+	return pageAnswer(keys, p, ssoAdminPage, sig, ssoInvalid, "AccountAssignments", func(id string) any {
+		return assignmentOut(a.assignments[id])
+	})
 }
 
 func (e *Emulator) ssoListAssignments(_ context.Context, body []byte) (any, error) {

@@ -95,15 +95,9 @@ func (e *Emulator) ssoListManaged(_ context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, next, err := pageOf(slices.Clone(ps.Managed), req.pageParams, ssoAdminPage, "managed:"+ps.ARN, ssoInvalid)
-	if err != nil {
-		return nil, err
-	}
-	out := []any{}
-	for _, arn := range keys {
-		out = append(out, map[string]any{"Arn": arn, "Name": arn[strings.LastIndex(arn, "/")+1:]})
-	}
-	return map[string]any{"AttachedManagedPolicies": out, "NextToken": next}, nil
+	return pageAnswer(slices.Clone(ps.Managed), req.pageParams, ssoAdminPage, "managed:"+ps.ARN, ssoInvalid, "AttachedManagedPolicies", func(arn string) any {
+		return map[string]any{"Arn": arn, "Name": arn[strings.LastIndex(arn, "/")+1:]}
+	})
 }
 
 // customerRefIn is a CustomerManagedPolicyReference of a request.
@@ -177,15 +171,9 @@ func (e *Emulator) ssoListCustomer(_ context.Context, body []byte) (any, error) 
 		byKey[c.Path+c.Name] = c
 		keys = append(keys, c.Path+c.Name)
 	}
-	keys, next, err := pageOf(keys, req.pageParams, ssoAdminPage, "customer:"+ps.ARN, ssoInvalid)
-	if err != nil {
-		return nil, err
-	}
-	out := []any{}
-	for _, k := range keys {
-		out = append(out, map[string]any{"Name": byKey[k].Name, "Path": byKey[k].Path})
-	}
-	return map[string]any{"CustomerManagedPolicyReferences": out, "NextToken": next}, nil
+	return pageAnswer(keys, req.pageParams, ssoAdminPage, "customer:"+ps.ARN, ssoInvalid, "CustomerManagedPolicyReferences", func(k string) any {
+		return map[string]any{"Name": byKey[k].Name, "Path": byKey[k].Path}
+	})
 }
 
 // checkInlinePolicy applies AWS's limits: a JSON object, at most 32,768 bytes and 10,240
