@@ -65,6 +65,20 @@ func (e *Emulator) orgListRoots(_ context.Context, body []byte) (any, error) {
 	})
 }
 
+// parentRequest is a listing of what a root or OU holds.
+type parentRequest struct {
+	pageParams
+	ParentID *string `json:"ParentId"`
+}
+
+// decodeParent decodes a parentRequest strictly and checks its ParentId.
+func (a *accessState) decodeParent(body []byte, req *parentRequest) (string, error) {
+	if err := decodeAccess(body, req); err != nil {
+		return "", err
+	}
+	return a.parent(req.ParentID)
+}
+
 // parent checks the ParentId of a listing.
 func (a *accessState) parent(id *string) (string, error) {
 	if id == nil || *id == "" {
@@ -77,15 +91,9 @@ func (a *accessState) parent(id *string) (string, error) {
 }
 
 func (e *Emulator) orgListUnits(_ context.Context, body []byte) (any, error) {
-	var req struct {
-		pageParams
-		ParentID *string `json:"ParentId"`
-	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
+	var req parentRequest
 	a := e.access
-	parent, err := a.parent(req.ParentID)
+	parent, err := a.decodeParent(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -114,14 +122,8 @@ func (e *Emulator) listAccountsWhere(req pageParams, sig string, keep func(*orgA
 }
 
 func (e *Emulator) orgListAccountsForParent(_ context.Context, body []byte) (any, error) {
-	var req struct {
-		pageParams
-		ParentID *string `json:"ParentId"`
-	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	parent, err := e.access.parent(req.ParentID)
+	var req parentRequest
+	parent, err := e.access.decodeParent(body, &req)
 	if err != nil {
 		return nil, err
 	}
