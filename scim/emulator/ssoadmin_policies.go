@@ -120,17 +120,26 @@ func (c *customerRefIn) check() (customerRef, error) {
 	return ref, nil
 }
 
-func (e *Emulator) ssoAttachCustomer(ctx context.Context, body []byte) (any, error) {
+// decodeCustomer decodes an attach or detach of a customer managed policy: the permission set
+// and the checked reference.
+func (a *accessState) decodeCustomer(body []byte) (*permSet, customerRef, error) {
 	var req struct {
 		psRequest
 		Ref *customerRefIn `json:"CustomerManagedPolicyReference"`
 	}
-	a := e.access
 	ps, err := a.decodePS(body, &req)
 	if err != nil {
-		return nil, err
+		return nil, customerRef{}, err
 	}
 	ref, err := req.Ref.check()
+	if err != nil {
+		return nil, customerRef{}, err
+	}
+	return ps, ref, nil
+}
+
+func (e *Emulator) ssoAttachCustomer(ctx context.Context, body []byte) (any, error) {
+	ps, ref, err := e.access.decodeCustomer(body)
 	if err != nil {
 		return nil, err
 	}
@@ -139,16 +148,7 @@ func (e *Emulator) ssoAttachCustomer(ctx context.Context, body []byte) (any, err
 }
 
 func (e *Emulator) ssoDetachCustomer(ctx context.Context, body []byte) (any, error) {
-	var req struct {
-		psRequest
-		Ref *customerRefIn `json:"CustomerManagedPolicyReference"`
-	}
-	a := e.access
-	ps, err := a.decodePS(body, &req)
-	if err != nil {
-		return nil, err
-	}
-	ref, err := req.Ref.check()
+	ps, ref, err := e.access.decodeCustomer(body)
 	if err != nil {
 		return nil, err
 	}
