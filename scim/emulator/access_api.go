@@ -132,6 +132,20 @@ type pageParams struct {
 	NextToken  *string `json:"NextToken"`
 }
 
+// pageAnswer answers a listing: the page of keys that p asks for (see pageOf), each rendered by
+// out, under field, with the next token.
+func pageAnswer(keys []string, p pageParams, limit int, sig string, invalid func(string) error, field string, out func(key string) any) (any, error) {
+	page, next, err := pageOf(keys, p, limit, sig, invalid)
+	if err != nil {
+		return nil, err
+	}
+	items := []any{}
+	for _, k := range page {
+		items = append(items, out(k))
+	}
+	return map[string]any{field: items, "NextToken": next}, nil
+}
+
 // pageOf returns the page of keys (sorted) that the request asks for and the next token. limit
 // is the API's largest page; sig ties a token to its listing.
 func pageOf(keys []string, p pageParams, limit int, sig string, invalid func(string) error) ([]string, any, error) {

@@ -60,15 +60,23 @@ func (e *Emulator) orgListRoots(_ context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	a := e.access
-	keys, next, err := pageOf([]string{a.org.RootID}, req, organizationsPage, "roots", orgInvalid)
-	if err != nil {
-		return nil, err
+	return pageAnswer([]string{a.org.RootID}, req, organizationsPage, "roots", orgInvalid, "Roots", func(id string) any {
+		return map[string]any{"Id": id, "Arn": a.orgARN("root", id), "Name": a.units[id].Name, "PolicyTypes": []any{}}
+	})
+}
+
+// parentRequest is a listing of what a root or OU holds.
+type parentRequest struct {
+	pageParams
+	ParentID *string `json:"ParentId"`
+}
+
+// decodeParent decodes a parentRequest strictly and checks its ParentId.
+func (a *accessState) decodeParent(body []byte, req *parentRequest) (string, error) {
+	if err := decodeAccess(body, req); err != nil {
+		return "", err
 	}
-	roots := []any{}
-	for _, id := range keys {
-		roots = append(roots, map[string]any{"Id": id, "Arn": a.orgARN("root", id), "Name": a.units[id].Name, "PolicyTypes": []any{}})
-	}
-	return map[string]any{"Roots": roots, "NextToken": next}, nil
+	return a.parent(req.ParentID)
 }
 
 // parent checks the ParentId of a listing.
@@ -83,15 +91,9 @@ func (a *accessState) parent(id *string) (string, error) {
 }
 
 func (e *Emulator) orgListUnits(_ context.Context, body []byte) (any, error) {
-	var req struct {
-		pageParams
-		ParentID *string `json:"ParentId"`
-	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
+	var req parentRequest
 	a := e.access
-	parent, err := a.parent(req.ParentID)
+	parent, err := a.decodeParent(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -101,15 +103,9 @@ func (e *Emulator) orgListUnits(_ context.Context, body []byte) (any, error) {
 			ids = append(ids, u.ID)
 		}
 	}
-	keys, next, err := pageOf(ids, req.pageParams, organizationsPage, "ous:"+parent, orgInvalid)
-	if err != nil {
-		return nil, err
-	}
-	units := []any{}
-	for _, id := range keys {
-		units = append(units, map[string]any{"Id": id, "Arn": a.orgARN("ou", id), "Name": a.units[id].Name})
-	}
-	return map[string]any{"OrganizationalUnits": units, "NextToken": next}, nil
+	return pageAnswer(ids, req.pageParams, organizationsPage, "ous:"+parent, orgInvalid, "OrganizationalUnits", func(id string) any {
+		return map[string]any{"Id": id, "Arn": a.orgARN("ou", id), "Name": a.units[id].Name}
+	})
 }
 
 func (e *Emulator) listAccountsWhere(req pageParams, sig string, keep func(*orgAccount) bool) (any, error) {
@@ -120,26 +116,14 @@ func (e *Emulator) listAccountsWhere(req pageParams, sig string, keep func(*orgA
 			ids = append(ids, acc.ID)
 		}
 	}
-	keys, next, err := pageOf(ids, req, organizationsPage, sig, orgInvalid)
-	if err != nil {
-		return nil, err
-	}
-	accounts := []any{}
-	for _, id := range keys {
-		accounts = append(accounts, a.accountOut(a.accounts[id]))
-	}
-	return map[string]any{"Accounts": accounts, "NextToken": next}, nil
+	return pageAnswer(ids, req, organizationsPage, sig, orgInvalid, "Accounts", func(id string) any {
+		return a.accountOut(a.accounts[id])
+	})
 }
 
 func (e *Emulator) orgListAccountsForParent(_ context.Context, body []byte) (any, error) {
-	var req struct {
-		pageParams
-		ParentID *string `json:"ParentId"`
-	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	parent, err := e.access.parent(req.ParentID)
+	var req parentRequest
+	parent, err := e.access.decodeParent(body, &req)
 	if err != nil {
 		return nil, err
 	}

@@ -42,8 +42,8 @@ var ssoAdminOperations = map[string]accessOperation{
 	"DeleteAccountAssignment":                               (*Emulator).ssoDeleteAssignment,
 	"DescribeAccountAssignmentCreationStatus":               (*Emulator).ssoDescribeCreation,
 	"DescribeAccountAssignmentDeletionStatus":               (*Emulator).ssoDescribeDeletion,
-	"ListAccountAssignmentCreationStatus":                   (*Emulator).ssoListCreation,
-	"ListAccountAssignmentDeletionStatus":                   (*Emulator).ssoListDeletion,
+	"ListAccountAssignmentCreationStatus":                   ssoListOps(asyncCreate, "AccountAssignmentsCreationStatus"),
+	"ListAccountAssignmentDeletionStatus":                   ssoListOps(asyncDelete, "AccountAssignmentsDeletionStatus"),
 	"ListAccountAssignments":                                (*Emulator).ssoListAssignments,
 	"ListAccountAssignmentsForPrincipal":                    (*Emulator).ssoListAssignmentsForPrincipal,
 }
@@ -99,24 +99,58 @@ func (a *accessState) target(r psRequest) (*permSet, error) {
 	return a.permissionSet(r.PermissionSetArn)
 }
 
+// psTargeted is a request that names one permission set: psRequest, tagRequest and the request
+// types that embed either.
+type psTargeted interface {
+	lookup(a *accessState) (*permSet, error)
+}
+
+func (r psRequest) lookup(a *accessState) (*permSet, error) { return a.target(r) }
+
+// decodePS decodes body strictly into req (a pointer) and returns the permission set it names.
+func (a *accessState) decodePS(body []byte, req psTargeted) (*permSet, error) {
+	if err := decodeAccess(body, req); err != nil {
+		return nil, err
+	}
+	return req.lookup(a)
+}
+
+// updatePS answers a call that changes a permission set: change edits a copy of ps, which is then
+// saved (see savePS).
+func (a *accessState) updatePS(ctx context.Context, e *Emulator, ps *permSet, reachesAccounts bool, change func(next *permSet)) (any, error) {
+	next := *ps
+	change(&next)
+	return map[string]any{}, a.savePS(ctx, e, ps, next, reachesAccounts)
+}
+
+// checkAccountID checks an account id field of a request.
+func checkAccountID(field, account string) error {
+	if !accountIDPattern.MatchString(account) {
+		return ssoInvalid(fmt.Sprintf("%s %q is not a 12-digit account id", field, account))
+	}
+	return nil
+}
+
+// checkPrincipalID checks a PrincipalId field of a request.
+func checkPrincipalID(pid string) error {
+	if !principalIDPattern.MatchString(pid) {
+		return ssoInvalid(fmt.Sprintf("PrincipalId %q is not an identity store id", pid))
+	}
+	return nil
+}
+
 func (e *Emulator) ssoListInstances(_ context.Context, body []byte) (any, error) {
 	var req pageParams
 	if err := decodeAccess(body, &req); err != nil {
 		return nil, err
 	}
 	a := e.access
-	keys, next, err := pageOf([]string{a.instanceARN}, req, ssoAdminPage, "instances", ssoInvalid)
-	if err != nil {
-		return nil, err
-	}
-	out := []any{}
-	for range keys {
-		out = append(out, map[string]any{
+	return pageAnswer([]string{a.instanceARN}, req, ssoAdminPage, "instances", ssoInvalid, "Instances", func(string) any {
+		return map[string]any{
 			"InstanceArn": a.instanceARN, "IdentityStoreId": e.storeID, "Name": "scimbridge-emulator",
 			"OwnerAccountId": a.org.Management, "Status": "ACTIVE", "CreatedDate": epoch(a.org.Accounts[0].Joined),
-		})
-	}
-	return map[string]any{"Instances": out, "NextToken": next}, nil
+		}
+	})
 }
 
 var (

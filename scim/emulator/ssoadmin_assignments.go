@@ -53,15 +53,15 @@ func (e *Emulator) assignment(ctx context.Context, req assignmentRequest) (assig
 		return assignmentKey{}, ssoInvalid("TargetType must be AWS_ACCOUNT")
 	}
 	account := deref(req.TargetID)
-	if !accountIDPattern.MatchString(account) {
-		return assignmentKey{}, ssoInvalid(fmt.Sprintf("TargetId %q is not a 12-digit account id", account))
+	if err := checkAccountID("TargetId", account); err != nil {
+		return assignmentKey{}, err
 	}
 	if a.accounts[account] == nil {
 		return assignmentKey{}, ssoInvalid(fmt.Sprintf("TargetId %s is not an account of the organization", account))
 	}
 	ptype, pid := deref(req.PrincipalType), deref(req.PrincipalID)
-	if !principalIDPattern.MatchString(pid) {
-		return assignmentKey{}, ssoInvalid(fmt.Sprintf("PrincipalId %q is not an identity store id", pid))
+	if err := checkPrincipalID(pid); err != nil {
+		return assignmentKey{}, err
 	}
 	var exists bool
 	switch ptype {
@@ -99,11 +99,8 @@ func (e *Emulator) ssoCreateAssignment(ctx context.Context, body []byte) (any, e
 
 func (e *Emulator) ssoDeleteAssignment(ctx context.Context, body []byte) (any, error) {
 	var req assignmentRequest
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req.psRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +133,16 @@ func (a *accessState) operation(instance, id *string, kind asyncKind, field stri
 	return op, nil
 }
 
+// describeOp answers a Describe...Status call: the operation of kind the request names in
+// field, rendered by out under outKey.
+func (a *accessState) describeOp(instance, id *string, kind asyncKind, field, outKey string, out func(*asyncOp) map[string]any) (any, error) {
+	op, err := a.operation(instance, id, kind, field)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{outKey: out(op)}, nil
+}
+
 func (e *Emulator) ssoDescribeCreation(_ context.Context, body []byte) (any, error) {
 	var req struct {
 		InstanceArn *string `json:"InstanceArn"`
@@ -144,11 +151,7 @@ func (e *Emulator) ssoDescribeCreation(_ context.Context, body []byte) (any, err
 	if err := decodeAccess(body, &req); err != nil {
 		return nil, err
 	}
-	op, err := e.access.operation(req.InstanceArn, req.RequestID, asyncCreate, "AccountAssignmentCreationRequestId")
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"AccountAssignmentCreationStatus": op.assignmentOut()}, nil
+	return e.access.describeOp(req.InstanceArn, req.RequestID, asyncCreate, "AccountAssignmentCreationRequestId", "AccountAssignmentCreationStatus", (*asyncOp).assignmentOut)
 }
 
 func (e *Emulator) ssoDescribeDeletion(_ context.Context, body []byte) (any, error) {
@@ -159,11 +162,7 @@ func (e *Emulator) ssoDescribeDeletion(_ context.Context, body []byte) (any, err
 	if err := decodeAccess(body, &req); err != nil {
 		return nil, err
 	}
-	op, err := e.access.operation(req.InstanceArn, req.RequestID, asyncDelete, "AccountAssignmentDeletionRequestId")
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"AccountAssignmentDeletionStatus": op.assignmentOut()}, nil
+	return e.access.describeOp(req.InstanceArn, req.RequestID, asyncDelete, "AccountAssignmentDeletionRequestId", "AccountAssignmentDeletionStatus", (*asyncOp).assignmentOut)
 }
 
 // statusListRequest is a List...Status request.
@@ -198,32 +197,21 @@ func (a *accessState) listOps(req statusListRequest, kind asyncKind, field strin
 			byKey[k] = op
 		}
 	}
-	keys, next, err := pageOf(keys, req.pageParams, ssoAdminPage, fmt.Sprintf("ops:%d:%s", kind, status), ssoInvalid)
-	if err != nil {
-		return nil, err
-	}
-	out := []any{}
-	for _, k := range keys {
+	return pageAnswer(keys, req.pageParams, ssoAdminPage, fmt.Sprintf("ops:%d:%s", kind, status), ssoInvalid, field, func(k string) any {
 		op := byKey[k]
-		out = append(out, map[string]any{"CreatedDate": epoch(op.Created), "RequestId": op.ID, "Status": op.Status})
-	}
-	return map[string]any{field: out, "NextToken": next}, nil
+		return map[string]any{"CreatedDate": epoch(op.Created), "RequestId": op.ID, "Status": op.Status}
+	})
 }
 
-func (e *Emulator) ssoListCreation(_ context.Context, body []byte) (any, error) {
-	var req statusListRequest
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
+// ssoListOps is the handler of a List...Status call: the operations of kind, under field.
+func ssoListOps(kind asyncKind, field string) accessOperation {
+	return func(e *Emulator, _ context.Context, body []byte) (any, error) {
+		var req statusListRequest
+		if err := decodeAccess(body, &req); err != nil {
+			return nil, err
+		}
+		return e.access.listOps(req, kind, field)
 	}
-	return e.access.listOps(req, asyncCreate, "AccountAssignmentsCreationStatus")
-}
-
-func (e *Emulator) ssoListDeletion(_ context.Context, body []byte) (any, error) {
-	var req statusListRequest
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	return e.access.listOps(req, asyncDelete, "AccountAssignmentsDeletionStatus")
 }
 
 func assignmentOut(k assignmentKey) map[string]any {
@@ -239,15 +227,9 @@ func (a *accessState) listAssignments(p pageParams, sig string, keep func(assign
 			keys = append(keys, id)
 		}
 	}
-	keys, next, err := pageOf(keys, p, ssoAdminPage, sig, ssoInvalid)
-	if err != nil {
-		return nil, err
-	}
-	out := []any{}
-	for _, id := range keys {
-		out = append(out, assignmentOut(a.assignments[id]))
-	}
-	return map[string]any{"AccountAssignments": out, "NextToken": next}, nil
+	return pageAnswer(keys, p, ssoAdminPage, sig, ssoInvalid, "AccountAssignments", func(id string) any {
+		return assignmentOut(a.assignments[id])
+	})
 }
 
 func (e *Emulator) ssoListAssignments(_ context.Context, body []byte) (any, error) {
@@ -256,17 +238,14 @@ func (e *Emulator) ssoListAssignments(_ context.Context, body []byte) (any, erro
 		pageParams
 		AccountID *string `json:"AccountId"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req.psRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
 	account := deref(req.AccountID)
-	if !accountIDPattern.MatchString(account) {
-		return nil, ssoInvalid(fmt.Sprintf("AccountId %q is not a 12-digit account id", account))
+	if err := checkAccountID("AccountId", account); err != nil {
+		return nil, err
 	}
 	return a.listAssignments(req.pageParams, "assignments:"+account+":"+ps.ARN, func(k assignmentKey) bool {
 		return k.Account == account && k.PermissionSet == ps.ARN
@@ -294,8 +273,8 @@ func (e *Emulator) ssoListAssignmentsForPrincipal(_ context.Context, body []byte
 	if ptype != "USER" && ptype != "GROUP" {
 		return nil, ssoInvalid("PrincipalType must be USER or GROUP")
 	}
-	if !principalIDPattern.MatchString(pid) {
-		return nil, ssoInvalid(fmt.Sprintf("PrincipalId %q is not an identity store id", pid))
+	if err := checkPrincipalID(pid); err != nil {
+		return nil, err
 	}
 	account := ""
 	if req.Filter != nil {
@@ -312,11 +291,8 @@ func (e *Emulator) ssoProvision(_ context.Context, body []byte) (any, error) {
 		TargetID   *string `json:"TargetId"`
 		TargetType *string `json:"TargetType"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req.psRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -349,11 +325,7 @@ func (e *Emulator) ssoDescribeProvisioning(_ context.Context, body []byte) (any,
 	if err := decodeAccess(body, &req); err != nil {
 		return nil, err
 	}
-	op, err := e.access.operation(req.InstanceArn, req.RequestID, asyncProvision, "ProvisionPermissionSetRequestId")
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"PermissionSetProvisioningStatus": op.provisioningOut()}, nil
+	return e.access.describeOp(req.InstanceArn, req.RequestID, asyncProvision, "ProvisionPermissionSetRequestId", "PermissionSetProvisioningStatus", (*asyncOp).provisioningOut)
 }
 
 // provisioningFilter checks a ProvisioningStatus filter and says whether an account passes it.
@@ -375,10 +347,7 @@ func (e *Emulator) ssoListAccountsForPermissionSet(_ context.Context, body []byt
 		pageParams
 		ProvisioningStatus *string `json:"ProvisioningStatus"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	ps, err := e.access.target(req.psRequest)
+	ps, err := e.access.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -414,8 +383,8 @@ func (e *Emulator) ssoListPermissionSetsForAccount(_ context.Context, body []byt
 		return nil, err
 	}
 	account := deref(req.AccountID)
-	if !accountIDPattern.MatchString(account) {
-		return nil, ssoInvalid(fmt.Sprintf("AccountId %q is not a 12-digit account id", account))
+	if err := checkAccountID("AccountId", account); err != nil {
+		return nil, err
 	}
 	var arns []string
 	for arn, ps := range a.permSets {

@@ -97,10 +97,7 @@ func (e *Emulator) ssoCreatePermissionSet(ctx context.Context, body []byte) (any
 
 func (e *Emulator) ssoDescribePermissionSet(_ context.Context, body []byte) (any, error) {
 	var req psRequest
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	ps, err := e.access.target(req)
+	ps, err := e.access.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -114,27 +111,24 @@ func (e *Emulator) ssoUpdatePermissionSet(ctx context.Context, body []byte) (any
 		SessionDuration *string `json:"SessionDuration"`
 		RelayState      *string `json:"RelayState"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	ps, err := e.access.target(req.psRequest)
+	ps, err := e.access.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkPSAttributes(req.Description, req.SessionDuration, req.RelayState); err != nil {
 		return nil, err
 	}
-	next := *ps
-	if req.Description != nil {
-		next.Description = *req.Description
-	}
-	if req.SessionDuration != nil {
-		next.SessionDuration = *req.SessionDuration
-	}
-	if req.RelayState != nil {
-		next.RelayState = *req.RelayState
-	}
-	return map[string]any{}, e.access.savePS(ctx, e, ps, next, true)
+	return e.access.updatePS(ctx, e, ps, true, func(next *permSet) {
+		if req.Description != nil {
+			next.Description = *req.Description
+		}
+		if req.SessionDuration != nil {
+			next.SessionDuration = *req.SessionDuration
+		}
+		if req.RelayState != nil {
+			next.RelayState = *req.RelayState
+		}
+	})
 }
 
 // savePS stores next as ps's new state. A change that reaches the accounts (policies, session
@@ -153,11 +147,8 @@ func (a *accessState) savePS(ctx context.Context, e *Emulator, ps *permSet, next
 
 func (e *Emulator) ssoDeletePermissionSet(ctx context.Context, body []byte) (any, error) {
 	var req psRequest
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}

@@ -19,16 +19,47 @@ const (
 	maxCustomerPolicyPath = 512
 )
 
+// A permission set's two lists of managed policies: AWS managed (by ARN) and customer managed.
+func managedList(ps *permSet) *[]string       { return &ps.Managed }
+func customerList(ps *permSet) *[]customerRef { return &ps.Customer }
+
+// attachPolicy adds item to the policy list of ps that list selects, kept sorted by compare;
+// attached is the conflict's message when it is there already. AWS and customer managed
+// policies count together against the quota.
+func attachPolicy[T comparable](ctx context.Context, e *Emulator, ps *permSet, list func(*permSet) *[]T, item T,
+	compare func(x, y T) int, attached string) (any, error) {
+	if slices.Contains(*list(ps), item) {
+		return nil, ssoConflict(attached)
+	}
+	if len(ps.Managed)+len(ps.Customer) >= maxManagedPolicies {
+		return nil, ssoQuota(fmt.Sprintf("PermissionSet %s holds %d managed policies, the most allowed", ps.Name, maxManagedPolicies))
+	}
+	return e.access.updatePS(ctx, e, ps, true, func(next *permSet) {
+		l := append(slices.Clone(*list(ps)), item)
+		slices.SortFunc(l, compare)
+		*list(next) = l
+	})
+}
+
+// detachPolicy removes item from the policy list of ps that list selects; notAttached is the
+// error's message when it is not there.
+func detachPolicy[T comparable](ctx context.Context, e *Emulator, ps *permSet, list func(*permSet) *[]T, item T,
+	notAttached string) (any, error) {
+	if !slices.Contains(*list(ps), item) {
+		return nil, ssoNotFound(notAttached)
+	}
+	return e.access.updatePS(ctx, e, ps, true, func(next *permSet) {
+		*list(next) = slices.DeleteFunc(slices.Clone(*list(ps)), func(x T) bool { return x == item })
+	})
+}
+
 func (e *Emulator) ssoAttachManaged(ctx context.Context, body []byte) (any, error) {
 	var req struct {
 		psRequest
 		ManagedPolicyArn *string `json:"ManagedPolicyArn"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req.psRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -36,16 +67,8 @@ func (e *Emulator) ssoAttachManaged(ctx context.Context, body []byte) (any, erro
 	if !managedPolicyARN.MatchString(arn) {
 		return nil, ssoInvalid(fmt.Sprintf("ManagedPolicyArn %q is not the ARN of an AWS managed policy", arn))
 	}
-	if slices.Contains(ps.Managed, arn) {
-		return nil, ssoConflict(fmt.Sprintf("Policy %s is already attached to PermissionSet %s", arn, ps.Name))
-	}
-	if len(ps.Managed)+len(ps.Customer) >= maxManagedPolicies {
-		return nil, ssoQuota(fmt.Sprintf("PermissionSet %s holds %d managed policies, the most allowed", ps.Name, maxManagedPolicies))
-	}
-	next := *ps
-	next.Managed = append(slices.Clone(ps.Managed), arn)
-	slices.Sort(next.Managed)
-	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+	return attachPolicy(ctx, e, ps, managedList, arn, strings.Compare,
+		fmt.Sprintf("Policy %s is already attached to PermissionSet %s", arn, ps.Name))
 }
 
 func (e *Emulator) ssoDetachManaged(ctx context.Context, body []byte) (any, error) {
@@ -53,21 +76,14 @@ func (e *Emulator) ssoDetachManaged(ctx context.Context, body []byte) (any, erro
 		psRequest
 		ManagedPolicyArn *string `json:"ManagedPolicyArn"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req.psRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
 	arn := deref(req.ManagedPolicyArn)
-	if !slices.Contains(ps.Managed, arn) {
-		return nil, ssoNotFound(fmt.Sprintf("Policy %s is not attached to PermissionSet %s", arn, ps.Name))
-	}
-	next := *ps
-	next.Managed = slices.DeleteFunc(slices.Clone(ps.Managed), func(s string) bool { return s == arn })
-	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+	return detachPolicy(ctx, e, ps, managedList, arn,
+		fmt.Sprintf("Policy %s is not attached to PermissionSet %s", arn, ps.Name))
 }
 
 func (e *Emulator) ssoListManaged(_ context.Context, body []byte) (any, error) {
@@ -75,22 +91,13 @@ func (e *Emulator) ssoListManaged(_ context.Context, body []byte) (any, error) {
 		psRequest
 		pageParams
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	ps, err := e.access.target(req.psRequest)
+	ps, err := e.access.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
-	keys, next, err := pageOf(slices.Clone(ps.Managed), req.pageParams, ssoAdminPage, "managed:"+ps.ARN, ssoInvalid)
-	if err != nil {
-		return nil, err
-	}
-	out := []any{}
-	for _, arn := range keys {
-		out = append(out, map[string]any{"Arn": arn, "Name": arn[strings.LastIndex(arn, "/")+1:]})
-	}
-	return map[string]any{"AttachedManagedPolicies": out, "NextToken": next}, nil
+	return pageAnswer(slices.Clone(ps.Managed), req.pageParams, ssoAdminPage, "managed:"+ps.ARN, ssoInvalid, "AttachedManagedPolicies", func(arn string) any {
+		return map[string]any{"Arn": arn, "Name": arn[strings.LastIndex(arn, "/")+1:]}
+	})
 }
 
 // customerRefIn is a CustomerManagedPolicyReference of a request.
@@ -113,58 +120,40 @@ func (c *customerRefIn) check() (customerRef, error) {
 	return ref, nil
 }
 
-func (e *Emulator) ssoAttachCustomer(ctx context.Context, body []byte) (any, error) {
+// decodeCustomer decodes an attach or detach of a customer managed policy: the permission set
+// and the checked reference.
+func (a *accessState) decodeCustomer(body []byte) (*permSet, customerRef, error) {
 	var req struct {
 		psRequest
 		Ref *customerRefIn `json:"CustomerManagedPolicyReference"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	a := e.access
-	ps, err := a.target(req.psRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
-		return nil, err
+		return nil, customerRef{}, err
 	}
 	ref, err := req.Ref.check()
 	if err != nil {
+		return nil, customerRef{}, err
+	}
+	return ps, ref, nil
+}
+
+func (e *Emulator) ssoAttachCustomer(ctx context.Context, body []byte) (any, error) {
+	ps, ref, err := e.access.decodeCustomer(body)
+	if err != nil {
 		return nil, err
 	}
-	if slices.Contains(ps.Customer, ref) {
-		return nil, ssoConflict(fmt.Sprintf("Customer managed policy %s%s is already attached to PermissionSet %s", ref.Path, ref.Name, ps.Name))
-	}
-	if len(ps.Managed)+len(ps.Customer) >= maxManagedPolicies {
-		return nil, ssoQuota(fmt.Sprintf("PermissionSet %s holds %d managed policies, the most allowed", ps.Name, maxManagedPolicies))
-	}
-	next := *ps
-	next.Customer = append(slices.Clone(ps.Customer), ref)
-	slices.SortFunc(next.Customer, func(x, y customerRef) int { return strings.Compare(x.Path+x.Name, y.Path+y.Name) })
-	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+	return attachPolicy(ctx, e, ps, customerList, ref, func(x, y customerRef) int { return strings.Compare(x.Path+x.Name, y.Path+y.Name) },
+		fmt.Sprintf("Customer managed policy %s%s is already attached to PermissionSet %s", ref.Path, ref.Name, ps.Name))
 }
 
 func (e *Emulator) ssoDetachCustomer(ctx context.Context, body []byte) (any, error) {
-	var req struct {
-		psRequest
-		Ref *customerRefIn `json:"CustomerManagedPolicyReference"`
-	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	a := e.access
-	ps, err := a.target(req.psRequest)
+	ps, ref, err := e.access.decodeCustomer(body)
 	if err != nil {
 		return nil, err
 	}
-	ref, err := req.Ref.check()
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(ps.Customer, ref) {
-		return nil, ssoNotFound(fmt.Sprintf("Customer managed policy %s%s is not attached to PermissionSet %s", ref.Path, ref.Name, ps.Name))
-	}
-	next := *ps
-	next.Customer = slices.DeleteFunc(slices.Clone(ps.Customer), func(c customerRef) bool { return c == ref })
-	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+	return detachPolicy(ctx, e, ps, customerList, ref,
+		fmt.Sprintf("Customer managed policy %s%s is not attached to PermissionSet %s", ref.Path, ref.Name, ps.Name))
 }
 
 func (e *Emulator) ssoListCustomer(_ context.Context, body []byte) (any, error) {
@@ -172,10 +161,7 @@ func (e *Emulator) ssoListCustomer(_ context.Context, body []byte) (any, error) 
 		psRequest
 		pageParams
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	ps, err := e.access.target(req.psRequest)
+	ps, err := e.access.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -185,15 +171,9 @@ func (e *Emulator) ssoListCustomer(_ context.Context, body []byte) (any, error) 
 		byKey[c.Path+c.Name] = c
 		keys = append(keys, c.Path+c.Name)
 	}
-	keys, next, err := pageOf(keys, req.pageParams, ssoAdminPage, "customer:"+ps.ARN, ssoInvalid)
-	if err != nil {
-		return nil, err
-	}
-	out := []any{}
-	for _, k := range keys {
-		out = append(out, map[string]any{"Name": byKey[k].Name, "Path": byKey[k].Path})
-	}
-	return map[string]any{"CustomerManagedPolicyReferences": out, "NextToken": next}, nil
+	return pageAnswer(keys, req.pageParams, ssoAdminPage, "customer:"+ps.ARN, ssoInvalid, "CustomerManagedPolicyReferences", func(k string) any {
+		return map[string]any{"Name": byKey[k].Name, "Path": byKey[k].Path}
+	})
 }
 
 // checkInlinePolicy applies AWS's limits: a JSON object, at most 32,768 bytes and 10,240
@@ -229,28 +209,22 @@ func (e *Emulator) ssoPutInline(ctx context.Context, body []byte) (any, error) {
 		psRequest
 		InlinePolicy *string `json:"InlinePolicy"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req.psRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkInlinePolicy(deref(req.InlinePolicy)); err != nil {
 		return nil, err
 	}
-	next := *ps
-	next.Inline = *req.InlinePolicy
-	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+	return a.updatePS(ctx, e, ps, true, func(next *permSet) {
+		next.Inline = *req.InlinePolicy
+	})
 }
 
 func (e *Emulator) ssoGetInline(_ context.Context, body []byte) (any, error) {
 	var req psRequest
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	ps, err := e.access.target(req)
+	ps, err := e.access.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -263,20 +237,17 @@ func (e *Emulator) ssoGetInline(_ context.Context, body []byte) (any, error) {
 
 func (e *Emulator) ssoDeleteInline(ctx context.Context, body []byte) (any, error) {
 	var req psRequest
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.target(req)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
 	if ps.Inline == "" {
 		return map[string]any{}, nil
 	}
-	next := *ps
-	next.Inline = ""
-	return map[string]any{}, a.savePS(ctx, e, ps, next, true)
+	return a.updatePS(ctx, e, ps, true, func(next *permSet) {
+		next.Inline = ""
+	})
 }
 
 // tagRequest is the part the tag operations share: the resource is a permission set.
@@ -284,6 +255,8 @@ type tagRequest struct {
 	InstanceArn *string `json:"InstanceArn"`
 	ResourceArn *string `json:"ResourceArn"`
 }
+
+func (r tagRequest) lookup(a *accessState) (*permSet, error) { return a.tagTarget(r) }
 
 func (a *accessState) tagTarget(r tagRequest) (*permSet, error) {
 	if err := a.checkInstance(r.InstanceArn); err != nil {
@@ -304,11 +277,8 @@ func (e *Emulator) ssoTagResource(ctx context.Context, body []byte) (any, error)
 		tagRequest
 		Tags []tagIn `json:"Tags"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.tagTarget(req.tagRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -319,9 +289,9 @@ func (e *Emulator) ssoTagResource(ctx context.Context, body []byte) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	next := *ps
-	next.Tags = tags
-	return map[string]any{}, a.savePS(ctx, e, ps, next, false)
+	return a.updatePS(ctx, e, ps, false, func(next *permSet) {
+		next.Tags = tags
+	})
 }
 
 func (e *Emulator) ssoUntagResource(ctx context.Context, body []byte) (any, error) {
@@ -329,25 +299,22 @@ func (e *Emulator) ssoUntagResource(ctx context.Context, body []byte) (any, erro
 		tagRequest
 		TagKeys []string `json:"TagKeys"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
 	a := e.access
-	ps, err := a.tagTarget(req.tagRequest)
+	ps, err := a.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}
 	if len(req.TagKeys) == 0 || len(req.TagKeys) > 50 {
 		return nil, ssoInvalid("TagKeys must hold 1 to 50 keys")
 	}
-	next := *ps
-	next.Tags = map[string]string{}
-	for k, v := range ps.Tags {
-		if !slices.Contains(req.TagKeys, k) {
-			next.Tags[k] = v
+	return a.updatePS(ctx, e, ps, false, func(next *permSet) {
+		next.Tags = map[string]string{}
+		for k, v := range ps.Tags {
+			if !slices.Contains(req.TagKeys, k) {
+				next.Tags[k] = v
+			}
 		}
-	}
-	return map[string]any{}, a.savePS(ctx, e, ps, next, false)
+	})
 }
 
 func (e *Emulator) ssoListTags(_ context.Context, body []byte) (any, error) {
@@ -355,10 +322,7 @@ func (e *Emulator) ssoListTags(_ context.Context, body []byte) (any, error) {
 		tagRequest
 		NextToken *string `json:"NextToken"`
 	}
-	if err := decodeAccess(body, &req); err != nil {
-		return nil, err
-	}
-	ps, err := e.access.tagTarget(req.tagRequest)
+	ps, err := e.access.decodePS(body, &req)
 	if err != nil {
 		return nil, err
 	}

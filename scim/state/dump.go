@@ -146,64 +146,14 @@ func (s *SQLite) Export(ctx context.Context) (*Dump, error) {
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
 	d := &Dump{Meta: map[string]string{}}
-	err = exportRows(ctx, tx, "SELECT kind, external_id, target_id, data, hash, updated_at FROM objects", func(sc func(...any) error) error {
-		var o Object
-		var data []byte
-		var at string
-		if err := sc(&o.Kind, &o.ExternalID, &o.TargetID, &data, &o.Hash, &at); err != nil {
+	err = d.readTables(func(query string, add func(rowScanner) error) error {
+		rows, err := tx.QueryContext(ctx, query)
+		if err != nil {
 			return err
 		}
-		o.Data = data
-		o.UpdatedAt, err = parseTime(at)
-		d.Objects = append(d.Objects, o)
-		return err
+		defer rows.Close()
+		return eachRow(rows, add)
 	})
-	if err == nil {
-		err = exportRows(ctx, tx, "SELECT kind, external_id, created_at FROM pending", func(sc func(...any) error) error {
-			var p PendingCreate
-			var at string
-			if err := sc(&p.Kind, &p.ExternalID, &at); err != nil {
-				return err
-			}
-			var err error
-			if at != "" {
-				p.At, err = parseTime(at)
-			}
-			d.Pending = append(d.Pending, p)
-			return err
-		})
-	}
-	if err == nil {
-		err = exportRows(ctx, tx, "SELECT group_external_id, user_external_id FROM members", func(sc func(...any) error) error {
-			var m Membership
-			err := sc(&m.Group, &m.User)
-			d.Members = append(d.Members, m)
-			return err
-		})
-	}
-	if err == nil {
-		err = exportRows(ctx, tx, "SELECT key, value FROM meta", func(sc func(...any) error) error {
-			var k, v string
-			err := sc(&k, &v)
-			d.Meta[k] = v
-			return err
-		})
-	}
-	if err == nil {
-		err = exportRows(ctx, tx, "SELECT kind, target_id, external_id, name FROM unowned", func(sc func(...any) error) error {
-			var u Unowned
-			err := sc(&u.Kind, &u.TargetID, &u.ExternalID, &u.Name)
-			d.Unowned = append(d.Unowned, u)
-			return err
-		})
-	}
-	if err == nil {
-		err = exportRows(ctx, tx, "SELECT "+runColumns+" FROM runs", func(sc func(...any) error) error {
-			r, err := scanRun(scanFunc(sc))
-			d.Runs = append(d.Runs, r)
-			return err
-		})
-	}
 	if err != nil {
 		return nil, fmt.Errorf("state: export %s: %w", s.path, err)
 	}
@@ -211,18 +161,78 @@ func (s *SQLite) Export(ctx context.Context) (*Dump, error) {
 	return d, nil
 }
 
-type scanFunc func(...any) error
-
-func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
-
-func exportRows(ctx context.Context, tx *sql.Tx, query string, each func(scan func(...any) error) error) error {
-	rows, err := tx.QueryContext(ctx, query)
-	if err != nil {
+// exportTables are the tables of a Dump, in the order Export reads them: the query that reads
+// each (the same in both stores), and how one of its rows goes into the Dump.
+var exportTables = []struct {
+	query string
+	add   func(d *Dump, row rowScanner) error
+}{
+	{"SELECT kind, external_id, target_id, data, hash, updated_at FROM objects", func(d *Dump, row rowScanner) error {
+		var o Object
+		var data []byte
+		var at string
+		if err := row.Scan(&o.Kind, &o.ExternalID, &o.TargetID, &data, &o.Hash, &at); err != nil {
+			return err
+		}
+		o.Data = data
+		var err error
+		o.UpdatedAt, err = parseTime(at)
+		d.Objects = append(d.Objects, o)
 		return err
+	}},
+	{"SELECT kind, external_id, created_at FROM pending", func(d *Dump, row rowScanner) error {
+		var p PendingCreate
+		var at string
+		if err := row.Scan(&p.Kind, &p.ExternalID, &at); err != nil {
+			return err
+		}
+		var err error
+		if at != "" {
+			p.At, err = parseTime(at)
+		}
+		d.Pending = append(d.Pending, p)
+		return err
+	}},
+	{"SELECT group_external_id, user_external_id FROM members", func(d *Dump, row rowScanner) error {
+		var m Membership
+		err := row.Scan(&m.Group, &m.User)
+		d.Members = append(d.Members, m)
+		return err
+	}},
+	{"SELECT key, value FROM meta", func(d *Dump, row rowScanner) error {
+		var k, v string
+		err := row.Scan(&k, &v)
+		d.Meta[k] = v
+		return err
+	}},
+	{"SELECT kind, target_id, external_id, name FROM unowned", func(d *Dump, row rowScanner) error {
+		var u Unowned
+		err := row.Scan(&u.Kind, &u.TargetID, &u.ExternalID, &u.Name)
+		d.Unowned = append(d.Unowned, u)
+		return err
+	}},
+	{"SELECT " + runColumns + " FROM runs", func(d *Dump, row rowScanner) error {
+		r, err := scanRun(row)
+		d.Runs = append(d.Runs, r)
+		return err
+	}},
+}
+
+// readTables fills d from every table of exportTables; read runs a query in the store's read
+// transaction and hands each row to add.
+func (d *Dump) readTables(read func(query string, add func(rowScanner) error) error) error {
+	for _, t := range exportTables {
+		if err := read(t.query, func(row rowScanner) error { return t.add(d, row) }); err != nil {
+			return err
+		}
 	}
-	defer rows.Close()
+	return nil
+}
+
+// eachRow hands every row of rows to each; it stops at the first error.
+func eachRow(rows rowIter, each func(rowScanner) error) error {
 	for rows.Next() {
-		if err := each(rows.Scan); err != nil {
+		if err := each(rows); err != nil {
 			return err
 		}
 	}

@@ -107,24 +107,36 @@ func AcquireLock(ctx context.Context, statePath string, info LockInfo, wait time
 		return &Lock{info: info}, nil
 	}
 	path := LockPath(statePath)
-	start := time.Now()
-	for {
+	return pollLock(ctx, statePath, wait, func() (*Lock, error) {
 		f, err := tryLock(path)
 		if err != nil && !errors.Is(err, errWouldBlock) {
 			return nil, fmt.Errorf("state: lock %s: %w", path, err)
 		}
-		if f != nil {
-			l := &Lock{path: path, f: f, info: info}
-			if err := l.write(); err != nil {
-				_ = l.Release()
-				return nil, err
-			}
-			return l, nil
+		if f == nil {
+			return nil, nil
+		}
+		l := &Lock{path: path, f: f, info: info}
+		if err := l.write(); err != nil {
+			_ = l.Release()
+			return nil, err
+		}
+		return l, nil
+	}, func() (LockInfo, bool) { return readHolder(ctx, statePath) })
+}
+
+// pollLock calls try, every lockPoll for up to wait, until it takes the lock (a Lock) or fails (an
+// error); (nil, nil) means the lock is held. Past wait it answers a *LockedError naming path and
+// the holder that holder reads; on ctx's end, ctx's error.
+func pollLock(ctx context.Context, path string, wait time.Duration, try func() (*Lock, error), holder func() (LockInfo, bool)) (*Lock, error) {
+	start := time.Now()
+	for {
+		if l, err := try(); l != nil || err != nil {
+			return l, err
 		}
 		waited := time.Since(start)
 		if waited >= wait {
-			holder, known := readHolder(ctx, statePath)
-			le := &LockedError{Path: statePath, Holder: holder, HolderKnown: known}
+			h, known := holder()
+			le := &LockedError{Path: path, Holder: h, HolderKnown: known}
 			if wait > 0 {
 				le.Waited = waited
 			}

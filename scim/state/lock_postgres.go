@@ -63,40 +63,25 @@ func acquirePostgresLock(ctx context.Context, rawURL string, info LockInfo, wait
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	for {
+	l, err := pollLock(ctx, loc, wait, func() (*Lock, error) {
 		var ok bool
 		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", writerLockKey).Scan(&ok); err != nil {
-			conn.Close(context.WithoutCancel(ctx))
 			return nil, fmt.Errorf("state: lock %s: %w", loc, err)
 		}
-		if ok {
-			l := &Lock{path: loc, pg: conn, info: info}
-			if err := l.writePG(ctx); err != nil {
-				_ = l.Release()
-				return nil, err
-			}
-			return l, nil
+		if !ok {
+			return nil, nil
 		}
-		waited := time.Since(start)
-		if waited >= wait {
-			holder, known := readPGHolder(ctx, conn)
-			conn.Close(context.WithoutCancel(ctx))
-			le := &LockedError{Path: loc, Holder: holder, HolderKnown: known}
-			if wait > 0 {
-				le.Waited = waited
-			}
-			return nil, le
+		l := &Lock{path: loc, pg: conn, info: info}
+		if err := l.writePG(ctx); err != nil {
+			_ = l.Release()
+			return nil, err
 		}
-		t := time.NewTimer(min(lockPoll, wait-waited))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			conn.Close(context.WithoutCancel(ctx))
-			return nil, ctx.Err()
-		case <-t.C:
-		}
+		return l, nil
+	}, func() (LockInfo, bool) { return readPGHolder(ctx, conn) })
+	if l == nil {
+		conn.Close(context.WithoutCancel(ctx)) // a no-op after Release
 	}
+	return l, err
 }
 
 // writePG records the holder, tied to this session's pid.

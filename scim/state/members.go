@@ -17,10 +17,7 @@ type Membership struct {
 // recorded are left as they are. The group must be owned (PutObjects first), else the error
 // wraps ErrNotOwned and nothing is written.
 func (s *SQLite) AddMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error {
-	ms := make([]Membership, len(userExternalIDs))
-	for i, u := range userExternalIDs {
-		ms[i] = Membership{Group: groupExternalID, User: u}
-	}
+	ms := groupMemberships(groupExternalID, userExternalIDs)
 	if err := s.addMemberships(ctx, ms, groupExternalID); err != nil {
 		return fmt.Errorf("state: add %d members to group %q: %w", len(userExternalIDs), groupExternalID, err)
 	}
@@ -68,10 +65,7 @@ func (s *SQLite) addMemberships(ctx context.Context, ms []Membership, group stri
 
 // RemoveMembers forgets memberships of a group, in one transaction; absent ones are ignored.
 func (s *SQLite) RemoveMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error {
-	ms := make([]Membership, len(userExternalIDs))
-	for i, u := range userExternalIDs {
-		ms[i] = Membership{Group: groupExternalID, User: u}
-	}
+	ms := groupMemberships(groupExternalID, userExternalIDs)
 	err := checkMemberships(ms, groupExternalID)
 	if err == nil {
 		err = s.write(ctx, func(tx *sql.Tx) error {
@@ -97,10 +91,7 @@ func (s *SQLite) RemoveMembers(ctx context.Context, groupExternalID string, user
 // SetMembers replaces the recorded members of an owned group with exactly userExternalIDs,
 // in one transaction (for a full reconcile that read the group's real members).
 func (s *SQLite) SetMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error {
-	ms := make([]Membership, len(userExternalIDs))
-	for i, u := range userExternalIDs {
-		ms[i] = Membership{Group: groupExternalID, User: u}
-	}
+	ms := groupMemberships(groupExternalID, userExternalIDs)
 	err := checkMemberships(ms, groupExternalID)
 	if err == nil {
 		err = s.write(ctx, func(tx *sql.Tx) error {

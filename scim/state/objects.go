@@ -144,11 +144,7 @@ func (s *SQLite) Pending(ctx context.Context, kind Kind) (map[string]bool, error
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]bool, len(times))
-	for id := range times {
-		out[id] = true
-	}
-	return out, nil
+	return pendingSet(times), nil
 }
 
 // PendingTimes returns the pending creates of kind with the time each was recorded; the time is
@@ -162,24 +158,7 @@ func (s *SQLite) PendingTimes(ctx context.Context, kind Kind) (map[string]time.T
 		return nil, fmt.Errorf("state: list pending %ss: %w", kind, err)
 	}
 	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var id, at string
-		if err := rows.Scan(&id, &at); err != nil {
-			return nil, fmt.Errorf("state: list pending %ss: %w", kind, err)
-		}
-		var t time.Time
-		if at != "" {
-			if t, err = parseTime(at); err != nil {
-				return nil, fmt.Errorf("state: pending %s %q: %w", kind, id, err)
-			}
-		}
-		out[id] = t
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state: list pending %ss: %w", kind, err)
-	}
-	return out, nil
+	return readPendingTimes(rows, kind)
 }
 
 // ClearPending forgets the pending creates of these objects (for example after a create failed
@@ -305,29 +284,12 @@ func (s *SQLite) Objects(ctx context.Context, kind Kind) ([]Object, error) {
 		return nil, fmt.Errorf("state: count %ss: %w", kind, err)
 	}
 	rows, err := s.r.QueryContext(ctx,
-		"SELECT external_id, target_id, data, hash, updated_at FROM objects WHERE kind = ? ORDER BY external_id", string(kind))
+		"SELECT "+objectColumns+" FROM objects WHERE kind = ? ORDER BY external_id", string(kind))
 	if err != nil {
 		return nil, fmt.Errorf("state: list %ss: %w", kind, err)
 	}
 	defer rows.Close()
-	out := make([]Object, 0, n)
-	for rows.Next() {
-		o := Object{Kind: kind}
-		var data []byte
-		var updated string
-		if err := rows.Scan(&o.ExternalID, &o.TargetID, &data, &o.Hash, &updated); err != nil {
-			return nil, fmt.Errorf("state: list %ss: %w", kind, err)
-		}
-		o.Data = data
-		if o.UpdatedAt, err = parseTime(updated); err != nil {
-			return nil, fmt.Errorf("state: list %ss: %s %q: %w", kind, kind, o.ExternalID, err)
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state: list %ss: %w", kind, err)
-	}
-	return out, nil
+	return readObjects(make([]Object, 0, n), rows, kind)
 }
 
 // checkIDs rejects an unknown kind or an empty id.

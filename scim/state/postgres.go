@@ -239,15 +239,5 @@ func (s *Postgres) Reset(ctx context.Context) error {
 
 // Stats counts the owned users and groups, the memberships and the pending creates.
 func (s *Postgres) Stats(ctx context.Context) (Stats, error) {
-	var st Stats
-	err := s.pool.QueryRow(ctx, `SELECT
-	(SELECT count(*) FROM objects WHERE kind = 'user'),
-	(SELECT count(*) FROM objects WHERE kind = 'group'),
-	(SELECT count(*) FROM members),
-	(SELECT count(*) FROM pending WHERE kind = 'user'),
-	(SELECT count(*) FROM pending WHERE kind = 'group')`).Scan(&st.Users, &st.Groups, &st.Memberships, &st.PendingUsers, &st.PendingGroups)
-	if err != nil {
-		return Stats{}, fmt.Errorf("state: count contents: %w", err)
-	}
-	return st, nil
+	return scanStats(s.pool.QueryRow(ctx, statsQuery))
 }

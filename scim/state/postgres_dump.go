@@ -13,79 +13,14 @@ import (
 func (s *Postgres) Export(ctx context.Context) (*Dump, error) {
 	d := &Dump{Meta: map[string]string{}}
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		q := func(query string, each func(pgx.Rows) error) error {
+		return d.readTables(func(query string, add func(rowScanner) error) error {
 			rows, err := tx.Query(ctx, query)
 			if err != nil {
 				return err
 			}
 			defer rows.Close()
-			for rows.Next() {
-				if err := each(rows); err != nil {
-					return err
-				}
-			}
-			return rows.Err()
-		}
-		err := q("SELECT kind, external_id, target_id, data, hash, updated_at FROM objects", func(r pgx.Rows) error {
-			var o Object
-			var data []byte
-			var at string
-			if err := r.Scan(&o.Kind, &o.ExternalID, &o.TargetID, &data, &o.Hash, &at); err != nil {
-				return err
-			}
-			o.Data = data
-			var err error
-			o.UpdatedAt, err = parseTime(at)
-			d.Objects = append(d.Objects, o)
-			return err
+			return eachRow(rows, add)
 		})
-		if err == nil {
-			err = q("SELECT kind, external_id, created_at FROM pending", func(r pgx.Rows) error {
-				var p PendingCreate
-				var at string
-				if err := r.Scan(&p.Kind, &p.ExternalID, &at); err != nil {
-					return err
-				}
-				var err error
-				if at != "" {
-					p.At, err = parseTime(at)
-				}
-				d.Pending = append(d.Pending, p)
-				return err
-			})
-		}
-		if err == nil {
-			err = q("SELECT group_external_id, user_external_id FROM members", func(r pgx.Rows) error {
-				var m Membership
-				err := r.Scan(&m.Group, &m.User)
-				d.Members = append(d.Members, m)
-				return err
-			})
-		}
-		if err == nil {
-			err = q("SELECT key, value FROM meta", func(r pgx.Rows) error {
-				var k, v string
-				err := r.Scan(&k, &v)
-				d.Meta[k] = v
-				return err
-			})
-		}
-		if err == nil {
-			err = q("SELECT kind, target_id, external_id, name FROM unowned", func(r pgx.Rows) error {
-				var u Unowned
-				err := r.Scan(&u.Kind, &u.TargetID, &u.ExternalID, &u.Name)
-				d.Unowned = append(d.Unowned, u)
-				return err
-			})
-		}
-		if err == nil {
-			err = q("SELECT "+runColumns+" FROM runs", func(r pgx.Rows) error {
-				run, err := scanRun(r)
-				d.Runs = append(d.Runs, run)
-				return err
-			})
-		}
-		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("state: export %s: %w", s.loc, err)

@@ -40,11 +40,7 @@ func (s *Postgres) Pending(ctx context.Context, kind Kind) (map[string]bool, err
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]bool, len(times))
-	for id := range times {
-		out[id] = true
-	}
-	return out, nil
+	return pendingSet(times), nil
 }
 
 // PendingTimes returns the pending creates of kind with the time each was recorded.
@@ -57,24 +53,7 @@ func (s *Postgres) PendingTimes(ctx context.Context, kind Kind) (map[string]time
 		return nil, fmt.Errorf("state: list pending %ss: %w", kind, err)
 	}
 	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var id, at string
-		if err := rows.Scan(&id, &at); err != nil {
-			return nil, fmt.Errorf("state: list pending %ss: %w", kind, err)
-		}
-		var t time.Time
-		if at != "" {
-			if t, err = parseTime(at); err != nil {
-				return nil, fmt.Errorf("state: pending %s %q: %w", kind, id, err)
-			}
-		}
-		out[id] = t
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state: list pending %ss: %w", kind, err)
-	}
-	return out, nil
+	return readPendingTimes(rows, kind)
 }
 
 // ClearPending forgets the pending creates of these objects.
@@ -164,40 +143,17 @@ func (s *Postgres) Objects(ctx context.Context, kind Kind) ([]Object, error) {
 		return nil, fmt.Errorf("state: list objects: %w", err)
 	}
 	rows, err := s.pool.Query(ctx,
-		"SELECT external_id, target_id, data, hash, updated_at FROM objects WHERE kind = $1 ORDER BY external_id", string(kind))
+		"SELECT "+objectColumns+" FROM objects WHERE kind = $1 ORDER BY external_id", string(kind))
 	if err != nil {
 		return nil, fmt.Errorf("state: list %ss: %w", kind, err)
 	}
 	defer rows.Close()
-	var out []Object
-	for rows.Next() {
-		o := Object{Kind: kind}
-		var data []byte
-		var updated string
-		if err := rows.Scan(&o.ExternalID, &o.TargetID, &data, &o.Hash, &updated); err != nil {
-			return nil, fmt.Errorf("state: list %ss: %w", kind, err)
-		}
-		o.Data = data
-		if o.UpdatedAt, err = parseTime(updated); err != nil {
-			return nil, fmt.Errorf("state: list %ss: %s %q: %w", kind, kind, o.ExternalID, err)
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state: list %ss: %w", kind, err)
-	}
-	if out == nil {
-		out = []Object{}
-	}
-	return out, nil
+	return readObjects([]Object{}, rows, kind)
 }
 
 // AddMembers records users as members of an owned group (see SQLite.AddMembers).
 func (s *Postgres) AddMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error {
-	ms := make([]Membership, len(userExternalIDs))
-	for i, u := range userExternalIDs {
-		ms[i] = Membership{Group: groupExternalID, User: u}
-	}
+	ms := groupMemberships(groupExternalID, userExternalIDs)
 	if err := s.addMemberships(ctx, ms, groupExternalID); err != nil {
 		return fmt.Errorf("state: add %d members to group %q: %w", len(userExternalIDs), groupExternalID, err)
 	}
@@ -257,10 +213,7 @@ SELECT g FROM missing`, distinct, groups, users).Scan(&missing)
 
 // RemoveMembers forgets memberships of a group; absent ones are ignored.
 func (s *Postgres) RemoveMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error {
-	ms := make([]Membership, len(userExternalIDs))
-	for i, u := range userExternalIDs {
-		ms[i] = Membership{Group: groupExternalID, User: u}
-	}
+	ms := groupMemberships(groupExternalID, userExternalIDs)
 	err := checkMemberships(ms, groupExternalID)
 	if err == nil {
 		err = s.write(ctx, func(tx pgx.Tx) error {
@@ -277,10 +230,7 @@ func (s *Postgres) RemoveMembers(ctx context.Context, groupExternalID string, us
 
 // SetMembers replaces the recorded members of an owned group with exactly userExternalIDs.
 func (s *Postgres) SetMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error {
-	ms := make([]Membership, len(userExternalIDs))
-	for i, u := range userExternalIDs {
-		ms[i] = Membership{Group: groupExternalID, User: u}
-	}
+	ms := groupMemberships(groupExternalID, userExternalIDs)
 	err := checkMemberships(ms, groupExternalID)
 	if err == nil {
 		err = s.write(ctx, func(tx pgx.Tx) error {

@@ -131,15 +131,8 @@ func (s *Postgres) Runs(ctx context.Context, limit int) ([]Run, error) {
 		return nil, fmt.Errorf("state: list runs: %w", err)
 	}
 	defer rows.Close()
-	var out []Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, fmt.Errorf("state: list runs: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := appendRows[Run](nil, rows, scanRun)
+	if err != nil {
 		return nil, fmt.Errorf("state: list runs: %w", err)
 	}
 	return out, nil
@@ -147,41 +140,20 @@ func (s *Postgres) Runs(ctx context.Context, limit int) ([]Run, error) {
 
 // GetRun returns run id, or an error wrapping ErrRunNotFound.
 func (s *Postgres) GetRun(ctx context.Context, id int64) (Run, error) {
-	r, err := scanRun(s.pool.QueryRow(ctx, "SELECT "+runColumns+" FROM runs WHERE id = $1", id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = ErrRunNotFound
-	}
-	if err != nil {
-		return Run{}, fmt.Errorf("state: read run %d: %w", id, err)
-	}
-	return r, nil
+	return readRun(s.pool.QueryRow(ctx, "SELECT "+runColumns+" FROM runs WHERE id = $1", id), id)
 }
 
 // LastSuccess returns when the newest successful run that was not a dry run ended.
 func (s *Postgres) LastSuccess(ctx context.Context) (time.Time, bool, error) {
-	var ended string
-	err := s.pool.QueryRow(ctx,
+	return readLastSuccess(s.pool.QueryRow(ctx,
 		"SELECT ended_at FROM runs WHERE result = $1 AND NOT dry_run AND ended_at IS NOT NULL ORDER BY ended_at DESC, id DESC LIMIT 1",
-		ResultSuccess).Scan(&ended)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return time.Time{}, false, nil
-	case err != nil:
-		return time.Time{}, false, fmt.Errorf("state: read last success: %w", err)
-	}
-	t, err := parseTime(ended)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("state: read last success: %w", err)
-	}
-	return t, true, nil
+		ResultSuccess).Scan)
 }
 
 // ReplaceUnowned records objs as the whole set of unowned objects the target holds.
 func (s *Postgres) ReplaceUnowned(ctx context.Context, objs []Unowned) error {
-	for _, o := range objs {
-		if err := o.check(); err != nil {
-			return fmt.Errorf("state: record %d unowned objects: %w", len(objs), err)
-		}
+	if err := checkUnowned(objs); err != nil {
+		return fmt.Errorf("state: record %d unowned objects: %w", len(objs), err)
 	}
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM unowned"); err != nil {
@@ -197,10 +169,8 @@ func (s *Postgres) ReplaceUnowned(ctx context.Context, objs []Unowned) error {
 
 // AddUnowned records objs beside the unowned objects already recorded.
 func (s *Postgres) AddUnowned(ctx context.Context, objs []Unowned) error {
-	for _, o := range objs {
-		if err := o.check(); err != nil {
-			return fmt.Errorf("state: add %d unowned objects: %w", len(objs), err)
-		}
+	if err := checkUnowned(objs); err != nil {
+		return fmt.Errorf("state: add %d unowned objects: %w", len(objs), err)
 	}
 	if err := s.write(ctx, func(tx pgx.Tx) error { return pgInsertUnowned(ctx, tx, objs) }); err != nil {
 		return fmt.Errorf("state: add %d unowned objects: %w", len(objs), err)
@@ -210,22 +180,13 @@ func (s *Postgres) AddUnowned(ctx context.Context, objs []Unowned) error {
 
 // ListUnowned returns the unowned objects recorded, in no particular order.
 func (s *Postgres) ListUnowned(ctx context.Context) ([]Unowned, error) {
-	rows, err := s.pool.Query(ctx, "SELECT kind, target_id, external_id, name FROM unowned")
+	rows, err := s.pool.Query(ctx, "SELECT "+unownedColumns+" FROM unowned")
 	if err != nil {
 		return nil, fmt.Errorf("state: list unowned objects: %w", err)
 	}
 	defer rows.Close()
-	var out []Unowned
-	for rows.Next() {
-		var o Unowned
-		var kind string
-		if err := rows.Scan(&kind, &o.TargetID, &o.ExternalID, &o.Name); err != nil {
-			return nil, fmt.Errorf("state: list unowned objects: %w", err)
-		}
-		o.Kind = Kind(kind)
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := appendRows[Unowned](nil, rows, scanUnowned)
+	if err != nil {
 		return nil, fmt.Errorf("state: list unowned objects: %w", err)
 	}
 	return out, nil

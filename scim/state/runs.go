@@ -219,15 +219,8 @@ func (s *SQLite) Runs(ctx context.Context, limit int) ([]Run, error) {
 		return nil, fmt.Errorf("state: list runs: %w", err)
 	}
 	defer rows.Close()
-	var out []Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, fmt.Errorf("state: list runs: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := appendRows[Run](nil, rows, scanRun)
+	if err != nil {
 		return nil, fmt.Errorf("state: list runs: %w", err)
 	}
 	return out, nil
@@ -235,36 +228,17 @@ func (s *SQLite) Runs(ctx context.Context, limit int) ([]Run, error) {
 
 // GetRun returns run id, or an error wrapping ErrRunNotFound.
 func (s *SQLite) GetRun(ctx context.Context, id int64) (Run, error) {
-	r, err := scanRun(s.r.QueryRowContext(ctx, "SELECT "+runColumns+" FROM runs WHERE id = ?", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrRunNotFound
-	}
-	if err != nil {
-		return Run{}, fmt.Errorf("state: read run %d: %w", id, err)
-	}
-	return r, nil
+	return readRun(s.r.QueryRowContext(ctx, "SELECT "+runColumns+" FROM runs WHERE id = ?", id), id)
 }
 
 // LastSuccess returns when the newest successful run that was not a dry run ended.
 func (s *SQLite) LastSuccess(ctx context.Context) (time.Time, bool, error) {
-	var ended string
-	err := s.r.QueryRowContext(ctx,
+	return readLastSuccess(s.r.QueryRowContext(ctx,
 		"SELECT ended_at FROM runs WHERE result = ? AND dry_run = 0 AND ended_at IS NOT NULL ORDER BY ended_at DESC, id DESC LIMIT 1",
-		ResultSuccess).Scan(&ended)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return time.Time{}, false, nil
-	case err != nil:
-		return time.Time{}, false, fmt.Errorf("state: read last success: %w", err)
-	}
-	t, err := parseTime(ended)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("state: read last success: %w", err)
-	}
-	return t, true, nil
+		ResultSuccess).Scan)
 }
 
-func scanRun(row interface{ Scan(...any) error }) (Run, error) {
+func scanRun(row rowScanner) (Run, error) {
 	var r Run
 	var started string
 	var ended sql.NullString

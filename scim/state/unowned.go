@@ -22,10 +22,8 @@ type Unowned struct {
 // transaction: it is called after each complete full read, so that what an earlier read saw and
 // this one did not is forgotten.
 func (s *SQLite) ReplaceUnowned(ctx context.Context, objs []Unowned) error {
-	for _, o := range objs {
-		if err := o.check(); err != nil {
-			return fmt.Errorf("state: record %d unowned objects: %w", len(objs), err)
-		}
+	if err := checkUnowned(objs); err != nil {
+		return fmt.Errorf("state: record %d unowned objects: %w", len(objs), err)
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM unowned"); err != nil {
@@ -42,10 +40,8 @@ func (s *SQLite) ReplaceUnowned(ctx context.Context, objs []Unowned) error {
 // AddUnowned records objs as unowned objects of the target, beside those already recorded (for
 // example an object a create ran into that the last full read had not seen).
 func (s *SQLite) AddUnowned(ctx context.Context, objs []Unowned) error {
-	for _, o := range objs {
-		if err := o.check(); err != nil {
-			return fmt.Errorf("state: add %d unowned objects: %w", len(objs), err)
-		}
+	if err := checkUnowned(objs); err != nil {
+		return fmt.Errorf("state: add %d unowned objects: %w", len(objs), err)
 	}
 	if err := s.write(ctx, func(tx *sql.Tx) error { return insertUnowned(ctx, tx, objs) }); err != nil {
 		return fmt.Errorf("state: add %d unowned objects: %w", len(objs), err)
@@ -55,22 +51,13 @@ func (s *SQLite) AddUnowned(ctx context.Context, objs []Unowned) error {
 
 // ListUnowned returns the unowned objects recorded, in no particular order.
 func (s *SQLite) ListUnowned(ctx context.Context) ([]Unowned, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT kind, target_id, external_id, name FROM unowned")
+	rows, err := s.r.QueryContext(ctx, "SELECT "+unownedColumns+" FROM unowned")
 	if err != nil {
 		return nil, fmt.Errorf("state: list unowned objects: %w", err)
 	}
 	defer rows.Close()
-	var out []Unowned
-	for rows.Next() {
-		var o Unowned
-		var kind string
-		if err := rows.Scan(&kind, &o.TargetID, &o.ExternalID, &o.Name); err != nil {
-			return nil, fmt.Errorf("state: list unowned objects: %w", err)
-		}
-		o.Kind = Kind(kind)
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := appendRows[Unowned](nil, rows, scanUnowned)
+	if err != nil {
 		return nil, fmt.Errorf("state: list unowned objects: %w", err)
 	}
 	return out, nil
