@@ -186,7 +186,14 @@ func (ph *accessPhase) run(ctx context.Context, run *reconcile.AfterRun) error {
 	if ph.onPlan != nil {
 		ph.onPlan(p)
 	}
-	if run.DryRun || p.Empty() && len(p.ForgetAssignments)+len(p.ForgetPermissionSets) == 0 {
+	if run.DryRun {
+		s := p.Summarize()
+		run.Counts = state.AccessCounts{AssignmentsCreated: s.CreateAssignments, AssignmentsDeleted: s.DeleteAssignments,
+			PermissionSetsCreated: s.CreatePermissionSets, PermissionSetsUpdated: s.UpdatePermissionSets,
+			PermissionSetsProvisioned: s.ProvisionPermissionSets, PermissionSetsDeleted: s.DeletePermissionSets}
+		return nil
+	}
+	if p.Empty() && len(p.ForgetAssignments)+len(p.ForgetPermissionSets) == 0 {
 		return nil
 	}
 	res, err := access.Apply(ctx, ph.applier, inst, p, ph.state, ph.now)
@@ -194,6 +201,9 @@ func (ph *accessPhase) run(ctx context.Context, run *reconcile.AfterRun) error {
 	ph.result = &res
 	ph.mu.Unlock()
 	run.Errors = append(run.Errors, res.Errors...)
+	run.Counts = state.AccessCounts{AssignmentsCreated: res.AssignmentsCreated, AssignmentsDeleted: res.AssignmentsDeleted,
+		PermissionSetsCreated: res.PermissionSetsCreated, PermissionSetsUpdated: res.PermissionSetsUpdated,
+		PermissionSetsProvisioned: res.PermissionSetsProvisioned, PermissionSetsDeleted: res.PermissionSetsDeleted, Failed: res.Failed}
 	log.Info("access applied", "permission_sets_created", res.PermissionSetsCreated, "permission_sets_updated", res.PermissionSetsUpdated,
 		"permission_sets_deleted", res.PermissionSetsDeleted, "assignments_created", res.AssignmentsCreated,
 		"assignments_deleted", res.AssignmentsDeleted, "failed", res.Failed)

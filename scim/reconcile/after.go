@@ -7,6 +7,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/scim"
 	"github.com/scimbridge/scimbridge/scim/plan"
+	"github.com/scimbridge/scimbridge/scim/state"
 )
 
 // AfterFunc is a further phase of a run (access: permission sets and account assignments), run
@@ -30,6 +31,9 @@ type AfterRun struct {
 	Errors []string
 	// Summary is text added to the plan recorded in the run history.
 	Summary string
+	// Counts are the phase's changes (in a dry run, those it would make), recorded in the run's
+	// Counts.Access.
+	Counts state.AccessCounts
 }
 
 // after runs the configured AfterFunc, if any, and folds what it did into the result.
@@ -42,6 +46,7 @@ func (r *Reconciler) after(ctx context.Context, log *slog.Logger, opts RunOption
 	res.Errors = append(res.Errors, run.Errors...)
 	res.Counts.Failed += len(run.Errors)
 	res.AfterSummary = run.Summary
+	res.Counts.Access = run.Counts
 	if err == nil && len(run.Errors) > 0 {
 		err = ErrPartial
 	}

@@ -37,6 +37,21 @@ type Counts struct {
 	MemberRemoves int `json:"memberRemoves"`
 	Failed        int `json:"failed"`
 	Skipped       int `json:"skipped"`
+	// Access counts the access section's changes; zero (and left out of the stored JSON) in a
+	// run without one.
+	Access AccessCounts `json:"access,omitzero"`
+}
+
+// AccessCounts are the access changes a run made (or, in a dry run, would make). Failed is also
+// in the run's Counts.Failed, which counts every failed record.
+type AccessCounts struct {
+	AssignmentsCreated        int `json:"assignmentsCreated,omitempty"`
+	AssignmentsDeleted        int `json:"assignmentsDeleted,omitempty"`
+	PermissionSetsCreated     int `json:"permissionSetsCreated,omitempty"`
+	PermissionSetsUpdated     int `json:"permissionSetsUpdated,omitempty"`
+	PermissionSetsProvisioned int `json:"permissionSetsProvisioned,omitempty"`
+	PermissionSetsDeleted     int `json:"permissionSetsDeleted,omitempty"`
+	Failed                    int `json:"failed,omitempty"`
 }
 
 // Run is one run in the history. A run that has not finished has a zero Ended and an empty

@@ -25,6 +25,7 @@ type Metrics struct {
 	runs         *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
 	objects      *prometheus.CounterVec
+	access       *prometheus.CounterVec
 	blocked      prometheus.Counter
 	lastSuccess  prometheus.Gauge
 	lastRun      prometheus.Gauge
@@ -58,6 +59,10 @@ func NewMetrics() *Metrics {
 			Name: "scimbridge_objects_total",
 			Help: "Objects changed in the target by real runs: created, updated, deleted, disabled, adopted, member_added, member_removed, failed, skipped.",
 		}, []string{"change"}),
+		access: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scimbridge_access_changes_total",
+			Help: "Access changes made by real runs: assignment_created, assignment_deleted, permission_set_created, permission_set_updated, permission_set_provisioned, permission_set_deleted, failed.",
+		}, []string{"kind"}),
 		blocked: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scimbridge_runs_blocked_by_guard_total", Help: "Runs a safety guard blocked.",
 		}),
@@ -99,7 +104,7 @@ func NewMetrics() *Metrics {
 		Help: "The lower bound of write requests of the plans real runs applied (compare with scimbridge_api_requests_total's writes).",
 	})
 	m.reg.MustRegister(m.feed.latency, m.lowerBound)
-	m.reg.MustRegister(m.runs, m.duration, m.objects, m.blocked, m.lastSuccess, m.lastRun, m.pending,
+	m.reg.MustRegister(m.runs, m.duration, m.objects, m.access, m.blocked, m.lastSuccess, m.lastRun, m.pending,
 		m.pendingKind, m.inProgress, m.apiRequests, m.apiThrottled, m.apiDuration, m.webhooks, m.standby,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -176,6 +181,15 @@ func (m *Metrics) RunFinished(opts reconcile.RunOptions, res *reconcile.Result, 
 		"failed": c.Failed, "skipped": c.Skipped,
 	} {
 		m.objects.WithLabelValues(k).Add(float64(v))
+	}
+	a := c.Access
+	for k, v := range map[string]int{
+		"assignment_created": a.AssignmentsCreated, "assignment_deleted": a.AssignmentsDeleted,
+		"permission_set_created": a.PermissionSetsCreated, "permission_set_updated": a.PermissionSetsUpdated,
+		"permission_set_provisioned": a.PermissionSetsProvisioned, "permission_set_deleted": a.PermissionSetsDeleted,
+		"failed": a.Failed,
+	} {
+		m.access.WithLabelValues(k).Add(float64(v))
 	}
 	if res.Result == reconcile.ResultSuccess {
 		m.lastSuccess.Set(float64(res.Ended.UnixNano()) / 1e9)

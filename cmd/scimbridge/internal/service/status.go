@@ -36,6 +36,30 @@ type statusRun struct {
 	Targeted bool
 	// ErrorCount is how many errors the run had, for a page that does not show them.
 	ErrorCount int
+	// Access is the run's access changes in short ("+13 assignments, 1 permission set updated"),
+	// empty when it made none.
+	Access string
+}
+
+// accessText is the access changes of a run in short, counts only; empty when there are none.
+func accessText(c state.AccessCounts) string {
+	var parts []string
+	add := func(n int, format, one, many string) {
+		switch {
+		case n == 1:
+			parts = append(parts, fmt.Sprintf(format, n, one))
+		case n > 1:
+			parts = append(parts, fmt.Sprintf(format, n, many))
+		}
+	}
+	add(c.AssignmentsCreated, "+%d %s", "assignment", "assignments")
+	add(c.AssignmentsDeleted, "\u2212%d %s", "assignment", "assignments")
+	add(c.PermissionSetsCreated, "%d %s created", "permission set", "permission sets")
+	add(c.PermissionSetsUpdated, "%d %s updated", "permission set", "permission sets")
+	add(c.PermissionSetsProvisioned, "%d %s provisioned", "permission set", "permission sets")
+	add(c.PermissionSetsDeleted, "%d %s deleted", "permission set", "permission sets")
+	add(c.Failed, "%d %s", "failed", "failed")
+	return strings.Join(parts, ", ")
 }
 
 type statusPage struct {
@@ -131,7 +155,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		runs = runs[:statusRuns]
 	}
 	for _, run := range runs {
-		sr := statusRun{Run: run, Duration: "running", ErrorCount: len(run.Errors)}
+		sr := statusRun{Run: run, Duration: "running", ErrorCount: len(run.Errors), Access: accessText(run.Counts.Access)}
 		if run.Result == "" {
 			sr.Result = "running"
 		}
