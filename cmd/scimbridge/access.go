@@ -355,18 +355,23 @@ func writeAccessSummary(w io.Writer, p *access.Plan, res *access.Result, blocked
 
 // accessJSON is the access part of sync's JSON output.
 type accessJSON struct {
-	Plan   any            `json:"plan"`
-	Result *access.Result `json:"result,omitempty"`
+	// Plan is left out with --summary-only, as the users and groups plan is; Summary stays.
+	Plan    any            `json:"plan,omitempty"`
+	Summary access.Summary `json:"summary"`
+	Result  *access.Result `json:"result,omitempty"`
 	// Blocked is the guard's message when it blocked the plan (nothing of it was applied).
 	Blocked string `json:"blocked,omitempty"`
 }
 
 // newAccessJSON is the access part of sync's JSON; nil without an access plan.
-func newAccessJSON(p *access.Plan, res *access.Result, blocked error) *accessJSON {
+func newAccessJSON(p *access.Plan, res *access.Result, blocked error, summaryOnly bool) *accessJSON {
 	if p == nil {
 		return nil
 	}
-	acc := &accessJSON{Plan: p.JSON(), Result: res}
+	acc := &accessJSON{Summary: p.Summarize(), Result: res}
+	if !summaryOnly {
+		acc.Plan = p.JSON()
+	}
 	if blocked != nil {
 		acc.Blocked = blocked.Error()
 	}

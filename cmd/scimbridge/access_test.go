@@ -1,18 +1,23 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/scimbridge/scimbridge/scim"
 	"github.com/scimbridge/scimbridge/scim/plan"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
+	"github.com/scimbridge/scimbridge/scim/state"
 )
 
 // TestQuickstartAccess: the quickstart acts out the classic setup. A dry run plans the
@@ -226,6 +231,65 @@ func TestAccessBlockSaysWhatWasWritten(t *testing.T) {
 		}
 		if be := (*plan.BlockedError)(nil); !errors.As(err, &be) || be != guard {
 			t.Errorf("%s: errors.As found %v, want the guard's *plan.BlockedError", c.name, be)
+		}
+	}
+}
+
+// TestAccessSummaryOnly: --summary-only leaves the access plan out as it does the users and
+// groups plan: the text output keeps only the Access summary line, the JSON output the access
+// summary (counts) without the plan.
+func TestAccessSummaryOnly(t *testing.T) {
+	dir := quickstart(t)
+	out, errOut, code := run(t, dir, "sync", "--config", "scimbridge.yaml", "--dry-run", "--summary-only")
+	if code != exitChanges || !strings.Contains(out, "Access (dry run): 13 assignments to create, 0 to delete; 2 permission sets to create") {
+		t.Fatalf("dry run --summary-only: exit %d, no access summary line\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(out, "+ assign group") || strings.Contains(out, "Access (permission sets and account assignments):") {
+		t.Errorf("dry run --summary-only printed the access plan:\n%s", out)
+	}
+	js, errOut, code := run(t, dir, "sync", "--config", "scimbridge.yaml", "--summary-only", "-o", "json")
+	var res struct {
+		Access map[string]json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(js), &res); err != nil || code != exitOK {
+		t.Fatalf("sync --summary-only -o json: exit %d, %v\n%s\n%s", code, err, js, errOut)
+	}
+	var sum struct{ CreateAssignments, CreatePermissionSets int }
+	if err := json.Unmarshal(res.Access["summary"], &sum); err != nil || sum.CreateAssignments != 13 || sum.CreatePermissionSets != 2 {
+		t.Errorf("access summary: got %s (%v), want 13 assignments and 2 permission sets to create", res.Access["summary"], err)
+	}
+	if _, ok := res.Access["plan"]; ok || res.Access["result"] == nil {
+		t.Errorf("sync --summary-only -o json: access keys %v, want summary and result without plan", slices.Collect(maps.Keys(res.Access)))
+	}
+}
+
+// TestAccessCountsInRunHistory: the run history records the access changes of each run (the dry
+// run's planned, the sync's made), which serve's status page and metrics show.
+func TestAccessCountsInRunHistory(t *testing.T) {
+	dir := quickstart(t)
+	if out, errOut, code := run(t, dir, "sync", "--config", "scimbridge.yaml", "--dry-run"); code != exitChanges {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, dir, "sync", "--config", "scimbridge.yaml"); code != exitOK {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	ctx := context.Background()
+	st, err := state.Open(ctx, filepath.Join(dir, "data", "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.Runs(ctx, 2)
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("run history: %d runs, %v", len(runs), err)
+	}
+	want := state.AccessCounts{AssignmentsCreated: 13, PermissionSetsCreated: 2}
+	for _, r := range runs {
+		// A sync provisions the permission sets it creates; the dry run cannot say which it will.
+		got := r.Counts.Access
+		got.PermissionSetsProvisioned = 0
+		if diff := cmp.Diff(got, want); diff != "" {
+			t.Errorf("run %d (dry run %v): access counts (-got +want):\n%s", r.ID, r.DryRun, diff)
 		}
 	}
 }

@@ -64,6 +64,12 @@ func TestSyncJSONMatchesItsSchema(t *testing.T) {
 	if _, ok := docs["summary only"]["plan"]; ok {
 		t.Errorf("--summary-only printed a plan")
 	}
+	if acc, _ := docs["summary only"]["access"].(map[string]any); acc == nil || acc["plan"] != nil || acc["summary"] == nil {
+		t.Errorf("--summary-only: access %v, want its summary without its plan", acc)
+	}
+	if acc, _ := docs["dry run"]["access"].(map[string]any); acc == nil || acc["plan"] == nil || acc["summary"] == nil {
+		t.Errorf("dry run: access %v, want its plan and summary", acc)
+	}
 	for _, name := range []string{"apply", "no changes"} {
 		if got, want := keys(docs[name]), keys(docs["dry run"]); !slices.Equal(got, want) {
 			t.Errorf("%s: keys %v, want those of a run with changes %v", name, got, want)

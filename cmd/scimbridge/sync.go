@@ -72,7 +72,7 @@ as problems.`,
 	fl.IntVar(&f.allowAssignmentDeletes, "allow-assignment-deletes", 0, "let through a run that deletes at most N account assignments, whatever max_assignment_deletes and max_assignment_delete_percent say")
 	fl.BoolVar(&f.fullRead, "full", false, "read the whole target even when the state store is trusted")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "debug logging")
-	fl.BoolVar(&f.summaryOnly, "summary-only", false, "with --output json, leave the plan's changes out (counts and summary stay)")
+	fl.BoolVar(&f.summaryOnly, "summary-only", false, "with --output json, leave the plan's changes out (counts and summary stay); the access plan is left out of the text output too, its summary line stays")
 	fl.StringVar(&f.planFile, "plan-file", "", "write the whole text plan to this file; the terminal then shows a plan over "+strconv.Itoa(plan.LargePlanLines)+" lines as a summary per kind of change")
 	fl.BoolVar(&f.detail, "detail", false, "print the whole plan however long (a plan over "+strconv.Itoa(plan.LargePlanLines)+" lines on a terminal is otherwise summarised)")
 	return cmd
@@ -126,7 +126,7 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 		if f.output == "text" {
 			rt.access.onPlan = func(p *access.Plan) { // shown before any access is written
 				printed = true
-				if !p.Empty() || len(p.Problems) > 0 {
+				if !f.summaryOnly && (!p.Empty() || len(p.Problems) > 0) {
 					fmt.Fprintln(out)
 					_ = p.WriteText(out)
 					if !f.dryRun && !p.Empty() {
@@ -162,7 +162,7 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 		code = exitChanges // the users and groups match, but access would change
 	}
 	if f.output == "json" {
-		acc := newAccessJSON(accessPlan, accessRes, accessBlocked)
+		acc := newAccessJSON(accessPlan, accessRes, accessBlocked, f.summaryOnly)
 		if err := writeJSONResult(out, res, requests, throttled, maxMembers, f.summaryOnly, code, rt.lastReport().Lines(), acc); err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func runSync(cmd *cobra.Command, f syncFlags) error {
 		if !printed && res.Plan != nil {
 			writePlanText(out, res.Plan, maxMembers, f, cfg.DataDir, log)
 		}
-		if accessBlocked != nil { // the plan the guard blocked, never shown as applying
+		if accessBlocked != nil && !f.summaryOnly { // the plan the guard blocked, never shown as applying
 			fmt.Fprintln(out)
 			fmt.Fprint(out, blockedHeading)
 			_ = accessPlan.WriteText(out)
