@@ -28,7 +28,8 @@ func newCheckCmd() *cobra.Command {
 		Short: "Validate the config and reach the source and the target",
 		Long: `Validates the config (every problem at once), reads the source and maps it (counts,
 records that would be skipped, attributes that records lack, three sample users), and reaches the
-target with the configured token. Nothing is written: the state store is not opened, and the
+target with the configured token; with an access section, makes the sso-admin and organizations
+reads a sync starts with (the instance, the permission sets, the organization's accounts). Nothing is written: the state store is not opened, and the
 embedded Identity Center, when it is the target, is read from a throw-away copy of its data file.
 Exit code 0 when everything is reachable, 1 otherwise.`,
 		Args: cobra.NoArgs,
@@ -168,6 +169,9 @@ func runCheck(cmd *cobra.Command, rt *app) error {
 
 	fmt.Fprintf(w, "target (%s):\n", rt.targetDesc)
 	if rt.client == nil {
+		if rt.cfg.Access != nil {
+			fmt.Fprintf(w, "  access: not checked until the first sync creates the embedded Identity Center\n")
+		}
 		return finishCheck(w, failed)
 	}
 	if _, err := rt.client.FindUser(ctx, "userName", "scimbridge-check-does-not-exist"); err != nil {
@@ -184,7 +188,43 @@ func runCheck(cmd *cobra.Command, rt *app) error {
 			fmt.Fprintf(w, "  identitystore: reachable\n")
 		}
 	}
+	failed = append(failed, checkAccess(ctx, w, rt)...)
 	return finishCheck(w, failed)
+}
+
+// checkAccess makes the reads a sync's access phase starts with (sso-admin ListInstances and the
+// permission sets, organizations DescribeOrganization, ListRoots and the accounts) and reports
+// what they found or their exact error (an AccessDenied names the action). It writes nothing,
+// and without an access section makes no call.
+func checkAccess(ctx context.Context, w io.Writer, rt *app) []error {
+	if rt.accessReader == nil {
+		return nil
+	}
+	var failed []error
+	inst, err := rt.accessReader.Instance(ctx)
+	if err != nil {
+		failed = append(failed, fmt.Errorf("access: sso-admin: %w", err))
+		fmt.Fprintf(w, "  access sso-admin: FAILED: %v\n", err)
+	} else {
+		fmt.Fprintf(w, "  access sso-admin: instance %s (identity store %s)\n", inst.ARN, inst.IdentityStoreID)
+		sets, err := rt.accessReader.PermissionSets(ctx, inst)
+		if err != nil {
+			failed = append(failed, fmt.Errorf("access: sso-admin: %w", err))
+			fmt.Fprintf(w, "  access permission sets: FAILED: %v\n", err)
+		} else {
+			defined, _ := rt.cfg.AccessPermissionSets() // valid: the config loaded
+			fmt.Fprintf(w, "  access permission sets: %d in the instance, %d defined in the config\n", len(sets), len(defined))
+		}
+	}
+	org, err := rt.accessReader.Organization(ctx)
+	if err != nil {
+		failed = append(failed, fmt.Errorf("access: organizations: %w", err))
+		fmt.Fprintf(w, "  access organizations: FAILED: %v\n", err)
+	} else {
+		fmt.Fprintf(w, "  access organizations: %d accounts, %d organizational units, management account %s\n",
+			len(org.Accounts), len(org.Units), org.ManagementAccountID)
+	}
+	return failed
 }
 
 // finishCheck ends the report: exit code 1 with the failures, or "everything reachable".
