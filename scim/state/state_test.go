@@ -328,7 +328,9 @@ func TestRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 		id4, _ := s.StartRun(ctx, "manual", true, at(30))
-		if err := s.FinishRun(ctx, id4, ResultSuccess, Counts{Updated: 2}, nil, "~ 2 users", at(31)); err != nil {
+		// A run with access changes keeps them (the counts are stored as JSON in both stores).
+		accessCounts := Counts{Updated: 2, Access: AccessCounts{AssignmentsCreated: 13, PermissionSetsUpdated: 1, Failed: 1}}
+		if err := s.FinishRun(ctx, id4, ResultSuccess, accessCounts, nil, "~ 2 users", at(31)); err != nil {
 			t.Fatal(err)
 		}
 
@@ -337,7 +339,7 @@ func TestRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []Run{
-			{ID: id4, Trigger: "manual", DryRun: true, Started: at(30), Ended: at(31), Result: ResultSuccess, Counts: Counts{Updated: 2}, Plan: "~ 2 users"},
+			{ID: id4, Trigger: "manual", DryRun: true, Started: at(30), Ended: at(31), Result: ResultSuccess, Counts: accessCounts, Plan: "~ 2 users"},
 			{ID: id3, Trigger: "webhook", Started: at(20), Ended: at(21), Result: ResultSuccess, Plan: "no changes"},
 			{ID: id2, Trigger: "schedule", Started: at(10), Ended: at(20), Result: ResultFailed, Errors: []string{InterruptedError}},
 		}
