@@ -34,12 +34,15 @@ func TestRunStopsAtDeadlineAndNextRunContinues(t *testing.T) {
 		snap.Groups = append(snap.Groups, grp)
 	}
 	e.set(snap)
-	e.srv.Emu.SetFaults(emulator.Faults{Latency: 5 * time.Millisecond})
+	// Times are generous so that a loaded machine (CI runs the suite with -race) still stops inside
+	// the user creates (300 x 30 ms / 4 at a time is ~2.2 s of creates; the stop comes at 1.5 s) and
+	// returns well inside the margin.
+	e.srv.Emu.SetFaults(emulator.Faults{Latency: 30 * time.Millisecond})
 	r := e.reconciler(func(c *reconcile.Config) { c.Concurrency = 4; c.FullReconcileEvery = time.Hour })
 
-	parent, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	parent, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
-	ctx, stop := reconcile.StopBefore(parent, 150*time.Millisecond)
+	ctx, stop := reconcile.StopBefore(parent, 2500*time.Millisecond)
 	defer stop()
 	res, err := r.RunOnce(ctx, reconcile.RunOptions{})
 	if !errors.Is(err, reconcile.ErrStopped) || !errors.Is(err, context.DeadlineExceeded) {
