@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -53,15 +54,7 @@ the report) when the two counts disagree on any operation.`,
 			}
 			// A report whose counts disagree is printed too (the disagreement is in it), and the
 			// command then fails with the error naming each phase and count.
-			var werr error
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				werr = enc.Encode(rep)
-			} else {
-				werr = rep.WriteTable(cmd.OutOrStdout())
-			}
-			return errors.Join(err, werr)
+			return errors.Join(err, writeBenchReport(cmd.OutOrStdout(), rep, asJSON))
 		},
 	}
 	f := cmd.Flags()
@@ -78,4 +71,14 @@ the report) when the two counts disagree on any operation.`,
 	cmd.AddCommand(newBenchAccessCmd())
 	cmd.AddCommand(newBenchFreshnessCmd())
 	return cmd
+}
+
+// writeBenchReport prints a bench report as indented JSON, or as its table.
+func writeBenchReport(w io.Writer, rep interface{ WriteTable(io.Writer) error }, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.WriteTable(w)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -35,15 +34,7 @@ operations outstanding at once.`,
 			if rep == nil {
 				return err
 			}
-			var werr error
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				werr = enc.Encode(rep)
-			} else {
-				werr = rep.WriteTable(cmd.OutOrStdout())
-			}
-			return errors.Join(err, werr)
+			return errors.Join(err, writeBenchReport(cmd.OutOrStdout(), rep, asJSON))
 		},
 	}
 	f := cmd.Flags()

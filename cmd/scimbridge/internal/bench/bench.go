@@ -9,8 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,38 +177,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	dir := o.Dir
-	if dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-	} else {
-		d, err := os.MkdirTemp("", "scimbridge-bench-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	}
-	// A fresh emulator needs a fresh state file: the old one would claim objects that are gone.
-	for _, f := range []string{"state.db", "state.db-wal", "state.db-shm"} {
-		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
-	}
-	emu, err := emulator.New(emulator.Options{RateLimit: o.RPS, Latency: o.Latency})
+	dir, cleanup, err := workDir(o.Dir, "scimbridge-bench-")
 	if err != nil {
 		return nil, err
 	}
-	defer emu.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	defer cleanup()
+	emu, base, stop, err := startTarget(o.RPS, o.Latency)
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
+	defer stop()
 
 	cfgPath := filepath.Join(dir, "scimbridge.yaml")
 	dirPath := filepath.Join(dir, "directory.yaml")

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,35 +184,16 @@ func RunFreshness(ctx context.Context, o FreshnessOptions) (*FreshnessReport, er
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Minute
 	}
-	dir := o.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "scimbridge-freshness-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	for _, f := range []string{"state.db", "state.db-wal", "state.db-shm"} {
-		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
-	}
-	emu, err := emulator.New(emulator.Options{RateLimit: o.RPS, Latency: o.Latency})
+	dir, cleanup, err := workDir(o.Dir, "scimbridge-freshness-")
 	if err != nil {
 		return nil, err
 	}
-	defer emu.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	defer cleanup()
+	emu, base, stop, err := startTarget(o.RPS, o.Latency)
 	if err != nil {
 		return nil, err
 	}
-	hs := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	defer hs.Close()
-	base := "http://" + ln.Addr().String()
+	defer stop()
 
 	defer src.Close()
 	d := Generate(o.Spec)
