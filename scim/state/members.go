@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -180,6 +181,49 @@ func (s *SQLite) Members(ctx context.Context) (map[string][]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// The slice reads of memberships: the ids are bound as one JSON array, so the list may be of any
+// length; MembersOf looks up the primary key (group, user) by group, GroupsOf the index
+// members_by_user, which holds the group too.
+const (
+	sqliteMembersOf = `SELECT group_external_id, user_external_id FROM members
+WHERE group_external_id IN (SELECT value FROM json_each(?)) ORDER BY group_external_id, user_external_id`
+	sqliteGroupsOf = `SELECT group_external_id, user_external_id FROM members
+WHERE user_external_id IN (SELECT value FROM json_each(?)) ORDER BY group_external_id, user_external_id`
+)
+
+// MembersOf returns the recorded members of the listed groups: group externalId to its members'
+// externalIds, sorted like Members. A group with no recorded member (or not owned) is absent;
+// unknown ids, duplicates and ids no store can hold are not an error.
+func (s *SQLite) MembersOf(ctx context.Context, groups []string) (map[string][]string, error) {
+	return s.memberSlice(ctx, sqliteMembersOf, groups, "list members of %d groups")
+}
+
+// GroupsOf returns the recorded memberships of the listed users: group externalId to the listed
+// users that are members of it, sorted (byte order). Groups holding none of them are absent;
+// unknown ids, duplicates and ids no store can hold are not an error.
+func (s *SQLite) GroupsOf(ctx context.Context, users []string) (map[string][]string, error) {
+	return s.memberSlice(ctx, sqliteGroupsOf, users, "list groups of %d users")
+}
+
+// memberSlice runs query, one of the slice reads of memberships, with ids as its JSON array.
+func (s *SQLite) memberSlice(ctx context.Context, query string, ids []string, what string) (map[string][]string, error) {
+	ids = lookupIDs(ids)
+	what = fmt.Sprintf(what, len(ids))
+	if len(ids) == 0 {
+		return map[string][]string{}, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("state: %s: %w", what, err)
+	}
+	rows, err := s.r.QueryContext(ctx, query, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("state: %s: %w", what, err)
+	}
+	defer rows.Close()
+	return readMemberLists(rows, what)
 }
 
 func checkMemberships(ms []Membership, group string) error {

@@ -292,6 +292,35 @@ func (s *SQLite) Objects(ctx context.Context, kind Kind) ([]Object, error) {
 	return readObjects(make([]Object, 0, n), rows, kind)
 }
 
+// sqliteObjectsByID reads the objects of a kind (?1) whose externalIds are in a JSON array of
+// strings (?2): one lookup of the primary key per id, whatever the number of ids, since the
+// array is one parameter.
+const sqliteObjectsByID = "SELECT " + objectColumns + " FROM objects WHERE kind = ? AND external_id IN (SELECT value FROM json_each(?)) ORDER BY external_id"
+
+// ObjectsByID returns the owned objects of kind whose externalIds are listed (those that exist;
+// unknown ids, duplicates and ids no store can hold are not an error), sorted by ExternalID (byte
+// order): Objects restricted to ids, for a run that plans a few objects. The list may be of any
+// length: it is bound as one JSON array.
+func (s *SQLite) ObjectsByID(ctx context.Context, kind Kind, externalIDs []string) ([]Object, error) {
+	if err := kind.check(); err != nil {
+		return nil, fmt.Errorf("state: list objects by id: %w", err)
+	}
+	ids := lookupIDs(externalIDs)
+	if len(ids) == 0 {
+		return []Object{}, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("state: list %d %ss by id: %w", len(ids), kind, err)
+	}
+	rows, err := s.r.QueryContext(ctx, sqliteObjectsByID, string(kind), string(list))
+	if err != nil {
+		return nil, fmt.Errorf("state: list %d %ss by id: %w", len(ids), kind, err)
+	}
+	defer rows.Close()
+	return readObjects(make([]Object, 0, len(ids)), rows, kind)
+}
+
 // checkIDs rejects an unknown kind or an empty id.
 func checkIDs(kind Kind, ids []string) error {
 	if err := kind.check(); err != nil {

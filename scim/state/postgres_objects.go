@@ -151,6 +151,35 @@ func (s *Postgres) Objects(ctx context.Context, kind Kind) ([]Object, error) {
 	return readObjects([]Object{}, rows, kind)
 }
 
+// The slice reads bind their ids as one text[] (= ANY), so the list may be of any length: the
+// objects by their primary key, MembersOf by the members' primary key (group, user), GroupsOf
+// by the index members_by_user.
+const (
+	pgObjectsByID = "SELECT " + objectColumns + " FROM objects WHERE kind = $1 AND external_id = ANY($2::text[]) ORDER BY external_id"
+	pgMembersOf   = `SELECT group_external_id, user_external_id FROM members
+WHERE group_external_id = ANY($1::text[]) ORDER BY group_external_id, user_external_id`
+	pgGroupsOf = `SELECT group_external_id, user_external_id FROM members
+WHERE user_external_id = ANY($1::text[]) ORDER BY group_external_id, user_external_id`
+)
+
+// ObjectsByID returns the owned objects of kind whose externalIds are listed, sorted by
+// ExternalID (see SQLite.ObjectsByID).
+func (s *Postgres) ObjectsByID(ctx context.Context, kind Kind, externalIDs []string) ([]Object, error) {
+	if err := kind.check(); err != nil {
+		return nil, fmt.Errorf("state: list objects by id: %w", err)
+	}
+	ids := lookupIDs(externalIDs)
+	if len(ids) == 0 {
+		return []Object{}, nil
+	}
+	rows, err := s.pool.Query(ctx, pgObjectsByID, string(kind), ids)
+	if err != nil {
+		return nil, fmt.Errorf("state: list %d %ss by id: %w", len(ids), kind, err)
+	}
+	defer rows.Close()
+	return readObjects(make([]Object, 0, len(ids)), rows, kind)
+}
+
 // AddMembers records users as members of an owned group (see SQLite.AddMembers).
 func (s *Postgres) AddMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error {
 	ms := groupMemberships(groupExternalID, userExternalIDs)
@@ -308,6 +337,31 @@ func (s *Postgres) Members(ctx context.Context) (map[string][]string, error) {
 		out[cur] = list
 	}
 	return out, nil
+}
+
+// MembersOf returns the recorded members of the listed groups (see SQLite.MembersOf).
+func (s *Postgres) MembersOf(ctx context.Context, groups []string) (map[string][]string, error) {
+	return s.memberSlice(ctx, pgMembersOf, groups, "list members of %d groups")
+}
+
+// GroupsOf returns the recorded memberships of the listed users (see SQLite.GroupsOf).
+func (s *Postgres) GroupsOf(ctx context.Context, users []string) (map[string][]string, error) {
+	return s.memberSlice(ctx, pgGroupsOf, users, "list groups of %d users")
+}
+
+// memberSlice runs query, one of the slice reads of memberships, with ids as its text[].
+func (s *Postgres) memberSlice(ctx context.Context, query string, ids []string, what string) (map[string][]string, error) {
+	ids = lookupIDs(ids)
+	what = fmt.Sprintf(what, len(ids))
+	if len(ids) == 0 {
+		return map[string][]string{}, nil
+	}
+	rows, err := s.pool.Query(ctx, query, ids)
+	if err != nil {
+		return nil, fmt.Errorf("state: %s: %w", what, err)
+	}
+	defer rows.Close()
+	return readMemberLists(rows, what)
 }
 
 // sortedUnique returns ids sorted, without duplicates, in a new slice.

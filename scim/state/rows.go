@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -110,6 +111,52 @@ func readObjects(out []Object, rows rowIter, kind Kind) ([]Object, error) {
 	out, err := appendRows(out, rows, func(row rowScanner) (Object, error) { return scanObject(row, kind) })
 	if err != nil {
 		return nil, fmt.Errorf("state: list %ss: %w", kind, err)
+	}
+	return out, nil
+}
+
+// lookupIDs returns the externalIds a lookup (ObjectsByID, MembersOf, GroupsOf) can find,
+// sorted and without duplicates, in a new slice. An id that no store can hold (empty, not valid
+// UTF-8, or holding a NUL byte: PutObjects and AddMembers refuse it) is unknown, so it is left
+// out rather than sent, where PostgreSQL would refuse its bytes and a JSON array would change
+// them.
+func lookupIDs(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id != "" && checkText("external id", id) == nil {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// readMemberLists decodes rows of (group_external_id, user_external_id) into each group's
+// users, sorted (byte order), for MembersOf and GroupsOf; a group without a row is absent. what
+// names the read in errors.
+func readMemberLists(rows rowIter, what string) (map[string][]string, error) {
+	out := map[string][]string{}
+	users := map[string]string{} // one string per user, shared by its memberships
+	var g, u string
+	for rows.Next() {
+		if err := rows.Scan(&g, &u); err != nil {
+			return nil, fmt.Errorf("state: %s: %w", what, err)
+		}
+		if us, ok := users[u]; ok {
+			u = us
+		} else {
+			users[u] = u
+		}
+		out[g] = append(out[g], u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("state: %s: %w", what, err)
+	}
+	for _, l := range out {
+		// The queries already give this order; this guards it against a collation surprise.
+		if !slices.IsSorted(l) {
+			slices.Sort(l)
+		}
 	}
 	return out, nil
 }

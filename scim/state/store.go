@@ -80,6 +80,10 @@ type Store interface {
 	DeleteObjects(ctx context.Context, kind Kind, externalIDs []string) error
 	// Objects returns every owned object of kind, sorted by ExternalID (byte order).
 	Objects(ctx context.Context, kind Kind) ([]Object, error)
+	// ObjectsByID returns the owned objects of a kind whose externalIds are listed (those that
+	// exist; unknown ids are not an error), in externalId order, like Objects restricted to ids.
+	// The list may be of any length, and may hold duplicates.
+	ObjectsByID(ctx context.Context, kind Kind, externalIDs []string) ([]Object, error)
 
 	// AddMembers records members of an owned group (ErrNotOwned otherwise).
 	AddMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error
@@ -93,6 +97,12 @@ type Store interface {
 	RemoveUserEverywhere(ctx context.Context, userExternalID string) error
 	// Members returns the members of every owned group that has any, each list sorted.
 	Members(ctx context.Context) (map[string][]string, error)
+	// MembersOf returns the recorded members of the listed groups, by group externalId, each
+	// list sorted like Members; a group with no recorded member is absent.
+	MembersOf(ctx context.Context, groups []string) (map[string][]string, error)
+	// GroupsOf returns the recorded memberships of the listed users: by group externalId, the
+	// listed users that are members of it (sorted); groups holding none of them are absent.
+	GroupsOf(ctx context.Context, users []string) (map[string][]string, error)
 
 	// Meta returns the value stored under key, and whether there is one.
 	Meta(ctx context.Context, key string) (string, bool, error)
