@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/scimbridge/scimbridge/scim"
@@ -229,6 +230,100 @@ func BenchmarkLoad(b *testing.B) {
 				if len(users) != benchUsers || len(groups) != benchGroups || len(members) != benchGroups {
 					b.Fatalf("loaded %d users, %d groups, %d member lists", len(users), len(groups), len(members))
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkSliceLoad reads the slice a change-feed run plans, from a store holding 100,000 users,
+// 10,000 groups and 1,000,000 memberships: ObjectsByID of 10 users, MembersOf 5 groups, GroupsOf
+// 10 users, the three together (slice), the three of a burst 100 times larger (1,000 users and
+// 100 groups), against the whole load (Objects of users and groups,
+// and Members) that they replace. Before measuring, it checks that the slice reads' plans look
+// their ids up by key at this size (with the tables as the bulk load left them, before any
+// ANALYZE).
+func BenchmarkSliceLoad(b *testing.B) {
+	ctx := context.Background()
+	objs := append(benchUserObjects(b), benchGroupObjects(b)...)
+	ms := benchMemberships()
+	spread := func(format string, n, of int) []string {
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf(format, i*(of/n)+i%7)
+		}
+		return ids
+	}
+	users, groups := spread("u%07d", 10, benchUsers), spread("g%05d", 5, benchGroups)
+	burstUsers, burstGroups := spread("u%07d", 1000, benchUsers), spread("g%05d", 100, benchGroups)
+	for _, backend := range benchBackends {
+		b.Run(backend, func(b *testing.B) {
+			s, _ := benchStore(b, backend)
+			defer s.Close()
+			if err := s.PutObjects(ctx, objs); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.AddMemberships(ctx, ms); err != nil {
+				b.Fatal(err)
+			}
+			checkSlicePlans(b, s, slicePlans(b, s, append(slices.Clone(users), groups...), false))
+			if pg, ok := s.(*Postgres); ok {
+				if _, err := pg.pool.Exec(ctx, "ANALYZE objects, members"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			checkSlicePlans(b, s, slicePlans(b, s, append(slices.Clone(burstUsers), burstGroups...), false))
+			objectsByID := func(b *testing.B) {
+				if got, err := s.ObjectsByID(ctx, KindUser, users); err != nil || len(got) != len(users) {
+					b.Fatalf("ObjectsByID = %d objects, %v; want %d", len(got), err, len(users))
+				}
+			}
+			membersOf := func(b *testing.B) {
+				if got, err := s.MembersOf(ctx, groups); err != nil || len(got) != len(groups) {
+					b.Fatalf("MembersOf = %d groups, %v; want %d", len(got), err, len(groups))
+				}
+			}
+			groupsOf := func(b *testing.B) {
+				if got, err := s.GroupsOf(ctx, users); err != nil || len(got) == 0 {
+					b.Fatalf("GroupsOf = %d groups, %v", len(got), err)
+				}
+			}
+			for _, tc := range []struct {
+				name string
+				read func(*testing.B)
+			}{
+				{"ObjectsByID=10", objectsByID},
+				{"MembersOf=5", membersOf},
+				{"GroupsOf=10", groupsOf},
+				{"slice", func(b *testing.B) { objectsByID(b); membersOf(b); groupsOf(b) }},
+				{"slice=1000+100", func(b *testing.B) {
+					got, err := s.ObjectsByID(ctx, KindUser, burstUsers)
+					if err != nil || len(got) != len(burstUsers) {
+						b.Fatalf("ObjectsByID = %d objects, %v; want %d", len(got), err, len(burstUsers))
+					}
+					if got, err := s.MembersOf(ctx, burstGroups); err != nil || len(got) != len(burstGroups) {
+						b.Fatalf("MembersOf = %d groups, %v; want %d", len(got), err, len(burstGroups))
+					}
+					if _, err := s.GroupsOf(ctx, burstUsers); err != nil {
+						b.Fatal(err)
+					}
+				}},
+				{"whole", func(b *testing.B) {
+					for _, kind := range []Kind{KindUser, KindGroup} {
+						if _, err := s.Objects(ctx, kind); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if _, err := s.Members(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}},
+			} {
+				b.Run(tc.name, func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						tc.read(b)
+					}
+				})
 			}
 		})
 	}
