@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
-	"slices"
 	"sync"
 
 	"github.com/scimbridge/scimbridge/connectors"
@@ -100,13 +98,13 @@ type DirectorySource struct {
 	onRead func(dir *connectors.Directory, snap scim.Snapshot, targeted bool)
 	log    *slog.Logger
 
-	mu   sync.Mutex
-	dir  *connectors.Directory // the last complete read, with every targeted read patched in
-	snap scim.Snapshot         // dir mapped
-	// applied is the snapshot of the last run that applied all of its plan (MarkApplied): a
-	// targeted run applies what moved since, whatever runs read the source in between (a dry
-	// run, a blocked or failed run, a webhook's selection).
-	applied scim.Snapshot
+	mu  sync.Mutex
+	dir *connectors.Directory // the last complete read, with every targeted read patched in
+	// read fingerprints dir mapped; applied is read as it was at the last run that applied all
+	// of its plan (MarkApplied): a targeted run applies what moved since, whatever runs read the
+	// source in between (a dry run, a blocked or failed run, a webhook's selection). Only
+	// fingerprints are kept, not the mapped records: the reconciler holds a run's snapshot.
+	read, applied *sums
 	// Reads counts the source requests: full reads and targeted reads.
 	fullReads, targetedReads int
 }
@@ -144,7 +142,7 @@ func (d *DirectorySource) Desired(ctx context.Context) (scim.Snapshot, error) {
 		return scim.Snapshot{}, err
 	}
 	snap := d.mapDir(dir)
-	d.dir, d.snap = dir, snap
+	d.dir, d.read = dir, sumsOf(snap)
 	if d.onRead != nil {
 		d.onRead(dir, snap, false)
 	}
@@ -156,7 +154,7 @@ func (d *DirectorySource) Desired(ctx context.Context) (scim.Snapshot, error) {
 func (d *DirectorySource) MarkApplied() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.applied = d.snap
+	d.applied = d.read
 }
 
 // Reads returns how many full and targeted source reads the DirectorySource made.
@@ -221,9 +219,10 @@ func (d *DirectorySource) Targeted(ctx context.Context, ch Changes) (scim.Snapsh
 	}
 	dir := patch(d.dir, got, users, groups)
 	snap := d.mapDir(dir)
-	sel := moved(d.applied, snap)
+	cur := sumsOf(snap)
+	sel := d.applied.moved(cur)
 	sel = sel.Merge(Selection{Users: users, Groups: groups})
-	d.dir, d.snap = dir, snap
+	d.dir, d.read = dir, cur
 	if d.onRead != nil {
 		d.onRead(dir, snap, true)
 	}
@@ -297,61 +296,6 @@ func patchEntries(base, got []connectors.Entry, asked []string) []connectors.Ent
 		}
 	}
 	return out
-}
-
-// moved names the users and groups whose mapped record differs between two snapshots (created,
-// removed, changed, or moved in or out of the skipped records).
-func moved(old, cur scim.Snapshot) Selection {
-	var sel Selection
-	oldU := make(map[string]scim.User, len(old.Users))
-	for _, u := range old.Users {
-		oldU[u.ExternalID] = u
-	}
-	for _, u := range cur.Users {
-		o, ok := oldU[u.ExternalID]
-		if !ok || !reflect.DeepEqual(o, u) {
-			sel.Users = append(sel.Users, u.ExternalID)
-		}
-		delete(oldU, u.ExternalID)
-	}
-	for id := range oldU {
-		sel.Users = append(sel.Users, id)
-	}
-	oldG := make(map[string]scim.Group, len(old.Groups))
-	for _, g := range old.Groups {
-		oldG[g.ExternalID] = g
-	}
-	for _, g := range cur.Groups {
-		o, ok := oldG[g.ExternalID]
-		if !ok || o.DisplayName != g.DisplayName || !slices.Equal(o.Members, g.Members) {
-			sel.Groups = append(sel.Groups, g.ExternalID)
-		}
-		delete(oldG, g.ExternalID)
-	}
-	for id := range oldG {
-		sel.Groups = append(sel.Groups, id)
-	}
-	skipped := func(s scim.Snapshot) map[string]string {
-		m := map[string]string{}
-		for _, p := range s.Skipped {
-			if p.Dropped {
-				m[p.Kind+"/"+p.ID] = p.Kind
-			}
-		}
-		return m
-	}
-	so, sc := skipped(old), skipped(cur)
-	for k, kind := range sc {
-		if _, ok := so[k]; !ok {
-			sel = sel.add(kind, k[len(kind)+1:])
-		}
-	}
-	for k, kind := range so {
-		if _, ok := sc[k]; !ok {
-			sel = sel.add(kind, k[len(kind)+1:])
-		}
-	}
-	return sel.Merge(Selection{})
 }
 
 func (s Selection) add(kind, id string) Selection {
