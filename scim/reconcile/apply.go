@@ -49,6 +49,7 @@ type applier struct {
 	leftover []plan.MemberChange // members of new groups beyond what their POST carried
 	current  *scim.TargetState   // nil when the state store was trusted
 	scope    *scope              // the selection of a targeted run; nil for a full one
+	part     *part               // the part of the state store a selective run planned; nil for all
 	counts   state.Counts
 	errs     []string
 	// clashes are creates that ran into an object scimbridge does not own (made since the last

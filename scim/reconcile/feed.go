@@ -243,7 +243,7 @@ func (f *FeedRunner) deliver(ctx context.Context, gen int, b connectors.ChangeBa
 		f.log.Warn("change feed lost its place: reading the whole source", "reason", reason)
 		f.fallback(reason, fb)
 	case len(b.Changes) == 0:
-		f.covered(ctx, []*feedBatch{fb}, now)
+		f.covered(ctx, []*feedBatch{fb}, now, true)
 	default:
 		f.log.Debug("change feed batch", "changes", len(b.Changes))
 		f.cfg.Controller.Request(now, Request{
@@ -275,10 +275,19 @@ func (f *FeedRunner) fallback(reason string, fb *feedBatch) {
 
 // ran is told how the run serving fb ended. A failed change-feed run asks for one full run
 // (retry); when that fails too, the scheduled full runs (RunFinished) cover the batch later.
+//
+// A partial run (some records failed) covers its batch too, without measuring its latency: the
+// records that failed are retried by every run until they succeed (the state store keeps what
+// was really written, and the change-feed runs select them again), and serve begins with a full
+// run after a restart, so a record the target keeps refusing must not hold the cursor back
+// forever.
 func (f *FeedRunner) ran(ctx context.Context, fb *feedBatch, res *Result, err error, retry bool) {
 	if err == nil && res != nil && res.Result == ResultSuccess {
-		f.covered(ctx, []*feedBatch{fb}, res.Ended)
+		f.covered(ctx, []*feedBatch{fb}, res.Ended, true)
 		return
+	}
+	if res != nil && res.Result == ResultPartial {
+		f.covered(ctx, []*feedBatch{fb}, res.Ended, false)
 	}
 	if !retry {
 		return
@@ -291,7 +300,7 @@ func (f *FeedRunner) ran(ctx context.Context, fb *feedBatch, res *Result, err er
 // ControllerConfig.OnFinish): a successful full real run covers every batch that arrived
 // before it started.
 func (f *FeedRunner) RunFinished(opts RunOptions, res *Result, err error) {
-	if err != nil || res == nil || res.Result != ResultSuccess || opts.DryRun || res.Only != nil {
+	if res == nil || (res.Result != ResultSuccess && res.Result != ResultPartial) || opts.DryRun || res.Only != nil {
 		return
 	}
 	f.mu.Lock()
@@ -303,13 +312,13 @@ func (f *FeedRunner) RunFinished(opts RunOptions, res *Result, err error) {
 	}
 	f.mu.Unlock()
 	if len(bs) > 0 {
-		f.covered(context.Background(), bs, res.Ended)
+		f.covered(context.Background(), bs, res.Ended, res.Result == ResultSuccess)
 	}
 }
 
-// covered marks batches applied, measures their latency and saves the cursor of the longest
-// run of applied batches from the oldest.
-func (f *FeedRunner) covered(ctx context.Context, bs []*feedBatch, at time.Time) {
+// covered marks batches applied, measures their latency (when measure is set) and saves the
+// cursor of the longest run of applied batches from the oldest.
+func (f *FeedRunner) covered(ctx context.Context, bs []*feedBatch, at time.Time, measure bool) {
 	f.mu.Lock()
 	var lat []time.Duration
 	for _, b := range bs {
@@ -317,6 +326,9 @@ func (f *FeedRunner) covered(ctx context.Context, bs []*feedBatch, at time.Time)
 			continue
 		}
 		b.done = true
+		if !measure {
+			continue
+		}
 		for _, t := range b.at {
 			lat = append(lat, max(at.Sub(t), 0))
 		}

@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/scimbridge/scimbridge/connectors"
+	"github.com/scimbridge/scimbridge/scim"
 	"github.com/scimbridge/scimbridge/scim/plan"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
 )
@@ -250,3 +253,69 @@ func TestFeedFailureFallsBackToSchedule(t *testing.T) {
 }
 
 var _ connectors.FeedSource = (*countingSource)(nil)
+
+// refusing is the SCIM client with updates of one user refused while on is set: a record the
+// target keeps refusing.
+type refusing struct {
+	reconcile.Target
+	ext string
+	on  atomic.Bool
+}
+
+func (r *refusing) ReplaceUser(ctx context.Context, id string, u scim.User, managerID string) error {
+	if r.on.Load() && u.ExternalID == r.ext {
+		return errors.New("refused by the test")
+	}
+	return r.Target.ReplaceUser(ctx, id, u, managerID)
+}
+
+// TestFeedCursorMovesPastARefusedRecord: a change-feed run in which one record fails (partial)
+// still moves the cursor on, so that a record the target keeps refusing does not hold it back
+// forever; its latency is not counted as applied, and the refused record is applied by a later
+// change-feed run once the target takes it (it stays selected until a run applies everything).
+func TestFeedCursorMovesPastARefusedRecord(t *testing.T) {
+	d := nestedCompany()
+	fe := newFileEnv(t, d, plan.Options{})
+	ref := &refusing{Target: fe.client, ext: "u1"}
+	fe.r = fe.reconciler(func(c *reconcile.Config) {
+		c.Desired, c.Targeted, c.DesiredNormalized, c.Plan = fe.ds.Desired, fe.ds.Targeted, true, fe.opts
+		c.OnApplied = fe.ds.MarkApplied
+		c.Logger = testLogger()
+		c.FullReconcileEvery = time.Hour
+		c.Target = ref
+	})
+	s := serveFeed(t, fe, time.Hour, 10*time.Millisecond)
+	eventually(t, "the initial full run", func() bool { return len(s.results()) == 1 && fe.cursor(t) != "" })
+
+	ref.on.Store(true)
+	d.user("u1", "alice", "Director")
+	d.user("u2", "bob", "Director")
+	d.write(t, fe.path)
+	saved := fileCursor(t, fe.path)
+	eventually(t, "the cursor of the edit", func() bool { return fe.cursor(t) == saved })
+	eventually(t, "the partial run", func() bool {
+		for _, r := range s.results() {
+			if r.Trigger == reconcile.TriggerFeed && r.Only != nil && r.Result == reconcile.ResultPartial {
+				return true
+			}
+		}
+		return false
+	})
+	if st := s.feed.Status(); st.CursorAge(time.Now()) != 0 {
+		t.Errorf("cursor age %s after a partial run, want 0 (covered)", st.CursorAge(time.Now()))
+	}
+	s.mu.Lock()
+	measured := len(s.latency)
+	s.mu.Unlock()
+	if measured != 0 {
+		t.Errorf("%d latencies measured for a partial run, want none", measured)
+	}
+
+	ref.on.Store(false)
+	d.user("u3", "carol", "Director")
+	d.write(t, fe.path)
+	eventually(t, "alice applied by a later change-feed run", func() bool { return fe.fullPlan(t).Empty() })
+	if n := fe.src.reads.Load(); n > 2 {
+		t.Errorf("full source reads %d, want the initial one and at most the partial run's retry", n)
+	}
+}

@@ -32,44 +32,38 @@ type known struct {
 	pendingGroupsAt map[string]time.Time
 	// unowned is what the last full read saw of the objects scimbridge does not own.
 	unowned []state.Unowned
+	// related, when set, keeps out of trustedState the unowned objects a selective run's slice
+	// cannot run into (see slice.go).
+	related func(state.Unowned) bool
 }
 
-func loadKnown(ctx context.Context, st state.Store) (*known, error) {
-	k := &known{
-		users:     map[string]state.Object{},
-		groups:    map[string]state.Object{},
-		userData:  map[string]scim.User{},
-		groupData: map[string]scim.Group{},
-	}
-	users, err := st.Objects(ctx, state.KindUser)
+// part names the slice of the state store a selective run loads (see slice.go); nil is all of it.
+type part struct {
+	// users and groups are the owned objects to load, by externalId.
+	users, groups []string
+	// The memberships loaded are those of selGroups with the users in keep, and those of
+	// selUsers in any group.
+	selUsers, selGroups []string
+	keep                map[string]bool
+}
+
+// loadKnown loads what the state store records, or the part of it that pt names.
+func loadKnown(ctx context.Context, st state.Store, pt *part) (*known, error) {
+	k, err := loadPending(ctx, st)
 	if err != nil {
-		return nil, fmt.Errorf("reconcile: load owned users: %w", err)
+		return nil, err
 	}
-	for _, o := range users {
-		u, err := o.User()
-		if err != nil {
-			return nil, fmt.Errorf("reconcile: owned user %q: %w", o.ExternalID, err)
-		}
-		o.Data = nil // decoded below; the JSON is not kept twice
-		k.users[o.ExternalID] = o
-		k.userData[o.ExternalID] = u
+	if err := k.loadOwned(ctx, st, pt); err != nil {
+		return nil, err
 	}
-	groups, err := st.Objects(ctx, state.KindGroup)
-	if err != nil {
-		return nil, fmt.Errorf("reconcile: load owned groups: %w", err)
-	}
-	for _, o := range groups {
-		g, err := o.Group()
-		if err != nil {
-			return nil, fmt.Errorf("reconcile: owned group %q: %w", o.ExternalID, err)
-		}
-		o.Data = nil
-		k.groups[o.ExternalID] = o
-		k.groupData[o.ExternalID] = g
-	}
-	if k.members, err = st.Members(ctx); err != nil {
-		return nil, fmt.Errorf("reconcile: load memberships: %w", err)
-	}
+	return k, nil
+}
+
+// loadPending loads the creates left unconfirmed and the unowned objects of the last full read:
+// what a run needs to decide whether it reads the target.
+func loadPending(ctx context.Context, st state.Store) (*known, error) {
+	k := &known{}
+	var err error
 	if k.pendingUsersAt, err = st.PendingTimes(ctx, state.KindUser); err != nil {
 		return nil, fmt.Errorf("reconcile: load pending users: %w", err)
 	}
@@ -81,6 +75,108 @@ func loadKnown(ctx context.Context, st state.Store) (*known, error) {
 		return nil, fmt.Errorf("reconcile: load unowned objects: %w", err)
 	}
 	return k, nil
+}
+
+// loadOwned loads the owned objects and their memberships, or the part of them that pt names.
+func (k *known) loadOwned(ctx context.Context, st state.Store, pt *part) error {
+	k.users, k.groups = map[string]state.Object{}, map[string]state.Object{}
+	k.userData, k.groupData = map[string]scim.User{}, map[string]scim.Group{}
+	load := func(kind state.Kind, ids []string) ([]state.Object, error) {
+		if pt == nil {
+			return st.Objects(ctx, kind)
+		}
+		return st.ObjectsByID(ctx, kind, ids)
+	}
+	var ids []string
+	if pt != nil {
+		ids = pt.users
+	}
+	users, err := load(state.KindUser, ids)
+	if err != nil {
+		return fmt.Errorf("reconcile: load owned users: %w", err)
+	}
+	if err := k.addUsers(users); err != nil {
+		return err
+	}
+	if pt != nil {
+		// The managers the loaded users were written with: trustedState names them by target id.
+		var managers []string
+		for _, u := range k.userData {
+			if m := u.Enterprise.Manager; m != "" {
+				if _, ok := k.users[m]; !ok {
+					managers = append(managers, m)
+				}
+			}
+		}
+		if len(managers) > 0 {
+			more, err := st.ObjectsByID(ctx, state.KindUser, union(managers, nil))
+			if err != nil {
+				return fmt.Errorf("reconcile: load owned users: %w", err)
+			}
+			if err := k.addUsers(more); err != nil {
+				return err
+			}
+		}
+	}
+	if pt != nil {
+		ids = pt.groups
+	}
+	groups, err := load(state.KindGroup, ids)
+	if err != nil {
+		return fmt.Errorf("reconcile: load owned groups: %w", err)
+	}
+	for _, o := range groups {
+		g, err := o.Group()
+		if err != nil {
+			return fmt.Errorf("reconcile: owned group %q: %w", o.ExternalID, err)
+		}
+		o.Data = nil
+		k.groups[o.ExternalID] = o
+		k.groupData[o.ExternalID] = g
+	}
+	if pt == nil {
+		k.members, err = st.Members(ctx)
+	} else {
+		k.members, err = pt.members(ctx, st)
+	}
+	if err != nil {
+		return fmt.Errorf("reconcile: load memberships: %w", err)
+	}
+	return nil
+}
+
+func (k *known) addUsers(users []state.Object) error {
+	for _, o := range users {
+		u, err := o.User()
+		if err != nil {
+			return fmt.Errorf("reconcile: owned user %q: %w", o.ExternalID, err)
+		}
+		o.Data = nil // decoded below; the JSON is not kept twice
+		k.users[o.ExternalID] = o
+		k.userData[o.ExternalID] = u
+	}
+	return nil
+}
+
+// members loads every member of the selected groups and the selected users' memberships.
+func (pt *part) members(ctx context.Context, st state.Store) (map[string][]string, error) {
+	of, err := st.MembersOf(ctx, pt.selGroups)
+	if err != nil {
+		return nil, err
+	}
+	in, err := st.GroupsOf(ctx, pt.selUsers)
+	if err != nil {
+		return nil, err
+	}
+	for g, us := range of {
+		of[g] = keepIn(us, pt.keep)
+	}
+	for g, us := range in {
+		if _, selected := of[g]; !selected {
+			of[g] = us
+		}
+	}
+	return of, nil
 }
 
 func keys(m map[string]time.Time) map[string]bool {
@@ -155,6 +251,9 @@ func (k *known) trustedState() scim.TargetState {
 		k.trustedAt[k.extOf(u.ID)] = i
 	}
 	for _, u := range k.unowned {
+		if k.related != nil && !k.related(u) {
+			continue
+		}
 		if u.Kind == state.KindUser {
 			s.Users = append(s.Users, scim.TargetUser{ID: u.TargetID, User: scim.User{ExternalID: u.ExternalID, UserName: u.Name, Active: true}})
 		} else {

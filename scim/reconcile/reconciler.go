@@ -23,9 +23,11 @@
 //
 // Change feeds (feed.go, targeted.go): a FeedRunner turns a source's change batches into
 // controller requests; a change-feed run reads only the changed entries (DirectorySource, over
-// the last complete read kept in memory), maps the whole patched directory, plans against the
-// trusted state and applies the objects that moved. The cursor is saved once a run covering its
-// batch succeeded; a lost place or a refused cursor means a full read, and a failing feed leaves
+// the last complete read kept in memory), maps the whole patched directory and applies the
+// objects that moved. A selective run that trusts the state store (a change-feed run, or a sync
+// naming objects) loads and plans only the slice of the state its selection can touch (slice.go).
+// The cursor is saved once a run covering its batch succeeded (or applied all but the records
+// that failed); a lost place or a refused cursor means a full read, and a failing feed leaves
 // the scheduled full runs to do the work.
 package reconcile
 
@@ -132,6 +134,9 @@ type Config struct {
 type Reconciler struct {
 	cfg Config
 	log *slog.Logger
+	// wholePlan plans selective runs from the whole source and state store (the tests' oracle
+	// for the slices).
+	wholePlan bool
 }
 
 // New returns a Reconciler.
@@ -323,12 +328,23 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 		log.Warn("record skipped", "kind", p.Kind, "id", p.ID, "field", p.Field, "reason", p.Reason)
 	}
 
-	known, err := loadKnown(ctx, r.cfg.State)
+	known, err := loadPending(ctx, r.cfg.State)
 	if err != nil {
 		return err
 	}
 	full, why := r.needFullRead(ctx, opts, known)
 	res.FullRead = full
+	// A selective run that trusts the state store plans only its slice (slice.go).
+	var sl *slice
+	if !full && only != nil && !r.wholePlan {
+		if sl, err = sliceFor(ctx, r.cfg.State, desired, *only); err != nil {
+			return err
+		}
+		known.related = sl.related()
+	}
+	if err := known.loadOwned(ctx, r.cfg.State, sl.owned()); err != nil {
+		return err
+	}
 	var current scim.TargetState
 	if full {
 		log.Info("reading the target", "why", why)
@@ -342,12 +358,19 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 		current = known.trustedState()
 	}
 
-	p := plan.Compute(desired, current, known.owned(), r.cfg.Plan)
+	var p *plan.Plan
+	if sl != nil {
+		p = plan.Compute(sl.desired, current, known.owned(), r.cfg.Plan)
+		sl.totals(p, known)
+	} else {
+		p = plan.Compute(desired, current, known.owned(), r.cfg.Plan)
+	}
 	if !full && (p.Adoptions() > 0 || len(p.Claims) > 0) {
 		// Taking an object over needs it as the target holds it now, not as the last full read
-		// saw its name: read the target and plan again.
+		// saw its name: read the target and plan again, the whole source (adoption by name
+		// weighs every source record).
 		log.Info("reading the target", "why", "the plan adopts objects the last full read saw")
-		full = true
+		full, sl = true, nil
 		res.FullRead = true
 		cur, err := r.cfg.Reader.ReadState(ctx)
 		if err != nil {
@@ -355,7 +378,7 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 			return fmt.Errorf("%w: %w", ErrTargetRead, err)
 		}
 		current = *cur
-		if known, err = loadKnown(ctx, r.cfg.State); err != nil { // trustedState moved its users out
+		if known, err = loadKnown(ctx, r.cfg.State, nil); err != nil { // trustedState moved its users out
 			return err
 		}
 		p = plan.Compute(desired, current, known.owned(), r.cfg.Plan)
@@ -400,6 +423,7 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	}
 	a := newApplier(r, log, p, known, cur)
 	a.scope = sc
+	a.part = sl.owned()
 	applyErr := a.apply(ctx)
 	// Creates that ran into an object made since the last full read are left out like the
 	// clashes the plan found.
@@ -424,7 +448,11 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	// with the state itself.
 	nothingDone := !full && p.Empty() && len(p.Claims) == 0 && len(p.Forget) == 0 && len(a.clashes) == 0
 	if !nothingDone {
-		if err := a.refresh(context.WithoutCancel(ctx), desired); err != nil {
+		planned := desired
+		if sl != nil {
+			planned = sl.desired
+		}
+		if err := a.refresh(context.WithoutCancel(ctx), planned); err != nil {
 			return err
 		}
 	}

@@ -18,7 +18,7 @@ func (a *applier) refresh(ctx context.Context, desired scim.Snapshot) error {
 	if a.stop.Err() != nil {
 		return nil // an interrupted run only keeps what it recorded as it went
 	}
-	k, err := loadKnown(ctx, a.r.cfg.State)
+	k, err := loadKnown(ctx, a.r.cfg.State, a.part)
 	if err != nil {
 		return err
 	}

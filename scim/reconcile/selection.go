@@ -9,8 +9,8 @@ import (
 )
 
 // Selection names the objects of a targeted sync by their source ids (externalIds). A run with a
-// selection reads the whole source and plans as usual, then keeps only the changes that touch
-// the selection:
+// selection plans as a full one would (from the slice of the state its selection can touch, when
+// it trusts the state store: slice.go), then keeps only the changes that touch the selection:
 //
 //   - a named user is created, updated, disabled or deleted as the plan says, and its
 //     memberships are added or removed in every existing group;
