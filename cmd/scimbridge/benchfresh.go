@@ -75,6 +75,7 @@ nothing. Sources: ` + strings.Join(bench.FreshnessSources(), ", ") + `.`,
 	f.Uint64Var(&seed, "seed", 1, "seed of the generated directory and changes")
 	f.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	f.StringVar(&o.Dir, "dir", "", "keep the generated files (config, source data, serve.log) in this folder")
+	f.StringArrayVar(&o.ServeArgs, "serve-arg", nil, "one more argument for serve (repeat it), such as --serve-arg=--cpuprofile=serve.cpu to profile serve")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log progress")
 	return cmd
 }

@@ -33,12 +33,12 @@ type serveProc struct {
 	exited error
 }
 
-func startServe(ctx context.Context, binary, cfgPath, logPath, addr string) (*serveProc, error) {
+func startServe(ctx context.Context, binary, cfgPath, logPath, addr string, args ...string) (*serveProc, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, binary, "serve", "--config", cfgPath)
+	cmd := exec.CommandContext(ctx, binary, append([]string{"serve", "--config", cfgPath}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true")
 	if err := cmd.Start(); err != nil {

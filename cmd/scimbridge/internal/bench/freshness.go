@@ -34,6 +34,8 @@ type FreshnessOptions struct {
 	Latency time.Duration
 	// BatchWindow is serve's service.feed.batch_window; 0 keeps the default (2s).
 	BatchWindow time.Duration
+	// ServeArgs are more arguments for serve (such as --cpuprofile for performance work).
+	ServeArgs []string
 	// Driver, when set, is the source to measure instead of the one Source names (the test
 	// harnesses pass LDAP, Active Directory and Google drivers).
 	Driver FreshSource
@@ -235,7 +237,7 @@ service:
 	if _, err := runPhase(ctx, o.Binary, cfgPath, 0, o.RPS, emu.Stats); err != nil {
 		return nil, fmt.Errorf("initial sync: %w", err)
 	}
-	sv, err := startServe(ctx, o.Binary, cfgPath, filepath.Join(dir, "serve.log"), listen)
+	sv, err := startServe(ctx, o.Binary, cfgPath, filepath.Join(dir, "serve.log"), listen, o.ServeArgs...)
 	if err != nil {
 		return nil, err
 	}
