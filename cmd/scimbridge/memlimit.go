@@ -2,11 +2,13 @@ package main
 
 import (
 	"log/slog"
+	"math"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // defaultMemoryLimit is the soft memory limit of the Go runtime for `sync` and `serve` when
@@ -64,4 +66,52 @@ func warnIfMemoryLimited(log *slog.Logger, limit int64) {
 		log.Warn("the memory limit slowed this run: the collector ran to stay under it; set GOMEMLIMIT higher (for example 1GiB) for a faster run of a directory this large",
 			"memory_limit_mib", limit>>20)
 	}
+}
+
+// memoryLimitFit remembers whether fitMemoryLimit already said it could not fit the limit.
+var memoryLimitFit struct {
+	sync.Mutex
+	warned bool
+}
+
+// fitMemoryLimit raises the default soft memory limit of serve to twice the live heap after a
+// run (Go's default pacing), when that is above it: serve keeps the last complete source read in
+// memory for its change feed, which at 100,000 users alone exceeds defaultMemoryLimit, and under
+// the limit the collector would then run without pause. A limit from GOMEMLIMIT is left as it
+// is; under a container's limit it is raised no further than 90% of that, with a warning once.
+func fitMemoryLimit(log *slog.Logger) {
+	memoryLimitFit.Lock()
+	defer memoryLimitFit.Unlock()
+	if memoryLimit == 0 {
+		return
+	}
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return
+	}
+	want := 2 * int64(s[0].Value.Uint64())
+	if want <= memoryLimit {
+		return
+	}
+	ceiling := int64(math.MaxInt64)
+	if cg := cgroupMemoryLimit(); cg > 0 {
+		ceiling = cg / 10 * 9
+	}
+	if want > ceiling {
+		if !memoryLimitFit.warned && memoryLimit < ceiling {
+			debug.SetMemoryLimit(ceiling)
+			memoryLimit = ceiling
+		}
+		if !memoryLimitFit.warned {
+			memoryLimitFit.warned = true
+			log.Warn("the directory kept in memory needs more than the container's memory allows for a fast collector; give the container more memory",
+				"live_heap_mib", want/2>>20, "memory_limit_mib", memoryLimit>>20)
+		}
+		return
+	}
+	log.Info("soft memory limit raised to twice the live heap (the directory is kept in memory for the change feed); set GOMEMLIMIT to choose it",
+		"from_mib", memoryLimit>>20, "to_mib", want>>20)
+	debug.SetMemoryLimit(want)
+	memoryLimit = want
 }

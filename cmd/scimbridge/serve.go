@@ -124,6 +124,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		OnStart:  metrics.RunStarted,
 		OnFinish: func(opts reconcile.RunOptions, res *reconcile.Result, err error) {
 			metrics.RunFinished(opts, res, err)
+			fitMemoryLimit(log)
 			if feed != nil {
 				feed.RunFinished(opts, res, err)
 			}
