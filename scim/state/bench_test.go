@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/scimbridge/scimbridge/scim"
@@ -239,9 +240,10 @@ func BenchmarkLoad(b *testing.B) {
 // 10,000 groups and 1,000,000 memberships: ObjectsByID of 10 users, MembersOf 5 groups, GroupsOf
 // 10 users, the three together (slice), the three of a burst 100 times larger (1,000 users and
 // 100 groups), against the whole load (Objects of users and groups,
-// and Members) that they replace. Before measuring, it checks that the slice reads' plans look
-// their ids up by key at this size (with the tables as the bulk load left them, before any
-// ANALYZE).
+// and Members) that they replace; and ObjectsByName of 10 userNames (in other cases), the
+// holders of the names a selection's creates and renames want. Before measuring, it checks that
+// the slice reads' plans look their ids (and names) up by key at this size (with the tables as
+// the bulk load left them, before any ANALYZE, and after).
 func BenchmarkSliceLoad(b *testing.B) {
 	ctx := context.Background()
 	objs := append(benchUserObjects(b), benchGroupObjects(b)...)
@@ -255,6 +257,10 @@ func BenchmarkSliceLoad(b *testing.B) {
 	}
 	users, groups := spread("u%07d", 10, benchUsers), spread("g%05d", 5, benchGroups)
 	burstUsers, burstGroups := spread("u%07d", 1000, benchUsers), spread("g%05d", 100, benchGroups)
+	names := make([]string, len(users))
+	for i, id := range users {
+		names[i] = strings.ToUpper(id) + "@Example.com"
+	}
 	for _, backend := range benchBackends {
 		b.Run(backend, func(b *testing.B) {
 			s, _ := benchStore(b, backend)
@@ -266,12 +272,14 @@ func BenchmarkSliceLoad(b *testing.B) {
 				b.Fatal(err)
 			}
 			checkSlicePlans(b, s, slicePlans(b, s, append(slices.Clone(users), groups...), false))
+			checkNamePlan(b, s, namePlan(b, s, names, false))
 			if pg, ok := s.(*Postgres); ok {
 				if _, err := pg.pool.Exec(ctx, "ANALYZE objects, members"); err != nil {
 					b.Fatal(err)
 				}
 			}
 			checkSlicePlans(b, s, slicePlans(b, s, append(slices.Clone(burstUsers), burstGroups...), false))
+			checkNamePlan(b, s, namePlan(b, s, names, false))
 			objectsByID := func(b *testing.B) {
 				if got, err := s.ObjectsByID(ctx, KindUser, users); err != nil || len(got) != len(users) {
 					b.Fatalf("ObjectsByID = %d objects, %v; want %d", len(got), err, len(users))
@@ -294,6 +302,11 @@ func BenchmarkSliceLoad(b *testing.B) {
 				{"ObjectsByID=10", objectsByID},
 				{"MembersOf=5", membersOf},
 				{"GroupsOf=10", groupsOf},
+				{"ObjectsByName=10", func(b *testing.B) {
+					if got, err := s.ObjectsByName(ctx, KindUser, names); err != nil || len(got) != len(names) {
+						b.Fatalf("ObjectsByName = %d objects, %v; want %d", len(got), err, len(names))
+					}
+				}},
 				{"slice", func(b *testing.B) { objectsByID(b); membersOf(b); groupsOf(b) }},
 				{"slice=1000+100", func(b *testing.B) {
 					got, err := s.ObjectsByID(ctx, KindUser, burstUsers)

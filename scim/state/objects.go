@@ -185,10 +185,11 @@ func (s *SQLite) PutObjects(ctx context.Context, objs []Object) error {
 		return err
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		put, err := tx.PrepareContext(ctx, `INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at)
-VALUES (?, ?, ?, ?, ?, ?)
+		put, err := tx.PrepareContext(ctx, `INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at, name_lower)
+VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (kind, external_id) DO UPDATE SET
-	target_id = excluded.target_id, data = excluded.data, hash = excluded.hash, updated_at = excluded.updated_at`)
+	target_id = excluded.target_id, data = excluded.data, hash = excluded.hash, updated_at = excluded.updated_at,
+	name_lower = excluded.name_lower`)
 		if err != nil {
 			return err
 		}
@@ -199,7 +200,7 @@ ON CONFLICT (kind, external_id) DO UPDATE SET
 		}
 		defer unpend.Close()
 		for _, r := range rows {
-			if _, err := put.ExecContext(ctx, string(r.o.Kind), r.o.ExternalID, r.o.TargetID, r.data, r.o.Hash, formatTime(r.o.UpdatedAt)); err != nil {
+			if _, err := put.ExecContext(ctx, string(r.o.Kind), r.o.ExternalID, r.o.TargetID, r.data, r.o.Hash, formatTime(r.o.UpdatedAt), r.name); err != nil {
 				return fmt.Errorf("%s %q: %w", r.o.Kind, r.o.ExternalID, err)
 			}
 			if _, err := unpend.ExecContext(ctx, string(r.o.Kind), r.o.ExternalID); err != nil {
@@ -214,13 +215,16 @@ ON CONFLICT (kind, external_id) DO UPDATE SET
 	return nil
 }
 
-// preparedObject is an Object checked for PutObjects, its data in compact form.
+// preparedObject is an Object checked for PutObjects, its data in compact form, and its name
+// lower-cased (the name_lower column, see nameLower).
 type preparedObject struct {
 	o    Object
 	data string
+	name string
 }
 
-// prepareObjects checks objs for PutObjects, compacts their data and fills in missing hashes.
+// prepareObjects checks objs for PutObjects, compacts their data, fills in missing hashes and
+// names them.
 func prepareObjects(objs []Object) ([]preparedObject, error) {
 	rows := make([]preparedObject, len(objs))
 	var buf bytes.Buffer
@@ -243,7 +247,7 @@ func prepareObjects(objs []Object) ([]preparedObject, error) {
 			sum := sha256.Sum256(buf.Bytes())
 			o.Hash = hex.EncodeToString(sum[:])
 		}
-		rows[i] = preparedObject{o: o, data: buf.String()}
+		rows[i] = preparedObject{o: o, data: buf.String(), name: nameLower(o.Kind, buf.Bytes())}
 	}
 	return rows, nil
 }

@@ -83,14 +83,15 @@ func (s *Postgres) PutObjects(ctx context.Context, objs []Object) error {
 		return cmp.Or(cmp.Compare(a.o.Kind, b.o.Kind), cmp.Compare(a.o.ExternalID, b.o.ExternalID))
 	})
 	n := len(rows)
-	kinds, ids, tids, data, hashes, ats := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n),
-		make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	kinds, ids, tids, data, hashes, ats, names := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n),
+		make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 	for i, r := range rows {
 		if i+1 < n && rows[i+1].o.Kind == r.o.Kind && rows[i+1].o.ExternalID == r.o.ExternalID {
 			continue
 		}
 		kinds, ids, tids = append(kinds, string(r.o.Kind)), append(ids, r.o.ExternalID), append(tids, r.o.TargetID)
 		data, hashes, ats = append(data, r.data), append(hashes, r.o.Hash), append(ats, formatTime(r.o.UpdatedAt))
+		names = append(names, r.name)
 	}
 	err = s.write(ctx, func(tx pgx.Tx) error {
 		// One statement (one round trip): the upsert, and the pending creates it settles.
@@ -98,11 +99,12 @@ func (s *Postgres) PutObjects(ctx context.Context, objs []Object) error {
 	DELETE FROM pending p USING unnest($1::text[], $2::text[]) AS d(kind, external_id)
 	WHERE p.kind = d.kind AND p.external_id = d.external_id
 )
-INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at, name_lower)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
 ON CONFLICT (kind, external_id) DO UPDATE SET
-	target_id = excluded.target_id, data = excluded.data, hash = excluded.hash, updated_at = excluded.updated_at`,
-			kinds, ids, tids, data, hashes, ats)
+	target_id = excluded.target_id, data = excluded.data, hash = excluded.hash, updated_at = excluded.updated_at,
+	name_lower = excluded.name_lower`,
+			kinds, ids, tids, data, hashes, ats, names)
 		return err
 	})
 	if err != nil {

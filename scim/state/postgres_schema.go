@@ -87,11 +87,25 @@ CREATE TABLE lock_holder (
 	info     text NOT NULL
 );
 `,
+	// 3: each user's userName and group's displayName lower-cased (strings.ToLower, so computed
+	// in Go, never with lower(): see names.go), indexed by kind, for ObjectsByName; as SQLite's
+	// migration 4. Other kinds leave it empty. pgFillNames fills it for the rows already there,
+	// in this migration's transaction.
+	`
+ALTER TABLE objects ADD COLUMN name_lower text COLLATE "C" NOT NULL DEFAULT '';
+CREATE INDEX objects_by_name ON objects (kind, name_lower);
+`,
+}
+
+// pgMigrationFills are the Go halves of migrations, by the version they bring the schema to:
+// each runs after its migration's SQL, in the same transaction. Append only, like pgMigrations.
+var pgMigrationFills = map[int]func(context.Context, pgx.Tx) error{
+	3: pgFillNames,
 }
 
 // PostgresSchemaVersion is the PostgreSQL schema version this build writes: the number of
 // migrations.
-const PostgresSchemaVersion = 2
+const PostgresSchemaVersion = 3
 
 // migrationLockKey is the transaction-scoped advisory lock taken around each migration step, so
 // that replicas starting together apply each step once ("scimbrdg" in ASCII, minus one).
@@ -151,6 +165,11 @@ WHERE table_schema = current_schema() AND table_name IN ('objects', 'pending', '
 			}
 			if _, err := tx.Exec(ctx, pgMigrations[version]); err != nil {
 				return err
+			}
+			if fill := pgMigrationFills[version+1]; fill != nil {
+				if err := fill(ctx, tx); err != nil {
+					return err
+				}
 			}
 			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version) VALUES ($1)", version+1)
 			return err

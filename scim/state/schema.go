@@ -127,11 +127,25 @@ CREATE TABLE leader (
 );
 INSERT INTO leader (id, term, holder, acquired_at) VALUES (1, 0, '', '');
 `,
+	// 4: each user's userName and group's displayName lower-cased (strings.ToLower, so computed
+	// in Go: see names.go), indexed by kind, so that ObjectsByName finds who holds a name without
+	// reading every object. Other kinds leave it empty. sqliteFillNames fills it for the rows
+	// already there, in this migration's transaction.
+	`
+ALTER TABLE objects ADD COLUMN name_lower TEXT NOT NULL DEFAULT '';
+CREATE INDEX objects_by_name ON objects (kind, name_lower);
+`,
+}
+
+// migrationFills are the Go halves of migrations, by the version they bring the schema to: each
+// runs after its migration's SQL, in the same transaction. Append only, like migrations.
+var migrationFills = map[int]func(context.Context, *sql.Tx) error{
+	4: sqliteFillNames,
 }
 
 // SchemaVersion is the schema version this build writes (PRAGMA user_version): the number of
 // migrations.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrate checks that the file is ours and applies the migrations it lacks, each in its own
 // transaction together with the new user_version. A file already up to date is only read. Each
@@ -166,6 +180,11 @@ func (s *SQLite) migrate(ctx context.Context) error {
 			version = v + 1
 			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 				return err
+			}
+			if fill := migrationFills[v+1]; fill != nil {
+				if err := fill(ctx, tx); err != nil {
+					return err
+				}
 			}
 			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
 				return err

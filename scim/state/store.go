@@ -84,6 +84,11 @@ type Store interface {
 	// exist; unknown ids are not an error), in externalId order, like Objects restricted to ids.
 	// The list may be of any length, and may hold duplicates.
 	ObjectsByID(ctx context.Context, kind Kind, externalIDs []string) ([]Object, error)
+	// ObjectsByName returns the owned objects of a kind whose name (userName for users,
+	// displayName for groups, as recorded in the object's data) equals one of names once both
+	// are lower-cased with strings.ToLower (the plan compares names so), in externalId order.
+	// The list may be of any length and may hold duplicates; unknown names are not an error.
+	ObjectsByName(ctx context.Context, kind Kind, names []string) ([]Object, error)
 
 	// AddMembers records members of an owned group (ErrNotOwned otherwise).
 	AddMembers(ctx context.Context, groupExternalID string, userExternalIDs []string) error
