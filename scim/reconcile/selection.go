@@ -108,11 +108,18 @@ func (sc *scope) filter(p *plan.Plan) *plan.Plan {
 		DesiredUsers: p.DesiredUsers, DesiredGroups: p.DesiredGroups,
 		TargetNotRead: p.TargetNotRead,
 	}
-	// Users a selected new group needs are created with it.
+	// Users a selected new group needs are created with it; its members that exist already are
+	// not in scope (their records were not written, so the state store must not say they were).
+	creating := make(map[string]bool, len(p.CreateUsers))
+	for _, u := range p.CreateUsers {
+		creating[u.ExternalID] = true
+	}
 	for _, g := range p.CreateGroups {
 		if sc.groups[g.ExternalID] {
 			for _, m := range g.Members {
-				sc.newMembers[m] = true
+				if creating[m] {
+					sc.newMembers[m] = true
+				}
 			}
 		}
 	}

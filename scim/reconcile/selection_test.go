@@ -161,3 +161,27 @@ func TestSelectionMerge(t *testing.T) {
 		t.Error("Empty() is wrong")
 	}
 }
+
+// TestNewGroupDoesNotRecordItsMembersAsWritten: a run naming a new group creates it with its
+// existing members, whose own changes it does not send; the state store must not record them as
+// written, or the run naming the member would find nothing to do and the change would wait for
+// the next full read.
+func TestNewGroupDoesNotRecordItsMembersAsWritten(t *testing.T) {
+	e := newEnv(t)
+	r := e.reconciler(func(c *reconcile.Config) { c.FullReconcileEvery = time.Hour })
+	e.set(company())
+	e.run(r, reconcile.RunOptions{})
+
+	d := company()
+	d.Users[1].DisplayName = "Robert" // u2 changed
+	d.Groups = append(d.Groups, scim.Group{ExternalID: "g-new", DisplayName: "New", Members: []string{"u2"}})
+	e.set(d)
+	res := e.run(r, reconcile.RunOptions{Only: only(nil, []string{"g-new"})})
+	if s := res.Plan.Summarize(100); s.CreateGroups != 1 || s.UpdateUsers != 0 {
+		t.Fatalf("plan naming g-new = %+v, want the group created and no user update", s)
+	}
+	res = e.run(r, reconcile.RunOptions{Only: only([]string{"u2"}, nil)})
+	if s := res.Plan.Summarize(100); s.UpdateUsers != 1 {
+		t.Errorf("plan naming u2 after g-new's run = %+v, want bob's update (the group's run recorded it as written)", s)
+	}
+}
