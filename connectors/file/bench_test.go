@@ -1,0 +1,146 @@
+package file
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/scimbridge/scimbridge/connectors"
+)
+
+// bigFile writes a directory file laid out like `scimbridge bench`'s: nUsers users of seven or
+// eight keys, and nGroups groups holding nMembers memberships one per line, their sizes falling
+// off with the group's rank (a few groups of thousands, many of tens). version changes the
+// givenName of user u-0000500, so two versions differ in exactly one record.
+func bigFile(nUsers, nGroups, nMembers, version int) []byte {
+	r := rand.New(rand.NewPCG(1, 2))
+	var b bytes.Buffer
+	b.Grow(nUsers*220 + nMembers*20)
+	b.WriteString("users:\n")
+	for i := range nUsers {
+		given := fmt.Sprintf("Given%d", i%997)
+		if i == 500 {
+			given = fmt.Sprintf("Changed%d", version)
+		}
+		fmt.Fprintf(&b, "  - id: u-%07d\n    userName: user.%d@example.com\n    givenName: %s\n    familyName: Family%d\n    email: user.%d@example.com\n    title: \"Engineer %d\"\n    department: Dept%d\n",
+			i, i, given, i%1009, i, i%7, i%50)
+		if i > 0 {
+			fmt.Fprintf(&b, "    manager: u-%07d\n", r.IntN(i))
+		}
+		if i%200 == 0 {
+			b.WriteString("    suspended: true\n")
+		}
+	}
+	b.WriteString("groups:\n")
+	var h float64
+	for g := range nGroups {
+		h += 1 / float64(g+1)
+	}
+	for g := range nGroups {
+		fmt.Fprintf(&b, "  - id: g-%05d\n    name: team-%05d\n    members:\n", g, g)
+		size := max(1, min(nUsers, int(float64(nMembers)/(h*float64(g+1)))))
+		start := r.IntN(nUsers)
+		for m := range size {
+			fmt.Fprintf(&b, "      - u-%07d\n", (start+m)%nUsers)
+		}
+	}
+	return b.Bytes()
+}
+
+// benchRead reads the file at path through a source, after prepare has run outside the timer.
+func benchRead(b *testing.B, src connectors.Source, prepare func(i int)) {
+	b.Helper()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		prepare(i)
+		b.StartTimer()
+		d, err := src.Read(ctx)
+		if err != nil || len(d.Users) == 0 {
+			b.Fatalf("Read: %v", err)
+		}
+	}
+}
+
+// BenchmarkRead100k reads a 100,000-user, 10,000-group, 1,000,000-membership file: with a new
+// source each time (the first parse), again unchanged, and again after one record changed.
+//
+//	go test -run '^$' -bench Read100k -benchtime 5x ./connectors/file/
+func BenchmarkRead100k(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "directory.yaml")
+	versions := [][]byte{bigFile(100_000, 10_000, 1_000_000, 0), bigFile(100_000, 10_000, 1_000_000, 1)}
+	b.Logf("file of %d bytes", len(versions[0]))
+	write := func(data []byte) {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	write(versions[0])
+	open := func() connectors.Source {
+		src, err := Config{Path: path}.Open(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return src
+	}
+	b.Run("first", func(b *testing.B) {
+		benchReadFresh(b, open)
+	})
+	b.Run("identical", func(b *testing.B) {
+		src := open()
+		if _, err := src.Read(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		benchRead(b, src, func(int) {})
+	})
+	b.Run("one-changed", func(b *testing.B) {
+		src := open()
+		if _, err := src.Read(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		benchRead(b, src, func(i int) { write(versions[(i+1)%2]) })
+	})
+}
+
+// benchReadFresh reads with a new source each time, so nothing of an earlier read is kept.
+func benchReadFresh(b *testing.B, open func() connectors.Source) {
+	b.Helper()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		src := open()
+		b.StartTimer()
+		if _, err := src.Read(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDiff100k measures the feed's diff between two reads of a 100,000-user file that differ
+// in one record.
+func BenchmarkDiff100k(b *testing.B) {
+	a, err := Parse(bigFile(100_000, 10_000, 1_000_000, 0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := Parse(bigFile(100_000, 10_000, 1_000_000, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	at := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := diff(a, c, at); len(got) != 1 {
+			b.Fatalf("diff found %d changes, want 1", len(got))
+		}
+	}
+}
