@@ -41,7 +41,6 @@ package file
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -118,6 +117,7 @@ func Flavour() connectors.Flavour {
 type source struct {
 	path   string
 	logger *slog.Logger
+	cache  parseCache
 }
 
 var (
@@ -125,8 +125,20 @@ var (
 	_ connectors.Checker = (*source)(nil)
 )
 
-// Read reads and checks the whole file.
+// Read reads and checks the whole file. The file is read on every call; content identical to the
+// last one read (by the feed or by Read) is not parsed again, and a changed one decodes only the
+// records whose text changed. The Directory's lists are the caller's own; the entries in them are
+// shared with the cache and must not be modified.
 func (s *source) Read(ctx context.Context) (*connectors.Directory, error) {
+	d, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return clone(d), nil
+}
+
+// read is Read returning the cached Directory itself, for callers that only look at it.
+func (s *source) read(ctx context.Context) (*connectors.Directory, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("file: read %s: %w", s.path, err)
 	}
@@ -135,7 +147,7 @@ func (s *source) Read(ctx context.Context) (*connectors.Directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file: read directory file: %w", err)
 	}
-	d, warnings, err := ParseWithWarnings(data)
+	_, d, warnings, err := s.cache.parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("file: %s: %w", s.path, err)
 	}
@@ -155,11 +167,10 @@ func (s *source) Check(ctx context.Context) (connectors.CheckReport, error) {
 	if err != nil {
 		return connectors.CheckReport{}, fmt.Errorf("file: check: %w", err)
 	}
-	d, err := Parse(data)
+	sum, d, _, err := s.cache.parse(data)
 	if err != nil {
 		return connectors.CheckReport{}, fmt.Errorf("file: check %s: %w", s.path, err)
 	}
-	sum := sha256.Sum256(data)
 	return connectors.CheckReport{
 		Identity: "file " + s.path,
 		Details: map[string]string{
