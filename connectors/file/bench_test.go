@@ -18,7 +18,7 @@ import (
 // bigFile writes a directory file laid out like `scimbridge bench`'s: nUsers users of seven or
 // eight keys, and nGroups groups holding nMembers memberships one per line, their sizes falling
 // off with the group's rank (a few groups of thousands, many of tens). version changes the
-// givenName of user u-0000500, so two versions differ in exactly one record.
+// givenName of user changedUser(nUsers), so two versions differ in exactly one record.
 func bigFile(nUsers, nGroups, nMembers, version int) []byte {
 	r := rand.New(rand.NewPCG(1, 2))
 	var b bytes.Buffer
@@ -26,7 +26,7 @@ func bigFile(nUsers, nGroups, nMembers, version int) []byte {
 	b.WriteString("users:\n")
 	for i := range nUsers {
 		given := fmt.Sprintf("Given%d", i%997)
-		if i == 500 {
+		if i == changedUser(nUsers) {
 			given = fmt.Sprintf("Changed%d", version)
 		}
 		fmt.Fprintf(&b, "  - id: u-%07d\n    userName: user.%d@example.com\n    givenName: %s\n    familyName: Family%d\n    email: user.%d@example.com\n    title: \"Engineer %d\"\n    department: Dept%d\n",
@@ -53,6 +53,9 @@ func bigFile(nUsers, nGroups, nMembers, version int) []byte {
 	}
 	return b.Bytes()
 }
+
+// changedUser is the index of the user whose record bigFile's versions change.
+func changedUser(nUsers int) int { return min(500, nUsers/2) }
 
 // benchRead reads through the source that prepare returns, prepare running outside the timer.
 func benchRead(b *testing.B, prepare func(i int) connectors.Source) {

@@ -226,7 +226,7 @@ func TestCachedParseAcrossRandomEdits(t *testing.T) {
 	}
 	header := 0
 	var c parseCache
-	for step := range 400 {
+	for step := range 250 {
 		switch r.IntN(5) {
 		case 0:
 			groups = edit(groups, group)
