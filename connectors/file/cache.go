@@ -38,7 +38,7 @@ func (c *parseCache) parse(data []byte) (sum [sha256.Size]byte, d *connectors.Di
 		return sum, c.dir, c.warnings, c.err
 	}
 	if c.last == nil {
-		c.last = &reuse{items: itemCache{}}
+		c.last = &reuse{}
 	}
 	c.parses++
 	r, ok := parseSplit(data, c.last)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,8 +60,21 @@ func checkCached(t *testing.T, c *parseCache, data []byte) {
 			t.Errorf("error %q, want %q (%s)", got, want, ref.name)
 		}
 	}
-	if _, ok := split(data); !ok || gd == nil {
-		return // read whole (the cache keeps the last split content's records), or failed
+	if _, ok := split(data); !ok {
+		return // read whole: the cache keeps the last split content's records
+	}
+	// The cache holds this content's items and no others.
+	inContent := map[itemKey]bool{}
+	for _, it := range c.last.items {
+		inContent[it.key] = true
+	}
+	for k, dec := range c.last.byKey {
+		if !inContent[k] {
+			t.Errorf("the cache still names an item of an earlier content: %s %q", dec.kind, dec.entry.ID)
+		}
+	}
+	if gd == nil {
+		return
 	}
 	shared := strings.Contains(fmt.Sprint(gd.Skipped), "is already used by")
 	u := c.last.uniq
@@ -160,6 +174,28 @@ func TestCachedParseIsAFreshParse(t *testing.T) {
 		if t.Failed() {
 			t.Fatalf("at step %q", step.name)
 		}
+	}
+}
+
+// TestMovedRecordsAreNotDecodedAgain moves records near and far, and reverses the file: no record
+// is decoded again, and every line is where a fresh parse puts it.
+func TestMovedRecordsAreNotDecodedAgain(t *testing.T) {
+	var users []string
+	for i := range 40 {
+		users = append(users, fmt.Sprintf("  - id: u%d\n    userName: u%d@example.com\n    phone: \"%d\"\n", i, i, i))
+	}
+	users = append(users, "  - id: bad\n    colour: blue\n")
+	var c parseCache
+	checkCached(t, &c, doc(0, users, nil))
+	_, decodes, _ := c.stats()
+	users = append(users[1:], users[0])       // the first record last
+	users = append(users[30:], users[:30]...) // a block moved far
+	users[3], users[35] = users[35], users[3] // two records swapped far apart
+	checkCached(t, &c, doc(5, users, nil))
+	slices.Reverse(users)
+	checkCached(t, &c, doc(1, users, nil))
+	if _, after, _ := c.stats(); after != decodes {
+		t.Errorf("%d records decoded again after moves, want none", after-decodes)
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 // Reading a file record by record (parseSplit) decodes each list item on its own. What an item
 // gives depends only on its kind (user or group) and its bytes, once its line numbers are counted
 // from the item's first line and its index in the list is left out; so the items of the last
-// content read are kept, keyed by kind and bytes, and a new content decodes only the items that
+// content read are kept, named by kind and bytes, and a new content decodes only the items that
 // are not among them. The index and the lines are put back when an item is used (rebased), so an
 // item that moved reports its new place.
 
@@ -20,16 +20,51 @@ type itemKey struct {
 	sum   [sha256.Size]byte
 }
 
-// itemCache holds what the items of one content gave.
-type itemCache map[itemKey]*decoded
+// itemCache holds what the items of one content gave, in the order of the file.
+type itemCache []cachedItem
 
-// reuse is what one read record by record leaves for the next one: the items of its content and,
-// when no two of its records share an id, userName, email or group name, the index of those.
+type cachedItem struct {
+	key itemKey
+	dec *decoded
+}
+
+// reuse is what one read record by record leaves for the next one: the items of its content,
+// in order and by name, and, when no two of its records share an id, userName, email or group
+// name, the index of those. Both indexes are updated in place by the next read, by what it
+// changed.
 type reuse struct {
 	items itemCache
+	byKey map[itemKey]*decoded
 	uniq  *uniq
 	// gen numbers the reads: a read stamps the items it uses with its own.
 	gen uint64
+}
+
+// findWindow is how far from where the last item found was followed the next one is looked for,
+// before it is looked up by name: an edit leaves the records around it in place.
+const findWindow = 8
+
+// find returns what the item named key gave in the last content, or nil; *at is where in the
+// last content's items the item after the last one found is.
+func (prev *reuse) find(key itemKey, at *int) *decoded {
+	near := func(i int) bool {
+		if i >= 0 && i < len(prev.items) && prev.items[i].key == key {
+			*at = i + 1
+			return true
+		}
+		return false
+	}
+	for d := range findWindow + 1 {
+		if near(*at + d) {
+			return prev.items[*at-1].dec
+		}
+	}
+	for d := 1; d <= findWindow; d++ {
+		if near(*at - d) {
+			return prev.items[*at-1].dec
+		}
+	}
+	return prev.byKey[key]
 }
 
 // decoded is what reading one list item alone gave, its lines counted from the item's first line
@@ -133,10 +168,12 @@ func parseSplit(data []byte, prev *reuse) (r splitRead, ok bool) {
 		return splitRead{}, false
 	}
 	var (
-		next  itemCache // the items of this content
-		fresh []*decoded
-		twice bool // an item's text is in the file twice
-		gen   uint64
+		next      itemCache  // the items of this content
+		at        int        // where in prev's items the item after the last one found is
+		fresh     []*decoded // the items decoded
+		freshKeys []itemKey  // and their names, when prev is set
+		twice     bool       // an item's text is in the file twice
+		gen       uint64
 	)
 	if prev != nil {
 		prev.gen++ // so that the stamps of a read given up on are not this read's
@@ -145,7 +182,10 @@ func parseSplit(data []byte, prev *reuse) (r splitRead, ok bool) {
 		for _, s := range sections {
 			n += len(s.items)
 		}
-		next = make(itemCache, n)
+		next = make(itemCache, 0, n)
+		if prev.byKey == nil {
+			prev.byKey = make(map[itemKey]*decoded, n)
+		}
 	}
 	p := &parser{lines: map[string][]int{}}
 	d := &connectors.Directory{Users: []connectors.Entry{}, Groups: []connectors.Entry{}}
@@ -171,7 +211,7 @@ func parseSplit(data []byte, prev *reuse) (r splitRead, ok bool) {
 			var dec *decoded
 			if prev != nil {
 				key = itemKey{group: kind == "group", sum: sha256.Sum256(pc.text)}
-				dec = prev.items[key]
+				dec = prev.find(key, &at)
 			}
 			if dec == nil {
 				var parsed bool
@@ -180,13 +220,29 @@ func parseSplit(data []byte, prev *reuse) (r splitRead, ok bool) {
 				}
 				r.decodes++
 				fresh = append(fresh, dec)
+				if prev != nil {
+					freshKeys = append(freshKeys, key)
+				}
 			}
 			if prev != nil {
 				twice = twice || dec.gen == gen
 				dec.gen = gen
-				next[key] = dec
+				next = append(next, cachedItem{key: key, dec: dec})
 			}
 			p.use(dec, kind, i, pc.line, out)
+		}
+	}
+	if prev != nil {
+		// The items the last content had and this one has not are forgotten; the new ones are
+		// named. (An item in the last content twice, decoded twice, may be left unnamed: it is
+		// then decoded again should it move far.)
+		for _, it := range prev.items {
+			if it.dec.gen != gen && prev.byKey[it.key] == it.dec {
+				delete(prev.byKey, it.key)
+			}
+		}
+		for i, dec := range fresh {
+			prev.byKey[freshKeys[i]] = dec
 		}
 	}
 	if prev != nil && prev.uniq != nil && !twice {
@@ -195,9 +251,9 @@ func parseSplit(data []byte, prev *reuse) (r splitRead, ok bool) {
 		// collides, no two records of this content share a value.
 		u := prev.uniq
 		prev.uniq = nil
-		for _, dec := range prev.items {
-			if dec.gen != gen && dec.ok {
-				u.remove(dec)
+		for _, it := range prev.items {
+			if it.dec.gen != gen && it.dec.ok {
+				u.remove(it.dec)
 			}
 		}
 		for _, dec := range fresh {
@@ -212,7 +268,7 @@ func parseSplit(data []byte, prev *reuse) (r splitRead, ok bool) {
 	r.dir, r.err = p.finish(d)
 	r.warnings = p.warnings()
 	if prev != nil {
-		r.next = &reuse{items: next, uniq: p.unique, gen: gen}
+		r.next = &reuse{items: next, byKey: prev.byKey, uniq: p.unique, gen: gen}
 	}
 	return r, true
 }
