@@ -115,9 +115,11 @@ func decode(kind string, text []byte) (*decoded, bool) {
 	for _, pe := range sub.skipped {
 		dec.problems = append(dec.problems, *pe)
 	}
-	for _, k := range legacyKeys() {
-		for _, l := range sub.legacy[k] {
-			dec.legacy = append(dec.legacy, legacyUse{key: k, line: l})
+	if len(sub.legacy) > 0 {
+		for _, k := range legacyKeys() {
+			for _, l := range sub.legacy[k] {
+				dec.legacy = append(dec.legacy, legacyUse{key: k, line: l})
+			}
 		}
 	}
 	return dec, true
