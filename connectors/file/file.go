@@ -37,6 +37,11 @@
 // is the content's SHA-256, so a restart with the file unchanged resumes silently, and one after
 // an edit made while nobody watched asks for a full read. ReadEntries (targeted reads) reads the
 // file once and returns the records asked for.
+//
+// Every read reads the file and hashes it, but a source parses a content once: the feed's read
+// of an edit and the run's read after it share one parse. A new content decodes only the records
+// whose text changed (records that moved keep what they decoded to, with their new lines); the
+// source keeps the last content's records and nothing older.
 package file
 
 import (
