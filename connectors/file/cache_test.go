@@ -291,3 +291,18 @@ func TestCachedParseAcrossRandomEdits(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCachedParse reads a content, then another, through one cache: the second read must give
+// exactly what a fresh parse gives. Run: go test -fuzz FuzzCachedParse -fuzztime 2m ./connectors/file/
+func FuzzCachedParse(f *testing.F) {
+	f.Add(doc(0, []string{ada, bob, cy}, []string{g1}), doc(2, []string{cy, ada, bob}, []string{g1}))
+	f.Add(doc(0, []string{ada, dee}, nil), doc(0, []string{ada, strings.Replace(dee, "dee@", "ADA@", 1)}, nil))
+	f.Add(doc(1, []string{ada, bob}, []string{g1}), doc(1, []string{ada, ada, "  - id: \"u9\n"}, []string{g1}))
+	f.Add(doc(0, []string{cy, "  - userName: x@example.com\n"}, nil), doc(0, []string{"  - userName: x@example.com\n", cy}, []string{"  - id: u3\n"}))
+	f.Fuzz(func(t *testing.T, first, second []byte) {
+		var c parseCache
+		c.parse(first)
+		checkCached(t, &c, second)
+		checkCached(t, &c, first)
+	})
+}
