@@ -172,8 +172,8 @@ func parseSplit(data []byte, prev *reuse) (r splitRead, ok bool) {
 	var (
 		next      itemCache  // the items of this content
 		at        int        // where in prev's items the item after the last one found is
-		fresh     []*decoded // the items decoded
-		freshKeys []itemKey  // and their names, when prev is set
+		fresh     []*decoded // the items decoded, when prev is set
+		freshKeys []itemKey  // and their names
 		twice     bool       // an item's text is in the file twice
 		gen       uint64
 	)
@@ -221,9 +221,8 @@ func parseSplit(data []byte, prev *reuse) (r splitRead, ok bool) {
 					return splitRead{}, false
 				}
 				r.decodes++
-				fresh = append(fresh, dec)
 				if prev != nil {
-					freshKeys = append(freshKeys, key)
+					fresh, freshKeys = append(fresh, dec), append(freshKeys, key)
 				}
 			}
 			if prev != nil {
