@@ -13,9 +13,10 @@ import (
 // out (flow lists, document markers, anchors, tabs, a piece that does not parse alone) makes
 // split give up, and Parse reads the file whole, which also gives the exact YAML error.
 
-// piece is one list item's text and the line it starts on.
+// piece is one list item's text, where it starts in the file and the line it starts on.
 type piece struct {
 	text []byte
+	off  int
 	line int
 }
 
@@ -29,24 +30,39 @@ type section struct {
 }
 
 // split cuts a plainly laid out file into its top-level sections; ok is false when the file is
-// not laid out plainly.
+// not laid out plainly. Each piece's text is a slice of data (an item's lines are consecutive).
 func split(data []byte) (sections []section, ok bool) {
-	if bytes.IndexByte(data, '\t') >= 0 || bytes.Contains(data, []byte("&")) || bytes.Contains(data, []byte("*")) {
+	if bytes.IndexByte(data, '\t') >= 0 || bytes.IndexByte(data, '&') >= 0 || bytes.IndexByte(data, '*') >= 0 {
 		return nil, false // tabs, anchors and aliases: leave those files to the full parser
 	}
-	lines := bytes.SplitAfter(data, []byte("\n"))
 	var cur *section
 	itemIndent := -1
-	for i, raw := range lines {
-		lineNo := i + 1
-		body := bytes.TrimRight(raw, "\r\n")
-		trimmed := bytes.TrimLeft(body, " ")
-		indent := len(body) - len(trimmed)
+	// extend adds the line ending at end to the last item of the current section, if any.
+	extend := func(end int) {
+		if cur != nil && len(cur.items) > 0 {
+			last := &cur.items[len(cur.items)-1]
+			last.text = data[last.off:end:end]
+		}
+	}
+	for pos, lineNo := 0, 1; pos < len(data); lineNo++ {
+		start, end := pos, len(data)
+		if nl := bytes.IndexByte(data[pos:], '\n'); nl >= 0 {
+			end = pos + nl + 1
+		}
+		pos = end
+		// body is the line without its end, trimmed the line without its indent.
+		stop := end
+		for stop > start && (data[stop-1] == '\n' || data[stop-1] == '\r') {
+			stop--
+		}
+		body := data[start:stop]
+		indent := 0
+		for indent < len(body) && body[indent] == ' ' {
+			indent++
+		}
+		trimmed := body[indent:]
 		if len(trimmed) == 0 || trimmed[0] == '#' {
-			if cur != nil && len(cur.items) > 0 {
-				last := &cur.items[len(cur.items)-1]
-				last.text = append(last.text, raw...)
-			}
+			extend(end)
 			continue
 		}
 		if indent == 0 && trimmed[0] != '-' {
@@ -76,10 +92,9 @@ func split(data []byte) (sections []section, ok bool) {
 		switch {
 		case indent == itemIndent && trimmed[0] == '-' && (len(trimmed) == 1 || trimmed[1] == ' '):
 			cur.null = false
-			cur.items = append(cur.items, piece{text: append([]byte(nil), raw...), line: lineNo})
+			cur.items = append(cur.items, piece{text: data[start:end:end], off: start, line: lineNo})
 		case indent > itemIndent && len(cur.items) > 0:
-			last := &cur.items[len(cur.items)-1]
-			last.text = append(last.text, raw...)
+			extend(end)
 		default:
 			return nil, false
 		}

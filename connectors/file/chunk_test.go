@@ -53,7 +53,8 @@ groups:
 	files["unknown key"] = "users:\n  - id: u1\n    userName: x@example.com\nsettings:\n  - a\n"
 	for name, text := range files {
 		t.Run(name, func(t *testing.T) {
-			sd, sw, serr, ok := parseSplit([]byte(text))
+			r, ok := parseSplit([]byte(text), nil)
+			sd, sw, serr := r.dir, r.warnings, r.err
 			if !ok {
 				t.Skip("not plainly laid out: read whole")
 			}
@@ -81,7 +82,7 @@ func TestSplitGivesUpOnWhatItCannotCut(t *testing.T) {
 		"{users: [{id: u1}]}\n",
 		"users:\n  - id: \"u1\n",
 	} {
-		if _, _, _, ok := parseSplit([]byte(text)); ok {
+		if _, ok := parseSplit([]byte(text), nil); ok {
 			t.Errorf("split accepted %q", text)
 		}
 	}

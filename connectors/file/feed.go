@@ -2,7 +2,6 @@ package file
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -78,10 +77,8 @@ func (f *feed) read() (snapshot, error) {
 	if err != nil {
 		return snapshot{}, fmt.Errorf("file: watch %s: %w", f.s.path, err)
 	}
-	sum := sha256.Sum256(data)
-	sn := snapshot{info: info, hash: cursorPrefix + hex.EncodeToString(sum[:])}
-	sn.dir, sn.err = Parse(data)
-	return sn, nil
+	sum, dir, _, err := f.s.cache.parse(data)
+	return snapshot{info: info, hash: cursorPrefix + hex.EncodeToString(sum[:]), dir: dir, err: err}, nil
 }
 
 // relevant reports whether a change notification in the file's folder may concern the file: the
@@ -192,44 +189,48 @@ func (f *feed) Watch(ctx context.Context, cursor string, fn func(connectors.Chan
 }
 
 // diff lists the entries whose content differs between two reads of the file (a record that
-// became invalid, or valid again, counts as changed).
+// became invalid, or valid again, counts as changed). Reads of an edited file keep most records
+// in place, so the lists are walked side by side while the ids agree, from the start and from the
+// end; only the records between, and those with problems, are matched by id.
 func diff(old, cur *connectors.Directory, at time.Time) []connectors.Change {
-	type rec struct {
-		e       *connectors.Entry
-		problem []scim.Problem
-	}
-	index := func(d *connectors.Directory) map[connectors.ChangeKind]map[string]*rec {
-		m := map[connectors.ChangeKind]map[string]*rec{connectors.ChangeUser: {}, connectors.ChangeGroup: {}}
-		for i := range d.Users {
-			m[connectors.ChangeUser][d.Users[i].ID] = &rec{e: &d.Users[i]}
-		}
-		for i := range d.Groups {
-			m[connectors.ChangeGroup][d.Groups[i].ID] = &rec{e: &d.Groups[i]}
-		}
-		for _, p := range d.Skipped {
-			k := connectors.ChangeKind(p.Kind)
-			if m[k] == nil {
-				continue
-			}
-			r := m[k][p.ID]
-			if r == nil {
-				r = &rec{}
-				m[k][p.ID] = r
-			}
-			r.problem = append(r.problem, p)
-		}
-		return m
-	}
-	o, c := index(old), index(cur)
 	var out []connectors.Change
 	for _, kind := range []connectors.ChangeKind{connectors.ChangeUser, connectors.ChangeGroup} {
-		for id, r := range c[kind] {
-			if p, ok := o[kind][id]; !ok || !reflect.DeepEqual(p, r) {
+		oe, ce := entriesOf(old, kind), entriesOf(cur, kind)
+		op, cp := problemsOf(old, kind), problemsOf(cur, kind)
+		// aligned marks the ids with problems found among the records walked side by side.
+		aligned := map[string]bool{}
+		pair := func(i, j int) {
+			id := ce[j].ID
+			if len(op.byID) > 0 || len(cp.byID) > 0 {
+				if _, ok := op.byID[id]; ok {
+					aligned[id] = true
+				} else if _, ok := cp.byID[id]; ok {
+					aligned[id] = true
+				}
+			}
+			a := feedRecord{e: &oe[i], problem: op.byID[id]}
+			if !a.same(feedRecord{e: &ce[j], problem: cp.byID[id]}) {
 				out = append(out, connectors.Change{Kind: kind, ID: id, At: at})
 			}
 		}
-		for id := range o[kind] {
-			if _, ok := c[kind][id]; !ok {
+		n := min(len(oe), len(ce))
+		lo := 0
+		for ; lo < n && oe[lo].ID == ce[lo].ID; lo++ {
+			pair(lo, lo)
+		}
+		hi := 0
+		for ; hi < n-lo && oe[len(oe)-1-hi].ID == ce[len(ce)-1-hi].ID; hi++ {
+			pair(len(oe)-1-hi, len(ce)-1-hi)
+		}
+		o := indexRecords(oe[lo:len(oe)-hi], op, aligned)
+		c := indexRecords(ce[lo:len(ce)-hi], cp, aligned)
+		for _, id := range c.order {
+			if p, ok := o.recs[id]; !ok || !p.same(c.recs[id]) {
+				out = append(out, connectors.Change{Kind: kind, ID: id, At: at})
+			}
+		}
+		for _, id := range o.order {
+			if _, ok := c.recs[id]; !ok {
 				out = append(out, connectors.Change{Kind: kind, ID: id, Deleted: true, At: at})
 			}
 		}
@@ -237,10 +238,103 @@ func diff(old, cur *connectors.Directory, at time.Time) []connectors.Change {
 	return out
 }
 
+func entriesOf(d *connectors.Directory, kind connectors.ChangeKind) []connectors.Entry {
+	if kind == connectors.ChangeGroup {
+		return d.Groups
+	}
+	return d.Users
+}
+
+// problems are a read's skipped records of one kind: their problems by id, and the ids in order.
+type problems struct {
+	byID  map[string][]scim.Problem
+	order []string
+}
+
+func problemsOf(d *connectors.Directory, kind connectors.ChangeKind) problems {
+	var p problems
+	for _, pr := range d.Skipped {
+		if connectors.ChangeKind(pr.Kind) != kind {
+			continue
+		}
+		if p.byID == nil {
+			p.byID = map[string][]scim.Problem{}
+		}
+		if _, ok := p.byID[pr.ID]; !ok {
+			p.order = append(p.order, pr.ID)
+		}
+		p.byID[pr.ID] = append(p.byID[pr.ID], pr)
+	}
+	return p
+}
+
+// feedRecord is what one read says of one id of a kind: its entry, its problems, or both (a
+// duplicate of an entry is a problem under the same id).
+type feedRecord struct {
+	e       *connectors.Entry
+	problem []scim.Problem
+}
+
+// feedRecords are records by id, and the ids in order.
+type feedRecords struct {
+	recs  map[string]feedRecord
+	order []string
+}
+
+// indexRecords indexes the entries given and the problems of the ids not in aligned.
+func indexRecords(entries []connectors.Entry, p problems, aligned map[string]bool) feedRecords {
+	r := feedRecords{recs: make(map[string]feedRecord, len(entries)), order: make([]string, 0, len(entries))}
+	for i := range entries {
+		r.recs[entries[i].ID] = feedRecord{e: &entries[i]}
+		r.order = append(r.order, entries[i].ID)
+	}
+	for _, id := range p.order {
+		if aligned[id] {
+			continue
+		}
+		rec, ok := r.recs[id]
+		if !ok {
+			r.order = append(r.order, id)
+		}
+		rec.problem = p.byID[id]
+		r.recs[id] = rec
+	}
+	return r
+}
+
+// same reports whether two reads of a record are alike. Entries the source's cache reused share
+// their maps and lists, which is seen without comparing them value by value.
+func (a feedRecord) same(b feedRecord) bool {
+	if (a.e == nil) != (b.e == nil) || len(a.problem) != len(b.problem) {
+		return false
+	}
+	if a.e != nil && !sameEntry(a.e, b.e) {
+		return false
+	}
+	return len(a.problem) == 0 || reflect.DeepEqual(a.problem, b.problem)
+}
+
+func sameEntry(a, b *connectors.Entry) bool {
+	if a.ID == b.ID && sameList(a.Keys, b.Keys) && sameList(a.Members, b.Members) &&
+		reflect.ValueOf(a.Attributes).UnsafePointer() == reflect.ValueOf(b.Attributes).UnsafePointer() {
+		return true
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// sameList reports whether a and b are the same list (not merely equal ones): as reflect.DeepEqual
+// has it, a nil list is not the same as an empty one.
+func sameList(a, b []string) bool {
+	if len(a) != len(b) || (a == nil) != (b == nil) {
+		return false
+	}
+	return len(a) == 0 || &a[0] == &b[0]
+}
+
 // ReadEntries implements connectors.TargetedReader: it reads the file (one read, however many
 // ids) and returns the entries asked for, with the problems of those among them that are invalid.
 func (s *source) ReadEntries(ctx context.Context, userIDs, groupIDs []string) (*connectors.Directory, []string, error) {
-	d, err := s.Read(ctx)
+	d, err := s.read(ctx) // the entries asked for are copied out below
 	if err != nil {
 		return nil, nil, err
 	}

@@ -37,11 +37,15 @@
 // is the content's SHA-256, so a restart with the file unchanged resumes silently, and one after
 // an edit made while nobody watched asks for a full read. ReadEntries (targeted reads) reads the
 // file once and returns the records asked for.
+//
+// Every read reads the file and hashes it, but a source parses a content once: the feed's read
+// of an edit and the run's read after it share one parse. A new content decodes only the records
+// whose text changed (records that moved keep what they decoded to, with their new lines); the
+// source keeps the last content's records and nothing older.
 package file
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -118,6 +122,7 @@ func Flavour() connectors.Flavour {
 type source struct {
 	path   string
 	logger *slog.Logger
+	cache  parseCache
 }
 
 var (
@@ -125,8 +130,20 @@ var (
 	_ connectors.Checker = (*source)(nil)
 )
 
-// Read reads and checks the whole file.
+// Read reads and checks the whole file. The file is read on every call; content identical to the
+// last one read (by the feed or by Read) is not parsed again, and a changed one decodes only the
+// records whose text changed. The Directory's lists are the caller's own; the entries in them are
+// shared with the cache and must not be modified.
 func (s *source) Read(ctx context.Context) (*connectors.Directory, error) {
+	d, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return clone(d), nil
+}
+
+// read is Read returning the cached Directory itself, for callers that only look at it.
+func (s *source) read(ctx context.Context) (*connectors.Directory, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("file: read %s: %w", s.path, err)
 	}
@@ -135,7 +152,7 @@ func (s *source) Read(ctx context.Context) (*connectors.Directory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("file: read directory file: %w", err)
 	}
-	d, warnings, err := ParseWithWarnings(data)
+	_, d, warnings, err := s.cache.parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("file: %s: %w", s.path, err)
 	}
@@ -155,11 +172,10 @@ func (s *source) Check(ctx context.Context) (connectors.CheckReport, error) {
 	if err != nil {
 		return connectors.CheckReport{}, fmt.Errorf("file: check: %w", err)
 	}
-	d, err := Parse(data)
+	sum, d, _, err := s.cache.parse(data)
 	if err != nil {
 		return connectors.CheckReport{}, fmt.Errorf("file: check %s: %w", s.path, err)
 	}
-	sum := sha256.Sum256(data)
 	return connectors.CheckReport{
 		Identity: "file " + s.path,
 		Details: map[string]string{

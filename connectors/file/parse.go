@@ -109,6 +109,8 @@ type parser struct {
 	lines   map[string][]int // kind -> line of each record returned, in order
 	// legacy holds, for each older key spelling met, the lines it is on.
 	legacy map[string][]int
+	// unique indexes the values that must be unique when no two records share one (see uniq).
+	unique *uniq
 }
 
 // deprecation notes that the older key spelling k is used on line.
@@ -152,8 +154,13 @@ func (p *parser) warnings() []string {
 }
 
 func (p *parser) add(kind, id string, index, line int, format string, args ...any) {
-	pe := &ParseError{Kind: kind, ID: id, Index: index, Line: line, Msg: fmt.Sprintf(format, args...)}
-	if kind != "" && id != "" {
+	p.report(&ParseError{Kind: kind, ID: id, Index: index, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// report files pe: a problem of a record with an id leaves that record out; any other fails the
+// read.
+func (p *parser) report(pe *ParseError) {
+	if pe.Kind != "" && pe.ID != "" {
 		p.skipped = append(p.skipped, pe)
 		return
 	}
@@ -166,7 +173,9 @@ func (p *parser) problems() int { return len(p.errs) + len(p.skipped) }
 // finish returns the directory with its skipped records, or, when the file cannot be read, every
 // problem (those of single records too).
 func (p *parser) finish(d *connectors.Directory) (*connectors.Directory, error) {
-	p.duplicates(d)
+	if p.unique == nil { // else the read has shown that no two records share a value
+		p.unique = p.duplicates(d)
+	}
 	if len(p.errs) > 0 {
 		all := slices.Clone(p.errs)
 		for _, pe := range p.skipped {
@@ -195,8 +204,8 @@ func Parse(data []byte) (*connectors.Directory, error) {
 // ParseWithWarnings is Parse that also returns what a person should fix but that does not stop
 // the read: older spellings of keys, each with the key to write instead.
 func ParseWithWarnings(data []byte) (*connectors.Directory, []string, error) {
-	if d, w, err, ok := parseSplit(data); ok {
-		return d, w, err
+	if r, ok := parseSplit(data, nil); ok {
+		return r.dir, r.warnings, r.err
 	}
 	return parseWhole(data)
 }
@@ -269,43 +278,6 @@ func (p *parser) item(c *yaml.Node, i int, kind string, one func(n *yaml.Node, i
 		*out = append(*out, e)
 		p.lines[kind] = append(p.lines[kind], c.Line)
 	}
-}
-
-// parseSplit reads a plainly laid out file one record at a time (see split); ok is false when the
-// file must be read whole instead.
-func parseSplit(data []byte) (d *connectors.Directory, warnings []string, err error, ok bool) {
-	sections, ok := split(data)
-	if !ok || len(sections) == 0 {
-		return nil, nil, nil, false
-	}
-	p := &parser{lines: map[string][]int{}}
-	d = &connectors.Directory{Users: []connectors.Entry{}, Groups: []connectors.Entry{}}
-	seen := map[string]bool{}
-	for _, s := range sections {
-		if seen[s.key] {
-			p.add("", "", 0, s.line, "key %q appears twice", s.key)
-			continue
-		}
-		seen[s.key] = true
-		kind, one, out := "user", p.user, &d.Users
-		switch s.key {
-		case "users":
-		case "groups":
-			kind, one, out = "group", p.group, &d.Groups
-		default:
-			p.add("", "", 0, s.line, "unknown key %q (known: users, groups)", s.key)
-			continue
-		}
-		for i, pc := range s.items {
-			n, parsed := parsePiece(pc)
-			if !parsed {
-				return nil, nil, nil, false
-			}
-			p.item(n, i, kind, one, out)
-		}
-	}
-	d, err = p.finish(d)
-	return d, p.warnings(), err, true
 }
 
 // fields walks a record's keys: the id first (to name the record in messages), then the rest.
@@ -532,59 +504,6 @@ func (p *parser) group(n *yaml.Node, index int) (connectors.Entry, bool) {
 		e.Keys = []string{name}
 	}
 	return e, p.problems() == before
-}
-
-// duplicates leaves out, and reports, every record after the first that uses an id (across
-// users and groups), a userName, an email or a group name (ignoring case) already used.
-func (p *parser) duplicates(d *connectors.Directory) {
-	ids := map[string]string{}
-	drop := map[string]map[int]bool{"user": {}, "group": {}}
-	check := func(kind string, e connectors.Entry, index int) bool {
-		if other, dup := ids[e.ID]; dup {
-			p.add(kind, e.ID, index, p.lines[kind][index], "id is already used by a %s", other)
-			return false
-		}
-		ids[e.ID] = kind
-		return true
-	}
-	names, emails, groupNames := map[string]string{}, map[string]string{}, map[string]string{}
-	unique := func(seen map[string]string, kind, field, value, id string, index int) bool {
-		if value == "" {
-			return true
-		}
-		k := strings.ToLower(value)
-		if other, dup := seen[k]; dup {
-			p.add(kind, id, index, p.lines[kind][index], "%s %q is already used by %s %q", field, value, kind, other)
-			return false
-		}
-		seen[k] = id
-		return true
-	}
-	for i, u := range d.Users {
-		if !check("user", u, i) || !unique(names, "user", "userName", u.Get("userName"), u.ID, i) ||
-			!unique(emails, "user", "email", u.Get("email"), u.ID, i) {
-			drop["user"][i] = true
-		}
-	}
-	for i, g := range d.Groups {
-		if !check("group", g, i) || !unique(groupNames, "group", "name", g.Get("name"), g.ID, i) {
-			drop["group"][i] = true
-		}
-	}
-	keep := func(entries []connectors.Entry, dropped map[int]bool) []connectors.Entry {
-		if len(dropped) == 0 {
-			return entries
-		}
-		out := make([]connectors.Entry, 0, len(entries)-len(dropped))
-		for i, e := range entries {
-			if !dropped[i] {
-				out = append(out, e)
-			}
-		}
-		return out
-	}
-	d.Users = keep(d.Users, drop["user"])
-	d.Groups = keep(d.Groups, drop["group"])
 }
 
 func kindName(n *yaml.Node) string {
