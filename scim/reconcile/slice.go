@@ -25,7 +25,10 @@ import (
 //   - every group a selected user is a member of, in the source or in the state store, with only
 //     the selected users as members on both sides (a selected user's memberships are made to
 //     match in every group, and nothing else of those groups is in scope);
-//   - the managers of the users above (the plan names a manager by its target id);
+//   - the managers of the users above (the plan names a manager by its target id), and the
+//     managers they were last written with (loadOwned);
+//   - the owned users and groups that hold, in the state store, a name one of the above takes in
+//     the source, followed along chains of renames (addNameHolders);
 //   - the unowned objects of the last full read whose externalId or name is one of the slice's
 //     (the only ones a slice record can clash with).
 //
@@ -84,6 +87,10 @@ func sliceFor(ctx context.Context, st state.Store, desired scim.Snapshot, sel Se
 		}
 	}
 
+	if err := addNameHolders(ctx, st, desired, users, groups); err != nil {
+		return nil, err
+	}
+
 	s := &slice{
 		desiredUsers: len(desired.Users), desiredGroups: len(desired.Groups),
 		part: part{selUsers: sel.Users, selGroups: sel.Groups, keep: members},
@@ -116,6 +123,64 @@ func sliceFor(ctx context.Context, st state.Store, desired scim.Snapshot, sel Se
 	}
 	s.ownedUsers, s.ownedGroups = stats.Users, stats.Groups
 	return s, nil
+}
+
+// addNameHolders adds to the slice the owned users and groups that hold, as the state store
+// records them, a name that a record of the slice has in the source: the plan orders a rename or
+// a create after the rename that frees its name, or refuses it while another owned object keeps
+// the name, so it needs them and their source records. Those bring their own names, until no
+// new holder turns up (a chain of renames is followed to its end).
+func addNameHolders(ctx context.Context, st state.Store, desired scim.Snapshot, users, groups map[string]bool) error {
+	userAt := make(map[string]int, len(desired.Users))
+	for i, u := range desired.Users {
+		userAt[u.ExternalID] = i
+	}
+	groupAt := make(map[string]int, len(desired.Groups))
+	for i, g := range desired.Groups {
+		groupAt[g.ExternalID] = i
+	}
+	follow := func(kind state.Kind, in map[string]bool, name func(ext string) (string, bool)) error {
+		var names []string
+		for ext := range in {
+			if n, ok := name(ext); ok {
+				names = append(names, strings.ToLower(n))
+			}
+		}
+		for len(names) > 0 {
+			holders, err := st.ObjectsByName(ctx, kind, union(names, nil))
+			if err != nil {
+				return fmt.Errorf("reconcile: look up the owned holders of %d names: %w", len(names), err)
+			}
+			names = names[:0]
+			for _, o := range holders {
+				if in[o.ExternalID] {
+					continue
+				}
+				in[o.ExternalID] = true
+				if n, ok := name(o.ExternalID); ok {
+					names = append(names, strings.ToLower(n))
+				}
+			}
+		}
+		return nil
+	}
+	err := follow(state.KindUser, users, func(ext string) (string, bool) {
+		i, ok := userAt[ext]
+		if !ok {
+			return "", false
+		}
+		return desired.Users[i].UserName, true
+	})
+	if err != nil {
+		return err
+	}
+	return follow(state.KindGroup, groups, func(ext string) (string, bool) {
+		i, ok := groupAt[ext]
+		if !ok {
+			return "", false
+		}
+		return desired.Groups[i].DisplayName, true
+	})
 }
 
 // symmetricDifference returns the ids in exactly one of two sorted lists.
