@@ -90,8 +90,9 @@ CREATE TABLE lock_holder (
 	// 3: each user's userName and group's displayName lower-cased (strings.ToLower, so computed
 	// in Go, never with lower(): see names.go), indexed by kind, for ObjectsByName, and the hash
 	// of the data it was computed from, with a partial index of the rows an older build wrote
-	// (on a generated column, for the planner's statistics: see names.go); as SQLite's migration 4. Other kinds leave the name empty. pgFillNames fills the names of
-	// the rows already there, in this migration's transaction.
+	// (on a generated column, for the planner's statistics: see names.go); as SQLite's
+	// migration 4. Other kinds leave the name empty. pgFillNames fills the names of the rows
+	// already there, in this migration's transaction.
 	`
 ALTER TABLE objects ADD COLUMN name_lower text COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE objects ADD COLUMN name_hash text NOT NULL DEFAULT '';
