@@ -274,7 +274,7 @@ func (s *SQLite) Import(ctx context.Context, d *Dump, replace bool) error {
 			return nil
 		}
 		// name_lower is derived from the data, so a dump does not carry it: it is computed here.
-		err := ins("INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at, name_lower) VALUES (?, ?, ?, ?, ?, ?, ?)", len(d.Objects), func(i int) []any {
+		err := ins("INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at, name_lower, name_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5)", len(d.Objects), func(i int) []any {
 			o := d.Objects[i]
 			return []any{string(o.Kind), o.ExternalID, o.TargetID, string(o.Data), o.Hash, formatTime(o.UpdatedAt), nameLower(o.Kind, o.Data)}
 		})

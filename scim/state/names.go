@@ -18,6 +18,17 @@ import (
 // never with SQL's lower() (SQLite's folds ASCII only, PostgreSQL's follows the collation). It is
 // derived from the data: every write of an object's data writes it (PutObjects, Import), a dump
 // does not carry it, and the migration that added it filled it in for the rows already there.
+//
+// A build from before the column can still write once it is there: a replica of an older
+// version, open while a newer one migrates the store (a rolling upgrade), leaves name_lower as it
+// was (or empty) when it writes an object's data. Every write of this build also records the
+// data's hash in name_hash, so such a row is one whose name_hash is not its hash, and a partial
+// index (objects_unnamed) holds exactly those, empty but for that window. ObjectsByName reads
+// them too and decides from their data, so it neither misses nor wrongly finds one; the next
+// write of the object by this build names it again. (PostgreSQL's partial index is on a stored
+// generated column, name_stale, rather than on name_hash <> hash: ANALYZE keeps statistics of a
+// column, so the planner knows the index is nearly empty, where it takes an inequality of two
+// columns for true of nearly every row and would read the whole table.)
 
 // nameLower is the name_lower column of an object of kind holding data: the userName of a user
 // or the displayName of a group, as Object.User and Object.Group decode them, lower-cased with
@@ -68,10 +79,13 @@ func lookupNames(names []string) []string {
 }
 
 // sqliteObjectsByName reads the objects of a kind (?1) whose name_lower is in a JSON array of
-// strings (?2): one lookup of the index objects_by_name per name, the array being one parameter.
-// The index is named: without statistics, SQLite's planner prefers to read every object of the
-// kind through the primary key, which gives the rows in externalId order without a sort.
-const sqliteObjectsByName = "SELECT " + objectColumns + " FROM objects INDEXED BY objects_by_name WHERE kind = ? AND name_lower IN (SELECT value FROM json_each(?)) ORDER BY external_id"
+// strings (?2): one lookup of the index objects_by_name per name, the array being one parameter;
+// and the objects of the kind an older build wrote (objects_unnamed), whose name_lower may be
+// stale, for filterNamed to decide from their data. The indexes are named: without statistics,
+// SQLite's planner prefers to read every object of the kind through the primary key, which
+// gives the rows in externalId order without a sort.
+const sqliteObjectsByName = "SELECT " + objectColumns + " FROM objects INDEXED BY objects_by_name WHERE kind = ?1 AND name_lower IN (SELECT value FROM json_each(?2))" +
+	" UNION ALL SELECT " + objectColumns + " FROM objects INDEXED BY objects_unnamed WHERE kind = ?1 AND name_hash <> hash ORDER BY external_id"
 
 // ObjectsByName returns the owned objects of kind whose name (userName of a user, displayName of
 // a group, as recorded in the object's data) equals one of names once both are lower-cased with
@@ -95,11 +109,13 @@ func (s *SQLite) ObjectsByName(ctx context.Context, kind Kind, names []string) (
 		return nil, fmt.Errorf("state: list %ss by %d names: %w", kind, len(keys), err)
 	}
 	defer rows.Close()
-	return readObjects(make([]Object, 0, len(keys)), rows, kind)
+	objs, err := readObjects(make([]Object, 0, len(keys)), rows, kind)
+	return filterNamed(objs, kind, keys), err
 }
 
 // pgObjectsByName is sqliteObjectsByName with the names as one text[].
-const pgObjectsByName = "SELECT " + objectColumns + " FROM objects WHERE kind = $1 AND name_lower = ANY($2::text[]) ORDER BY external_id"
+const pgObjectsByName = "SELECT " + objectColumns + " FROM objects WHERE kind = $1 AND name_lower = ANY($2::text[])" +
+	" UNION ALL SELECT " + objectColumns + " FROM objects WHERE kind = $1 AND name_stale ORDER BY external_id"
 
 // ObjectsByName returns the owned objects of kind holding one of names, sorted by ExternalID
 // (see SQLite.ObjectsByName).
@@ -116,7 +132,28 @@ func (s *Postgres) ObjectsByName(ctx context.Context, kind Kind, names []string)
 		return nil, fmt.Errorf("state: list %ss by %d names: %w", kind, len(keys), err)
 	}
 	defer rows.Close()
-	return readObjects(make([]Object, 0, len(keys)), rows, kind)
+	objs, err := readObjects(make([]Object, 0, len(keys)), rows, kind)
+	return filterNamed(objs, kind, keys), err
+}
+
+// filterNamed keeps, of objs (sorted by ExternalID, as the ObjectsByName queries give them),
+// those whose data holds one of keys (sorted), each once: the queries also give the objects an
+// older build wrote, by their name_hash, whether or not their name is one of keys, and such an
+// object whose stale name_lower matched comes twice. It decodes the name of each, which costs
+// little beside the read since there are about as many objects as names.
+func filterNamed(objs []Object, kind Kind, keys []string) []Object {
+	out := objs[:0]
+	prev := ""
+	for _, o := range objs {
+		if o.ExternalID == prev {
+			continue
+		}
+		prev = o.ExternalID
+		if _, ok := slices.BinarySearch(keys, nameLower(kind, o.Data)); ok {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // fillBatch is how many objects the migration that added name_lower names per batch.

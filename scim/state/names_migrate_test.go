@@ -64,6 +64,9 @@ func checkOldNames(t *testing.T, s Store, objs []Object) {
 	if got, err := s.ObjectsByName(ctx, KindPermissionSet, []string{"user00001@example.com"}); err != nil || len(got) != 0 {
 		t.Errorf("ObjectsByName(permission sets) = %v, %v; want none", got, err)
 	}
+	if n := unnamedRows(t, s); n != 0 {
+		t.Errorf("after the migration, %d rows are marked as written by an older build, want none", n)
+	}
 }
 
 // failFill makes the fill of migration version (in fills) fail after it has done its work, as

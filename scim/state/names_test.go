@@ -262,12 +262,13 @@ func namePlan(t testing.TB, s Store, names []string, noSeqScan bool) string {
 }
 
 // checkNamePlan fails unless the plan looks the names up in the index objects_by_name, on both
-// its columns, and scans no table.
+// its columns, reads the rows an older build wrote from the partial index objects_unnamed, and
+// scans no table.
 func checkNamePlan(t testing.TB, s Store, plan string) {
 	t.Helper()
-	want := []string{"SEARCH objects USING INDEX objects_by_name (kind=? AND name_lower=?)"}
+	want := []string{"SEARCH objects USING INDEX objects_by_name (kind=? AND name_lower=?)", "SEARCH objects USING INDEX objects_unnamed (kind=?)"}
 	if _, ok := s.(*Postgres); ok {
-		want = []string{"objects_by_name", "Index Cond: ((kind = 'user'::text) AND (name_lower = ANY "}
+		want = []string{"objects_by_name", "Index Cond: ((kind = 'user'::text) AND (name_lower = ANY ", "objects_unnamed", "Index Cond: (kind = 'user'::text)"}
 	}
 	ok := true
 	for _, w := range want {
@@ -293,5 +294,83 @@ func TestObjectsByNamePlanUsesTheIndex(t *testing.T) {
 		}
 		names := []string{users[3] + "@EXAMPLE.com", users[50] + "@example.com", "nobody"}
 		checkNamePlan(t, s, namePlan(t, s, names, true))
+	})
+}
+
+// writeAsOlderBuild upserts objs as a build from before name_lower writes them (a replica of an
+// older version during a rolling upgrade): the statement of its PutObjects, which leaves
+// name_lower and name_hash alone.
+func writeAsOlderBuild(t *testing.T, s Store, objs ...Object) {
+	t.Helper()
+	ctx := context.Background()
+	const q = `INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (kind, external_id) DO UPDATE SET
+	target_id = excluded.target_id, data = excluded.data, hash = excluded.hash, updated_at = excluded.updated_at`
+	for _, o := range objs {
+		args := []any{string(o.Kind), o.ExternalID, o.TargetID, string(o.Data), o.Hash, formatTime(o.UpdatedAt)}
+		var err error
+		switch s := s.(type) {
+		case *SQLite:
+			_, err = s.w.ExecContext(ctx, q, args...)
+		case *Postgres:
+			_, err = s.pool.Exec(ctx, q, args...)
+		}
+		must(t, err)
+	}
+}
+
+// unnamedRows counts the objects whose name_hash is not their hash: those an older build wrote.
+func unnamedRows(t *testing.T, s Store) int {
+	t.Helper()
+	ctx := context.Background()
+	const q = "SELECT count(*) FROM objects WHERE name_hash <> hash"
+	var n int
+	switch s := s.(type) {
+	case *SQLite:
+		must(t, s.r.QueryRowContext(ctx, q).Scan(&n))
+	case *Postgres:
+		must(t, s.pool.QueryRow(ctx, q).Scan(&n))
+	}
+	return n
+}
+
+// TestObjectsByNameAfterAnOlderBuildWrote: rows an older build wrote after the migration (a new
+// user, renames), whose name_lower is missing or stale, are found by the names in their data
+// and not by their stale names; the next write of this build names them again.
+func TestObjectsByNameAfterAnOlderBuildWrote(t *testing.T) {
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		user := func(id, name string) Object {
+			return mustUser(t, "tu-"+id, scim.User{ExternalID: id, UserName: name, Active: true}, t0)
+		}
+		must(t, s.PutObjects(ctx, []Object{user("u-a", "Ann"), user("u-b", "Ben"), user("u-d", "Dora")}))
+		renamed := []Object{user("u-a", "Anna"), user("u-b", "ANN"), user("u-c", "Cleo")}
+		writeAsOlderBuild(t, s, renamed...)
+		if n := unnamedRows(t, s); n != 3 {
+			t.Errorf("rows an older build wrote: got %d, want 3", n)
+		}
+		check := func(when string) {
+			t.Helper()
+			for _, tc := range []struct {
+				names []string
+				want  []string
+			}{
+				{[]string{"ann"}, []string{"u-b"}},
+				{[]string{"Anna", "CLEO"}, []string{"u-a", "u-c"}},
+				{[]string{"ben"}, []string{}},
+				{[]string{"dora", "ann", "ann"}, []string{"u-b", "u-d"}},
+				{[]string{"nobody"}, []string{}},
+			} {
+				if got := checkByName(t, s, KindUser, tc.names); !slices.Equal(got, tc.want) {
+					t.Errorf("%s: ObjectsByName(%q) found %q, want %q", when, tc.names, got, tc.want)
+				}
+			}
+		}
+		check("after an older build wrote")
+		must(t, s.PutObjects(ctx, renamed))
+		if n := unnamedRows(t, s); n != 0 {
+			t.Errorf("rows an older build wrote, after this build wrote them again: got %d, want 0", n)
+		}
+		check("after this build wrote them again")
 	})
 }

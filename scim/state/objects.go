@@ -185,11 +185,11 @@ func (s *SQLite) PutObjects(ctx context.Context, objs []Object) error {
 		return err
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		put, err := tx.PrepareContext(ctx, `INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at, name_lower)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+		put, err := tx.PrepareContext(ctx, `INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at, name_lower, name_hash)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5)
 ON CONFLICT (kind, external_id) DO UPDATE SET
 	target_id = excluded.target_id, data = excluded.data, hash = excluded.hash, updated_at = excluded.updated_at,
-	name_lower = excluded.name_lower`)
+	name_lower = excluded.name_lower, name_hash = excluded.name_hash`)
 		if err != nil {
 			return err
 		}

@@ -59,9 +59,9 @@ func (s *Postgres) Import(ctx context.Context, d *Dump, replace bool) error {
 			return nil
 		}
 		// name_lower is derived from the data, so a dump does not carry it: it is computed here.
-		err := cp("objects", []string{"kind", "external_id", "target_id", "data", "hash", "updated_at", "name_lower"}, len(d.Objects), func(i int) []any {
+		err := cp("objects", []string{"kind", "external_id", "target_id", "data", "hash", "updated_at", "name_lower", "name_hash"}, len(d.Objects), func(i int) []any {
 			o := d.Objects[i]
-			return []any{string(o.Kind), o.ExternalID, o.TargetID, string(o.Data), o.Hash, formatTime(o.UpdatedAt), nameLower(o.Kind, o.Data)}
+			return []any{string(o.Kind), o.ExternalID, o.TargetID, string(o.Data), o.Hash, formatTime(o.UpdatedAt), nameLower(o.Kind, o.Data), o.Hash}
 		})
 		if err == nil {
 			err = cp("pending", []string{"kind", "external_id", "created_at"}, len(d.Pending), func(i int) []any {

@@ -99,11 +99,11 @@ func (s *Postgres) PutObjects(ctx context.Context, objs []Object) error {
 	DELETE FROM pending p USING unnest($1::text[], $2::text[]) AS d(kind, external_id)
 	WHERE p.kind = d.kind AND p.external_id = d.external_id
 )
-INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at, name_lower)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+INSERT INTO objects (kind, external_id, target_id, data, hash, updated_at, name_lower, name_hash)
+SELECT k, e, t, d, h, a, n, h FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS x(k, e, t, d, h, a, n)
 ON CONFLICT (kind, external_id) DO UPDATE SET
 	target_id = excluded.target_id, data = excluded.data, hash = excluded.hash, updated_at = excluded.updated_at,
-	name_lower = excluded.name_lower`,
+	name_lower = excluded.name_lower, name_hash = excluded.name_hash`,
 			kinds, ids, tids, data, hashes, ats, names)
 		return err
 	})

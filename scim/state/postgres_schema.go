@@ -88,12 +88,18 @@ CREATE TABLE lock_holder (
 );
 `,
 	// 3: each user's userName and group's displayName lower-cased (strings.ToLower, so computed
-	// in Go, never with lower(): see names.go), indexed by kind, for ObjectsByName; as SQLite's
-	// migration 4. Other kinds leave it empty. pgFillNames fills it for the rows already there,
-	// in this migration's transaction.
+	// in Go, never with lower(): see names.go), indexed by kind, for ObjectsByName, and the hash
+	// of the data it was computed from, with a partial index of the rows an older build wrote
+	// (on a generated column, for the planner's statistics: see names.go); as SQLite's
+	// migration 4. Other kinds leave the name empty. pgFillNames fills the names of the rows
+	// already there, in this migration's transaction.
 	`
 ALTER TABLE objects ADD COLUMN name_lower text COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE objects ADD COLUMN name_hash text NOT NULL DEFAULT '';
+UPDATE objects SET name_hash = hash;
+ALTER TABLE objects ADD COLUMN name_stale boolean GENERATED ALWAYS AS (name_hash <> hash) STORED;
 CREATE INDEX objects_by_name ON objects (kind, name_lower);
+CREATE INDEX objects_unnamed ON objects (kind, external_id) WHERE name_stale;
 `,
 }
 

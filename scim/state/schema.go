@@ -129,11 +129,16 @@ INSERT INTO leader (id, term, holder, acquired_at) VALUES (1, 0, '', '');
 `,
 	// 4: each user's userName and group's displayName lower-cased (strings.ToLower, so computed
 	// in Go: see names.go), indexed by kind, so that ObjectsByName finds who holds a name without
-	// reading every object. Other kinds leave it empty. sqliteFillNames fills it for the rows
-	// already there, in this migration's transaction.
+	// reading every object, and the hash of the data it was computed from, so that the rows an
+	// older build writes (which leaves the name alone) are found by a small partial index. Other
+	// kinds leave the name empty. sqliteFillNames fills the names of the rows already there, in
+	// this migration's transaction.
 	`
 ALTER TABLE objects ADD COLUMN name_lower TEXT NOT NULL DEFAULT '';
+ALTER TABLE objects ADD COLUMN name_hash TEXT NOT NULL DEFAULT '';
+UPDATE objects SET name_hash = hash;
 CREATE INDEX objects_by_name ON objects (kind, name_lower);
+CREATE INDEX objects_unnamed ON objects (kind, external_id) WHERE name_hash <> hash;
 `,
 }
 
