@@ -74,8 +74,8 @@ var memoryLimitFit struct {
 	warned bool
 }
 
-// fitMemoryLimit raises the default soft memory limit of serve to twice the live heap after a
-// run (Go's default pacing), when that is above it: serve keeps the last complete source read in
+// fitMemoryLimit raises the default soft memory limit of serve to two and a half times the live
+// heap after a run, when twice the live heap (Go's default pacing) is above it: serve keeps the last complete source read in
 // memory for its change feed, which at 100,000 users alone exceeds defaultMemoryLimit, and under
 // the limit the collector would then run without pause. A limit from GOMEMLIMIT is left as it
 // is; under a container's limit it is raised no further than 90% of that, with a warning once.
@@ -110,7 +110,8 @@ func fitMemoryLimit(log *slog.Logger) {
 		}
 		return
 	}
-	log.Info("soft memory limit raised to twice the live heap (the directory is kept in memory for the change feed); set GOMEMLIMIT to choose it",
+	want = min(want+want/4, ceiling) // headroom, so that a heap growing slowly does not log on every run
+	log.Info("soft memory limit raised above twice the live heap (the directory is kept in memory for the change feed); set GOMEMLIMIT to choose it",
 		"from_mib", memoryLimit>>20, "to_mib", want>>20)
 	debug.SetMemoryLimit(want)
 	memoryLimit = want

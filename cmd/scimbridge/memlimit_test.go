@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// TestFitMemoryLimitFollowsTheLiveHeap: serve's default soft limit is raised to twice the live
+// TestFitMemoryLimitFollowsTheLiveHeap: serve's default soft limit is raised above twice the live
 // heap when what it keeps (the directory of its change feed) outgrows it, and a limit from
 // GOMEMLIMIT (memoryLimit 0) is never touched.
 func TestFitMemoryLimitFollowsTheLiveHeap(t *testing.T) {
@@ -38,7 +38,7 @@ func TestFitMemoryLimitFollowsTheLiveHeap(t *testing.T) {
 	if cgroupMemoryLimit() == 0 && (got < 128<<20 || got != memoryLimit) {
 		t.Errorf("limit %d MiB (memoryLimit %d MiB) with 64 MiB live, want at least 128 MiB", got>>20, memoryLimit>>20)
 	}
-	if !strings.Contains(logs.String(), "soft memory limit raised") && !strings.Contains(logs.String(), "give the container more memory") {
+	if !strings.Contains(logs.String(), "soft memory limit raised above") && !strings.Contains(logs.String(), "give the container more memory") {
 		t.Errorf("nothing logged about the limit: %s", logs.String())
 	}
 	runtime.KeepAlive(kept)
