@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,9 +13,6 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/scimbridge/scimbridge/scim"
-	"github.com/scimbridge/scimbridge/scim/client"
-	"github.com/scimbridge/scimbridge/scim/emulator"
-	"github.com/scimbridge/scimbridge/scim/emulator/emulatortest"
 	"github.com/scimbridge/scimbridge/scim/plan"
 	"github.com/scimbridge/scimbridge/scim/reconcile"
 	"github.com/scimbridge/scimbridge/scim/state"
@@ -38,20 +34,8 @@ func TestSlicedPlanEqualsWholePlan(t *testing.T) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			srv := emulatortest.Start(t, emulator.Options{})
-			c, err := client.New(client.Config{
-				BaseURL: srv.URL,
-				Token:   func(context.Context) (string, error) { return srv.Token, nil },
-				Retry:   client.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := state.Open(ctx, filepath.Join(t.TempDir(), "state.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
+			e := newEnv(t)
+			c, st := e.client, e.st
 			d := newLBDirectory(seed)
 			cfg := reconcile.Config{
 				Desired: func(context.Context) (scim.Snapshot, error) { return d.snapshot(), nil },
