@@ -12,7 +12,8 @@ import (
 
 // AfterFunc is a further phase of a run (access: permission sets and account assignments), run
 // once the users and groups are applied, or in a dry run once they are planned, so that it plans
-// on top of them. It is skipped when the run is blocked or fails before, and in a targeted sync.
+// on top of them. It is skipped when the run is blocked or fails before, and in a targeted sync
+// other than a change-feed run that creates, deletes or renames a group (movesGroups).
 // Its error sets the run's result as the reconciler's own do: a *plan.BlockedError blocks the
 // run, ErrPartial (wrapped) makes it partial, anything else fails it.
 type AfterFunc func(ctx context.Context, run *AfterRun) error
@@ -38,7 +39,7 @@ type AfterRun struct {
 
 // after runs the configured AfterFunc, if any, and folds what it did into the result.
 func (r *Reconciler) after(ctx context.Context, log *slog.Logger, opts RunOptions, res *Result, desired scim.Snapshot, p *plan.Plan) error {
-	if r.cfg.After == nil || opts.Only != nil {
+	if r.cfg.After == nil || (opts.Only != nil && !(opts.Changes != nil && movesGroups(p))) {
 		return nil
 	}
 	run := &AfterRun{ID: res.RunID, DryRun: opts.DryRun, Log: log, Desired: desired, Plan: p}
@@ -75,4 +76,24 @@ func joinPartial(users, after error) error {
 		return after
 	}
 	return errors.Join(users, after)
+}
+
+// movesGroups reports whether a plan creates, deletes or renames a group: what changes the
+// principals that access rules, which name groups, grant to. A change-feed run whose plan does
+// runs the further phase (After) too, so that a new group gets its account assignments within
+// the minute rather than at the next scheduled full run; other selective runs leave it to the
+// full runs.
+func movesGroups(p *plan.Plan) bool {
+	if p == nil {
+		return false
+	}
+	if len(p.CreateGroups) > 0 || len(p.DeleteGroups) > 0 {
+		return true
+	}
+	for _, g := range p.UpdateGroups {
+		if g.From != g.To {
+			return true
+		}
+	}
+	return false
 }

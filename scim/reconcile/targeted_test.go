@@ -286,3 +286,42 @@ func TestTargetedRunAfterADryRun(t *testing.T) {
 		t.Errorf("member adds %d, want 3 (frank into Leaf, Middle and Root)", res.Counts.MemberAdds)
 	}
 }
+
+// TestFeedRunRunsAccessWhenGroupsMove: a change-feed run that creates, renames or deletes a
+// group runs the further phase (access), so that a new group gets its assignments within the
+// minute; one that changes only users and memberships does not (the scheduled full runs do).
+func TestFeedRunRunsAccessWhenGroupsMove(t *testing.T) {
+	d := nestedCompany()
+	fe := newFileEnv(t, d, plan.Options{})
+	var calls []int // the number of groups the phase saw in the source, per call
+	fe.r = fe.reconciler(func(c *reconcile.Config) {
+		c.Desired, c.Targeted, c.DesiredNormalized, c.Plan = fe.ds.Desired, fe.ds.Targeted, true, fe.opts
+		c.OnApplied = fe.ds.MarkApplied
+		c.FullReconcileEvery = time.Hour
+		c.After = func(_ context.Context, run *reconcile.AfterRun) error {
+			calls = append(calls, len(run.Desired.Groups))
+			return nil
+		}
+	})
+	fe.run(fe.r, reconcile.RunOptions{})
+	feedRun := func(ch reconcile.Changes) {
+		t.Helper()
+		fe.run(fe.r, reconcile.RunOptions{Trigger: reconcile.TriggerFeed, Changes: &ch})
+	}
+	d.user("u1", "alice", "Director")
+	d.write(t, fe.path)
+	feedRun(reconcile.Changes{Users: []string{"u1"}})
+	d.group("g-new", "New", "u1")
+	d.write(t, fe.path)
+	feedRun(reconcile.Changes{Groups: []string{"g-new"}})
+	d.group("g-other", "Others", "u4", "u5")
+	d.write(t, fe.path)
+	feedRun(reconcile.Changes{Groups: []string{"g-other"}})
+	if diff := cmp.Diff(calls, []int{4, 5, 5}); diff != "" {
+		t.Errorf("access phase calls, by the groups it saw (-got +want): the full run, the new group's and the rename's, not the title's:\n%s", diff)
+	}
+	e := fe.run(fe.r, reconcile.RunOptions{Only: &reconcile.Selection{Groups: []string{"g-new"}}})
+	if len(calls) != 3 || e.AfterSummary != "" {
+		t.Errorf("a sync naming objects ran the access phase (%d calls)", len(calls))
+	}
+}
