@@ -97,5 +97,10 @@ func (s *Postgres) Import(ctx context.Context, d *Dump, replace bool) error {
 	if err != nil {
 		return fmt.Errorf("state: import %d rows into %s: %w", d.Count(), s.loc, err)
 	}
+	// Statistics now, not when autovacuum gets to it: without them the planner reads a slice of
+	// 100 ids or more (ObjectsByID, MembersOf, ...) by a full scan. A failure costs only that.
+	if _, err := s.pool.Exec(ctx, "ANALYZE objects, members"); err != nil {
+		s.log.Warn("analyze after import", "err", err)
+	}
 	return nil
 }

@@ -63,6 +63,13 @@ func TestExportImportAcrossStores(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("export after import (-want +got):\n%s", diff)
 		}
+		if pg, ok := dst.(*Postgres); ok { // the planner has statistics for the slice reads at once
+			var analyzed bool
+			must(t, pg.pool.QueryRow(ctx, "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'objects'").Scan(&analyzed))
+			if !analyzed {
+				t.Error("objects not analyzed after an import into PostgreSQL")
+			}
+		}
 		// A second import into the now non-empty store is refused and changes nothing.
 		if err := dst.Import(ctx, &Dump{Meta: map[string]string{"x": "y"}}, false); !errors.Is(err, ErrNotEmpty) {
 			t.Errorf("Import into a non-empty store: got %v, want ErrNotEmpty", err)
