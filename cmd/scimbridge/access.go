@@ -46,6 +46,8 @@ type accessPhase struct {
 	result *access.Result
 	// blocked is the guard's block of the last run's access plan (an *accessBlockedError).
 	blocked error
+	// reads are the last run's reads that its check and its phase share.
+	reads *accessReads
 }
 
 // newAccessPhase compiles the access section; nil when the config has none.
@@ -215,18 +217,11 @@ func (ph *accessPhase) run(ctx context.Context, run *reconcile.AfterRun) error {
 
 // compute reads the instance and the organization and plans on top of the run's users and groups.
 func (ph *accessPhase) compute(ctx context.Context, run *reconcile.AfterRun) (*access.Plan, access.Instance, error) {
-	inst, err := ph.reader.Instance(ctx)
+	r, err := ph.read(ctx, run.ID)
 	if err != nil {
-		return nil, inst, err
+		return nil, r.inst, err
 	}
-	org, err := ph.reader.Organization(ctx)
-	if err != nil {
-		return nil, inst, err
-	}
-	sets, err := ph.reader.PermissionSets(ctx, inst)
-	if err != nil {
-		return nil, inst, err
-	}
+	inst, org, sets := r.inst, r.org, r.sets
 	owned, err := ph.state.OwnedAccess(ctx)
 	if err != nil {
 		return nil, inst, err
@@ -266,6 +261,42 @@ func (ph *accessPhase) compute(ctx context.Context, run *reconcile.AfterRun) (*a
 	p := access.Compute(access.Input{Rules: ph.rules, Desired: run.Desired, Org: org, Defined: ph.defined, Current: sets,
 		Assignments: assignments, Principals: refs, Owned: owned, Policy: ph.policy})
 	return p, inst, nil
+}
+
+// accessReads are the reads of a run's access plan that its users and groups do not change: the
+// instance, the organization and the permission sets. The check before the users and groups are
+// written (BeforeApply) and the phase after them share them; the assignments, which name the
+// principals, are read again.
+type accessReads struct {
+	run  int64
+	inst access.Instance
+	org  *access.Organization
+	sets []access.PermissionSet
+}
+
+// read returns the run's shared reads, reading them on the run's first use.
+func (ph *accessPhase) read(ctx context.Context, runID int64) (accessReads, error) {
+	ph.mu.Lock()
+	r := ph.reads
+	ph.mu.Unlock()
+	if r != nil && r.run == runID {
+		return *r, nil
+	}
+	got := accessReads{run: runID}
+	var err error
+	if got.inst, err = ph.reader.Instance(ctx); err != nil {
+		return got, err
+	}
+	if got.org, err = ph.reader.Organization(ctx); err != nil {
+		return got, err
+	}
+	if got.sets, err = ph.reader.PermissionSets(ctx, got.inst); err != nil {
+		return got, err
+	}
+	ph.mu.Lock()
+	ph.reads = &got
+	ph.mu.Unlock()
+	return got, nil
 }
 
 // principals are the source's groups (and, when a rule names users, users) with the identity

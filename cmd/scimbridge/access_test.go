@@ -293,3 +293,26 @@ func TestAccessCountsInRunHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessReadsOncePerRun: a run that writes users and groups checks its access plan before
+// writing them and plans it again after; the instance, the organization and the permission sets
+// are read once for both (the users and groups do not change them).
+func TestAccessReadsOncePerRun(t *testing.T) {
+	dir := quickstart(t)
+	js, errOut, code := run(t, dir, "sync", "--config", "scimbridge.yaml", "-o", "json")
+	var res struct{ Requests map[string]int }
+	if err := json.Unmarshal([]byte(js), &res); err != nil || code != exitOK {
+		t.Fatalf("first sync: exit %d, %v\n%s\n%s", code, err, js, errOut)
+	}
+	if res.Requests["scim.CreateUser"] == 0 {
+		t.Fatalf("first sync wrote no user: %v", res.Requests)
+	}
+	for _, op := range []string{"access.ListInstances", "access.DescribeOrganization", "access.ListRoots", "access.ListPermissionSets"} {
+		if n := res.Requests[op]; n != 1 {
+			t.Errorf("%s sent %d times in a run that checks access before and after its users, want 1 (requests %v)", op, n, res.Requests)
+		}
+	}
+	if n := res.Requests["access.ListAccountAssignmentsForPrincipal"]; n < 2 {
+		t.Errorf("assignments read %d times, want before and after the users and groups (they name the principals)", n)
+	}
+}
