@@ -385,6 +385,7 @@ func TestChartSchemaRejects(t *testing.T) {
 		{"listen set by hand", "config: {source: {type: file}, service: {listen: '127.0.0.1:9'}}\n", "service"},
 		{"unknown source", "config: {source: {type: okta}}\n", "type"},
 		{"bad digest", "image: {repository: x, digest: latest}\n", "digest"},
+		{"lease not a duration", "leader: {lease: soon}\n", "lease"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := filepath.Join(t.TempDir(), "values.yaml")
@@ -532,6 +533,12 @@ func TestChartHighAvailability(t *testing.T) {
 	objs, _ = renderObjects(t, writeValues(t, haValues+"podAntiAffinity: hard\n"))
 	if a := objs.deployments[0].Spec.Template.Spec.Affinity; a == nil || len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 1 {
 		t.Errorf("podAntiAffinity hard: affinity %+v, want a required anti-affinity", a)
+	}
+	// The lease settings of serve go to its arguments; left empty, serve keeps its defaults.
+	objs, _ = renderObjects(t, writeValues(t, haValues+"leader: {lease: 30s, keepalive: 5s, standbyRetry: 1m30s}\n"))
+	want := []string{"serve", "--config", "/etc/scimbridge/scimbridge.yaml", "--lease=30s", "--keepalive=5s", "--standby-retry=1m30s"}
+	if diff := cmp.Diff(want, objs.deployments[0].Spec.Template.Spec.Containers[0].Args); diff != "" {
+		t.Errorf("serve's arguments with leader settings (-want +got):\n%s", diff)
 	}
 	// One replica with a database: no PVC either, and still one replica.
 	objs, _ = renderObjects(t, writeValues(t, strings.Replace(haValues, "replicas: 2", "replicas: 1", 1)))
