@@ -25,7 +25,7 @@ func TestSyncLeftOutExitCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, errOut, code := b.sync()
-	if code != exitLeftOut || strings.Contains(out, "The target matches the source") || !strings.Contains(out, "1 records are left out") ||
+	if code != exitLeftOut || strings.Contains(out, "The target matches the source") || !strings.Contains(out, "1 record is left out") ||
 		!strings.Contains(errOut, "sync.adopt: name would take them over") {
 		t.Fatalf("full run: exit %d\n%s\n%s", code, out, errOut)
 	}

@@ -227,8 +227,8 @@ func leftOutError(clashes []plan.Clash) error {
 	if n := byMode[""]; n > 0 {
 		hints = append(hints, fmt.Sprintf("%d belong to another source record (no adopt mode takes them)", n))
 	}
-	return fmt.Errorf("%d records left out: objects scimbridge does not own hold their externalId or name; of those objects %s; review them with --dry-run (exit code %d)",
-		len(clashes), strings.Join(hints, ", "), exitLeftOut)
+	return fmt.Errorf("%s left out: objects scimbridge does not own hold their externalId or name; of those objects %s; review them with --dry-run (exit code %d)",
+		plan.Count(len(clashes), "record", "records"), strings.Join(hints, ", "), exitLeftOut)
 }
 
 func writeTextSummary(w io.Writer, res *reconcile.Result, requests, throttledBy map[string]int, wall time.Duration) {
@@ -265,7 +265,7 @@ func writeTextSummary(w io.Writer, res *reconcile.Result, requests, throttledBy 
 		fmt.Fprintf(w, "Requests: %s\n", strings.Join(reqs, ", "))
 	}
 	if p := res.Plan; p != nil && p.LeftOut() > 0 {
-		fmt.Fprintf(w, "Left out: %d records (%d clash with objects scimbridge does not own); see Problems.\n", p.LeftOut(), len(p.Clashes))
+		fmt.Fprintf(w, "Left out: %s (%d of them clash with objects scimbridge does not own); see Problems.\n", plan.Count(p.LeftOut(), "record", "records"), len(p.Clashes))
 	}
 	for _, e := range res.Errors {
 		fmt.Fprintf(w, "  ! %s\n", e)

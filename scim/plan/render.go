@@ -230,7 +230,7 @@ func (p *Plan) WriteText(w io.Writer, maxMembers int) error {
 		listRefs(&b, "-", m.Remove)
 	}
 	if len(p.Problems) > 0 {
-		fmt.Fprintf(&b, "\nProblems (%d records or fields left out; nothing else is affected):\n", len(p.Problems))
+		fmt.Fprintf(&b, "\nProblems (%s left out; nothing else is affected):\n", Count(len(p.Problems), "record or field", "records or fields"))
 		for _, pr := range p.Problems {
 			fmt.Fprintf(&b, "  ? %s\n", pr.Error())
 		}
@@ -244,8 +244,11 @@ func (p *Plan) WriteText(w io.Writer, maxMembers int) error {
 	}
 	leftOut := ""
 	if s.LeftOut > 0 {
-		leftOut = fmt.Sprintf("%d records are left out (see Problems above", s.LeftOut)
-		if s.Clashes > 0 {
+		leftOut = Count(s.LeftOut, "record is", "records are") + " left out (see Problems above"
+		switch {
+		case s.Clashes == 1 && s.LeftOut == 1:
+			leftOut += "; it clashes with an object scimbridge does not own"
+		case s.Clashes > 0:
 			leftOut += fmt.Sprintf("; %d of them clash with objects scimbridge does not own", s.Clashes)
 		}
 		leftOut += ")"
@@ -291,3 +294,11 @@ func listRefs(b *strings.Builder, sign string, refs []Ref) {
 }
 
 func q(s string) string { return strconv.QuoteToGraphic(s) }
+
+// Count writes n with the singular or the plural that follows it: "1 record", "2 records".
+func Count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
