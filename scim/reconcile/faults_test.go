@@ -437,23 +437,30 @@ func TestFaultMixed(t *testing.T) {
 }
 
 func TestFaultSlowAnswersPastTimeout(t *testing.T) {
-	// While the plan is applied the target answers slower than the client's 80 ms timeout for
-	// the first 400 ms; timed-out requests are retried and the run still ends exact.
+	// While the plan is applied the target answers slower than the client's 80 ms timeout until
+	// three requests have timed out (counted, not timed, so that a loaded machine that starts the
+	// requests late still meets the slow target); timed-out requests are retried and the run
+	// still ends exact.
 	f := newFaultEnv(t, faultOptions{timeout: 80 * time.Millisecond})
-	var timer *time.Timer
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
 	r := f.reconciler(func(c *reconcile.Config) {
 		c.OnPlan = func(p *plan.Plan) {
 			if p.Empty() {
 				return
 			}
+			from := f.noAnswer.Load()
 			f.srv.Emu.SetFaults(emulator.Faults{Latency: 300 * time.Millisecond})
-			timer = time.AfterFunc(400*time.Millisecond, func() { f.srv.Emu.SetFaults(emulator.Faults{}) })
+			wg.Go(func() {
+				deadline := time.Now().Add(10 * time.Second)
+				for f.noAnswer.Load() < from+3 && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				f.srv.Emu.SetFaults(emulator.Faults{})
+			})
 		}
 	})
 	f.scenario(func() { f.srv.Emu.SetFaults(emulator.Faults{}) }, r, 4)
-	if timer != nil {
-		timer.Stop()
-	}
 	if f.noAnswer.Load() == 0 {
 		t.Error("no request timed out; the scenario did not exercise the timeout")
 	}
