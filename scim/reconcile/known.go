@@ -53,7 +53,7 @@ func loadKnown(ctx context.Context, st state.Store, pt *part) (*known, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := k.loadOwned(ctx, st, pt); err != nil {
+	if err := k.loadOwned(ctx, st, pt, nil); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -78,7 +78,9 @@ func loadPending(ctx context.Context, st state.Store) (*known, error) {
 }
 
 // loadOwned loads the owned objects and their memberships, or the part of them that pt names.
-func (k *known) loadOwned(ctx context.Context, st state.Store, pt *part) error {
+// A selective run passes the part's memberships its slice already read (memberships); nil
+// reads them (the refresh after the apply, when they may have changed).
+func (k *known) loadOwned(ctx context.Context, st state.Store, pt *part, memberships map[string][]string) error {
 	k.users, k.groups = map[string]state.Object{}, map[string]state.Object{}
 	k.userData, k.groupData = map[string]scim.User{}, map[string]scim.Group{}
 	load := func(kind state.Kind, ids []string) ([]state.Object, error) {
@@ -87,11 +89,11 @@ func (k *known) loadOwned(ctx context.Context, st state.Store, pt *part) error {
 		}
 		return st.ObjectsByID(ctx, kind, ids)
 	}
-	var ids []string
+	var userIDs, groupIDs []string
 	if pt != nil {
-		ids = pt.users
+		userIDs, groupIDs = pt.users, pt.groups
 	}
-	users, err := load(state.KindUser, ids)
+	users, err := load(state.KindUser, userIDs)
 	if err != nil {
 		return fmt.Errorf("reconcile: load owned users: %w", err)
 	}
@@ -118,10 +120,7 @@ func (k *known) loadOwned(ctx context.Context, st state.Store, pt *part) error {
 			}
 		}
 	}
-	if pt != nil {
-		ids = pt.groups
-	}
-	groups, err := load(state.KindGroup, ids)
+	groups, err := load(state.KindGroup, groupIDs)
 	if err != nil {
 		return fmt.Errorf("reconcile: load owned groups: %w", err)
 	}
@@ -134,9 +133,12 @@ func (k *known) loadOwned(ctx context.Context, st state.Store, pt *part) error {
 		k.groups[o.ExternalID] = o
 		k.groupData[o.ExternalID] = g
 	}
-	if pt == nil {
+	switch {
+	case pt == nil:
 		k.members, err = st.Members(ctx)
-	} else {
+	case memberships != nil:
+		k.members = memberships
+	default:
 		k.members, err = pt.members(ctx, st)
 	}
 	if err != nil {
@@ -168,15 +170,21 @@ func (pt *part) members(ctx context.Context, st state.Store) (map[string][]strin
 	if err != nil {
 		return nil, err
 	}
+	return joinMemberships(of, in, pt.keep), nil
+}
+
+// joinMemberships is the slice's memberships: of the selected groups' members (of) those in
+// keep, and the selected users' memberships (in) in the other groups. It reuses of.
+func joinMemberships(of, in map[string][]string, keep map[string]bool) map[string][]string {
 	for g, us := range of {
-		of[g] = keepIn(us, pt.keep)
+		of[g] = keepIn(us, keep)
 	}
 	for g, us := range in {
 		if _, selected := of[g]; !selected {
 			of[g] = us
 		}
 	}
-	return of, nil
+	return of
 }
 
 func keys(m map[string]time.Time) map[string]bool {

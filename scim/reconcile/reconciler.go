@@ -342,7 +342,8 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 		}
 		known.related = sl.related()
 	}
-	if err := known.loadOwned(ctx, r.cfg.State, sl.owned()); err != nil {
+	pt, memberships := sl.owned()
+	if err := known.loadOwned(ctx, r.cfg.State, pt, memberships); err != nil {
 		return err
 	}
 	var current scim.TargetState
@@ -423,7 +424,7 @@ func (r *Reconciler) run(ctx context.Context, log *slog.Logger, opts RunOptions,
 	}
 	a := newApplier(r, log, p, known, cur)
 	a.scope = sc
-	a.part = sl.owned()
+	a.part, _ = sl.owned()
 	applyErr := a.apply(ctx)
 	// Creates that ran into an object made since the last full read are left out like the
 	// clashes the plan found.

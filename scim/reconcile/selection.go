@@ -74,14 +74,7 @@ type scope struct {
 }
 
 func newScope(s Selection) *scope {
-	sc := &scope{users: map[string]bool{}, groups: map[string]bool{}, newMembers: map[string]bool{}}
-	for _, u := range s.Users {
-		sc.users[u] = true
-	}
-	for _, g := range s.Groups {
-		sc.groups[g] = true
-	}
-	return sc
+	return &scope{users: setOf(s.Users), groups: setOf(s.Groups), newMembers: map[string]bool{}}
 }
 
 // user reports whether a user's own record is in scope.

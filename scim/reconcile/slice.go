@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/scimbridge/scimbridge/scim"
@@ -41,6 +42,8 @@ import (
 type slice struct {
 	desired scim.Snapshot
 	part    part
+	// memberships are the part's memberships as the slice read them, for the plan's load.
+	memberships map[string][]string
 	// totals of the whole source and the state store, for the guards and the plan's counters.
 	desiredUsers, desiredGroups, ownedUsers, ownedGroups int
 }
@@ -116,7 +119,8 @@ func sliceFor(ctx context.Context, st state.Store, desired scim.Snapshot, sel Se
 			s.desired.Skipped = append(s.desired.Skipped, p)
 		}
 	}
-	s.part.users, s.part.groups = sortedKeys(users), sortedKeys(groups)
+	s.part.users, s.part.groups = slices.Sorted(maps.Keys(users)), slices.Sorted(maps.Keys(groups))
+	s.memberships = joinMemberships(of, in, members)
 	stats, err := st.Stats(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: count owned objects: %w", err)
@@ -203,12 +207,13 @@ func symmetricDifference(a, b []string) []string {
 	return out
 }
 
-// owned is the part of the state store the slice loads; nil (all of it) for no slice.
-func (s *slice) owned() *part {
+// owned is the part of the state store the slice loads and the memberships it read; nil (all of
+// it, read) for no slice.
+func (s *slice) owned() (*part, map[string][]string) {
 	if s == nil {
-		return nil
+		return nil, nil
 	}
-	return &s.part
+	return &s.part, s.memberships
 }
 
 // related reports whether an unowned object can clash with a record of the slice: it carries
@@ -260,12 +265,4 @@ func keepIn(ids []string, keep map[string]bool) []string {
 		}
 	}
 	return out
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return union(out, nil)
 }
