@@ -23,6 +23,10 @@ const defaultMemoryLimit = 360 << 20
 // memoryLimit is the soft memory limit setMemoryLimit set, for warnIfMemoryLimited.
 var memoryLimit int64
 
+// memoryCeiling is how far fitMemoryLimit may raise memoryLimit: 90% of the container's limit
+// (setMemoryLimit reads it once), or no bound outside a container.
+var memoryCeiling int64 = math.MaxInt64
+
 // setMemoryLimit applies the default soft memory limit unless GOMEMLIMIT says otherwise: 90% of
 // the cgroup's memory limit when the process runs in a container that has one, else
 // defaultMemoryLimit. It returns the limit set (0 when GOMEMLIMIT was given).
@@ -33,6 +37,7 @@ func setMemoryLimit() int64 {
 	limit := int64(defaultMemoryLimit)
 	if cg := cgroupMemoryLimit(); cg > 0 {
 		limit = cg / 10 * 9
+		memoryCeiling = limit
 	}
 	debug.SetMemoryLimit(limit)
 	memoryLimit = limit
@@ -94,10 +99,7 @@ func fitMemoryLimit(log *slog.Logger) {
 	if want <= memoryLimit {
 		return
 	}
-	ceiling := int64(math.MaxInt64)
-	if cg := cgroupMemoryLimit(); cg > 0 {
-		ceiling = cg / 10 * 9
-	}
+	ceiling := memoryCeiling
 	if want > ceiling {
 		if !memoryLimitFit.warned && memoryLimit < ceiling {
 			debug.SetMemoryLimit(ceiling)
